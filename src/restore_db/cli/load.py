@@ -1,0 +1,133 @@
+"""``restore-db load``: rasters, boundaries, parameter tables, statistics, InVEST datastacks.
+
+Every load runs in one transaction: on any error nothing is written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from .. import studyarea
+from ..errors import InputError
+from ..load import boundaries as boundaries_mod
+from ..load import invest as invest_mod
+from ..load import params as params_mod
+from ..load import raster as raster_mod
+from ..load import stats as stats_mod
+from ._common import StudyAreaOption, err, session
+
+app = typer.Typer(help="Load data into a study area (transactional).", no_args_is_help=True)
+
+
+@app.command()
+def raster(
+    name: str = typer.Argument(..., help="Layer name, e.g. lulc, dem, precipitation."),
+    file: Path = typer.Argument(..., help="Any GDAL-readable raster, any CRS."),
+    kind: str = typer.Option(..., "--kind", help="categorical or continuous."),
+    unit: str = typer.Option(..., "--unit", help="Unit of the values, e.g. mm/yr, m, class."),
+    nodata: float = typer.Option(None, "--nodata", help="Nodata value when the file declares none."),
+    resampling: str = typer.Option(None, "--resampling", help="nearest, mode, bilinear, average ... (default by kind)."),
+    band: int = typer.Option(1, "--band"),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing layer of that name."),
+    allow_non_square: bool = typer.Option(False, "--allow-non-square", help="Warp files with non-square pixels."),
+    no_overviews: bool = typer.Option(False, "--no-overviews", help="Skip overview tables."),
+    description: str = typer.Option(None, "--description"),
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Warp a raster onto the study-area grid and store it as tiles."""
+    started = time.perf_counter()
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        info = raster_mod.load_raster(conn, area, name, file, kind, unit, nodata, resampling, band, replace,
+                                      description, allow_non_square, not no_overviews)
+    seconds = time.perf_counter() - started
+    err.print(f"layer {name}: {info.tiles} tiles, {info.valid_cells} valid cells "
+              f"({info.nodata_share:.1%} nodata), {info.resampling}, {seconds:.2f} s")
+
+
+@app.command()
+def boundaries(
+    file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile ..."),
+    level: str = typer.Option(..., "--level", help="county, city or province."),
+    layer: str = typer.Option(None, "--layer", help="Layer of a multi-layer file."),
+    code_field: str = typer.Option(None, "--code-field", help="Field with the unit code (default: code/adcode ...)."),
+    name_field: str = typer.Option(None, "--name-field"),
+    parent_field: str = typer.Option(None, "--parent-field", help="Field with the parent unit's code."),
+    province_field: str = typer.Option(None, "--province-field", help="Field with the province code."),
+    src_crs: str = typer.Option(None, "--src-crs", help="CRS of a file that declares none."),
+    no_repair: bool = typer.Option(False, "--no-repair", help="Reject invalid polygons instead of repairing them."),
+    replace: bool = typer.Option(False, "--replace"),
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Load administrative units of one level."""
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        info = boundaries_mod.load_boundaries(conn, area, file, level, layer, code_field, name_field, parent_field,
+                                              province_field, not no_repair, replace, src_crs)
+    err.print(f"{info.count} {level} units loaded")
+    if info.repaired:
+        err.print(f"repaired invalid geometries: {', '.join(info.repaired)}")
+    if info.outside:
+        err.print(f"outside the study area, skipped: {boundaries_mod.describe_outside(info)}")
+
+
+@app.command()
+def params(
+    file: Path = typer.Argument(..., help="CSV: land-use lookup (lucode, ...) or scalars (name, value, unit, source)."),
+    name: str = typer.Option(None, "--name", help="Parameter-set name (default: file name)."),
+    citation: str = typer.Option(None, "--citation", help="Source of the values."),
+    lulc_layer: str = typer.Option("lulc", "--lulc-layer", help="Land-use layer whose classes the table must cover."),
+    replace: bool = typer.Option(False, "--replace"),
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Load a parameter table."""
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        info = params_mod.load_params(conn, area, file, name, citation, replace, lulc_layer)
+    err.print(f"parameter set {info.name} ({info.kind}): {info.rows} rows, {', '.join(info.columns)}")
+
+
+@app.command()
+def stats(
+    file: Path = typer.Argument(..., help="CSV with one row per county (and year)."),
+    year: int = typer.Option(None, "--year", help="Year of all rows when the file has no year column."),
+    code_column: str = typer.Option("code", "--code-column"),
+    year_column: str = typer.Option("year", "--year-column"),
+    column: list[str] = typer.Option(None, "--column", help="CSV_COLUMN=variable, repeatable; loads only these."),
+    source: str = typer.Option(None, "--source"),
+    replace: bool = typer.Option(False, "--replace"),
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Load county statistics."""
+    mapping = None
+    if column:
+        mapping = {}
+        for item in column:
+            if "=" not in item:
+                raise InputError(f"--column must be CSV_COLUMN=variable, got {item!r}")
+            src, var = item.split("=", 1)
+            mapping[src] = var
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        info = stats_mod.load_stats(conn, area, file, year, code_column, year_column, mapping, replace, source)
+    err.print(f"{info.rows} values of {', '.join(info.variables)} for {', '.join(map(str, info.years))}")
+    if info.unmatched_codes:
+        err.print(f"{len(info.unmatched_codes)} code(s) have no boundary: {', '.join(info.unmatched_codes[:10])}")
+
+
+@app.command()
+def invest(
+    datastack: Path = typer.Argument(..., help="InVEST parameter set JSON (annual_water_yield, carbon, sdr)."),
+    study_area: str = typer.Option(..., "--study-area", "-a", help="Study area (created from the LULC grid if new)."),
+    replace: bool = typer.Option(False, "--replace", help="Reload rasters even when unchanged."),
+) -> None:
+    """Import an InVEST model's inputs unchanged."""
+    with session() as conn, conn.transaction():
+        info = invest_mod.import_datastack(conn, datastack, study_area, replace=replace)
+    err.print(f"InVEST {info.model} -> study area {info.study_area}"
+              f"{' (created)' if info.created_area else ''}: layers {', '.join(info.layers) or '-'}"
+              f"{'; kept ' + ', '.join(info.kept_layers) if info.kept_layers else ''}; "
+              f"parameter sets {', '.join(info.param_sets)}; zones {', '.join(info.zone_sets) or '-'}")

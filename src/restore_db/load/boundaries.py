@@ -1,0 +1,102 @@
+"""Load administrative units (county, city, province) and other zone sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from ..errors import InputError
+from ..studyarea import StudyArea, crs_of_srid
+from .common import short_list
+from .vector import insert_polygons, overlaps_extent, prepare_polygons, read_vector
+
+LEVELS = ("county", "city", "province")
+
+
+@dataclass
+class BoundaryInfo:
+    level: str
+    count: int
+    repaired: list[str]
+    outside: list[str]
+
+
+def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path, level: str,
+                    layer: str | None = None, code_field: str | None = None, name_field: str | None = None,
+                    parent_field: str | None = None, province_field: str | None = None,
+                    repair: bool = True, replace: bool = False, src_crs: str | None = None) -> BoundaryInfo:
+    """Load the polygons of ``path`` as administrative units of ``level`` (caller's transaction)."""
+    if level not in LEVELS:
+        raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    path = Path(path)
+    frame = read_vector(path, layer)
+    polys = prepare_polygons(
+        frame, path, crs_of_srid(conn, area.grid.srid), code_field, name_field,
+        {"parent_code": parent_field, "province_code": province_field}, repair, src_crs, level,
+    )
+    inside = overlaps_extent(polys, area.grid.bounds)
+    if not inside.any():
+        raise InputError(f"{path}: no {level} polygon overlaps study area {area.name!r}")
+    outside = list(polys.frame["code"][~inside])
+    (existing,) = conn.execute(
+        "SELECT count(*) FROM core.admin_unit WHERE study_area_id = %s AND level = %s",
+        (area.study_area_id, level),
+    ).fetchone()
+    if existing:
+        if not replace:
+            raise InputError(
+                f"study area {area.name!r} already has {existing} {level} units; use --replace to load them again"
+            )
+        conn.execute("DELETE FROM core.admin_unit WHERE study_area_id = %s AND level = %s",
+                     (area.study_area_id, level))
+    f = polys.frame[inside]
+    repaired = set(polys.repaired)
+    rows = [
+        (area.study_area_id, level, code, name, parent, prov, code in repaired, str(path.resolve()), geom)
+        for code, name, parent, prov, geom in zip(f["code"], f["name"], f["parent_code"], f["province_code"],
+                                                  f.geometry.values)
+    ]
+    insert_polygons(conn, "core.admin_unit",
+                    ["study_area_id", "level", "code", "name", "parent_code", "province_code", "repaired",
+                     "source_path"], rows, area.grid.srid)
+    return BoundaryInfo(level, len(rows), sorted(repaired), outside)
+
+
+def load_zones(conn: psycopg.Connection, area: StudyArea, path: str | Path, zone_set: str,
+               layer: str | None = None, code_field: str | None = None, name_field: str | None = None,
+               repair: bool = True, replace: bool = False) -> BoundaryInfo:
+    """Load a zone set (e.g. InVEST watersheds) into core.zone; other fields go to ``attrs``."""
+    import json
+
+    path = Path(path)
+    frame = read_vector(path, layer)
+    polys = prepare_polygons(frame, path, crs_of_srid(conn, area.grid.srid), code_field, name_field,
+                             None, repair, None, "zone")
+    inside = overlaps_extent(polys, area.grid.bounds)
+    if not inside.any():
+        raise InputError(f"{path}: no zone overlaps study area {area.name!r}")
+    (existing,) = conn.execute(
+        "SELECT count(*) FROM core.zone WHERE study_area_id = %s AND zone_set = %s", (area.study_area_id, zone_set)
+    ).fetchone()
+    if existing:
+        if not replace:
+            raise InputError(f"study area {area.name!r} already has zone set {zone_set!r}; use --replace")
+        conn.execute("DELETE FROM core.zone WHERE study_area_id = %s AND zone_set = %s", (area.study_area_id, zone_set))
+    attrs_cols = [c for c in frame.columns if c != frame.geometry.name]
+    attrs = frame[attrs_cols].astype(object).where(frame[attrs_cols].notna(), None)
+    rows = []
+    for i in range(len(polys.frame)):
+        if not inside[i]:
+            continue
+        record = {k: (v.item() if hasattr(v, "item") else v) for k, v in attrs.iloc[i].items()}
+        rows.append((area.study_area_id, zone_set, polys.frame["code"].iloc[i], polys.frame["name"].iloc[i],
+                     json.dumps(record, default=str), str(path.resolve()), polys.frame.geometry.iloc[i]))
+    insert_polygons(conn, "core.zone", ["study_area_id", "zone_set", "code", "name", "attrs", "source_path"],
+                    rows, area.grid.srid)
+    return BoundaryInfo(zone_set, len(rows), polys.repaired, list(polys.frame["code"][~inside]))
+
+
+def describe_outside(info: BoundaryInfo) -> str:
+    return short_list(info.outside)

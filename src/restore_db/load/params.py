@@ -1,0 +1,231 @@
+"""Load parameter tables: land-use lookup tables (InVEST CSV columns unchanged)
+and scalar parameter lists, each checked against the catalogues of
+``param.coefficient`` / ``param.scalar_def`` (known names, units, bounds).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from ..errors import InputError
+from ..studyarea import StudyArea, check_name
+from .common import existing_file, sha256, short_list
+
+DESCRIPTIVE = {"description", "lulc_name", "name", "lulc_desc", "desc", "source", "class", "class_name"}
+SCALAR_COLUMNS = {"name", "value", "unit", "source", "description"}
+
+
+@dataclass
+class ParamInfo:
+    name: str
+    kind: str
+    rows: int
+    columns: list[str]
+
+
+def read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, **kwargs)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason}); save the CSV as UTF-8") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InputError(f"cannot read CSV {path}: {exc}") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _numeric(series: pd.Series, path: Path, column: str, keys) -> pd.Series:
+    values = pd.to_numeric(series, errors="coerce")
+    bad = series.notna() & values.isna()
+    if bad.any():
+        detail = short_list(f"{k}: {v!r}" for k, v in zip(keys[bad], series[bad]))
+        raise InputError(f"{path}: non-numeric value(s) in column {column!r}: {detail}")
+    return values
+
+
+def lulc_codes_in_layer(conn: psycopg.Connection, area: StudyArea, layer: str) -> list[int] | None:
+    """Distinct class codes present in a categorical layer, or None when the layer is absent."""
+    row = conn.execute(
+        "SELECT table_schema, table_name, kind FROM core.layer WHERE study_area_id = %s AND name = %s",
+        (area.study_area_id, layer),
+    ).fetchone()
+    if row is None:
+        return None
+    schema, table, kind = row
+    if kind != "categorical":
+        raise InputError(f"layer {layer!r} of study area {area.name!r} is not categorical")
+    rows = conn.execute(
+        sql.SQL("SELECT DISTINCT (ST_ValueCount(rast, 1, true)).value::integer FROM {}.{} ORDER BY 1").format(
+            sql.Identifier(schema), sql.Identifier(table))
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def check_classes_cover_layer(conn, area: StudyArea, codes: set[int], what: str, layer: str = "lulc") -> None:
+    present = lulc_codes_in_layer(conn, area, layer)
+    if present is None:
+        return
+    missing = sorted(set(present) - codes)
+    if missing:
+        raise InputError(
+            f"{what}: land-use class(es) {short_list(missing)} present in layer {layer!r} of study area "
+            f"{area.name!r} are missing from the table"
+        )
+
+
+def default_set_name(path: Path) -> str:
+    name = re.sub(r"[^a-z0-9_]+", "_", path.stem.lower()).strip("_")
+    if not name or not name[0].isalpha():
+        name = "p_" + name
+    return name[:40]
+
+
+def load_params(conn: psycopg.Connection, area: StudyArea, path: str | Path, name: str | None = None,
+                citation: str | None = None, replace: bool = False, lulc_layer: str = "lulc") -> ParamInfo:
+    """Load a land-use lookup table (has ``lucode``) or a scalar list (``name``, ``value``)."""
+    path = existing_file(path, "parameter file")
+    frame = read_csv(path)
+    columns = {c.lower(): c for c in frame.columns}
+    name = check_name(name or default_set_name(path), "parameter-set name")
+    if "lucode" in columns:
+        kind = "lulc"
+        parsed = _parse_lulc(conn, path, frame, columns)
+        check_classes_cover_layer(conn, area, set(parsed["codes"]), str(path), lulc_layer)
+    elif {"name", "value"} <= set(columns):
+        kind = "scalar"
+        parsed = _parse_scalars(conn, path, frame, columns)
+    else:
+        raise InputError(
+            f"{path}: not a parameter table: it needs a 'lucode' column (land-use lookup table) or "
+            f"'name' and 'value' columns (scalar parameters); columns are {short_list(frame.columns, 30)}"
+        )
+    _replace_set(conn, area, name, replace)
+    (set_id,) = conn.execute(
+        """INSERT INTO param.param_set (study_area_id, name, kind, source_path, source_sha256, citation)
+           VALUES (%s, %s, %s, %s, %s, %s) RETURNING param_set_id""",
+        (area.study_area_id, name, kind, str(path.resolve()), sha256(path), citation),
+    ).fetchone()
+    with conn.cursor() as cur:
+        if kind == "lulc":
+            cur.executemany("INSERT INTO param.lulc_class (param_set_id, lucode, description) VALUES (%s, %s, %s)",
+                            [(set_id, c, d) for c, d in zip(parsed["codes"], parsed["descriptions"])])
+            cur.executemany(
+                "INSERT INTO param.lulc_value (param_set_id, lucode, coefficient, value, source) VALUES (%s, %s, %s, %s, %s)",
+                [(set_id, *row, parsed["sources"].get(row[0]) or citation) for row in parsed["values"]],
+            )
+            return ParamInfo(name, kind, len(parsed["codes"]), parsed["coefficients"])
+        cur.executemany("INSERT INTO param.scalar (param_set_id, name, value, unit, source) VALUES (%s, %s, %s, %s, %s)",
+                        [(set_id, n, v, u, s or citation) for n, v, u, s in parsed])
+        return ParamInfo(name, kind, len(parsed), [p[0] for p in parsed])
+
+
+def _replace_set(conn, area: StudyArea, name: str, replace: bool) -> None:
+    row = conn.execute("SELECT param_set_id FROM param.param_set WHERE study_area_id = %s AND name = %s",
+                       (area.study_area_id, name)).fetchone()
+    if row is None:
+        return
+    if not replace:
+        raise InputError(f"study area {area.name!r} already has a parameter set {name!r}; use --replace")
+    conn.execute("DELETE FROM param.param_set WHERE param_set_id = %s", (row[0],))
+
+
+def _catalogue(conn, table: str) -> dict[str, tuple]:
+    rows = conn.execute(sql.SQL("SELECT name, unit, min_value, max_value FROM param.{}").format(sql.Identifier(table))).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def _check_bounds(path: Path, label: str, value: float, unit: str, lo, hi) -> None:
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise InputError(
+            f"{path}: {label} = {value:g} is outside the allowed range "
+            f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}] {unit}"
+        )
+
+
+def _parse_lulc(conn, path: Path, frame: pd.DataFrame, columns: dict[str, str]) -> dict:
+    catalogue = _catalogue(conn, "coefficient")
+    coefs = [c for c in columns if c not in DESCRIPTIVE and c != "lucode"]
+    unknown = [columns[c] for c in coefs if c not in catalogue]
+    if unknown:
+        raise InputError(
+            f"{path}: unknown column(s) {short_list(unknown)}; known coefficients are {short_list(sorted(catalogue), 40)} "
+            f"and descriptive columns {short_list(sorted(DESCRIPTIVE))}"
+        )
+    if not coefs:
+        raise InputError(f"{path}: the table has 'lucode' but no coefficient column")
+    raw_codes = frame[columns["lucode"]]
+    codes = pd.to_numeric(raw_codes, errors="coerce")
+    bad = codes.isna() | (codes != codes.round())
+    if bad.any():
+        raise InputError(f"{path}: 'lucode' must hold integer class codes; bad value(s) {short_list(raw_codes[bad])}")
+    codes = codes.astype(int)
+    dup = codes[codes.duplicated()]
+    if len(dup):
+        raise InputError(f"{path}: duplicate lucode(s) {short_list(sorted(set(dup)))}")
+    desc_col = next((columns[c] for c in ("description", "lulc_name", "name", "lulc_desc", "desc", "class_name")
+                     if c in columns), None)
+    descriptions = [None if pd.isna(d) else str(d) for d in frame[desc_col]] if desc_col else [None] * len(codes)
+    sources = {}
+    if "source" in columns:
+        sources = {int(c): (None if pd.isna(s) else str(s)) for c, s in zip(codes, frame[columns["source"]])}
+    values = []
+    for coef in coefs:
+        unit, lo, hi = catalogue[coef]
+        series = _numeric(frame[columns[coef]], path, columns[coef], codes)
+        for code, value in zip(codes, series):
+            if pd.isna(value):
+                continue
+            _check_bounds(path, f"{coef} of lucode {code}", float(value), unit, lo, hi)
+            values.append((int(code), coef, float(value)))
+    return {"codes": [int(c) for c in codes], "descriptions": descriptions, "values": values,
+            "coefficients": coefs, "sources": sources}
+
+
+def _parse_scalars(conn, path: Path, frame: pd.DataFrame, columns: dict[str, str]) -> list[tuple]:
+    extra = [columns[c] for c in columns if c not in SCALAR_COLUMNS]
+    if extra:
+        raise InputError(f"{path}: unknown column(s) {short_list(extra)}; a scalar table has columns "
+                         f"{', '.join(sorted(SCALAR_COLUMNS))}")
+    catalogue = _catalogue(conn, "scalar_def")
+    names = [str(n).strip() for n in frame[columns["name"]]]
+    unknown = [n for n in names if n not in catalogue]
+    if unknown:
+        raise InputError(f"{path}: unknown parameter(s) {short_list(unknown)}; known: {short_list(sorted(catalogue), 40)}")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"{path}: parameter(s) listed twice: {short_list(dup)}")
+    values = _numeric(frame[columns["value"]], path, "value", pd.Series(names))
+    rows = []
+    for i, n in enumerate(names):
+        unit, lo, hi = catalogue[n]
+        if pd.isna(values.iloc[i]):
+            raise InputError(f"{path}: parameter {n!r} has no value")
+        given_unit = frame[columns["unit"]].iloc[i] if "unit" in columns else None
+        if given_unit is not None and not pd.isna(given_unit) and str(given_unit).strip() != unit:
+            raise InputError(f"{path}: parameter {n!r} is given in {str(given_unit).strip()!r} but must be in {unit!r}")
+        _check_bounds(path, n, float(values.iloc[i]), unit, lo, hi)
+        source = frame[columns["source"]].iloc[i] if "source" in columns else None
+        rows.append((n, float(values.iloc[i]), unit, None if source is None or pd.isna(source) else str(source)))
+    return rows
+
+
+def insert_scalars(conn, area: StudyArea, name: str, values: dict[str, float], source: str,
+                   replace: bool = False) -> None:
+    """Store scalars given as a mapping (e.g. InVEST datastack args) as a scalar parameter set."""
+    catalogue = _catalogue(conn, "scalar_def")
+    _replace_set(conn, area, name, replace)
+    (set_id,) = conn.execute(
+        "INSERT INTO param.param_set (study_area_id, name, kind, source_path, citation) VALUES (%s, %s, 'scalar', %s, %s) RETURNING param_set_id",
+        (area.study_area_id, name, source, source),
+    ).fetchone()
+    for key, value in values.items():
+        unit, lo, hi = catalogue[key]
+        _check_bounds(Path(source), key, float(value), unit, lo, hi)
+        conn.execute("INSERT INTO param.scalar (param_set_id, name, value, unit, source) VALUES (%s, %s, %s, %s, %s)",
+                     (set_id, key, float(value), unit, source))

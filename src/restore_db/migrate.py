@@ -1,0 +1,59 @@
+"""Schema migrations: Alembic revisions that apply the numbered files of ``sql/``.
+
+Each revision names the SQL files it applies (see ``migrations/versions``).
+Files that define tables are applied once, by the revision that introduces
+them; files of functions and views use ``CREATE OR REPLACE`` and a later
+revision re-applies a file when it changes.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+
+from .config import sqlalchemy_url
+from .resources import migrations_dir, sql_dir
+
+VERSION_TABLE = "alembic_version"
+VERSION_SCHEMA = "public"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    return cfg
+
+
+def head() -> str:
+    return ScriptDirectory.from_config(alembic_config("postgresql://x/y")).get_current_head()
+
+
+def current(url: str) -> str | None:
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE, "version_table_schema": VERSION_SCHEMA}
+            )
+            return ctx.get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    if revision == "head" and current(url) == head():
+        return
+    command.upgrade(alembic_config(url), revision)
+
+
+def apply_sql_files(connection, *names: str) -> None:
+    """Execute SQL files of ``sql/`` on an Alembic connection (one transaction)."""
+    raw = connection.connection.dbapi_connection
+    for name in names:
+        text = (sql_dir() / name).read_text(encoding="utf-8")
+        with raw.cursor() as cur:
+            cur.execute(text)

@@ -1,0 +1,166 @@
+"""Study areas: creation, look-up and the CRS rules of the reference grid.
+
+The grid CRS must be projected with metre units: areas (t/ha -> t per pixel),
+slope lengths and landscape metrics need them (domain.md 0.1). A CRS that is
+not in ``spatial_ref_sys`` (e.g. an Albers equal-area CRS for China) is
+registered there under a new SRID >= 900000.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from pyproj import CRS
+from pyproj.enums import WktVersion
+
+from .errors import InputError
+from .grid import Grid
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+LAYER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+CUSTOM_SRID_BASE = 900000
+
+
+@dataclass(frozen=True)
+class StudyArea:
+    study_area_id: int
+    name: str
+    grid: Grid
+    title: str | None = None
+
+    @property
+    def crs(self) -> CRS:
+        return CRS.from_user_input(self.grid.srid) if self.grid.srid < CUSTOM_SRID_BASE else None
+
+
+def check_name(name: str, what: str = "name", pattern: re.Pattern = NAME_RE) -> str:
+    """``name`` when it is a valid identifier (lower-case, digits, '_'), else an InputError."""
+    if not pattern.match(name or ""):
+        longest = 20 if pattern is NAME_RE else 32
+        raise InputError(
+            f"invalid {what} {name!r}: use 1-{longest} lower-case letters, digits and '_', starting with a letter"
+        )
+    return name
+
+
+def parse_crs(user_crs: str | int) -> CRS:
+    try:
+        return CRS.from_user_input(user_crs)
+    except Exception as exc:  # pyproj raises CRSError, a subclass of Exception
+        raise InputError(f"cannot read CRS {user_crs!r}: {exc}") from exc
+
+
+def require_projected_metres(crs: CRS, what: str) -> None:
+    """Reject geographic CRSs and projected CRSs whose unit is not the metre."""
+    label = crs.to_string()
+    if crs.is_geographic:
+        raise InputError(
+            f"{what}: CRS {label} is geographic (degrees); the study-area grid needs a projected CRS "
+            "in metres, e.g. EPSG:32650 (UTM 50N) or an Albers equal-area CRS"
+        )
+    if not crs.is_projected:
+        raise InputError(f"{what}: CRS {label} is not a projected CRS")
+    units = {axis.unit_name for axis in crs.axis_info}
+    if not units <= {"metre", "meter", "m"}:
+        raise InputError(f"{what}: CRS {label} has units {sorted(units)}, the grid needs metres")
+
+
+def srid_for(conn: psycopg.Connection, crs: CRS) -> int:
+    """An SRID of ``spatial_ref_sys`` for ``crs``, registering it when absent."""
+    epsg = crs.to_epsg()
+    if epsg is not None:
+        row = conn.execute("SELECT srid FROM spatial_ref_sys WHERE srid = %s", (epsg,)).fetchone()
+        if row:
+            return epsg
+    proj4 = crs.to_proj4()
+    row = conn.execute(
+        "SELECT srid FROM spatial_ref_sys WHERE srid >= %s AND proj4text = %s", (CUSTOM_SRID_BASE, proj4)
+    ).fetchone()
+    if row:
+        return row[0]
+    (srid,) = conn.execute(
+        "SELECT greatest(%s, coalesce(max(srid), 0) + 1) FROM spatial_ref_sys WHERE srid >= %s",
+        (CUSTOM_SRID_BASE, CUSTOM_SRID_BASE),
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, srtext, proj4text) VALUES (%s, 'restore_db', %s, %s, %s)",
+        (srid, srid, crs.to_wkt(WktVersion.WKT1_GDAL), proj4),
+    )
+    return srid
+
+
+def crs_of_srid(conn: psycopg.Connection, srid: int) -> CRS:
+    row = conn.execute("SELECT srtext, proj4text FROM spatial_ref_sys WHERE srid = %s", (srid,)).fetchone()
+    if row is None:
+        raise InputError(f"SRID {srid} is not in spatial_ref_sys")
+    if srid < CUSTOM_SRID_BASE:
+        try:
+            return CRS.from_epsg(srid)
+        except Exception:
+            pass
+    return CRS.from_wkt(row[0]) if row[0] else CRS.from_proj4(row[1])
+
+
+def create(conn: psycopg.Connection, name: str, crs: str | int, pixel_size: float,
+           bounds: tuple[float, float, float, float], tile_size: int = 256,
+           title: str | None = None, bounds_crs: CRS | None = None) -> StudyArea:
+    """Register a study area whose grid covers ``bounds`` (in ``bounds_crs``, default the grid CRS)."""
+    check_name(name, "study-area name")
+    target = parse_crs(crs)
+    require_projected_metres(target, f"study area {name!r}")
+    if not pixel_size or pixel_size <= 0:
+        raise InputError(f"study area {name!r}: pixel size must be positive, got {pixel_size}")
+    if not 16 <= tile_size <= 4096:
+        raise InputError(f"study area {name!r}: tile size must be 16..4096, got {tile_size}")
+    if bounds_crs is not None and not bounds_crs.equals(target):
+        from pyproj import Transformer
+
+        bounds = Transformer.from_crs(bounds_crs, target, always_xy=True).transform_bounds(*bounds, densify_pts=51)
+    xmin, ymin, xmax, ymax = bounds
+    if not (xmax > xmin and ymax > ymin):
+        raise InputError(f"study area {name!r}: empty extent {bounds}")
+    exists = conn.execute("SELECT 1 FROM core.study_area WHERE name = %s", (name,)).fetchone()
+    if exists:
+        raise InputError(f"study area {name!r} already exists")
+    srid = srid_for(conn, target)
+    grid = Grid.covering(srid, bounds, pixel_size, tile_size)
+    if grid.cells > 2_000_000_000:
+        raise InputError(f"study area {name!r}: {grid.cells} cells is more than this release supports")
+    (area_id,) = conn.execute(
+        """INSERT INTO core.study_area (name, title, srid, origin_x, origin_y, pixel_size, width, height, tile_size)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING study_area_id""",
+        (name, title, srid, grid.origin_x, grid.origin_y, grid.pixel_size, grid.width, grid.height, tile_size),
+    ).fetchone()
+    return StudyArea(area_id, name, grid, title)
+
+
+def bounds_of_vector(path: Path, layer: str | None, crs: CRS) -> tuple[float, float, float, float]:
+    """Bounds of a vector file's features in ``crs``."""
+    from .load.vector import read_vector
+
+    frame = read_vector(path, layer)
+    return tuple(frame.to_crs(crs).total_bounds)
+
+
+def get(conn: psycopg.Connection, name: str | None = None) -> StudyArea:
+    """A study area by name; with no name, the only one there is."""
+    if name is None:
+        rows = conn.execute("SELECT name FROM core.study_area ORDER BY study_area_id").fetchall()
+        if not rows:
+            raise InputError("no study area yet: create one with `restore-db study-area create` or `restore-db demo`")
+        if len(rows) > 1:
+            names = ", ".join(r[0] for r in rows)
+            raise InputError(f"several study areas ({names}): choose one with --study-area")
+        name = rows[0][0]
+    row = conn.execute(
+        """SELECT study_area_id, name, title, srid, origin_x, origin_y, pixel_size, width, height, tile_size
+           FROM core.study_area WHERE name = %s""",
+        (name,),
+    ).fetchone()
+    if row is None:
+        raise InputError(f"unknown study area {name!r}")
+    area_id, name, title, srid, ox, oy, px, w, h, ts = row
+    return StudyArea(area_id, name, Grid(srid, ox, oy, px, w, h, ts), title)
