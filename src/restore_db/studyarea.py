@@ -164,3 +164,14 @@ def get(conn: psycopg.Connection, name: str | None = None) -> StudyArea:
         raise InputError(f"unknown study area {name!r}")
     area_id, name, title, srid, ox, oy, px, w, h, ts = row
     return StudyArea(area_id, name, Grid(srid, ox, oy, px, w, h, ts), title)
+
+
+def delete(conn: psycopg.Connection, area: StudyArea) -> None:
+    """Delete a study area with its raster tables, boundaries, parameters, statistics and runs."""
+    from .load.raster import drop_layer_table
+
+    for schema, table in conn.execute(
+        "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s", (area.study_area_id,)
+    ).fetchall():
+        drop_layer_table(conn, schema, table)
+    conn.execute("DELETE FROM core.study_area WHERE study_area_id = %s", (area.study_area_id,))

@@ -66,15 +66,8 @@ def list_() -> None:
 @app.command()
 def delete(name: str, yes: bool = typer.Option(False, "--yes")) -> None:
     """Delete a study area with all its layers, boundaries, parameters and runs."""
-    from ..load.raster import drop_layer_table
-
     if not yes:
         typer.confirm(f"Delete study area {name} and everything in it?", abort=True)
     with session() as conn, conn.transaction():
-        area = studyarea.get(conn, name)
-        for schema, table in conn.execute(
-            "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s", (area.study_area_id,)
-        ).fetchall():
-            drop_layer_table(conn, schema, table)
-        conn.execute("DELETE FROM core.study_area WHERE study_area_id = %s", (area.study_area_id,))
+        studyarea.delete(conn, studyarea.get(conn, name))
     err.print(f"study area {name} deleted")

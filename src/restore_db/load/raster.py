@@ -179,11 +179,10 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                             vals = stripe[valid]
                             if vals.min() < np.iinfo(out_dtype).min + 1 or vals.max() > np.iinfo(out_dtype).max:
                                 raise InputError(f"raster {path}: class codes outside the {pixel_type} range")
-                        out = np.where(valid, stripe, out_nodata).astype(out_dtype)
+                        out = stripe.astype(out_dtype)
                         if kind == "continuous":
-                            finite = np.isfinite(out)
-                            valid &= finite
-                            out[~finite] = out_nodata
+                            valid &= np.isfinite(out)
+                        out[~valid] = out_nodata
                         stats.add(out, valid)
                         for tile in tiles:
                             cut = np.s_[:, tile.col0:tile.col0 + tile.width]
