@@ -78,6 +78,14 @@ class Field:
         self.norm = math.sqrt(sum(a * a for *_, a in self.parts) / 2)
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Values at points (x, y); a 1-row x and a 1-column y give the whole grid."""
+        if x.ndim == 2 and y.ndim == 2 and x.shape[0] == 1 and y.shape[1] == 1:
+            # separable on a grid: cos(a + b) = cos a cos b - sin a sin b, two outer products per term
+            out = np.zeros((y.shape[0], x.shape[1]), dtype=np.float64)
+            for kx, ky, phase, amp in self.parts:
+                a, b = kx * x, ky * y + phase
+                out += amp * (np.cos(b) * np.cos(a) - np.sin(b) * np.sin(a))
+            return out / self.norm
         out = np.zeros(np.broadcast(x, y).shape, dtype=np.float64)
         for kx, ky, phase, amp in self.parts:
             out += amp * np.cos(kx * x + ky * y + phase)
@@ -229,7 +237,7 @@ def make_layers(region: Region, grid: Grid, seed: int) -> dict[str, np.ndarray]:
     fields = _fields(seed)
     x = grid.origin_x + (np.arange(grid.width) + 0.5) * grid.pixel_size
     y = grid.origin_y - (np.arange(grid.height) + 0.5) * grid.pixel_size
-    X, Y = np.meshgrid(x, y)
+    X, Y = x[None, :], y[:, None]  # broadcast as a grid; fields evaluate separably
     land = rasterize([(region.land, 1)], out_shape=(grid.height, grid.width), transform=grid.transform,
                      fill=0, dtype="uint8").astype(bool)
     tc = terrain_and_climate(X, Y, fields)

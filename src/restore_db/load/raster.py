@@ -11,8 +11,8 @@ Storage: categorical -> 16-bit signed integers (32-bit when codes need it),
 nodata -32768; continuous -> float32, nodata = float32 lowest (as InVEST).
 Tiles are written with a text COPY of hex WKB; tiles without any valid pixel
 are not stored. Then a GiST index on the tile hulls, the PostGIS raster
-constraints (so ``raster_columns`` answers at once) and overviews (2, 4, 8 ...
-while an overview still has more than one tile) make the table open quickly
+constraints (so ``raster_columns`` answers at once) and overviews (4, 16, 64
+while an overview still spans a full tile) make the table open quickly
 in QGIS.
 """
 
@@ -43,6 +43,8 @@ CATEGORICAL_NODATA = {"16BSI": -32768, "32BSI": -2147483648}
 FLOAT_NODATA = float(np.finfo(np.float32).min)
 RESAMPLING = {r.name: r for r in Resampling}
 SCHEMA = "src"
+OVERVIEW_STEP = 4  # overviews at 1/4, 1/16, 1/64 resolution: QGIS needs few levels, each costs a pass
+OVERVIEW_MAX = 64
 
 
 @dataclass
@@ -278,10 +280,8 @@ def _finish_table(conn: psycopg.Connection, table: str, overviews: bool, kind: s
         return
     algo = "NearestNeighbor" if kind == "categorical" else "Bilinear"
     (ntiles,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()
-    factor = 2
-    while ntiles / (factor * factor) >= 1 and factor <= 64:
+    factor = OVERVIEW_STEP
+    while factor <= OVERVIEW_MAX and ntiles / (factor * factor) >= 1:
         conn.execute("SELECT ST_CreateOverview(%s::regclass, 'rast', %s, %s)",
                      (f'{SCHEMA}."{table}"', factor, algo))
-        if ntiles / (factor * factor) < 4:
-            break
-        factor *= 2
+        factor *= OVERVIEW_STEP

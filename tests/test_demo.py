@@ -1,0 +1,60 @@
+"""The synthetic demo region, generated and loaded through the public loaders."""
+
+import json
+
+import numpy as np
+import rasterio
+from typer.testing import CliRunner
+
+from restore_db import demo, status
+from restore_db.cli import app
+
+
+def test_demo_region_is_complete_and_aligned(db_url, conn, tmp_path):
+    summary = demo.run(name="demo", pixel_size=4000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    assert "200 counties" in summary
+    info = status.collect(conn)
+    (area,) = info["study_areas"]
+    assert area["boundaries"]["levels"] == {"county": 200, "city": 13, "province": 3}
+    assert area["boundaries"]["counties_by_province"] == {"110000": 16, "120000": 16, "130000": 168}
+    assert {layer["name"] for layer in area["layers"]} == set(demo.LAYERS)
+    assert area["all_layers_aligned"] is True
+    assert {s["variable"] for s in area["statistics"]} == {"population", "gdp", "grain_output", "land_area"}
+    assert all(s["counties"] == 200 for s in area["statistics"])
+    assert {p["name"] for p in area["parameter_sets"]} == {"lulc_coefficients", "model_scalars"}
+    # every county's parent city is loaded and belongs to the same province
+    orphans = conn.execute(
+        """SELECT count(*) FROM core.admin_unit c LEFT JOIN core.admin_unit p
+             ON p.study_area_id = c.study_area_id AND p.level = 'city' AND p.code = c.parent_code
+           WHERE c.level = 'county' AND (p.code IS NULL OR p.parent_code IS DISTINCT FROM c.province_code)"""
+    ).fetchone()[0]
+    assert orphans == 0
+    # counties tile the land: no overlaps, union area = sum of areas
+    total, union = conn.execute(
+        "SELECT sum(ST_Area(geom)), ST_Area(ST_Union(geom)) FROM core.admin_unit WHERE level = 'county'"
+    ).fetchone()
+    assert abs(total - union) / union < 1e-6
+    # the climate layers came from a geographic file and were warped: values stay inside the file's range
+    with rasterio.open(next(tmp_path.glob("*/precipitation_wgs84.tif"))) as src:
+        values = src.read(1, masked=True)
+    layer = next(l for l in area["layers"] if l["name"] == "precipitation")
+    assert values.min() <= layer["min"] <= layer["max"] <= values.max()
+
+
+def test_demo_is_deterministic_per_seed():
+    a, b = demo.build_region(7), demo.build_region(7)
+    assert list(a.counties["code"]) == list(b.counties["code"])
+    assert np.allclose(a.counties.geometry.area, b.counties.geometry.area)
+    c = demo.build_region(8)
+    assert not np.allclose(sorted(a.counties.geometry.area), sorted(c.counties.geometry.area))
+
+
+def test_status_json_after_demo(db_url, cli_env, tmp_path):
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    result = CliRunner().invoke(app, ["status", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    (area,) = info["study_areas"]
+    assert area["grid"]["pixel_size"] == 8000
+    assert area["boundaries"]["levels"]["county"] == 200
+    assert all(layer["aligned"] for layer in area["layers"])
