@@ -1,0 +1,49 @@
+# restore-db: the two commands to know are `make demo` and `make test`.
+# Every target that needs the venv runs `scripts/setup.sh` first (about 0.1 s when
+# everything is already installed).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BIN := .venv/bin
+
+DEMO_ARGS ?=
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+# When set, `make test` writes pytest's own exit status there (used by .ci/run,
+# because make itself only ever exits 0 or 2).
+PYTEST_STATUS_FILE ?=
+
+.PHONY: help setup demo test bench db-up db-down clean
+
+help: ## Show this help
+	@echo "usage: make <target> [DEMO_ARGS=...] [PYTEST_ARGS=...] [BENCH_ARGS=...]"
+	@echo
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) \
+		| awk -F':.*## ' '{ printf "  %-8s %s\n", $$1, $$2 }'
+
+setup: ## Install system packages (apt) and .venv; fast when done already
+	@bash scripts/setup.sh
+
+demo: setup ## Start the embedded database, load the synthetic demo region, show status
+	$(BIN)/restore-db db up
+	$(BIN)/restore-db demo --replace $(DEMO_ARGS)
+	$(BIN)/restore-db status
+
+test: setup ## Run the test suite (its own throw-away PostgreSQL cluster)
+	@$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ -n "$(PYTEST_STATUS_FILE)" ]; then echo $$rc > "$(PYTEST_STATUS_FILE)"; fi; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests collected (pytest exit 5)" >&2; fi; \
+	exit $$rc
+
+bench: setup ## Run the benchmarks (BENCH_ARGS passed to python -m restore_db.bench)
+	$(BIN)/python -m restore_db.bench $(BENCH_ARGS)
+
+db-up: setup ## Start the embedded database (created on first use in .restore-db)
+	$(BIN)/restore-db db up
+
+db-down: setup ## Stop the embedded database (its data is kept)
+	$(BIN)/restore-db db down
+
+clean: ## Remove .venv and .pytest_cache (the database in .restore-db is kept)
+	rm -rf .venv .pytest_cache
