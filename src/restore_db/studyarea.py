@@ -9,6 +9,7 @@ registered there under a new SRID >= 900000.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,9 @@ def srid_for(conn: psycopg.Connection, crs: CRS) -> int:
         row = conn.execute("SELECT srid FROM spatial_ref_sys WHERE srid = %s", (epsg,)).fetchone()
         if row:
             return epsg
-    proj4 = crs.to_proj4()
+    with warnings.catch_warnings():  # PROJ strings lose datum detail; the WKT is stored beside it
+        warnings.simplefilter("ignore", UserWarning)
+        proj4 = crs.to_proj4()
     row = conn.execute(
         "SELECT srid FROM spatial_ref_sys WHERE srid >= %s AND proj4text = %s", (CUSTOM_SRID_BASE, proj4)
     ).fetchone()
@@ -142,6 +145,11 @@ def bounds_of_vector(path: Path, layer: str | None, crs: CRS) -> tuple[float, fl
     from .load.vector import read_vector
 
     frame = read_vector(path, layer)
+    if frame.crs is None:
+        raise InputError(f"{path}: the layer declares no CRS; assign one before using it for the study-area extent, "
+                         "or give the extent with --bbox and --bbox-crs")
+    if frame.empty:
+        raise InputError(f"{path}: the layer has no features")
     return tuple(frame.to_crs(crs).total_bounds)
 
 

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from ..errors import RestoreDbError
+from . import compute as compute_cmd
 from . import db as db_cmd
 from . import demo as demo_cmd
 from . import load as load_cmd
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(study_area_cmd.app, name="study-area")
 app.add_typer(load_cmd.app, name="load")
+app.add_typer(compute_cmd.app, name="compute")
 app.command("demo")(demo_cmd.demo)
 app.command("status")(status_cmd.status)
 

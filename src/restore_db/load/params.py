@@ -30,8 +30,8 @@ class ParamInfo:
 
 
 def read_csv(path: Path, **kwargs) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, **kwargs)
+    try:  # utf-8-sig: tables saved by Excel start with a byte-order mark (InVEST reads them the same way)
+        frame = pd.read_csv(path, encoding="utf-8-sig", **kwargs)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason}); save the CSV as UTF-8") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:

@@ -72,10 +72,18 @@ def _square(res: tuple[float, float]) -> bool:
     return abs(abs(res[0]) - abs(res[1])) <= 1e-6 * max(abs(res[0]), abs(res[1]))
 
 
-def _source_resolution_in_grid_units(src, dst_crs, grid) -> float:
-    """Approximate source pixel size expressed in grid units (for choosing resampling)."""
-    left, bottom, right, top = transform_bounds(src.crs, dst_crs, *src.bounds, densify_pts=21)
-    return math.sqrt(abs((right - left) * (top - bottom)) / (src.width * src.height))
+def _grid_bounds_in_source(src, dst_crs, grid) -> tuple[float, float, float, float]:
+    """The study-area extent in the source CRS. (The other way round is not well defined: the
+    extent of a global or far-away lon/lat raster has no meaningful bounds in a UTM zone.)"""
+    return transform_bounds(dst_crs, src.crs, *grid.bounds, densify_pts=21)
+
+
+def _source_resolution_in_grid_units(src, grid, grid_in_src) -> float:
+    """Approximate source pixel size over the study area, in grid units (for choosing resampling)."""
+    left, bottom, right, top = grid_in_src
+    src_cells = abs((right - left) / src.res[0]) * abs((top - bottom) / src.res[1])
+    gx0, gy0, gx1, gy1 = grid.bounds
+    return math.sqrt((gx1 - gx0) * (gy1 - gy0) / src_cells)
 
 
 def _same_grid(src, dst_crs, grid) -> bool:
@@ -135,15 +143,16 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
         if kind == "categorical" and dtype.kind == "f":
             raise InputError(f"raster {path} holds floating-point values ({dtype}); a categorical layer needs integer codes")
         try:
-            left, bottom, right, top = transform_bounds(src.crs, dst_crs, *src.bounds, densify_pts=21)
+            grid_in_src = _grid_bounds_in_source(src, dst_crs, grid)
         except Exception as exc:
-            raise InputError(f"raster {path}: cannot transform its bounds to the grid CRS: {exc}") from exc
-        gx0, gy0, gx1, gy1 = grid.bounds
-        if right <= gx0 or left >= gx1 or top <= gy0 or bottom >= gy1:
+            raise InputError(f"raster {path}: cannot transform the study-area extent to its CRS: {exc}") from exc
+        gx0, gy0, gx1, gy1 = grid_in_src
+        left, bottom, right, top = src.bounds
+        if not all(map(math.isfinite, grid_in_src)) or right <= gx0 or left >= gx1 or top <= gy0 or bottom >= gy1:
             raise InputError(
                 f"raster {path} does not overlap study area {area.name!r}: file bounds "
-                f"({left:.0f}, {bottom:.0f}, {right:.0f}, {top:.0f}) vs area bounds "
-                f"({gx0:.0f}, {gy0:.0f}, {gx1:.0f}, {gy1:.0f}) in the grid CRS"
+                f"({left:.6g}, {bottom:.6g}, {right:.6g}, {top:.6g}) vs area bounds "
+                f"({gx0:.6g}, {gy0:.6g}, {gx1:.6g}, {gy1:.6g}) in the file's CRS"
             )
         if _same_grid(src, grid_crs, grid):
             method = Resampling.nearest
@@ -152,11 +161,12 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                 raise InputError(f"unknown resampling {resampling!r} (choose from {', '.join(sorted(RESAMPLING))})")
             method = RESAMPLING[resampling]
         else:
-            finer = _source_resolution_in_grid_units(src, dst_crs, grid) < 0.75 * grid.pixel_size
+            finer = _source_resolution_in_grid_units(src, grid, grid_in_src) < 0.75 * grid.pixel_size
             method = choose_resampling(kind, finer)
         if kind == "categorical":
             info = (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
-            pixel_type = "16BSI" if info[0] >= -32767 and info[1] <= 32767 else "32BSI"
+            # int8/uint8/int16 codes fit 16 bits; -32768 (the nodata) is rejected below if used as a code
+            pixel_type = "16BSI" if info[0] >= -32768 and info[1] <= 32767 else "32BSI"
             out_dtype = np.int16 if pixel_type == "16BSI" else np.int32
             out_nodata = CATEGORICAL_NODATA[pixel_type]
         else:
@@ -180,7 +190,10 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                         if kind == "categorical" and valid.any():
                             vals = stripe[valid]
                             if vals.min() < np.iinfo(out_dtype).min + 1 or vals.max() > np.iinfo(out_dtype).max:
-                                raise InputError(f"raster {path}: class codes outside the {pixel_type} range")
+                                raise InputError(
+                                    f"raster {path}: class codes outside the {pixel_type} range "
+                                    f"{np.iinfo(out_dtype).min + 1}..{np.iinfo(out_dtype).max} "
+                                    f"({out_nodata} is the stored nodata)")
                         out = stripe.astype(out_dtype)
                         if kind == "continuous":
                             valid &= np.isfinite(out)

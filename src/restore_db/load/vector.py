@@ -9,6 +9,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
@@ -71,17 +72,20 @@ def prepare_polygons(frame: gpd.GeoDataFrame, path: Path, target_crs: CRS, code_
         frame = frame.set_crs(src_crs)
     code_col = pick_field(frame, code_field, CODE_CANDIDATES, "code", path, True)
     name_col = pick_field(frame, name_field, NAME_CANDIDATES, "name", path, False)
+    # object columns: a missing code/name stays None (pandas' string dtype would turn it into NaN)
+    codes = [code_text(v) for v in frame[code_col]]
     out = gpd.GeoDataFrame(
-        {"code": [code_text(v) for v in frame[code_col]]}, geometry=frame.geometry.values, crs=frame.crs
+        {"code": pd.Series(codes, dtype=object)}, geometry=frame.geometry.values, crs=frame.crs
     )
-    out["name"] = frame[name_col].astype(str).values if name_col else None
+    names = [None if pd.isna(v) else str(v) for v in frame[name_col]] if name_col else [None] * len(codes)
+    out["name"] = pd.Series(names, index=out.index, dtype=object)
     for key, field in (extra_fields or {}).items():
         if field is None:
             out[key] = None
         else:
             col = pick_field(frame, field, (), key.replace("_", " "), path, True)
-            out[key] = [code_text(v) for v in frame[col]]
-    missing = [i for i, c in enumerate(out["code"]) if c is None]
+            out[key] = pd.Series([code_text(v) for v in frame[col]], index=out.index, dtype=object)
+    missing = [i for i, c in enumerate(codes) if c is None]
     if missing:
         raise InputError(f"{path}: feature(s) {short_list(missing)} have no {what} code in field {code_col!r}")
     counts = out["code"].value_counts()

@@ -1,0 +1,22 @@
+"""Computed layers per run and per-county service results.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from alembic import op
+
+from restore_db.migrate import apply_sql_files
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    apply_sql_files(op.get_bind(), "040_results.sql")
+
+
+def downgrade() -> None:
+    raise NotImplementedError("restore-db migrations are forward-only")

@@ -1,0 +1,941 @@
+"""Per-pixel formulas of the five ecosystem services (single source of truth).
+
+Every per-pixel equation used by the pipeline — water yield, carbon, soil
+conservation (CSLE), food and recreation, plus the supply–demand ratio — is
+written here once, as a pure numpy function.  The module runs unchanged in the
+Python pipeline and inside PostgreSQL's PL/Python, so it imports only numpy
+(1.24 API: no numpy-2-only calls, no scipy) and the standard library, and
+nothing from ``restore_db``.
+
+Conventions (``docs/domain.md`` §0):
+
+* Inputs are numpy arrays of any shape (2-D tiles usually) or scalars; they
+  are converted to float64 and broadcast against each other.  The result has
+  the broadcast shape; a result of all-scalar inputs is a numpy float64.
+* **Nodata is NaN.**  Any NaN operand gives a NaN result unless the function's
+  docstring names an exception.
+* A division by zero gives NaN (or the documented fallback), never ±inf; as a
+  final guard every public function maps any ±inf it would return to NaN.
+* Physically bounded factors (FVC, C, B) are clamped to [0, 1].
+* Units are SI unless stated; ``ha`` = 10 000 m², ``t`` = Mg.
+
+Sections cited as "§x.y" are those of ``docs/domain.md`` (the project's domain
+specification); worked values are in its §16.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = [
+    # water (§3)
+    "awy_fractp",
+    "awy_water_yield",
+    "water_yield_volume",
+    "water_demand_domestic",
+    # carbon (§2)
+    "carbon_storage",
+    "per_pixel",
+    "carbon_valuation_constant",
+    "carbon_demand",
+    # topography (§4.4, §4.6)
+    "horn_slope_degrees",
+    "slope_percent_to_degrees",
+    "slope_degrees_to_percent",
+    "csle_m",
+    "csle_S",
+    "csle_L",
+    "ls_ucav",
+    # CSLE factors (§4)
+    "rusle_R_monthly",
+    "R_annual_zhang_fu",
+    "zhang2002_beta_alpha",
+    "zhang2002_halfmonth_erosivity",
+    "epic_K",
+    "fvc_dimidiate",
+    "cai_C",
+    "b_forest",
+    "b_grass",
+    "csle_soil_loss",
+    "soil_demand",
+    # food (§1)
+    "food_ndvi_weight",
+    "food_supply_ndvi",
+    "food_supply_lookup",
+    "food_demand",
+    # recreation (§5)
+    "proximity_bonus",
+    "recreation_supply",
+    "recreation_demand_density",
+    # supply–demand (§6)
+    "esdr",
+]
+
+NAN = np.nan
+M2_PER_HA = 10_000.0
+M2_PER_KM2 = 1_000_000.0
+C_PER_CO2 = 12.0 / 44.0  # mass of C in a mass of CO2
+EPIC_US_TO_SI = 0.1317  # K: US customary -> t·ha·h/(ha·MJ·mm)
+R_US_TO_SI = 17.02  # R: hundreds of ft·tonf·in/(acre·h·yr) -> MJ·mm/(ha·h·yr)
+USLE_UNIT_LENGTH = 22.13  # m, length of the USLE unit plot
+
+
+# ---------------------------------------------------------------------------
+# private helpers
+# ---------------------------------------------------------------------------
+
+
+def _quiet(fn):
+    """Run ``fn`` with numpy floating-point warnings silenced.
+
+    NaN results of invalid operations and masked divisions are intended here,
+    so the warnings they raise are noise (and would be errors under some
+    PL/Python warning filters).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _f(x):
+    """``x`` as a float64 ndarray (bool/int accepted)."""
+    return np.asarray(x, dtype=np.float64)
+
+
+def _ret(a):
+    """Final guard: float64, ±inf -> NaN; 0-d results become numpy scalars."""
+    a = np.asarray(a, dtype=np.float64)
+    a = np.where(np.isinf(a), NAN, a)
+    return a if a.ndim else a[()]
+
+
+def _div(num, den):
+    """``num / den`` with ``den == 0`` -> NaN (never inf)."""
+    num = _f(num)
+    den = _f(den)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / den
+    return np.where(den == 0, NAN, out)
+
+
+def _any_nan(*arrays):
+    """Elementwise: is any of the (broadcast) arrays NaN?"""
+    mask = np.zeros(np.broadcast(*[_f(a) for a in arrays]).shape, dtype=bool)
+    for a in arrays:
+        mask = mask | np.isnan(_f(a))
+    return mask
+
+
+def _set_nan(values, mask):
+    """Copy of ``values`` (broadcast to ``mask``'s shape) with NaN where ``mask``."""
+    values = np.broadcast_to(_f(values), np.broadcast(_f(values), mask).shape)
+    return np.where(mask, NAN, values)
+
+
+# ---------------------------------------------------------------------------
+# 3. Water yield (InVEST Annual Water Yield) and water demand
+# ---------------------------------------------------------------------------
+
+
+def _fu_aet_ratio(x, w):
+    """Fu (1981) / Zhang et al. (2004) AET/P = 1 + x - (1 + x**w)**(1/w), x = PET/P.
+
+    Evaluated in a form that is algebraically identical to InVEST's expression
+    but cannot overflow or cancel catastrophically:
+
+    * x <= 1:  x - expm1(log1p(x**w) / w)
+    * x >  1:  1 - x * expm1(log1p(x**-w) / w)      (factoring x out of the root)
+
+    * x = +inf (P so small that PET/P overflows): the limit, 1.
+
+    Both stay in [0, 1] for x >= 0 and w >= 1 and agree with InVEST's float32
+    output far below its precision (checked on the §16.2 fixture).
+    """
+    small = x <= 1
+    a = x - np.expm1(np.log1p(x**w) / w)
+    b = 1.0 - x * np.expm1(np.log1p(x ** (-w)) / w)
+    return np.where(small, a, np.where(np.isposinf(x), 1.0, b))
+
+
+@_quiet
+def awy_fractp(kc, eto, precip, root_depth, soil_depth, pawc, veg, z):
+    """Actual-evapotranspiration fraction AET/P ("fractp") of InVEST Annual Water Yield.
+
+    Computes, per pixel (InVEST ``annual_water_yield.fractp_op``)::
+
+        PET  = Kc * ET0                                    mm
+        veg == 1 (vegetated):
+            AWC = min(root_depth, soil_depth) * PAWC       mm
+            w   = min(AWC / P * Z + 1.25, 5)
+            fractp = min(PET/P, 1 + PET/P - (1 + (PET/P)**w)**(1/w))
+        veg != 1 (water, urban, wetland, bare ...):
+            fractp = min(P, PET) / P
+
+    Order of operations as in InVEST: min(root, depth) before the PAWC product;
+    ``(AWC / P) * Z + 1.25`` then capped at 5 (the cap includes the 1.25);
+    vegetated result = min(PET/P, AET/P).  The Fu term is evaluated in an
+    overflow-free but algebraically identical form (``_fu_aet_ratio``).
+
+    Units: kc [-]; eto, precip, root_depth, soil_depth [mm, mm/yr]; pawc
+    [fraction 0-1]; veg [0/1 flag, any value other than 1 is non-vegetated,
+    as in InVEST]; z [-] (seasonality constant, scalar or array).
+    Output: fractp [-], in [0, 1] for non-negative inputs.
+
+    Nodata: NaN in kc, eto, precip, soil_depth, pawc, veg or z -> NaN;
+    **precip <= 0 -> NaN** (InVEST treats P = 0 as invalid; negative P is not
+    physical).  Exception: ``root_depth`` is ignored where veg != 1 (a NaN or
+    -1 root depth of a non-vegetated class does not invalidate the pixel).
+
+    Source: domain.md §3.1, §16.2; InVEST ``annual_water_yield.py::fractp_op``
+    (Fu 1981; Zhang et al. 2004; Donohue et al. 2012 for the cap of 5).
+    """
+    kc, eto, p, root, soil, pawc, veg, z = np.broadcast_arrays(
+        *[_f(a) for a in (kc, eto, precip, root_depth, soil_depth, pawc, veg, z)]
+    )
+    is_veg = veg == 1
+    pet = kc * eto
+    phi = pet / p
+
+    # vegetated branch (InVEST order of operations)
+    awc = np.where(root < soil, root, soil) * pawc
+    w = (awc / p) * z + 1.25
+    w = np.where(w > 5, 5.0, w)
+    aet_p = _fu_aet_ratio(phi, w)
+    veg_result = np.where(phi < aet_p, phi, aet_p)
+
+    # non-vegetated branch: min(P, Kc*ET0) / P
+    nonveg_result = np.where(p < pet, p, pet) / p
+
+    out = np.where(is_veg, veg_result, nonveg_result)
+    invalid = _any_nan(kc, eto, p, soil, pawc, veg, z) | ~(p > 0) | (is_veg & np.isnan(root))
+    return _ret(_set_nan(out, invalid))
+
+
+@_quiet
+def awy_water_yield(fractp, precip):
+    """Water yield and actual evapotranspiration from fractp (InVEST ``wyield_op``).
+
+    Computes ``wyield = (1 - fractp) * P`` and ``aet = fractp * P``.
+
+    Units: fractp [-]; precip [mm/yr].  Output: tuple ``(wyield_mm, aet_mm)``,
+    both mm/yr (depth over the pixel).
+
+    Nodata: NaN in either input -> NaN in both outputs.
+
+    Source: domain.md §3.1; InVEST ``annual_water_yield.py::wyield_op`` / ``aet_op``.
+    """
+    f = _f(fractp)
+    p = _f(precip)
+    return _ret((1.0 - f) * p), _ret(f * p)
+
+
+@_quiet
+def water_yield_volume(wyield_mm, pixel_area_m2):
+    """Water-yield volume of a pixel: ``Y [mm] * a_px [m2] / 1000`` -> m3/yr.
+
+    Units: wyield_mm [mm/yr]; pixel_area_m2 [m2].  Output: m3/yr.
+    Nodata: NaN propagates.
+    Source: domain.md §3.1 (InVEST ``wyield_vol`` = mean depth x area / 1000), §3.2.
+    """
+    return _ret(_f(wyield_mm) * _f(pixel_area_m2) / 1000.0)
+
+
+@_quiet
+def water_demand_domestic(pop, q_dom):
+    """Domestic water demand ``W_dom = Pop * q_dom * 365 / 1000``.
+
+    Units: pop [persons per pixel]; q_dom [L/(person*d)].  Output: m3/yr.
+    Nodata: NaN propagates.
+    Source: domain.md §3.2 (provincial Water Resources Bulletins for q_dom).
+    """
+    return _ret(_f(pop) * _f(q_dom) * 365.0 / 1000.0)
+
+
+# ---------------------------------------------------------------------------
+# 2. Carbon
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def carbon_storage(c_above, c_below, c_soil, c_dead):
+    """Total carbon density: sum of the four InVEST pools.
+
+    Units: each pool t C/ha (Mg/ha, elemental carbon).  Output: t C/ha.
+    Nodata: NaN in any pool -> NaN (never treated as 0).
+    Source: domain.md §2.1, §16.1; InVEST ``carbon.py`` (per-hectare outputs
+    since 3.15.0).
+    """
+    return _ret(_f(c_above) + _f(c_below) + _f(c_soil) + _f(c_dead))
+
+
+@_quiet
+def per_pixel(value_per_ha, pixel_area_m2):
+    """Per-hectare density to per-pixel total: ``value * a_px / 10 000``.
+
+    Units: value_per_ha [X/ha], pixel_area_m2 [m2].  Output: X per pixel
+    (e.g. t C/ha -> t C, t/(ha*yr) -> t/yr).  Linear in pixel area.
+    Nodata: NaN propagates.
+    Source: domain.md §0.1, §2.1 ("Total (t) = sum C * a_px / 10 000"), §4.1.
+    """
+    return _ret(_f(value_per_ha) * _f(pixel_area_m2) / M2_PER_HA)
+
+
+@_quiet
+def carbon_valuation_constant(price, discount_rate_pct, rate_change_pct, years):
+    """InVEST carbon valuation constant V (NPV_i = delta C_i * V).
+
+    With n = years (alt_year - bas_year), r = discount_rate_pct/100,
+    c = rate_change_pct/100, ratio = 1/((1+r)(1+c))::
+
+        V = price / n * sum_{t=0}^{n-1} ratio**t
+          = price / n * (1 - ratio**n) / (1 - ratio)      ratio != 1
+          = price                                         ratio == 1
+
+    The geometric sum is evaluated as ``expm1(n*ln ratio) / expm1(ln ratio)``
+    with ``ln ratio = -(log1p(r) + log1p(c))``, which equals InVEST's closed
+    form and is exact (-> n) when ratio is 1 or within rounding of 1.
+
+    Units: price [currency / t C]; rates in **percent** per year; years [yr].
+    Output: currency / t C.
+
+    Nodata: NaN propagates; years <= 0 -> NaN (n = 0 is a division by zero);
+    (1+r)(1+c) <= 0 -> NaN (rates <= -100 % have no meaning).
+
+    Source: domain.md §2.1, §16.1; InVEST ``carbon.py::_calculate_valuation_constant``.
+    """
+    price = _f(price)
+    r = _f(discount_rate_pct) / 100.0
+    c = _f(rate_change_pct) / 100.0
+    n = _f(years)
+    log_ratio = -(np.log1p(r) + np.log1p(c))
+    geo_sum = np.where(log_ratio == 0, n, np.expm1(n * log_ratio) / np.expm1(log_ratio))
+    v = price / n * geo_sum
+    invalid = ~(n > 0) | ~((1.0 + r) * (1.0 + c) > 0)
+    return _ret(_set_nan(v, invalid))
+
+
+@_quiet
+def carbon_demand(pop, e_pc_co2):
+    """Carbon demand (emissions) ``D_C = Pop * e_pc * 12/44``.
+
+    Units: pop [persons per pixel]; e_pc_co2 [t CO2/(person*yr)].
+    Output: t C/yr.
+    Nodata: NaN propagates.
+    Source: domain.md §2.4.
+    """
+    return _ret(_f(pop) * _f(e_pc_co2) * C_PER_CO2)
+
+
+# ---------------------------------------------------------------------------
+# 4.4 / 4.6 Topography: slope, L, S, LS
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def horn_slope_degrees(dem_with_halo, cell_size):
+    """Slope in degrees by Horn's (1981) method, as GDAL ``gdaldem slope`` / PostGIS ``ST_Slope``.
+
+    For every interior cell e of the window ``a b c / d e f / g h i``::
+
+        dz/dx = ((c + 2f + i) - (a + 2d + g)) / (8 * dx)
+        dz/dy = ((g + 2h + i) - (a + 2b + c)) / (8 * dy)
+        slope = atan(sqrt(dz/dx**2 + dz/dy**2))    in degrees
+
+    Input: a 2-D DEM tile carrying a 1-pixel halo on every side; output shape
+    is ``(rows - 2, cols - 2)`` (the interior).  ``cell_size`` is the pixel
+    size in the DEM's vertical unit (m): a scalar for square pixels or
+    ``(dx, dy)``; signs are ignored.  Output: degrees in [0, 90).
+
+    Nodata: NaN where any of the 9 cells of the window is NaN — including the
+    centre cell, which Horn's weights do not use (GDAL does the same).
+
+    Source: domain.md §4.4 ("slope with Horn's method"); Horn (1981); GDAL
+    ``gdaldem`` slope algorithm.
+    """
+    z = _f(dem_with_halo)
+    if z.ndim != 2 or z.shape[0] < 3 or z.shape[1] < 3:
+        raise ValueError(f"dem_with_halo must be 2-D and at least 3x3, got shape {z.shape}")
+    if np.ndim(cell_size) == 0:
+        dx = dy = abs(float(cell_size))
+    else:
+        dx, dy = (abs(float(v)) for v in cell_size)
+    if dx == 0 or dy == 0:
+        raise ValueError("cell_size must be non-zero")
+    rows, cols = z.shape
+
+    def win(i, j):
+        return z[i : rows - 2 + i, j : cols - 2 + j]
+
+    a, b, c = win(0, 0), win(0, 1), win(0, 2)
+    d, e, f = win(1, 0), win(1, 1), win(1, 2)
+    g, h, i = win(2, 0), win(2, 1), win(2, 2)
+    dzdx = ((c + 2.0 * f + i) - (a + 2.0 * d + g)) / (8.0 * dx)
+    dzdy = ((g + 2.0 * h + i) - (a + 2.0 * b + c)) / (8.0 * dy)
+    slope = np.degrees(np.arctan(np.sqrt(dzdx * dzdx + dzdy * dzdy)))
+    return _ret(_set_nan(slope, np.isnan(e) | np.isnan(slope)))
+
+
+@_quiet
+def slope_percent_to_degrees(pct):
+    """Slope in percent (100 * rise/run) to degrees: ``atan(pct/100)``. NaN propagates. §4.6."""
+    return _ret(np.degrees(np.arctan(_f(pct) / 100.0)))
+
+
+@_quiet
+def slope_degrees_to_percent(theta_deg):
+    """Slope in degrees to percent: ``100 * tan(theta)``. NaN propagates; 90° -> NaN. §4.6."""
+    t = _f(theta_deg)
+    out = 100.0 * np.tan(np.radians(t))
+    return _ret(_set_nan(out, np.abs(t) >= 90.0))
+
+
+@_quiet
+def csle_m(theta_deg):
+    """CSLE slope-length exponent m from the slope angle (degrees).
+
+    m = 0.2 (theta <= 1°), 0.3 (1° < theta <= 3°), 0.4 (3° < theta <= 5°),
+    0.5 (theta > 5°).
+
+    Units: theta_deg [degrees].  Output: m [-].
+    Nodata: NaN -> NaN.
+    Source: domain.md §4.4, §16.4 note on break points (Liu et al. 1994, 2000;
+    McCool et al. 1989 classes on degree break points).
+    """
+    t = _f(theta_deg)
+    m = np.where(t <= 1.0, 0.2, np.where(t <= 3.0, 0.3, np.where(t <= 5.0, 0.4, 0.5)))
+    return _ret(_set_nan(m, np.isnan(t)))
+
+
+@_quiet
+def csle_S(theta_deg):
+    """CSLE slope-steepness factor S (McCool et al. 1987 + Liu et al. 1994 steep-slope branch).
+
+    S = 10.8 sin(theta) + 0.03    theta < 5°
+    S = 16.8 sin(theta) - 0.50    5° <= theta < 10°
+    S = 21.91 sin(theta) - 0.96   theta >= 10°
+
+    The discontinuity at 10° (2.42 vs 2.84) is part of the published form.
+
+    Units: theta_deg [degrees].  Output: S [-].
+    Nodata: NaN -> NaN.
+    Source: domain.md §4.4, §16.9 (Liu Baoyu et al. 1994, 2000).
+    """
+    t = _f(theta_deg)
+    s = np.sin(np.radians(t))
+    out = np.where(t < 5.0, 10.8 * s + 0.03, np.where(t < 10.0, 16.8 * s - 0.50, 21.91 * s - 0.96))
+    return _ret(_set_nan(out, np.isnan(t)))
+
+
+@_quiet
+def csle_L(slope_length_m, theta_deg):
+    """CSLE slope-length factor from a horizontal slope length: ``L = (lambda / 22.13)**m``.
+
+    m from :func:`csle_m` (degree break points).
+
+    Units: slope_length_m [m, horizontal]; theta_deg [degrees].  Output: L [-].
+    Nodata: NaN in either input -> NaN; negative lengths -> NaN.
+    Source: domain.md §4.4, §16.9 (Wischmeier & Smith 1978; Liu et al. 2000).
+    """
+    lam = _f(slope_length_m)
+    m = _f(csle_m(theta_deg))
+    return _ret((lam / USLE_UNIT_LENGTH) ** m)
+
+
+def _invest_m(theta_deg):
+    """InVEST SDR m exponent: percent break points 1 / 3.5 / 5 / 9 %, beta/(1+beta) above 9 %."""
+    t = _f(theta_deg)
+    rad = np.radians(t)
+    pct = 100.0 * np.tan(rad)
+    s = np.sin(rad)
+    beta = (s / 0.0896) / (3.0 * s**0.8 + 0.56)
+    table = np.where(pct <= 1.0, 0.2, np.where(pct <= 3.5, 0.3, np.where(pct <= 5.0, 0.4, 0.5)))
+    return np.where(pct > 9.0, beta / (1.0 + beta), table)
+
+
+def _mccool_S(theta_deg):
+    """InVEST SDR (McCool 1987) S: 10.8 sin + 0.03 below 9 %, else 16.8 sin - 0.5."""
+    t = _f(theta_deg)
+    rad = np.radians(t)
+    pct = 100.0 * np.tan(rad)
+    s = np.sin(rad)
+    return np.where(pct < 9.0, 10.8 * s + 0.03, 16.8 * s - 0.5)
+
+
+@_quiet
+def ls_ucav(theta_deg, flow_acc_cells, cell_size, l_max, s_method="csle", m_method="csle"):
+    """LS factor by the unit-contributing-area method (Desmet & Govers 1996, as InVEST SDR).
+
+    Per pixel, with D = cell size (m), FA = flow accumulation in cells
+    **including the cell itself**::
+
+        A_in = sqrt((FA - 1) * D**2)          InVEST/SAGA "square root of catchment area"
+        x    = |sin(theta)| + |cos(theta)|    InVEST uses the slope angle (classic D&G: aspect)
+        L    = ((A_in + D**2)**(m+1) - A_in**(m+1)) / (D**(m+2) * x**m * 22.13**m)
+        L    = min(L, l_max)
+        LS   = L * S
+
+    The mixed units of ``A_in + D**2`` (m and m2) are InVEST's; kept so that
+    the InVEST fixture (§16.4) is reproduced.
+
+    Options:
+
+    * ``s_method="csle"``: Liu steep-slope S (:func:`csle_S`, degree break
+      points 5°/10°); ``"mccool"``: InVEST SDR S (break point 9 %).
+    * ``m_method="csle"``: :func:`csle_m` (1°/3°/5°); ``"invest"``: InVEST SDR m
+      (1/3.5/5/9 %, ``beta/(1+beta)`` above 9 %,
+      ``beta = (sin theta / 0.0896) / (3 sin(theta)**0.8 + 0.56)``).
+
+    ``s_method="mccool", m_method="invest"`` reproduces InVEST
+    ``sdr._calculate_ls_factor`` (percent slope p <-> theta = atan(p/100)).
+
+    Units: theta_deg [degrees]; flow_acc_cells [cells]; cell_size [m];
+    l_max [-] (None = no cap).  Output: LS [-].
+
+    Nodata: NaN in theta or FA -> NaN; FA < 1 -> NaN (a cell counts itself).
+
+    Source: domain.md §4.4, §4.6, §16.4, §16.9; InVEST ``sdr.py::_calculate_ls_factor``;
+    Desmet & Govers (1996); McCool et al. (1987, 1989); Liu et al. (1994).
+    """
+    if s_method not in ("csle", "mccool"):
+        raise ValueError(f"s_method must be 'csle' or 'mccool', got {s_method!r}")
+    if m_method not in ("csle", "invest"):
+        raise ValueError(f"m_method must be 'csle' or 'invest', got {m_method!r}")
+    t = _f(theta_deg)
+    fa = _f(flow_acc_cells)
+    d = _f(cell_size)
+    cell_area = d * d
+    m = _f(csle_m(t)) if m_method == "csle" else _invest_m(t)
+    s_factor = _f(csle_S(t)) if s_method == "csle" else _mccool_S(t)
+
+    contributing = np.sqrt((fa - 1.0) * cell_area)
+    rad = np.radians(t)
+    x = np.abs(np.sin(rad)) + np.abs(np.cos(rad))
+    l_factor = ((contributing + cell_area) ** (m + 1.0) - contributing ** (m + 1.0)) / (
+        d ** (m + 2.0) * x**m * USLE_UNIT_LENGTH**m
+    )
+    if l_max is not None:
+        l_factor = np.where(l_factor > l_max, _f(l_max), l_factor)
+    ls = l_factor * s_factor
+    return _ret(_set_nan(ls, np.isnan(t) | np.isnan(fa) | ~(fa >= 1.0)))
+
+
+# ---------------------------------------------------------------------------
+# 4.2 R — rainfall erosivity
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def rusle_R_monthly(monthly_precip_mm):
+    """Rainfall erosivity from monthly precipitation (Wischmeier–Smith / Arnoldus form).
+
+    ::
+
+        R_US = sum_{i=1..12} 1.735 * 10**(1.5 * log10(P_i**2 / P) - 0.8188)
+        R    = 17.02 * R_US
+
+    with P_i the monthly and P = sum P_i the annual precipitation.  A month
+    with P_i = 0 contributes 0 (10**-inf).
+
+    Input: array of shape ``(12, ...)`` (month first), mm.
+    Output: R in MJ*mm/(ha*h*yr), shape ``monthly.shape[1:]``.
+
+    Nodata: NaN in any month -> NaN; annual P = 0 -> NaN (division by zero);
+    negative monthly values -> NaN.
+
+    Source: domain.md §4.2(c), §16.9 (Wischmeier & Smith 1978; Arnoldus 1980;
+    the exponent is -0.8188, not the misprinted -0.08188).
+    """
+    pm = _f(monthly_precip_mm)
+    if pm.ndim == 0 or pm.shape[0] != 12:
+        raise ValueError(f"monthly_precip_mm must have 12 months on axis 0, got shape {pm.shape}")
+    annual = pm.sum(axis=0)
+    ratio = _div(pm * pm, annual)
+    r_us = (1.735 * 10.0 ** (1.5 * np.log10(ratio) - 0.8188)).sum(axis=0)
+    invalid = np.isnan(annual) | (annual == 0) | np.any(pm < 0, axis=0)
+    return _ret(_set_nan(R_US_TO_SI * r_us, invalid))
+
+
+@_quiet
+def R_annual_zhang_fu(P):
+    """Rainfall erosivity from annual precipitation: ``R = 0.0534 * P**1.6548``.
+
+    Units: P [mm/yr].  Output: R [MJ*mm/(ha*h*yr)].
+    Nodata: NaN -> NaN; negative P -> NaN.
+    Source: domain.md §4.2(d) (Zhang Wenbo & Fu Jinsheng 2003, Resources
+    Science) [LIT — verify constants].
+    """
+    return _ret(0.0534 * _f(P) ** 1.6548)
+
+
+@_quiet
+def zhang2002_beta_alpha(pd12, py12):
+    """Parameters of the half-month daily-rainfall erosivity model (Zhang, Xie & Liu 2002).
+
+    beta = 0.8363 + 18.144 / P_d12 + 24.455 / P_y12;  alpha = 21.586 * beta**(-7.1891)
+
+    Units: pd12 = mean daily rainfall of erosive days (>= 12 mm) [mm];
+    py12 = mean annual sum of erosive-day rainfall [mm].
+    Output: tuple ``(beta, alpha)`` [-].
+    Nodata: NaN propagates; pd12 or py12 = 0 -> NaN.
+    Source: domain.md §4.2(a), §16.9 (Zhang W.B., Xie Y., Liu B.Y. 2002,
+    Scientia Geographica Sinica 22(6):705-711).
+    """
+    beta = 0.8363 + _div(18.144, pd12) + _div(24.455, py12)
+    alpha = 21.586 * beta ** (-7.1891)
+    return _ret(beta), _ret(alpha)
+
+
+@_quiet
+def zhang2002_halfmonth_erosivity(daily_mm, alpha, beta, threshold_mm=12.0):
+    """Erosivity of one half-month: ``M = alpha * sum_j D_j**beta`` over erosive days.
+
+    Days with rainfall below ``threshold_mm`` (12 mm) count as 0.
+
+    Input: daily rainfall, shape ``(n_days, ...)`` (day first), mm.
+    Output: M in MJ*mm/(ha*h) for the half-month, shape ``daily.shape[1:]``.
+    Nodata: NaN on any day, or NaN alpha/beta -> NaN (even with no erosive day).
+    Source: domain.md §4.2(a), §16.9 (Zhang, Xie & Liu 2002).
+    """
+    d = _f(daily_mm)
+    if d.ndim == 0:
+        raise ValueError("daily_mm must have days on axis 0")
+    b = _f(beta)
+    erosive = np.where(d >= threshold_mm, d, 0.0)
+    total = np.where(erosive > 0, erosive**b, 0.0).sum(axis=0)
+    invalid = np.any(np.isnan(d), axis=0) | np.isnan(_f(alpha)) | np.isnan(b)
+    return _ret(_set_nan(_f(alpha) * total, invalid))
+
+
+# ---------------------------------------------------------------------------
+# 4.3 K — soil erodibility
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def epic_K(san, sil, cla, oc, correction="zhang2007"):
+    """Soil erodibility K by EPIC (Williams 1990) with the optional Chinese correction.
+
+    ::
+
+        K_EPIC = {0.2 + 0.3 exp[-0.0256 SAN (1 - SIL/100)]} * [SIL/(CLA + SIL)]**0.3
+                 * {1 - 0.25 C / [C + exp(3.72 - 2.95 C)]}
+                 * {1 - 0.7 SN1 / [SN1 + exp(-5.51 + 22.9 SN1)]},   SN1 = 1 - SAN/100
+
+    ``correction``:
+
+    * ``"zhang2007"`` (default, the form most often printed):
+      ``K = (-0.01383 + 0.51575 * K_EPIC) * 0.1317``
+    * ``"zhang2007_si"`` (variant applying the correction to the SI value):
+      ``K = -0.01383 + 0.51575 * (K_EPIC * 0.1317)``
+    * ``"none"``: ``K = K_EPIC * 0.1317``
+
+    Units: san, sil, cla = sand/silt/clay [%]; oc = organic carbon [%]
+    (organic matter / 1.724).  Output: K in SI, t*ha*h/(ha*MJ*mm), clamped at
+    >= 0 (the linear correction turns negative for K_EPIC < 0.027).
+
+    Nodata: NaN propagates; SIL + CLA = 0 -> NaN (0/0 in the silt term).
+
+    Source: domain.md §4.3, §16.9 (Williams 1990; Sharpley & Williams 1990;
+    Zhang Keli et al. 2007/2008 — [LIT, ambiguous form]).
+    """
+    if correction not in ("zhang2007", "zhang2007_si", "none"):
+        raise ValueError(f"correction must be 'zhang2007', 'zhang2007_si' or 'none', got {correction!r}")
+    san, sil, cla, c = _f(san), _f(sil), _f(cla), _f(oc)
+    sn1 = 1.0 - san / 100.0
+    f_csand = 0.2 + 0.3 * np.exp(-0.0256 * san * (1.0 - sil / 100.0))
+    f_clsi = _div(sil, cla + sil) ** 0.3
+    f_orgc = 1.0 - 0.25 * c / (c + np.exp(3.72 - 2.95 * c))
+    f_hisand = 1.0 - 0.7 * sn1 / (sn1 + np.exp(-5.51 + 22.9 * sn1))
+    k_epic = f_csand * f_clsi * f_orgc * f_hisand
+    if correction == "zhang2007":
+        k = (-0.01383 + 0.51575 * k_epic) * EPIC_US_TO_SI
+    elif correction == "zhang2007_si":
+        k = -0.01383 + 0.51575 * (k_epic * EPIC_US_TO_SI)
+    else:
+        k = k_epic * EPIC_US_TO_SI
+    return _ret(np.maximum(k, 0.0))
+
+
+# ---------------------------------------------------------------------------
+# 4.5 B, C — vegetation factors
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def fvc_dimidiate(ndvi, ndvi_soil, ndvi_veg):
+    """Fractional vegetation cover by the dimidiate pixel model, clamped to [0, 1].
+
+    ``FVC = (NDVI - NDVI_soil) / (NDVI_veg - NDVI_soil)``; NDVI_soil/NDVI_veg
+    are usually the 5 % / 95 % cumulative percentiles of the scene.
+
+    Units: NDVI [-].  Output: FVC as a **fraction** 0-1.
+    Nodata: NaN propagates; NDVI_veg == NDVI_soil -> NaN (division by zero).
+    Source: domain.md §4.5 (Gutman & Ignatov 1998; Li Miaomiao 2003).
+    """
+    fvc = _div(_f(ndvi) - _f(ndvi_soil), _f(ndvi_veg) - _f(ndvi_soil))
+    return _ret(np.clip(fvc, 0.0, 1.0))
+
+
+@_quiet
+def cai_C(fvc):
+    """Cover-management factor C of Cai Chongfa et al. (2000) from vegetation cover.
+
+    With f = 100 * fvc (percent)::
+
+        C = 1                              f <= 0
+        C = 0.6508 - 0.3436 log10(f)       0 < f < 78.3
+        C = 0                              f >= 78.3
+
+    and the result clamped to [0, 1] (the log branch exceeds 1 for f < 0.096 %).
+
+    Units: **fvc is a fraction 0-1** (the output of :func:`fvc_dimidiate`),
+    converted to percent internally.  Output: C [-] in [0, 1].
+    Nodata: NaN -> NaN.
+    Source: domain.md §4.5, §16.9 (Cai Chongfa et al. 2000).
+    """
+    f = 100.0 * _f(fvc)
+    c = np.where(f <= 0.0, 1.0, np.where(f >= 78.3, 0.0, 0.6508 - 0.3436 * np.log10(f)))
+    return _ret(_set_nan(np.clip(c, 0.0, 1.0), np.isnan(f)))
+
+
+@_quiet
+def b_forest(gd, fvc):
+    """CSLE biological factor B for forest/shrub (first national water census).
+
+    ``B = 0.44468 exp(-3.20096 GD) - 0.04099 exp(FVC - FVC*GD) + 0.025``,
+    clamped to [0, 1].  If canopy closure is unknown use GD = FVC.
+
+    Units: gd = canopy closure, fvc = understorey cover, both fractions 0-1.
+    Output: B [-].
+    Nodata: NaN propagates.
+    Source: domain.md §4.5, §16.9 (Liu Baoyu et al., national soil-erosion
+    survey 2010-2012) [LIT — verify constants].
+    """
+    g = _f(gd)
+    f = _f(fvc)
+    b = 0.44468 * np.exp(-3.20096 * g) - 0.04099 * np.exp(f - f * g) + 0.025
+    return _ret(np.clip(b, 0.0, 1.0))
+
+
+@_quiet
+def b_grass(fvc):
+    """CSLE biological factor B for grassland: ``1 / (1.17647 + 0.86242 * 1.05905**(100 FVC))``.
+
+    Units: fvc fraction 0-1.  Output: B [-], clamped to [0, 1].
+    Nodata: NaN propagates.
+    Source: domain.md §4.5, §16.9 (Liu Baoyu et al., national soil-erosion
+    survey) [LIT — verify constants].
+    """
+    f = _f(fvc)
+    b = 1.0 / (1.17647 + 0.86242 * 1.05905 ** (100.0 * f))
+    return _ret(np.clip(b, 0.0, 1.0))
+
+
+# ---------------------------------------------------------------------------
+# 4.1 / 4.7 Soil loss, conservation and demand
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def csle_soil_loss(R, K, LS, B, E=1.0, T=1.0):
+    """CSLE potential loss, actual loss and soil conservation.
+
+    ::
+
+        A_p = R * K * LS               potential (no cover, no measures)
+        A   = A_p * B * E * T          actual
+        SC  = A_p - A                  soil conservation
+
+    Units: R [MJ*mm/(ha*h*yr)]; K [t*ha*h/(ha*MJ*mm)]; LS, B, E, T [-]
+    (E = T = 1 by default: no mapped terraces / tillage table).
+    Output: tuple ``(A_p, A, SC)`` in t/(ha*yr); use :func:`per_pixel` for t/yr.
+    Nodata: NaN in any factor -> NaN in all three outputs.
+    Source: domain.md §4.1 (Liu Baoyu et al. 2001/2002); analogue of InVEST
+    SDR ``avoided_erosion = RKLS - USLE`` (§4.6).
+    """
+    a_p = _f(R) * _f(K) * _f(LS)
+    bet = _f(B) * _f(E) * _f(T)
+    a = a_p * bet
+    mask = np.isnan(a)  # covers every operand
+    return _ret(_set_nan(a_p, mask)), _ret(a), _ret(_set_nan(a_p - a, mask))
+
+
+@_quiet
+def soil_demand(actual_A, a_tol=None, method="actual"):
+    """Soil-conservation demand.
+
+    * ``method="actual"``: D = A (the erosion that must be controlled); a_tol unused.
+    * ``method="tolerance"``: D = max(A - A_tol, 0).
+
+    Units: actual_A and a_tol in the same unit, normally t/(ha*yr)
+    (A_tol = 2 t/(ha*yr) = 200 t/(km2*yr) for BTH, 5 for Hunan, 10 for the
+    Loess Plateau, SL 190-2007).  Output: same unit as actual_A.
+    Nodata: NaN in A -> NaN; NaN in a_tol -> NaN for ``"tolerance"``.
+    Source: domain.md §4.7.
+    """
+    a = _f(actual_A)
+    if method == "actual":
+        return _ret(a)
+    if method == "tolerance":
+        if a_tol is None:
+            raise ValueError("method='tolerance' needs a_tol")
+        return _ret(np.maximum(a - _f(a_tol), 0.0))
+    raise ValueError(f"method must be 'actual' or 'tolerance', got {method!r}")
+
+
+# ---------------------------------------------------------------------------
+# 1. Food
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def food_ndvi_weight(ndvi, cropland):
+    """NDVI allocation weight of a pixel: ``max(NDVI, 0)`` on cropland, 0 elsewhere.
+
+    The county denominator of :func:`food_supply_ndvi` must be the (nodata-
+    skipping) sum of this weight over the county's pixels.
+
+    Units: ndvi [-]; cropland [0/1 mask, non-zero = cropland].  Output: [-].
+    Nodata: NaN cropland -> NaN; NaN NDVI -> NaN on cropland, 0 off cropland
+    (NDVI is not used there).
+    Source: domain.md §1.2.
+    """
+    n = _f(ndvi)
+    crop = _f(cropland)
+    is_crop = crop != 0
+    w = np.where(is_crop, np.maximum(n, 0.0), 0.0)
+    return _ret(_set_nan(w, np.isnan(crop) | (is_crop & np.isnan(n))))
+
+
+@_quiet
+def food_supply_ndvi(ndvi, cropland, county_grain_t, county_ndvi_sum):
+    """Grain supply allocated to cropland pixels by NDVI (method A).
+
+    ``G_i = G_c * max(NDVI_i, 0) / sum_{k in cropland(c)} max(NDVI_k, 0)`` on
+    cropland pixels; 0 on non-cropland pixels; 0 everywhere in a county whose
+    cropland-NDVI sum is 0 (no cropland — a G_c > 0 there is a data
+    inconsistency to report upstream).
+
+    Units: ndvi [-]; cropland [0/1 mask]; county_grain_t [t/yr, the pixel's
+    county value]; county_ndvi_sum [-, sum of :func:`food_ndvi_weight` over
+    the county].  Output: t per pixel per year (divide by a_px/10 000 for t/ha).
+
+    Nodata: NaN in cropland, county_grain_t or county_ndvi_sum -> NaN (e.g.
+    pixels outside every county); NaN NDVI -> NaN only on cropland (a
+    non-cropland pixel supplies 0 whatever its NDVI).
+    Source: domain.md §1.2.
+    """
+    w = _f(food_ndvi_weight(ndvi, cropland))
+    g = _f(county_grain_t)
+    s = _f(county_ndvi_sum)
+    share = np.where(s == 0, 0.0, w / np.where(s == 0, 1.0, s))
+    out = np.where(w == 0, 0.0, g * share)
+    return _ret(_set_nan(out, np.isnan(w) | np.isnan(g) | np.isnan(s)))
+
+
+@_quiet
+def food_supply_lookup(yield_t_ha, pixel_area_m2):
+    """Food supply by land-use lookup (method B): ``G_i = y(lulc_i) * a_px / 10 000``.
+
+    Units: yield_t_ha [t/(ha*yr)], pixel_area_m2 [m2].  Output: t per pixel per year.
+    Nodata: NaN propagates.
+    Source: domain.md §1.3.
+    """
+    return per_pixel(yield_t_ha, pixel_area_m2)
+
+
+@_quiet
+def food_demand(pop, c_food):
+    """Food demand ``D_i = Pop_i * c_food``.
+
+    Units: pop [persons per pixel]; c_food [t/(person*yr)] (0.4 = the 400 kg
+    food-security standard, a configuration value).  Output: t per pixel per year.
+    Nodata: NaN propagates.
+    Source: domain.md §1.4.
+    """
+    return _ret(_f(pop) * _f(c_food))
+
+
+# ---------------------------------------------------------------------------
+# 5. Recreation
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def proximity_bonus(dist_m_list, weights, d0_list):
+    """Attraction bonus from distances to K feature types: ``sum_k w_k * exp(-d_k / d0_k)``.
+
+    Units: dist_m_list = sequence of K distance arrays [m] (``+inf`` = no such
+    feature, contributes 0); weights = K weights [-]; d0_list = K decay
+    distances [m] (e.g. 2 000-5 000).  Output: bonus [-] (>= 0 for w >= 0);
+    0 for K = 0.
+    Nodata: NaN in any distance or weight -> NaN; d0 <= 0 -> NaN.
+    Source: domain.md §5.1(a) (quality multiplier q = 1 + bonus) [LIT/RECON].
+    """
+    dists = list(dist_m_list)
+    ws = list(weights)
+    d0s = list(d0_list)
+    if not (len(dists) == len(ws) == len(d0s)):
+        raise ValueError("dist_m_list, weights and d0_list must have the same length")
+    total = _f(0.0)
+    for d, w, d0 in zip(dists, ws, d0s):
+        d, w, d0 = _f(d), _f(w), _f(d0)
+        term = w * np.exp(-_div(d, d0))
+        total = total + _set_nan(term, ~(d0 > 0))
+    return _ret(total)
+
+
+@_quiet
+def recreation_supply(score, proximity_bonus):
+    """Recreation supply ``Rec_S = score * (1 + bonus)``.
+
+    Units: score [0-5 relative land-use score]; proximity_bonus [-] (from
+    :func:`proximity_bonus`; 0 = no quality adjustment).  Output: relative score.
+    Nodata: NaN propagates.
+    Source: domain.md §5.1(a).
+    """
+    return _ret(_f(score) * (1.0 + _f(proximity_bonus)))
+
+
+@_quiet
+def recreation_demand_density(pop, pixel_area_m2):
+    """Recreation demand as population density: ``Pop / (a_px / 10**6)``.
+
+    Units: pop [persons per pixel]; pixel_area_m2 [m2].  Output: persons/km2.
+    Nodata: NaN propagates; pixel area 0 -> NaN.
+    Source: domain.md §5.2.
+    """
+    return _ret(_div(_f(pop), _f(pixel_area_m2) / M2_PER_KM2))
+
+
+# ---------------------------------------------------------------------------
+# 6. Supply–demand ratio
+# ---------------------------------------------------------------------------
+
+
+@_quiet
+def esdr(S, D, s_max, d_max):
+    """Ecosystem-service supply–demand ratio ``(S - D) / ((S_max + D_max) / 2)``.
+
+    S_max, D_max are the maxima over all units of the study area (fix them
+    across years for multi-year comparison).  Range (-2, 2); [-1, 1] when S
+    and D are min–max scaled first.  >0 surplus, <0 deficit.
+
+    Units: S, D, s_max, d_max in one identical unit (or all normalised).
+    Output: [-].
+    Nodata: NaN in S or D (or the maxima) -> NaN; S_max + D_max = 0 -> 0
+    (no service and no demand anywhere; the caller should warn).
+    Source: domain.md §6.1, §16.10 (Li J.H., Jiang H.W., Bai Y. et al. 2016,
+    Ecological Indicators 60).
+    """
+    s, d = _f(S), _f(D)
+    half = (_f(s_max) + _f(d_max)) / 2.0
+    out = np.where(half == 0, 0.0, (s - d) / np.where(half == 0, 1.0, half))
+    return _ret(_set_nan(out, _any_nan(s, d, half)))
+

@@ -1,0 +1,125 @@
+"""Helpers shared by the loader tests: synthetic rasters, reading layers back
+from PostGIS tile by tile, and the "a failed load changes nothing" check.
+
+Expected values are always computed from numpy / rasterio / geopandas, never
+with the code under test; reading back uses only ``restore_db.wkb.decode``
+(itself checked against PostGIS in test_wkb.py) and the registry rows.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+import rasterio
+from affine import Affine
+from psycopg import sql
+
+from conftest import snapshot
+from restore_db import studyarea, wkb
+from restore_db.errors import InputError
+
+
+def write_tif(path: Path, arr: np.ndarray, crs, transform: Affine, nodata=None, **profile) -> Path:
+    """A one-band (2-D ``arr``) or multi-band (3-D) GeoTIFF."""
+    bands = arr if arr.ndim == 3 else arr[np.newaxis]
+    meta = dict(driver="GTiff", width=bands.shape[2], height=bands.shape[1], count=bands.shape[0],
+                dtype=bands.dtype, transform=transform)
+    if crs is not None:
+        meta["crs"] = crs
+    if nodata is not None:
+        meta["nodata"] = nodata
+    meta.update(profile)
+    with rasterio.open(path, "w", **meta) as dst:
+        dst.write(bands)
+    return path
+
+
+def layer_row(conn: psycopg.Connection, area: str, layer: str) -> dict:
+    cur = conn.execute(
+        """SELECT l.* FROM core.layer l JOIN core.study_area a USING (study_area_id)
+           WHERE a.name = %s AND l.name = %s""",
+        (area, layer),
+    )
+    row = cur.fetchone()
+    assert row is not None, f"no layer {layer!r} in study area {area!r}"
+    return dict(zip([d.name for d in cur.description], row))
+
+
+def read_layer(conn: psycopg.Connection, area: str, layer: str) -> tuple[np.ndarray, float, dict]:
+    """The whole layer as one array on the study-area grid (cells of missing tiles = nodata).
+
+    Also checks that every tile sits where its tile_id says and has the size
+    of that tile of the grid, independently of core.layer_alignment().
+    """
+    info = layer_row(conn, area, layer)
+    ox, oy, px, width, height, ts, srid = conn.execute(
+        "SELECT origin_x, origin_y, pixel_size, width, height, tile_size, srid FROM core.study_area WHERE name = %s",
+        (area,),
+    ).fetchone()
+    tiles_x = -(-width // ts)
+    rows = conn.execute(
+        sql.SQL("SELECT tile_id, ST_AsBinary(rast) FROM {}.{} ORDER BY tile_id").format(
+            sql.Identifier(info["table_schema"]), sql.Identifier(info["table_name"]))
+    ).fetchall()
+    out = None
+    for tile_id, data in rows:
+        header, bands, nodatas = wkb.decode(data)
+        assert len(bands) == 1
+        arr = bands[0]
+        if out is None:
+            out = np.full((height, width), info["nodata"], dtype=arr.dtype.newbyteorder("="))
+        trow, tcol = divmod(tile_id, tiles_x)
+        r0, c0 = trow * ts, tcol * ts
+        assert header.srid == srid
+        assert (header.scale_x, header.scale_y) == (px, -px)
+        assert (header.ulx, header.uly) == (ox + c0 * px, oy - r0 * px), f"tile {tile_id} misplaced"
+        assert (header.height, header.width) == (min(ts, height - r0), min(ts, width - c0)), f"tile {tile_id} size"
+        assert nodatas[0] == info["nodata"]
+        out[r0:r0 + header.height, c0:c0 + header.width] = arr
+    assert out is not None, "layer has no tile"
+    return out, info["nodata"], info
+
+
+def alignment(conn: psycopg.Connection, area: str) -> dict:
+    rows = conn.execute("SELECT layer, tiles, misplaced, aligned FROM core.layer_alignment(core.study_area_id(%s))",
+                        (area,)).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def expect_input_error(conn: psycopg.Connection, fn, *args, match: str | list[str] = (), **kwargs) -> str:
+    """Call a loader in a transaction; expect an InputError whose message contains every ``match``
+    (literal text), and the database to be exactly as before. Returns the message."""
+    before = snapshot(conn)
+    with pytest.raises(InputError) as info:
+        with conn.transaction():
+            fn(*args, **kwargs)
+    conn.rollback()
+    message = str(info.value)
+    for part in [match] if isinstance(match, str) else match:
+        assert part in message, f"{part!r} not in message: {message}"
+    assert snapshot(conn) == before
+    return message
+
+
+def area_names(conn) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM core.study_area ORDER BY name").fetchall()]
+
+
+def create_area(conn, name: str, srid: int, origin_x: float, origin_y: float, pixel_size: float,
+                width: int, height: int, tile_size: int = 256):
+    """A study area whose grid is exactly the one given (bounds = cell edges)."""
+    with conn.transaction():
+        area = studyarea.create(conn, name, srid, pixel_size,
+                                (origin_x, origin_y - height * pixel_size, origin_x + width * pixel_size, origin_y),
+                                tile_size=tile_size)
+    g = area.grid
+    assert (g.origin_x, g.origin_y, g.width, g.height) == (origin_x, origin_y, width, height)
+    return area
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text))

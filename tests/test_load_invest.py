@@ -1,0 +1,151 @@
+"""InVEST datastacks: the BTH 1 km reference run imported unchanged, cell for cell."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+
+from conftest import shared_data
+from helpers import alignment, expect_input_error, read_layer
+from restore_db.load.invest import import_datastack
+
+REF = ("invest", "bth_1km_reference")
+AWY_RASTERS = {  # datastack arg -> layer
+    "lulc_path": "lulc",
+    "precipitation_path": "precipitation",
+    "eto_path": "eto",
+    "depth_to_root_rest_layer_path": "soil_depth",
+    "pawc_path": "pawc",
+}
+
+
+def assert_layer_equals_file(conn, area, layer, file):
+    stored, nodata, info = read_layer(conn, area, layer)
+    with rasterio.open(file) as src:
+        arr = src.read(1)
+        valid = arr != src.nodata
+    assert stored.shape == arr.shape
+    np.testing.assert_array_equal(stored != nodata, valid, err_msg=f"{layer}: nodata positions differ")
+    np.testing.assert_array_equal(stored[valid], arr[valid].astype(stored.dtype), err_msg=f"{layer}: values differ")
+    assert stored[valid].astype(np.float64).tolist() == arr[valid].astype(np.float64).tolist()  # no rounding
+    assert info["valid_cells"] == valid.sum() and info["resampling"] == "nearest"
+    return info
+
+
+@pytest.mark.realdata
+def test_annual_water_yield_then_carbon(conn):
+    path = shared_data(*REF, "annual_water_yield_datastack.json")
+    args = json.loads(path.read_text())["args"]
+    with conn.transaction():
+        result = import_datastack(conn, path, "bth")
+    assert result.model == "annual_water_yield" and result.created_area
+    assert sorted(result.layers) == sorted(AWY_RASTERS.values()) and result.kept_layers == []
+    assert sorted(result.param_sets) == ["awy_biophysical", "invest_annual_water_yield"]
+    assert result.zone_sets == ["watersheds"]
+
+    # the study area is the LULC raster's grid
+    with rasterio.open(path.parent / args["lulc_path"]) as src:
+        assert (src.width, src.height, src.res, src.crs.to_epsg()) == (565, 732, (1000.0, 1000.0), 32650)
+        ulx, uly = src.transform.c, src.transform.f
+    row = conn.execute("SELECT srid, pixel_size, width, height, origin_x, origin_y FROM core.study_area "
+                       "WHERE name = 'bth'").fetchone()
+    assert row == (32650, 1000.0, 565, 732, ulx, uly)
+
+    # every raster cell for cell, nodata where the file has nodata
+    for arg, layer in AWY_RASTERS.items():
+        info = assert_layer_equals_file(conn, "bth", layer, path.parent / args[arg])
+        assert info["kind"] == ("categorical" if layer == "lulc" else "continuous")
+    assert all(ok for _, _, ok in alignment(conn, "bth").values())
+    units = dict(conn.execute("SELECT name, unit FROM core.layer").fetchall())
+    assert units["precipitation"] == "mm/yr" and units["soil_depth"] == "mm"
+
+    # parameters: the biophysical table and the seasonality constant
+    (z,) = conn.execute(
+        """SELECT c.value FROM param.scalar c JOIN param.param_set s USING (param_set_id)
+           WHERE s.name = 'invest_annual_water_yield' AND c.name = 'seasonality_z'""").fetchone()
+    assert z == args["seasonality_constant"] == 10
+    (n,) = conn.execute("""SELECT count(*) FROM param.lulc_class JOIN param.param_set USING (param_set_id)
+                           WHERE name = 'awy_biophysical'""").fetchone()
+    assert n == 17
+
+    # watersheds: one zone per feature, ws_id as the code
+    ws_path = path.parent / args["watersheds_path"]
+    (layer_name, _), = pyogrio.list_layers(ws_path)
+    n_features = pyogrio.read_info(ws_path, layer=layer_name)["features"]
+    codes = {r[0] for r in conn.execute("SELECT code FROM core.zone WHERE zone_set = 'watersheds'").fetchall()}
+    assert len(codes) == n_features == 199 and "110101" in codes
+
+    # the carbon datastack shares the LULC raster: it is kept, the pools table is added
+    carbon = shared_data(*REF, "carbon_datastack.json")
+    lulc_before = conn.execute("SELECT layer_id, loaded_at FROM core.layer WHERE name = 'lulc'").fetchone()
+    with conn.transaction():
+        result = import_datastack(conn, carbon, "bth")
+    assert result.model == "carbon" and not result.created_area
+    assert result.kept_layers == ["lulc"] and result.layers == []
+    assert result.param_sets == ["carbon_pools"]
+    assert conn.execute("SELECT layer_id, loaded_at FROM core.layer WHERE name = 'lulc'").fetchone() == lulc_before
+    (n,) = conn.execute("""SELECT count(*) FROM param.lulc_value JOIN param.param_set USING (param_set_id)
+                           WHERE name = 'carbon_pools'""").fetchone()
+    assert n == 17 * 4
+    assert conn.execute("SELECT count(*) FROM core.study_area").fetchone() == (1,)
+
+
+@pytest.mark.realdata
+def test_old_style_datastack_with_absolute_paths(conn, tmp_path):
+    path = shared_data(*REF, "annual_water_yield_datastack.json")
+    doc = json.loads(path.read_text())
+    old = {
+        "model_name": "natcap.invest.annual_water_yield",
+        "invest_version": "3.9.0",
+        "args": {k: (str((path.parent / v).resolve()) if isinstance(v, str) and "/" in v else v)
+                 for k, v in doc["args"].items()},
+    }
+    assert "model_id" not in old and old["args"]["lulc_path"].startswith("/")
+    copy = tmp_path / "old_awy.json"
+    copy.write_text(json.dumps(old))
+    with conn.transaction():
+        result = import_datastack(conn, copy, "old")
+    assert result.model == "annual_water_yield" and result.created_area
+    assert sorted(result.layers) == sorted(AWY_RASTERS.values())
+    assert_layer_equals_file(conn, "old", "eto", path.parent / doc["args"]["eto_path"])
+
+
+@pytest.mark.realdata
+def test_unsupported_model(conn):
+    path = shared_data(*REF, "habitat_quality_datastack.json")
+    expect_input_error(conn, import_datastack, conn, path, "bth",
+                       match=[str(path), "'habitat_quality' is not supported", "annual_water_yield"])
+
+
+def test_malformed_json(conn, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"model_id": "carbon", "args": {')
+    expect_input_error(conn, import_datastack, conn, path, "bth", match=[str(path), "not a JSON parameter set"])
+    noargs = tmp_path / "noargs.json"
+    noargs.write_text('{"model_id": "carbon"}')
+    expect_input_error(conn, import_datastack, conn, noargs, "bth", match=[str(noargs), "no 'args'"])
+    nomodel = tmp_path / "nomodel.json"
+    nomodel.write_text('{"args": {}}')
+    expect_input_error(conn, import_datastack, conn, nomodel, "bth", match=[str(nomodel), "(none)", "not supported"])
+    missing = tmp_path / "missing.json"
+    expect_input_error(conn, import_datastack, conn, missing, "bth", match=[str(missing), "does not exist"])
+
+
+@pytest.mark.realdata
+def test_missing_input_file_changes_nothing(conn, tmp_path):
+    path = shared_data(*REF, "annual_water_yield_datastack.json")
+    doc = json.loads(path.read_text())
+    doc["args"] = {k: (str((path.parent / v).resolve()) if isinstance(v, str) and "/" in v else v)
+                   for k, v in doc["args"].items()}
+    doc["args"]["pawc_path"] = str(tmp_path / "no_pawc.tif")
+    copy = tmp_path / "awy.json"
+    copy.write_text(json.dumps(doc))
+    # the area, lulc, precipitation ... are written before pawc is found missing: all rolled back
+    expect_input_error(conn, import_datastack, conn, copy, "bth", match=["pawc_path", "no_pawc.tif", "does not exist"])
+    assert conn.execute("SELECT count(*) FROM core.study_area").fetchone() == (0,)
+    (tables,) = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'src' AND tablename LIKE 'bth%'").fetchone()
+    assert tables == 0

@@ -1,0 +1,580 @@
+"""Raster loader: synthetic GeoTIFFs onto an odd grid (several tiles, cut edge tiles),
+read back tile by tile and compared with numpy; bad inputs change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from psycopg import sql
+from pyproj import Transformer
+from typer.testing import CliRunner
+
+from conftest import shared_data, snapshot
+from helpers import alignment, create_area, expect_input_error, layer_row, read_layer, write_tif
+from restore_db import studyarea
+from restore_db.cli import app
+from restore_db.errors import InputError
+from restore_db.load.raster import load_raster
+
+SRID = 32650
+OX, OY, PX = 400000.0, 4500000.0, 100.0
+W, H, TS = 203, 139, 64  # 4 x 3 tiles; last column 11 wide, last row 11 high
+TILES_X, TILES_Y = 4, 3
+F32_LOWEST = float(np.finfo(np.float32).min)
+GRID_TRANSFORM = Affine(PX, 0, OX, 0, -PX, OY)
+
+
+@pytest.fixture
+def area(conn):
+    return create_area(conn, "t", SRID, OX, OY, PX, W, H, tile_size=TS)
+
+
+@pytest.fixture
+def area16(conn):
+    """The same grid in 16-pixel tiles (13 x 9 = 117 tiles): big enough for overviews."""
+    return create_area(conn, "t", SRID, OX, OY, PX, W, H, tile_size=16)
+
+
+def overview_rows(conn, table: str) -> list[tuple]:
+    return conn.execute(
+        """SELECT o_table_schema, o_table_name, overview_factor FROM raster_overviews
+           WHERE r_table_schema = 'src' AND r_table_name = %s ORDER BY overview_factor""", (table,)).fetchall()
+
+
+def tile_of(r: int, c: int) -> int:
+    return (r // TS) * TILES_X + c // TS
+
+
+def tiles_with_data(valid: np.ndarray) -> set[int]:
+    return {tile_of(r, c) for r, c in zip(*np.nonzero(valid))}
+
+
+def table_ident(info: dict) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(info["table_schema"]), sql.Identifier(info["table_name"]))
+
+
+def st_value(conn, info: dict, r: int, c: int):
+    """ST_Value at the centre of grid cell (r, c), asked of the tile the grid says holds it."""
+    x, y = OX + (c + 0.5) * PX, OY - (r + 0.5) * PX
+    row = conn.execute(
+        sql.SQL("SELECT ST_Value(rast, 1, ST_SetSRID(ST_MakePoint(%s, %s), %s)) FROM {} WHERE tile_id = %s").format(
+            table_ident(info)),
+        (x, y, SRID, tile_of(r, c)),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def continuous_source(rng) -> tuple[np.ndarray, np.ndarray]:
+    """float32 values on the grid with nodata (-9999) scattered, NaNs, and one whole tile of nodata."""
+    arr = (rng.random((H, W)) * 1000 - 200).astype(np.float32)
+    arr[rng.random((H, W)) < 0.05] = -9999
+    arr[64:128, 64:128] = -9999  # tile 5 has no valid cell: not stored
+    arr[3, 7] = np.nan
+    arr[138, 202] = np.nan  # last cell of the cut corner tile
+    valid = (arr != -9999) & ~np.isnan(arr)
+    return arr, valid
+
+
+# ---------------------------------------------------------------- (a) source on the grid
+
+
+def test_continuous_on_grid_copied_cell_for_cell(conn, area, tmp_path):
+    rng = np.random.default_rng(42)
+    arr, valid = continuous_source(rng)
+    path = write_tif(tmp_path / "precip.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999)
+    with conn.transaction():
+        result = load_raster(conn, area, "precip", path, "continuous", "mm/yr", description="synthetic")
+
+    stored, nodata, info = read_layer(conn, "t", "precip")
+    assert stored.dtype == np.float32 and nodata == F32_LOWEST
+    expected = np.where(valid, arr, np.float32(F32_LOWEST)).astype(np.float32)
+    np.testing.assert_array_equal(stored, expected)
+
+    # registry row
+    vals = arr[valid].astype(np.float64)
+    assert (info["kind"], info["unit"], info["pixel_type"], info["nodata"]) == ("continuous", "mm/yr", "32BF", F32_LOWEST)
+    assert info["valid_cells"] == valid.sum()
+    assert info["nodata_share"] == pytest.approx(1 - valid.sum() / (W * H), abs=1e-12)
+    assert info["min_value"] == vals.min() and info["max_value"] == vals.max()
+    assert info["mean_value"] == pytest.approx(vals.mean(), rel=1e-9)
+    assert info["resampling"] == "nearest"
+    assert info["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info["source_path"] == str(path.resolve())
+    assert info["description"] == "synthetic"
+    assert "32650" in info["source_crs"]
+    assert (info["table_schema"], info["table_name"]) == ("src", "t__precip")
+    assert result.tiles == len(tiles_with_data(valid)) == TILES_X * TILES_Y - 1
+
+    # tiles without any valid cell are not stored
+    stored_ids = {r[0] for r in conn.execute(sql.SQL("SELECT tile_id FROM {}").format(table_ident(info))).fetchall()}
+    assert stored_ids == tiles_with_data(valid)
+    assert 5 not in stored_ids
+
+    # spot checks through PostGIS itself (ST_Value skips nodata -> NULL)
+    cells = [(0, 0), (3, 7), (63, 63), (64, 0), (100, 200), (138, 202), (138, 0), (0, 202), (130, 192)]
+    cells += [tuple(rc) for rc in rng.integers(0, [H, W], size=(25, 2))]
+    for r, c in cells:
+        got = st_value(conn, info, r, c)
+        if valid[r, c]:
+            assert got == float(arr[r, c]), (r, c)
+        else:
+            assert got is None, (r, c)
+
+    assert alignment(conn, "t") == {"precip": (len(stored_ids), 0, True)}
+
+
+def test_categorical_on_grid_and_postgis_metadata(conn, area, tmp_path):
+    rng = np.random.default_rng(7)
+    arr = rng.integers(1, 10, size=(H, W)).astype(np.uint8)
+    arr[rng.random((H, W)) < 0.1] = 255
+    arr[:, :64] = 255  # first tile column is empty
+    valid = arr != 255
+    path = write_tif(tmp_path / "lulc.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=255)
+    with conn.transaction():
+        load_raster(conn, area, "lulc", path, "categorical", "class")
+
+    stored, nodata, info = read_layer(conn, "t", "lulc")
+    assert stored.dtype == np.int16 and nodata == -32768
+    np.testing.assert_array_equal(stored, np.where(valid, arr.astype(np.int16), np.int16(-32768)))
+    assert (info["kind"], info["pixel_type"], info["resampling"]) == ("categorical", "16BSI", "nearest")
+    assert info["nodata_share"] == pytest.approx((~valid).sum() / (W * H), abs=1e-12)
+    assert (info["min_value"], info["max_value"]) == (float(arr[valid].min()), float(arr[valid].max()))
+    assert info["mean_value"] == pytest.approx(arr[valid].astype(float).mean())
+    for r, c in [(0, 64), (138, 202), (70, 100)] + [tuple(rc) for rc in rng.integers(0, [H, W], size=(20, 2))]:
+        assert st_value(conn, info, r, c) == (float(arr[r, c]) if valid[r, c] else None), (r, c)
+
+    # raster constraints: raster_columns answers with the grid's SRID, scale and pixel type
+    srid, sx, sy, ptypes, nodatas, same_alignment = conn.execute(
+        """SELECT srid, scale_x, scale_y, pixel_types, nodata_values, same_alignment FROM raster_columns
+           WHERE r_table_schema = 'src' AND r_table_name = 't__lulc' AND r_raster_column = 'rast'"""
+    ).fetchone()
+    assert (srid, sx, sy, list(ptypes), list(nodatas)) == (SRID, PX, -PX, ["16BSI"], [-32768.0])
+    assert same_alignment is True
+    assert alignment(conn, "t")["lulc"][1:] == (0, True)
+
+
+@pytest.mark.parametrize("dtype,codes,pixel_type", [
+    (np.int16, [-5, 0, 17, 32767], "16BSI"),
+    (np.int8, [-128, 3, 127], "16BSI"),
+    (np.uint16, [1, 40000, 65534], "32BSI"),
+    (np.int32, [-70000, 5, 2**31 - 1], "32BSI"),
+])
+def test_categorical_pixel_type_fits_codes(conn, area, tmp_path, dtype, codes, pixel_type):
+    nodata = int(np.iinfo(dtype).max) if dtype == np.uint16 else -1
+    arr = np.resize(np.array(codes, dtype=dtype), (H, W))
+    arr[0, :5] = nodata
+    path = write_tif(tmp_path / "c.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=nodata)
+    with conn.transaction():
+        load_raster(conn, area, "c", path, "categorical", "class")
+    stored, nd, info = read_layer(conn, "t", "c")
+    assert info["pixel_type"] == pixel_type and nd == (-32768 if pixel_type == "16BSI" else -2**31)
+    expected = arr.astype(np.int64)
+    expected[0, :5] = nd
+    np.testing.assert_array_equal(stored.astype(np.int64), expected)
+
+
+@pytest.mark.parametrize("dtype,code", [(np.int16, -32768), (np.uint32, 2**31), (np.int32, -2**31)])
+def test_categorical_code_colliding_with_nodata_rejected(conn, area, tmp_path, dtype, code):
+    arr = np.ones((H, W), dtype=dtype)
+    arr[100, 150] = code
+    path = write_tif(tmp_path / "c.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=0)
+    expect_input_error(conn, load_raster, conn, area, "c", path, "categorical", "class",
+                       match=[str(path), "class codes outside"])
+
+
+def test_custom_crs_grid_on_grid_source(conn, tmp_path):
+    albers = "+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +datum=WGS84 +units=m"
+    with conn.transaction():
+        area = studyarea.create(conn, "alb", albers, 1000.0, (1_000_000, 4_000_000, 1_050_000, 4_030_000), tile_size=16)
+    assert area.grid.srid >= 900000
+    arr = np.random.default_rng(0).random((30, 50)).astype(np.float32)
+    arr[0, 0] = -1
+    path = write_tif(tmp_path / "a.tif", arr, albers, Affine(1000, 0, 1_000_000, 0, -1000, 4_030_000), nodata=-1)
+    with conn.transaction():
+        load_raster(conn, area, "a", path, "continuous", "1")
+    stored, nd, info = read_layer(conn, "alb", "a")
+    assert info["resampling"] == "nearest"
+    np.testing.assert_array_equal(stored, np.where(arr == -1, np.float32(nd), arr))
+    assert alignment(conn, "alb") == {"a": (8, 0, True)}  # 50 x 30 cells: 4 x 2 tiles of 16
+
+
+def test_overviews_registered(conn, area16, tmp_path):
+    rng = np.random.default_rng(8)
+    arr = rng.integers(1, 6, size=(H, W)).astype(np.uint8)
+    path = write_tif(tmp_path / "lulc.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=255)
+    with conn.transaction():
+        load_raster(conn, area16, "lulc", path, "categorical", "class")
+    overviews = overview_rows(conn, "t__lulc")
+    assert overviews, "no overview registered in raster_overviews"
+    for schema, table, factor in overviews:
+        assert schema == "src" and factor > 1
+        ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        n, scale_x, scale_y, srid = conn.execute(
+            sql.SQL("SELECT count(*), min(ST_ScaleX(rast)), max(ST_ScaleY(rast)), min(ST_SRID(rast)) FROM {}").format(
+                ident)).fetchone()
+        values = [r[0] for r in conn.execute(
+            sql.SQL("SELECT DISTINCT (ST_ValueCount(rast, 1, true)).value FROM {}").format(ident)).fetchall()]
+        assert n > 0 and (scale_x, scale_y, srid) == (factor * PX, -factor * PX, SRID)
+        assert set(values) <= set(np.unique(arr).tolist())  # nearest neighbour: no invented classes
+    assert layer_row(conn, "t", "lulc")["pixel_type"] == "16BSI"
+
+
+def test_on_grid_source_with_other_extent(conn, area, tmp_path):
+    """A source on the same lattice but larger (shifted by whole pixels) and one covering part of the grid."""
+    rng = np.random.default_rng(3)
+    big = rng.normal(500, 100, size=(H + 12, W + 20)).astype(np.float32)
+    path = write_tif(tmp_path / "big.tif", big, "EPSG:32650", Affine(PX, 0, OX - 7 * PX, 0, -PX, OY + 5 * PX),
+                     nodata=-1.0)
+    part = (rng.random((50, 90)) * 10).astype(np.float32)
+    ppath = write_tif(tmp_path / "part.tif", part, "EPSG:32650",
+                      Affine(PX, 0, OX + 150 * PX, 0, -PX, OY - 100 * PX), nodata=-1.0)  # runs past the grid edge
+    with conn.transaction():
+        load_raster(conn, area, "big", path, "continuous", "m")
+        load_raster(conn, area, "part", ppath, "continuous", "m")
+    stored, _, info = read_layer(conn, "t", "big")
+    np.testing.assert_array_equal(stored, big[5:5 + H, 7:7 + W])
+    assert info["nodata_share"] == 0 and info["resampling"] == "nearest"
+
+    stored, nodata, info = read_layer(conn, "t", "part")
+    expected = np.full((H, W), np.float32(nodata))
+    expected[100:139, 150:203] = part[:39, :53]
+    np.testing.assert_array_equal(stored, expected)
+    assert info["valid_cells"] == 39 * 53
+    ids = [r[0] for r in conn.execute("SELECT tile_id FROM src.t__part ORDER BY 1").fetchall()]
+    assert ids == [6, 7, 10, 11]  # rows 100-138 and columns 150-202 of the grid
+    assert all(a[2] for a in alignment(conn, "t").values())
+
+
+# ---------------------------------------------------------------- (b) reprojection
+
+
+def lonlat_source(step: float, margin: float = 0.02):
+    """Bounds (lon/lat) of a source covering the grid with a margin, and cell-centre lon/lat of every grid cell."""
+    to_ll = Transformer.from_crs(SRID, 4326, always_xy=True)
+    xs = OX + (np.arange(W) + 0.5) * PX
+    ys = OY - (np.arange(H) + 0.5) * PX
+    gx, gy = np.meshgrid(xs, ys)
+    lon, lat = to_ll.transform(gx, gy)
+    west = np.floor((lon.min() - margin) / step) * step
+    north = np.ceil((lat.max() + margin) / step) * step
+    ncols = int(np.ceil((lon.max() + margin - west) / step))
+    nrows = int(np.ceil((north - (lat.min() - margin)) / step))
+    return west, north, ncols, nrows, lon, lat
+
+
+def linear_field(lon, lat):
+    return 1000.0 * (lon - 116.0) + 500.0 * (lat - 40.0) + 300.0
+
+
+def test_lonlat_source_reprojected(conn, area, tmp_path):
+    step = 0.002  # ~170 x 220 m: coarser than the 100 m grid -> nearest / bilinear
+    west, north, ncols, nrows, lon, lat = lonlat_source(step)
+    rows, cols = np.mgrid[0:nrows, 0:ncols]
+    classes = (1 + ((cols // 7) + 3 * (rows // 5)) % 11).astype(np.uint8)
+    src_lon = west + (cols + 0.5) * step
+    src_lat = north - (rows + 0.5) * step
+    field = linear_field(src_lon, src_lat).astype(np.float32)
+    transform = Affine(step, 0, west, 0, -step, north)
+    cpath = write_tif(tmp_path / "classes.tif", classes, "EPSG:4326", transform, nodata=0)
+    fpath = write_tif(tmp_path / "field.tif", field, "EPSG:4326", transform, nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "lulc", cpath, "categorical", "class")
+        load_raster(conn, area, "field", fpath, "continuous", "mm")
+
+    lulc, lnd, linfo = read_layer(conn, "t", "lulc")
+    assert linfo["resampling"] == "nearest" and linfo["nodata_share"] == 0
+    # nearest: the source cell that contains the grid-cell centre (GDAL's approximate transformer may
+    # pick a neighbour exactly at class edges, hence 99 %)
+    expected = classes[np.floor((north - lat) / step).astype(int), np.floor((lon - west) / step).astype(int)]
+    assert set(np.unique(lulc)) <= set(np.unique(classes))
+    assert (lulc == expected).mean() > 0.99
+
+    vals, vnd, finfo = read_layer(conn, "t", "field")
+    assert finfo["resampling"] == "bilinear" and finfo["nodata_share"] == 0
+    # bilinear interpolation of a linear field reproduces it at the cell centre
+    err = np.abs(vals.astype(np.float64) - linear_field(lon, lat))
+    assert np.median(err) < 0.05 and err.max() < 0.5
+    assert field.min() <= finfo["min_value"] and finfo["max_value"] <= field.max()
+
+    al = alignment(conn, "t")
+    assert al["lulc"] == (TILES_X * TILES_Y, 0, True) and al["field"] == (TILES_X * TILES_Y, 0, True)
+    # same tile_id -> same place in both layers, and the place the grid gives
+    rows = conn.execute(
+        """SELECT a.tile_id, ST_UpperLeftX(a.rast), ST_UpperLeftY(a.rast), ST_UpperLeftX(b.rast), ST_UpperLeftY(b.rast),
+                  ST_Width(a.rast), ST_Width(b.rast), ST_Height(a.rast), ST_Height(b.rast)
+           FROM src.t__lulc a JOIN src.t__field b USING (tile_id) ORDER BY 1"""
+    ).fetchall()
+    assert [r[0] for r in rows] == list(range(TILES_X * TILES_Y))
+    for tid, ax, ay, bx, by, aw, bw, ah, bh in rows:
+        trow, tcol = divmod(tid, TILES_X)
+        assert (ax, ay) == (bx, by) == (OX + tcol * TS * PX, OY - trow * TS * PX)
+        assert aw == bw == min(TS, W - tcol * TS) and ah == bh == min(TS, H - trow * TS)
+
+
+def test_finer_source_uses_mode_and_average(conn, area, tmp_path):
+    step = 0.0005  # ~42 x 56 m: finer than the grid
+    west, north, ncols, nrows, lon, lat = lonlat_source(step)
+    rows, cols = np.mgrid[0:nrows, 0:ncols]
+    classes = (1 + (cols // 40 + rows // 40) % 3).astype(np.int16)
+    field = linear_field(west + (cols + 0.5) * step, north - (rows + 0.5) * step).astype(np.float32)
+    transform = Affine(step, 0, west, 0, -step, north)
+    cpath = write_tif(tmp_path / "fine_classes.tif", classes, "EPSG:4326", transform, nodata=-1)
+    fpath = write_tif(tmp_path / "fine_field.tif", field, "EPSG:4326", transform, nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "lulc", cpath, "categorical", "class")
+        load_raster(conn, area, "field", fpath, "continuous", "mm")
+    lulc, _, linfo = read_layer(conn, "t", "lulc")
+    assert linfo["resampling"] == "mode"
+    assert set(np.unique(lulc)) == {1, 2, 3}
+    vals, _, finfo = read_layer(conn, "t", "field")
+    assert finfo["resampling"] == "average"
+    # the average of a linear field over a cell is its value at the cell centre (to ~ half a source pixel)
+    err = np.abs(vals.astype(np.float64) - linear_field(lon, lat))
+    assert np.median(err) < 0.3 and err.max() < 1.0
+
+
+def test_global_lonlat_source(conn, area, tmp_path):
+    """A global 1-degree raster overlaps any study area (its bounds make no sense in UTM 50N)."""
+    rows, cols = np.mgrid[0:180, 0:360]
+    codes = (rows * 1000 + cols).astype(np.int32)
+    path = write_tif(tmp_path / "world.tif", codes, "EPSG:4326", Affine(1, 0, -180, 0, -1, 90), nodata=-1)
+    with conn.transaction():
+        load_raster(conn, area, "world", path, "categorical", "class")
+    stored, nd, info = read_layer(conn, "t", "world")
+    _, _, _, _, lon, lat = lonlat_source(0.01)
+    expected = np.floor(90 - lat).astype(int) * 1000 + np.floor(lon + 180).astype(int)
+    assert info["resampling"] == "nearest" and info["nodata_share"] == 0
+    assert (stored == expected).mean() > 0.99
+    assert set(np.unique(stored)) <= set(np.unique(expected))
+
+
+def test_explicit_resampling_and_unknown_resampling(conn, area, tmp_path):
+    step = 0.002
+    west, north, ncols, nrows, lon, lat = lonlat_source(step)
+    field = np.arange(nrows * ncols, dtype=np.float32).reshape(nrows, ncols)
+    path = write_tif(tmp_path / "f.tif", field, "EPSG:4326", Affine(step, 0, west, 0, -step, north), nodata=-1.0)
+    expect_input_error(conn, load_raster, conn, area, "f", path, "continuous", "1", resampling="splines",
+                       match="unknown resampling 'splines'")
+    with conn.transaction():
+        load_raster(conn, area, "f", path, "continuous", "1", resampling="nearest")
+    vals, _, info = read_layer(conn, "t", "f")
+    assert info["resampling"] == "nearest"
+    assert set(np.unique(vals)) <= set(field.ravel())  # nearest never invents values
+
+
+# ---------------------------------------------------------------- (c) bad inputs
+
+
+def small_source(tmp_path, name="x.tif", dtype=np.float32, nodata=-9999.0, crs="EPSG:32650", transform=None):
+    arr = (np.arange(40 * 30).reshape(30, 40) % 17).astype(dtype)
+    return write_tif(tmp_path / name, arr, crs, transform or Affine(PX, 0, OX + 10 * PX, 0, -PX, OY - 10 * PX),
+                     nodata=nodata)
+
+
+def test_missing_file(conn, area, tmp_path):
+    path = tmp_path / "nowhere.tif"
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", match=[str(path), "does not exist"])
+
+
+def test_random_bytes(conn, area, tmp_path):
+    path = tmp_path / "noise.tif"
+    path.write_bytes(np.random.default_rng(0).bytes(5000))
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", match=[str(path), "cannot read"])
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.9])
+def test_truncated_geotiff(conn, area, tmp_path, fraction):
+    rng = np.random.default_rng(1)
+    good = write_tif(tmp_path / "good.tif", rng.random((H, W)).astype(np.float32), "EPSG:32650", GRID_TRANSFORM,
+                     nodata=-9999.0)
+    data = good.read_bytes()
+    path = tmp_path / "truncated.tif"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", match=[str(path), "cannot read"])
+
+
+def test_no_crs(conn, area, tmp_path):
+    path = small_source(tmp_path, crs=None)
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", match=[str(path), "no CRS"])
+
+
+def test_no_nodata_needs_nodata_option(conn, area, tmp_path):
+    path = small_source(tmp_path, nodata=None)
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m",
+                       match=[str(path), "no nodata", "--nodata"])
+    with conn.transaction():
+        load_raster(conn, area, "x", path, "continuous", "m", nodata=0)
+    stored, nd, info = read_layer(conn, "t", "x")
+    src = (np.arange(40 * 30).reshape(30, 40) % 17).astype(np.float32)
+    block = stored[10:40, 10:50]
+    np.testing.assert_array_equal(block, np.where(src == 0, np.float32(nd), src))  # 0 is now nodata
+    assert info["valid_cells"] == (src != 0).sum()
+
+
+def test_non_square_pixels(conn, area, tmp_path):
+    arr = np.repeat(np.arange(30, dtype=np.float32)[:, None] * 10 + np.arange(40, dtype=np.float32), 2, axis=0)
+    path = write_tif(tmp_path / "rect.tif", arr, "EPSG:32650", Affine(PX, 0, OX, 0, -PX / 2, OY), nodata=-1.0)
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m",
+                       match=[str(path), "non-square", "--allow-non-square"])
+    with conn.transaction():
+        load_raster(conn, area, "x", path, "continuous", "m", allow_non_square=True)
+    stored, nd, info = read_layer(conn, "t", "x")
+    # each 100 m cell covers two 50 m source rows holding the same value
+    np.testing.assert_allclose(stored[:30, :40], arr[::2], rtol=0, atol=1e-3)
+    assert (stored[30:, :] == nd).all() and (stored[:, 40:] == nd).all()
+    assert alignment(conn, "t")["x"][1:] == (0, True)
+
+
+def test_no_overlap(conn, area, tmp_path):
+    path = small_source(tmp_path, transform=Affine(PX, 0, OX + 50_000, 0, -PX, OY))
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m",
+                       match=[str(path), "does not overlap", "'t'"])
+    far = small_source(tmp_path, "far.tif", crs="EPSG:4326", transform=Affine(0.01, 0, -60.0, 0, -0.01, -10.0))
+    expect_input_error(conn, load_raster, conn, area, "x", far, "continuous", "m", match=str(far))
+
+
+def test_categorical_from_float(conn, area, tmp_path):
+    path = small_source(tmp_path)
+    expect_input_error(conn, load_raster, conn, area, "x", path, "categorical", "class",
+                       match=[str(path), "floating-point"])
+
+
+def test_band_out_of_range(conn, area, tmp_path):
+    path = small_source(tmp_path)
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", band=2,
+                       match=[str(path), "band 2"])
+
+
+@pytest.mark.parametrize("name,kind,unit,match", [
+    ("Bad Name", "continuous", "m", "invalid layer name"),
+    ("1x", "continuous", "m", "invalid layer name"),
+    ("x" * 33, "continuous", "m", "invalid layer name"),
+    ("x", "ordinal", "m", "kind must be"),
+    ("x", "continuous", "", "unit is required"),
+])
+def test_bad_arguments(conn, area, tmp_path, name, kind, unit, match):
+    path = small_source(tmp_path)
+    expect_input_error(conn, load_raster, conn, area, name, path, kind, unit, match=match)
+
+
+def test_existing_layer_needs_replace(conn, area16, tmp_path):
+    area = area16
+    first = write_tif(tmp_path / "first.tif", np.ones((H, W), dtype=np.float32), "EPSG:32650", GRID_TRANSFORM,
+                      nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "x", first, "continuous", "m")
+    ov = conn.execute("SELECT o_table_name FROM raster_overviews WHERE r_table_name = 't__x'").fetchall()
+    assert ov, "the first load made overview tables"
+    second_arr = np.full((H, W), 7.5, dtype=np.float32)
+    second = write_tif(tmp_path / "second.tif", second_arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999.0)
+    expect_input_error(conn, load_raster, conn, area, "x", second, "continuous", "m",
+                       match=["'x'", "already has a layer", "--replace"])
+    with conn.transaction():
+        load_raster(conn, area, "x", second, "continuous", "m", replace=True, overviews=False)
+    stored, _, info = read_layer(conn, "t", "x")
+    np.testing.assert_array_equal(stored, second_arr)
+    assert info["source_path"] == str(second.resolve())
+    assert conn.execute("SELECT count(*) FROM core.layer").fetchone()[0] == 1
+    for (o_table,) in ov:  # old overview tables are gone, not just unregistered
+        assert conn.execute("SELECT to_regclass(%s)", (f'src."{o_table}"',)).fetchone()[0] is None
+    assert conn.execute("SELECT count(*) FROM raster_overviews WHERE r_table_name = 't__x'").fetchone()[0] == 0
+    # and a second replace with overviews works (no left-over table in the way)
+    with conn.transaction():
+        load_raster(conn, area, "x", first, "continuous", "m", replace=True)
+    assert conn.execute("SELECT count(*) FROM raster_overviews WHERE r_table_name = 't__x'").fetchone()[0] >= 1
+
+
+def test_all_nodata_inside_area(conn, area, tmp_path):
+    arr = np.full((30, 40), -9999.0, dtype=np.float32)
+    path = write_tif(tmp_path / "empty.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999.0)
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", match=[str(path), "no valid cell"])
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_load_raster(cli_env, conn, area, tmp_path):
+    rng = np.random.default_rng(5)
+    arr, valid = continuous_source(rng)
+    path = write_tif(tmp_path / "p.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999)
+    result = CliRunner().invoke(app, ["load", "raster", "precip", str(path), "--kind", "continuous", "--unit", "mm",
+                                      "--no-overviews"])
+    assert result.exit_code == 0, result.output
+    stored, nd, info = read_layer(conn, "t", "precip")
+    assert info["unit"] == "mm"
+    np.testing.assert_array_equal(stored, np.where(valid, arr, np.float32(nd)))
+    assert conn.execute("SELECT count(*) FROM raster_overviews").fetchone()[0] == 0
+
+
+def test_cli_error_exit_code_and_message(cli_env, conn, area, tmp_path):
+    path = small_source(tmp_path)
+    before = snapshot(conn)
+    env = dict(os.environ, RESTORE_DB_URL=cli_env["RESTORE_DB_URL"], COLUMNS="500")
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "restore-db"), "load", "raster", "lulc", str(path),
+         "--kind", "categorical", "--unit", "class"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    message = " ".join(proc.stderr.split())
+    assert "error:" in message and "floating-point" in message
+    assert str(path) in proc.stderr.replace("\n", "")
+    assert "Traceback" not in proc.stderr
+    assert snapshot(conn) == before
+    # with CliRunner the InputError comes back as the exception
+    result = CliRunner().invoke(app, ["load", "raster", "lulc", str(tmp_path / "missing.tif"), "--kind",
+                                      "categorical", "--unit", "class"])
+    assert isinstance(result.exception, InputError) and "missing.tif" in str(result.exception)
+
+
+# ---------------------------------------------------------------- real data
+
+
+@pytest.mark.realdata
+def test_real_rasters_on_one_grid(conn):
+    counties = shared_data("boundaries", "bth_counties_2020_garybikini.gpkg")
+    dem = shared_data("rasters", "bth_dem_30arcsec_meteva.tif")
+    lulc = shared_data("rasters", "bth_modis_mcd12c1_igbp_2019_0p05deg.tif")
+    prec = shared_data("rasters", "bth_worldclim14_bio12_10arcmin.tif")
+    from pyproj import CRS
+
+    bounds = studyarea.bounds_of_vector(counties, "county_wgs84_from_gcj02", CRS.from_epsg(SRID))
+    with conn.transaction():
+        area = studyarea.create(conn, "bth", SRID, 1000.0, bounds)
+        load_raster(conn, area, "dem", dem, "continuous", "m")
+        load_raster(conn, area, "lulc", lulc, "categorical", "class")
+        load_raster(conn, area, "precipitation", prec, "continuous", "mm/yr")
+    al = alignment(conn, "bth")
+    assert set(al) == {"dem", "lulc", "precipitation"}
+    assert all(misplaced == 0 and ok for _, misplaced, ok in al.values())
+
+    with rasterio.open(prec) as src:
+        p = src.read(1)
+        p_valid = p[p != src.nodata]
+    with rasterio.open(dem) as src:
+        d = src.read(1)
+        d_max = d[d != src.nodata].max()
+    assert (p_valid.min(), p_valid.max(), d_max) == (207, 782, 2969)  # as documented in PROVENANCE.md
+
+    for name in ("dem", "lulc", "precipitation"):
+        stored, nd, info = read_layer(conn, "bth", name)
+        valid = stored != nd
+        assert info["nodata_share"] == pytest.approx(1 - valid.mean())
+        assert info["nodata_share"] < 0.15, name
+        assert (info["min_value"], info["max_value"]) == (stored[valid].min(), stored[valid].max())
+    lulc_arr, nd, info = read_layer(conn, "bth", "lulc")
+    assert info["resampling"] == "nearest"
+    classes = set(np.unique(lulc_arr[lulc_arr != nd]).tolist())
+    assert classes <= set(range(17)) and {10, 12, 13} <= classes  # grassland, cropland, urban present
+    info = layer_row(conn, "bth", "precipitation")
+    assert info["resampling"] == "bilinear"
+    assert p_valid.min() <= info["min_value"] and info["max_value"] <= p_valid.max()
+    info = layer_row(conn, "bth", "dem")
+    assert info["max_value"] <= d_max and info["min_value"] > -500
