@@ -300,3 +300,23 @@ def test_missing_name_and_parent_stored_as_null(conn, syn, tmp_path):
     got = units(conn)
     assert (got["A"]["name"], got["A"]["parent"], got["A"]["province"]) == ("Alpha", "P1", None)
     assert (got["B"]["name"], got["B"]["parent"]) == (None, None)
+
+
+def test_cli_boundaries_reports_repairs(cli_env, conn, syn, tmp_path):
+    from typer.testing import CliRunner
+
+    from restore_db.cli import app
+
+    path = write_vector(tmp_path / "bow.geojson", [
+        {"code": "BOW", "geometry": BOWTIE},
+        {"code": "FAR", "geometry": square(100.0, 20.0)},
+    ])
+    before = units(conn)
+    result = CliRunner().invoke(app, ["load", "boundaries", str(path), "--level", "county", "--no-repair"])
+    assert result.exit_code != 0 and "BOW" in str(result.exception)
+    assert units(conn) == before
+    result = CliRunner().invoke(app, ["load", "boundaries", str(path), "--level", "county"])
+    assert result.exit_code == 0, result.output
+    assert "repaired invalid geometries: BOW" in result.stderr
+    assert "outside the study area, skipped: FAR" in result.stderr
+    assert list(units(conn)) == ["BOW"]

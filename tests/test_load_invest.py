@@ -149,3 +149,18 @@ def test_missing_input_file_changes_nothing(conn, tmp_path):
     assert conn.execute("SELECT count(*) FROM core.study_area").fetchone() == (0,)
     (tables,) = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'src' AND tablename LIKE 'bth%'").fetchone()
     assert tables == 0
+
+
+@pytest.mark.realdata
+def test_cli_invest(cli_env, conn):
+    from typer.testing import CliRunner
+
+    from restore_db.cli import app
+
+    path = shared_data(*REF, "carbon_datastack.json")
+    result = CliRunner().invoke(app, ["load", "invest", str(path), "--study-area", "bth"])
+    assert result.exit_code == 0, result.output
+    assert "study area bth (created)" in result.stderr
+    assert conn.execute("SELECT name FROM core.layer").fetchall() == [("lulc",)]
+    result = CliRunner().invoke(app, ["load", "invest", str(path), "--study-area", "bth"])
+    assert result.exit_code == 0 and "kept lulc" in result.stderr

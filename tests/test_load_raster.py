@@ -226,6 +226,22 @@ def test_overviews_registered(conn, area16, tmp_path):
     assert layer_row(conn, "t", "lulc")["pixel_type"] == "16BSI"
 
 
+def test_layer_alignment_detects_a_misplaced_tile(conn, area, tmp_path):
+    arr = np.ones((H, W), dtype=np.float32)
+    path = write_tif(tmp_path / "ones.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "ones", path, "continuous", "1", overviews=False)
+    assert alignment(conn, "t") == {"ones": (12, 0, True)}
+    conn.execute("ALTER TABLE src.t__ones DROP CONSTRAINT IF EXISTS enforce_max_extent_rast")
+    conn.execute("ALTER TABLE src.t__ones DROP CONSTRAINT IF EXISTS enforce_same_alignment_rast")
+    conn.execute("UPDATE src.t__ones SET rast = ST_SetUpperLeft(rast, ST_UpperLeftX(rast) + 100, ST_UpperLeftY(rast)) "
+                 "WHERE tile_id = 4")
+    assert alignment(conn, "t") == {"ones": (12, 1, False)}
+    conn.execute("UPDATE src.t__ones SET tile_id = 99 WHERE tile_id = 4")
+    assert alignment(conn, "t") == {"ones": (12, 1, False)}
+    conn.rollback()
+
+
 def test_on_grid_source_with_other_extent(conn, area, tmp_path):
     """A source on the same lattice but larger (shifted by whole pixels) and one covering part of the grid."""
     rng = np.random.default_rng(3)

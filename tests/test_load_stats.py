@@ -141,3 +141,18 @@ def test_missing_code(conn, area, tmp_path):
     expect_input_error(conn, load_stats, conn, area, path, year=2020, match=[str(path), "without a code"])
     expect_input_error(conn, load_stats, conn, area, path, year=2020, code_column="adcode",
                        match=[str(path), "no code column 'adcode'"])
+
+
+def test_cli_column_mapping(cli_env, conn, area, tmp_path):
+    from typer.testing import CliRunner
+
+    from restore_db.cli import app
+
+    path = write_csv(tmp_path / "s.csv", "区划代码,人口数_合计,other\n110101,708829,x\n110102,1106214,y\n")
+    result = CliRunner().invoke(app, ["load", "stats", str(path), "--code-column", "区划代码", "--year", "2020",
+                                      "--column", "人口数_合计=population"])
+    assert result.exit_code == 0, result.output
+    assert {c: v[:2] for c, v in stats(conn).items()} == {"110101": (2020, 708829.0), "110102": (2020, 1106214.0)}
+    result = CliRunner().invoke(app, ["load", "stats", str(path), "--code-column", "区划代码", "--year", "2020",
+                                      "--column", "人口数_合计"])
+    assert result.exit_code != 0 and "CSV_COLUMN=variable" in str(result.exception)

@@ -191,3 +191,56 @@ def test_bounds_of_vector_without_crs_is_an_input_error():
     path = shared_data("boundaries", "bth_counties_2020_garybikini.gpkg")
     with pytest.raises(studyarea.InputError, match="CRS"):
         studyarea.bounds_of_vector(path, "county_gcj02", CRS.from_epsg(32650))
+
+
+def test_cli_custom_crs_reuses_registered_srid(cli_env, conn):
+    with conn.transaction():
+        first = studyarea.create(conn, "lib_albers", ALBERS, 1000.0, (0, 4000000, 10000, 4010000))
+    n = conn.execute("SELECT count(*) FROM spatial_ref_sys").fetchone()[0]
+    result = CliRunner().invoke(app, ["study-area", "create", "cli_albers", "--crs", ALBERS, "--pixel-size", "500",
+                                      "--bbox", "0,4000000,10000,4010000"])
+    assert result.exit_code == 0, result.output
+    assert area_row(conn, "cli_albers")["srid"] == first.grid.srid
+    assert conn.execute("SELECT count(*) FROM spatial_ref_sys").fetchone()[0] == n
+
+
+@pytest.mark.realdata
+def test_cli_create_from_boundaries_with_margin(cli_env, conn):
+    path = shared_data("boundaries", "bth_counties_tianditu_2025.geojson")
+    import geopandas as gpd
+
+    xmin, ymin, xmax, ymax = gpd.read_file(path).to_crs(32650).total_bounds
+    result = CliRunner().invoke(app, ["study-area", "create", "bth", "--crs", "EPSG:32650", "--pixel-size", "1000",
+                                      "--from-boundaries", str(path), "--margin", "2000"])
+    assert result.exit_code == 0, result.output
+    row = area_row(conn, "bth")
+    assert row["origin_x"] == math.floor((xmin - 2000) / 1000) * 1000
+    assert row["origin_y"] == math.ceil((ymax + 2000) / 1000) * 1000
+    assert row["origin_x"] + row["width"] * 1000 >= xmax + 2000
+    assert row["origin_y"] - row["height"] * 1000 <= ymin - 2000
+
+
+def test_grid_sql_functions(conn):
+    with conn.transaction():
+        area = studyarea.create(conn, "g", 32650, 100.0, (400000, 4486100, 420300, 4500000), tile_size=64)
+    assert (area.grid.width, area.grid.height) == (203, 139)
+    assert conn.execute("SELECT core.study_area_id('g')").fetchone() == (area.study_area_id,)
+    with pytest.raises(Exception, match='unknown study area "nope"'):
+        conn.execute("SELECT core.study_area_id('nope')")
+    conn.rollback()
+    # tile 11 = row 2, column 3: the cut corner tile (203 - 192 = 11 wide, 139 - 128 = 11 high)
+    for tile_id, (w, h, ulx, uly) in {
+        0: (64, 64, 400000.0, 4500000.0),
+        3: (11, 64, 400000.0 + 192 * 100, 4500000.0),
+        8: (64, 11, 400000.0, 4500000.0 - 128 * 100),
+        11: (11, 11, 400000.0 + 192 * 100, 4500000.0 - 128 * 100),
+    }.items():
+        row = conn.execute(
+            """SELECT ST_Width(r), ST_Height(r), ST_UpperLeftX(r), ST_UpperLeftY(r), ST_ScaleX(r), ST_ScaleY(r),
+                      ST_SRID(r), ST_BandPixelType(r), ST_BandNoDataValue(r), ST_Count(r)
+               FROM (SELECT core.tile_raster(%s, %s, '16BSI', -32768) AS r) s""",
+            (area.study_area_id, tile_id)).fetchone()
+        assert row == (w, h, ulx, uly, 100.0, -100.0, 32650, "16BSI", -32768.0, 0), tile_id
+        (env,) = conn.execute("SELECT ST_AsText(core.tile_envelope(%s, %s))", (area.study_area_id, tile_id)).fetchone()
+        x0, y1, x1, y0 = int(ulx), int(uly), int(ulx + w * 100), int(uly - h * 100)
+        assert env == f"POLYGON(({x0} {y0},{x0} {y1},{x1} {y1},{x1} {y0},{x0} {y0}))"
