@@ -8,7 +8,6 @@ with the code under test; reading back uses only ``restore_db.wkb.decode``
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -38,24 +37,26 @@ def write_tif(path: Path, arr: np.ndarray, crs, transform: Affine, nodata=None, 
     return path
 
 
-def layer_row(conn: psycopg.Connection, area: str, layer: str) -> dict:
+def layer_row(conn: psycopg.Connection, area: str, layer: str, run_id: int | None = None) -> dict:
+    """Registry row of a source layer, or of a computed layer of ``run_id``."""
     cur = conn.execute(
         """SELECT l.* FROM core.layer l JOIN core.study_area a USING (study_area_id)
-           WHERE a.name = %s AND l.name = %s""",
-        (area, layer),
+           WHERE a.name = %s AND l.name = %s AND l.run_id IS NOT DISTINCT FROM %s""",
+        (area, layer, run_id),
     )
     row = cur.fetchone()
     assert row is not None, f"no layer {layer!r} in study area {area!r}"
     return dict(zip([d.name for d in cur.description], row))
 
 
-def read_layer(conn: psycopg.Connection, area: str, layer: str) -> tuple[np.ndarray, float, dict]:
+def read_layer(conn: psycopg.Connection, area: str, layer: str,
+               run_id: int | None = None) -> tuple[np.ndarray, float, dict]:
     """The whole layer as one array on the study-area grid (cells of missing tiles = nodata).
 
     Also checks that every tile sits where its tile_id says and has the size
     of that tile of the grid, independently of core.layer_alignment().
     """
-    info = layer_row(conn, area, layer)
+    info = layer_row(conn, area, layer, run_id)
     ox, oy, px, width, height, ts, srid = conn.execute(
         "SELECT origin_x, origin_y, pixel_size, width, height, tile_size, srid FROM core.study_area WHERE name = %s",
         (area,),
@@ -105,10 +106,6 @@ def expect_input_error(conn: psycopg.Connection, fn, *args, match: str | list[st
     return message
 
 
-def area_names(conn) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT name FROM core.study_area ORDER BY name").fetchall()]
-
-
 def create_area(conn, name: str, srid: int, origin_x: float, origin_y: float, pixel_size: float,
                 width: int, height: int, tile_size: int = 256):
     """A study area whose grid is exactly the one given (bounds = cell edges)."""
@@ -119,7 +116,3 @@ def create_area(conn, name: str, srid: int, origin_x: float, origin_y: float, pi
     g = area.grid
     assert (g.origin_x, g.origin_y, g.width, g.height) == (origin_x, origin_y, width, height)
     return area
-
-
-def words(text: str) -> set[str]:
-    return set(re.findall(r"\w+", text))

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import geopandas as gpd
-import numpy as np
 import pytest
-import shapely
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
@@ -208,6 +204,7 @@ def test_invalid_polygon_rejected_without_repair(conn, syn, tmp_path):
     assert "OK" not in msg.split("invalid geometry")[1].split(";")[0]
 
 
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
 def test_no_crs_and_src_crs(conn, syn, tmp_path):
     path = write_vector(tmp_path / "nocrs.gpkg", [{"code": "X", "geometry": square(116.2, 39.2)}], crs=None)
     assert gpd.read_file(path).crs is None

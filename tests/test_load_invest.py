@@ -164,3 +164,20 @@ def test_cli_invest(cli_env, conn):
     assert conn.execute("SELECT name FROM core.layer").fetchall() == [("lulc",)]
     result = CliRunner().invoke(app, ["load", "invest", str(path), "--study-area", "bth"])
     assert result.exit_code == 0 and "kept lulc" in result.stderr
+
+
+@pytest.mark.realdata
+def test_sdr_datastack(conn):
+    path = shared_data(*REF, "sdr_datastack.json")
+    args = json.loads(path.read_text())["args"]
+    with conn.transaction():
+        result = import_datastack(conn, path, "bth")
+    assert sorted(result.layers) == ["dem", "erodibility", "erosivity", "lulc"]
+    assert result.param_sets == ["sdr_biophysical", "invest_sdr"] and result.zone_sets == ["watersheds"]
+    scalars = dict(conn.execute(
+        """SELECT c.name, c.value FROM param.scalar c JOIN param.param_set s USING (param_set_id)
+           WHERE s.name = 'invest_sdr'""").fetchall())
+    assert scalars == {"threshold_flow_accumulation": args["threshold_flow_accumulation"], "sdr_k": args["k_param"],
+                       "sdr_ic0": args["ic_0_param"], "sdr_max": args["sdr_max"], "l_max": args["l_max"]}
+    assert_layer_equals_file(conn, "bth", "erosivity", path.parent / args["erosivity_path"])
+    assert_layer_equals_file(conn, "bth", "dem", path.parent / args["dem_path"])

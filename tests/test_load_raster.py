@@ -204,6 +204,25 @@ def test_custom_crs_grid_on_grid_source(conn, tmp_path):
     np.testing.assert_array_equal(stored, np.where(arr == -1, np.float32(nd), arr))
     assert alignment(conn, "alb") == {"a": (8, 0, True)}  # 50 x 30 cells: 4 x 2 tiles of 16
 
+    # a lon/lat source warped onto the custom grid: a linear field comes back at the cell centres
+    xs = 1_000_000 + (np.arange(50) + 0.5) * 1000
+    ys = 4_030_000 - (np.arange(30) + 0.5) * 1000
+    lon, lat = Transformer.from_crs(albers, 4326, always_xy=True).transform(*np.meshgrid(xs, ys))
+    step = 0.01  # ~0.9 x 1.1 km: about the grid's 1 km -> bilinear
+    west, north = np.floor(lon.min() * 10) / 10 - 0.1, np.ceil(lat.max() * 10) / 10 + 0.1
+    ncols, nrows = int((lon.max() + 0.1 - west) / step) + 1, int((north - lat.min() + 0.1) / step) + 1
+    rows, cols = np.mgrid[0:nrows, 0:ncols]
+    field = linear_field(west + (cols + 0.5) * step, north - (rows + 0.5) * step).astype(np.float32)
+    fpath = write_tif(tmp_path / "ll.tif", field, "EPSG:4326", Affine(step, 0, west, 0, -step, north), nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "ll", fpath, "continuous", "1")
+    stored, nd, info = read_layer(conn, "alb", "ll")
+    assert info["resampling"] == "bilinear" and info["nodata_share"] == 0
+    # tolerance: GDAL's approximate transformer (<= 0.125 source pixel) on a field rising ~10 per pixel;
+    # a half-pixel georeferencing slip would be ~5
+    err = np.abs(stored.astype(np.float64) - linear_field(lon, lat))
+    assert np.median(err) < 0.6 and err.max() < 1.5
+
 
 def test_overviews_registered(conn, area16, tmp_path):
     rng = np.random.default_rng(8)
@@ -416,6 +435,15 @@ def test_truncated_geotiff(conn, area, tmp_path, fraction):
     expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", match=[str(path), "cannot read"])
 
 
+@pytest.mark.realdata
+@pytest.mark.parametrize("fraction", [0.05, 0.6])
+def test_truncated_real_geotiff(conn, area, tmp_path, fraction):
+    data = shared_data("rasters", "bth_dem_30arcsec_meteva.tif").read_bytes()
+    path = tmp_path / "dem_truncated.tif"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    expect_input_error(conn, load_raster, conn, area, "dem", path, "continuous", "m", match=[str(path), "cannot read"])
+
+
 def test_no_crs(conn, area, tmp_path):
     path = small_source(tmp_path, crs=None)
     expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", match=[str(path), "no CRS"])
@@ -507,6 +535,55 @@ def test_existing_layer_needs_replace(conn, area16, tmp_path):
     assert conn.execute("SELECT count(*) FROM raster_overviews WHERE r_table_name = 't__x'").fetchone()[0] >= 1
 
 
+def test_failed_replace_keeps_the_old_layer(conn, area, tmp_path):
+    arr = np.arange(H * W, dtype=np.int32).reshape(H, W) % 7
+    good = write_tif(tmp_path / "good.tif", arr.astype(np.uint8), "EPSG:32650", GRID_TRANSFORM, nodata=255)
+    with conn.transaction():
+        load_raster(conn, area, "lulc", good, "categorical", "class")
+    before, _, _ = read_layer(conn, "t", "lulc")
+    bad_arr = arr.copy()
+    bad_arr[130, 200] = -2**31  # found in the last tile row, after the old table was dropped
+    bad = write_tif(tmp_path / "bad.tif", bad_arr, "EPSG:32650", GRID_TRANSFORM, nodata=-1)
+    expect_input_error(conn, load_raster, conn, area, "lulc", bad, "categorical", "class", replace=True,
+                       match=[str(bad), "class codes outside"])
+    after, _, info = read_layer(conn, "t", "lulc")
+    np.testing.assert_array_equal(after, before)
+    assert info["source_path"] == str(good.resolve())
+
+
+def test_band_selection(conn, area, tmp_path):
+    bands = np.stack([np.full((H, W), 1.0, np.float32), np.arange(H * W, dtype=np.float32).reshape(H, W)])
+    path = write_tif(tmp_path / "two.tif", bands, "EPSG:32650", GRID_TRANSFORM, nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "second", path, "continuous", "1", band=2)
+    stored, _, _ = read_layer(conn, "t", "second")
+    np.testing.assert_array_equal(stored, bands[1])
+
+
+def test_source_layer_independent_of_computed_layers_of_the_same_name(conn, area, tmp_path):
+    """Computed layers (core.layer.run_id set) may share a name with a source layer: loading,
+    replacing and the checksum look-up concern the source layer only."""
+    (run_id,) = conn.execute("INSERT INTO core.run (study_area_id, stage) VALUES (%s, 'services') RETURNING run_id",
+                             (area.study_area_id,)).fetchone()
+    conn.execute("CREATE TABLE calc.t__x__run (tile_id integer PRIMARY KEY, rast raster NOT NULL)")
+    conn.execute("""INSERT INTO core.layer (study_area_id, run_id, name, kind, unit, pixel_type, nodata, table_schema,
+                        table_name) VALUES (%s, %s, 'x', 'continuous', 'mm', '32BF', 0, 'calc', 't__x__run')""",
+                 (area.study_area_id, run_id))
+    conn.commit()
+    first = write_tif(tmp_path / "first.tif", np.ones((H, W), dtype=np.float32), "EPSG:32650", GRID_TRANSFORM,
+                      nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "x", first, "continuous", "m")  # no source layer 'x' yet: no --replace needed
+    second = write_tif(tmp_path / "second.tif", np.full((H, W), 2, dtype=np.float32), "EPSG:32650", GRID_TRANSFORM,
+                       nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "x", second, "continuous", "m", replace=True)
+    stored, _, _ = read_layer(conn, "t", "x")
+    assert (stored == 2).all()
+    assert conn.execute("SELECT count(*) FROM core.layer WHERE name = 'x' AND run_id = %s", (run_id,)).fetchone() == (1,)
+    assert conn.execute("SELECT to_regclass('calc.t__x__run') IS NOT NULL").fetchone() == (True,)
+
+
 def test_all_nodata_inside_area(conn, area, tmp_path):
     arr = np.full((30, 40), -9999.0, dtype=np.float32)
     path = write_tif(tmp_path / "empty.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999.0)
@@ -534,7 +611,7 @@ def test_cli_error_exit_code_and_message(cli_env, conn, area, tmp_path):
     before = snapshot(conn)
     env = dict(os.environ, RESTORE_DB_URL=cli_env["RESTORE_DB_URL"], COLUMNS="500")
     proc = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "restore-db"), "load", "raster", "lulc", str(path),
+        [sys.executable, "-c", "from restore_db.cli import main; main()", "load", "raster", "lulc", str(path),
          "--kind", "categorical", "--unit", "class"],
         env=env, capture_output=True, text=True, timeout=120,
     )

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from restore_db import studyarea, wkb
+import helpers
+from restore_db import studyarea
 from restore_db.compute import compute_services
 from restore_db.load.invest import import_datastack
 
@@ -21,17 +22,10 @@ REF = ("invest", "bth_1km_reference")
 
 
 def read_layer(conn, area, layer, run_id):
-    schema, table = conn.execute(
-        "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id = %s",
-        (area.study_area_id, layer, run_id)).fetchone()
-    g = area.grid
-    out = np.full((g.height, g.width), np.nan)
-    for tile_id, blob in conn.execute(f'SELECT tile_id, ST_AsBinary(rast) FROM {schema}."{table}"'):
-        _, bands, nodata = wkb.decode(blob)
-        t = g.tile(tile_id)
-        values = bands[0].astype(float)
-        values[~wkb.valid_mask(bands[0], nodata[0])] = np.nan
-        out[t.row0:t.row0 + t.height, t.col0:t.col0 + t.width] = values
+    """A computed layer as float64 with NaN for nodata (tile placement checked by helpers.read_layer)."""
+    arr, nodata, _ = helpers.read_layer(conn, area.name, layer, run_id)
+    out = arr.astype(float)
+    out[arr == nodata] = np.nan
     return out
 
 

@@ -154,7 +154,8 @@ def import_datastack(conn: psycopg.Connection, path: str | Path, area_name: str,
 
 
 def _same_source(conn, area: StudyArea, layer: str, file: Path) -> bool:
-    row = conn.execute("SELECT source_sha256 FROM core.layer WHERE study_area_id = %s AND name = %s",
+    row = conn.execute("SELECT source_sha256 FROM core.layer WHERE study_area_id = %s AND name = %s"
+                       " AND run_id IS NULL",
                        (area.study_area_id, layer)).fetchone()
     return row is not None and row[0] == sha256(file)
 

@@ -52,7 +52,8 @@ def _numeric(series: pd.Series, path: Path, column: str, keys) -> pd.Series:
 def lulc_codes_in_layer(conn: psycopg.Connection, area: StudyArea, layer: str) -> list[int] | None:
     """Distinct class codes present in a categorical layer, or None when the layer is absent."""
     row = conn.execute(
-        "SELECT table_schema, table_name, kind FROM core.layer WHERE study_area_id = %s AND name = %s",
+        "SELECT table_schema, table_name, kind FROM core.layer WHERE study_area_id = %s AND name = %s"
+        " AND run_id IS NULL",
         (area.study_area_id, layer),
     ).fetchone()
     if row is None:

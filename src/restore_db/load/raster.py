@@ -247,7 +247,7 @@ class _Stats:
 
 def _drop_existing(conn: psycopg.Connection, area: StudyArea, name: str, replace: bool) -> None:
     row = conn.execute(
-        "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s AND name = %s",
+        "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id IS NULL",
         (area.study_area_id, name),
     ).fetchone()
     if row is None:
@@ -255,7 +255,8 @@ def _drop_existing(conn: psycopg.Connection, area: StudyArea, name: str, replace
     if not replace:
         raise InputError(f"study area {area.name!r} already has a layer {name!r}; use --replace to load it again")
     drop_layer_table(conn, *row)
-    conn.execute("DELETE FROM core.layer WHERE study_area_id = %s AND name = %s", (area.study_area_id, name))
+    conn.execute("DELETE FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id IS NULL",
+                 (area.study_area_id, name))
 
 
 def drop_layer_table(conn: psycopg.Connection, schema: str, table: str) -> None:
