@@ -26,7 +26,8 @@ INSERT INTO param.coefficient (name, unit, description, min_value, max_value, us
   ('forest',      'flag',      'class is forest or shrub', 0, 1, 'recreation', 'domain.md 5.1'),
   ('grassland',   'flag',      'class is grassland', 0, 1, 'soil_conservation', 'domain.md 4.5'),
   ('water',       'flag',      'class is water or wetland', 0, 1, 'recreation', 'domain.md 5.1'),
-  ('eco_land',    'flag',      'class is ecological land (MSPA foreground: forest, grassland, water)', 0, 1, 'pattern', 'domain.md 9.1')
+  ('eco_land',    'flag',      'class is ecological land (MSPA foreground: forest, grassland, water)', 0, 1, 'pattern', 'domain.md 9.1'),
+  ('pop_weight',  '1',         'relative population density of the class, to allocate county population to pixels (dasymetric)', 0, 1000, 'demand', 'domain.md 1.4 [RECON]')
 ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit, description = EXCLUDED.description,
   min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, used_by = EXCLUDED.used_by,
   reference = EXCLUDED.reference;
@@ -67,6 +68,21 @@ INSERT INTO param.scalar_def (name, unit, description, min_value, max_value, def
   ('sdr_ic0', '1', 'Borselli IC0 parameter', NULL, NULL, 0.5, 'soil_conservation', 'InVEST SDR; domain.md 4.6'),
   ('sdr_max', '1', 'maximum sediment delivery ratio', 0, 1, 0.8, 'soil_conservation', 'InVEST SDR; domain.md 4.6'),
   ('l_max', '1', 'upper bound of the slope-length factor L', 0, NULL, 122, 'soil_conservation', 'InVEST SDR; domain.md 4.4')
+ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit, description = EXCLUDED.description,
+  min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, default_value = EXCLUDED.default_value,
+  used_by = EXCLUDED.used_by, reference = EXCLUDED.reference;
+
+INSERT INTO param.scalar_def (name, unit, description, min_value, max_value, default_value, used_by, reference) VALUES
+  ('q_ind', 'm3/(1e4 CNY)', 'industrial water use per 1e4 CNY of secondary-sector value added', 0, 10000, NULL, 'water_yield', 'water resources bulletins; domain.md 3.2'),
+  ('q_irr', 'm3/ha', 'irrigation water use per hectare of irrigated land', 0, 100000, NULL, 'water_yield', 'water resources bulletins; domain.md 3.2'),
+  ('k_const', 't*ha*h/(ha*MJ*mm)', 'soil erodibility K used everywhere when no erodibility or soil-texture layer is loaded', 0, 1, NULL, 'soil_conservation', 'domain.md 4.3'),
+  ('fvc_ndvi_soil_pct', '%', 'percentile of scene NDVI taken as bare soil (dimidiate FVC)', 0, 100, 5, 'soil_conservation', 'domain.md 4.5'),
+  ('fvc_ndvi_veg_pct', '%', 'percentile of scene NDVI taken as full cover (dimidiate FVC)', 0, 100, 95, 'soil_conservation', 'domain.md 4.5'),
+  ('soil_demand_tolerance', 'flag', '1: soil demand = max(A - A_tol, 0); 0: demand = actual loss A', 0, 1, 0, 'soil_conservation', 'domain.md 4.7'),
+  ('rec_w_water', '1', 'weight of the proximity-to-water bonus of recreation supply', 0, 100, 0.5, 'recreation', 'domain.md 5.1 [RECON]'),
+  ('rec_d0_water', 'm', 'decay distance of the proximity-to-water bonus', 1, 1000000, 3000, 'recreation', 'domain.md 5.1 (2-5 km) [RECON]'),
+  ('rec_w_forest', '1', 'weight of the proximity-to-forest bonus of recreation supply', 0, 100, 0.5, 'recreation', 'domain.md 5.1 [RECON]'),
+  ('rec_d0_forest', 'm', 'decay distance of the proximity-to-forest bonus', 1, 1000000, 3000, 'recreation', 'domain.md 5.1 (2-5 km) [RECON]')
 ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit, description = EXCLUDED.description,
   min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, default_value = EXCLUDED.default_value,
   used_by = EXCLUDED.used_by, reference = EXCLUDED.reference;

@@ -49,7 +49,7 @@ def bth(conn):
 
 def test_water_yield_matches_invest_per_pixel_and_per_county(conn, bth):
     with conn.transaction():
-        run_id, _ = compute_services(conn, bth, ["water"], params="awy_biophysical",
+        run_id, _ = compute_services(conn, bth, ["water"], params="awy_biophysical", sides=("supply",),
                                      scalars="invest_annual_water_yield")
     out_dir = shared_data(*REF, "outputs", "annual_water_yield")
     for name in ("wyield", "fractp", "aet"):
@@ -75,7 +75,7 @@ def test_water_yield_matches_invest_per_pixel_and_per_county(conn, bth):
 
 def test_carbon_matches_invest_exactly(conn, bth):
     with conn.transaction():
-        run_id, _ = compute_services(conn, bth, ["carbon"], params="carbon_pools")
+        run_id, _ = compute_services(conn, bth, ["carbon"], params="carbon_pools", sides=("supply",))
     out_dir = shared_data(*REF, "outputs", "carbon")
     ref, ours = reference(out_dir / "c_storage_bas.tif", bth.grid, read_layer(conn, bth, "c_storage", run_id))
     valid = ~np.isnan(ref)

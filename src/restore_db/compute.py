@@ -1,78 +1,157 @@
-"""Orchestration of computations: one run per invocation, recorded in core.run."""
+"""Orchestration of computations: one run per invocation, recorded in core.run.
+
+``compute_services`` plans every requested service first (all parameters,
+statistics and layers are checked before anything is computed), schedules
+their steps (a step whose outputs an earlier step already produces is
+skipped; identical tile kernels are merged into one pass), runs them with
+the in-database or the client engine, and sums supply and demand per county.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 
 from . import runs
-from .engine import KernelStats, layer_table, run_kernel
+from .engine import choose_backend, layer_table, run_kernel
 from .errors import InputError
 from .load.common import short_list
-from .services.common import aggregate_counties
+from .services.common import Context, GridStep, Step, aggregate_counties
 from .services.registry import SERVICES
 from .studyarea import StudyArea
 
 
 @dataclass
+class StepResult:
+    label: str
+    service: str
+    cells: int
+    seconds: float
+    backend: str
+
+    @property
+    def cells_per_second(self) -> float:
+        return self.cells / self.seconds if self.seconds else float("nan")
+
+    def as_dict(self) -> dict:
+        return {"step": self.label, "service": self.service, "cells": self.cells, "seconds": round(self.seconds, 3),
+                "cells_per_s": round(self.cells_per_second) if self.seconds else None, "engine": self.backend}
+
+
+@dataclass
 class ServiceResult:
     service: str
-    stats: KernelStats
-    counties: int
+    cells: int
+    seconds: float = 0.0
+    counties: dict[str, int] = field(default_factory=dict)
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def cells_per_second(self) -> float:
+        return self.cells / self.seconds if self.seconds else float("nan")
 
 
-def pick_lulc_set(conn: psycopg.Connection, area: StudyArea, needed: list[str], preferred: str | None) -> str:
-    """The land-use parameter set to use: ``preferred``, or the only one holding every coefficient needed."""
-    if preferred:
-        return preferred
-    rows = conn.execute(
-        """SELECT p.name FROM param.param_set p JOIN param.lulc_value v USING (param_set_id)
-           WHERE p.study_area_id = %s AND p.kind = 'lulc' AND v.coefficient = ANY(%s)
-           GROUP BY p.name HAVING count(DISTINCT v.coefficient) = %s ORDER BY p.name""",
-        (area.study_area_id, needed, len(needed))).fetchall()
-    if not rows:
-        raise InputError(f"study area {area.name!r} has no land-use parameter table with {short_list(needed)}")
-    if len(rows) > 1:
-        raise InputError(f"several parameter tables hold {short_list(needed)} ({short_list(r[0] for r in rows)}): "
-                         "choose one with --params")
-    return rows[0][0]
+@dataclass
+class _Scheduled:
+    step: Step | GridStep
+    service: str
+    key: tuple | None
+
+
+def _step_key(step) -> tuple | None:
+    """Identity of a static tile kernel (same kernel, inputs and parameters -> one pass)."""
+    if isinstance(step, Step) and not callable(step.params):
+        return (step.kernel, tuple(sorted(step.inputs.items())), json.dumps(step.params, sort_keys=True), step.halo)
+    return None
+
+
+def schedule(plans: dict) -> list[_Scheduled]:
+    """Steps of all plans in order, shared steps once, identical kernels merged."""
+    out: list[_Scheduled] = []
+    produced: set[str] = set()
+    by_key: dict[tuple, _Scheduled] = {}
+    for service, plan in plans.items():
+        for step in plan.steps:
+            outputs = [o.name for o in step.outputs] if isinstance(step, Step) else list(step.outputs)
+            if all(o in produced for o in outputs):
+                continue
+            key = _step_key(step)
+            if key is not None and key in by_key:
+                first = by_key[key].step
+                first.outputs = first.outputs + [o for o in step.outputs if o.name not in produced]
+            else:
+                if isinstance(step, Step):
+                    step = Step(step.kernel, dict(step.inputs), list(step.outputs), step.params, step.halo)
+                item = _Scheduled(step, service, key)
+                out.append(item)
+                if key is not None:
+                    by_key[key] = item
+            produced.update(outputs)
+    return out
 
 
 def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[str] | None = None,
                      label: str | None = None, params: str | None = None, scalars: str | None = None,
-                     progress: Callable[[str, int, int], None] | None = None) -> tuple[int, list[ServiceResult]]:
-    """Compute the supply (and demand) layers of ``services`` and their county sums, as one run."""
+                     progress: Callable[[str, int, int], None] | None = None, engine: str | None = None,
+                     stats_year: int | None = None, sides: tuple[str, ...] = ("supply", "demand"),
+                     ) -> tuple[int, list[ServiceResult]]:
+    """Compute supply and demand layers of ``services`` and their county sums, as one run."""
     services = services or list(SERVICES)
     unknown = [s for s in services if s not in SERVICES]
     if unknown:
         raise InputError(f"unknown service(s) {short_list(unknown)}; choose from {', '.join(SERVICES)}")
-    prepared = {}
-    for name in services:  # validate every parameter before computing anything
-        module = SERVICES[name]
-        needed = {"water": ["lulc_veg", "root_depth", "kc"], "carbon": ["c_above", "c_below", "c_soil", "c_dead"]}[name]
-        param_set = pick_lulc_set(conn, area, needed, params)
-        for layer in module.INPUTS:
-            layer_table(conn, area, layer)
-        prepared[name] = module.prepare(conn, area, param_set, scalars)
-    inputs = runs.input_checksums(conn, area, sorted({l for s in services for l in SERVICES[s].INPUTS}),
-                                  sorted({p["param_set"] for _, p in prepared.values()}))
-    run_id = runs.start(conn, area, "services", label, {s: p for s, (_, p) in prepared.items()}, inputs)
-    results, timings = [], {}
+    services = [s for s in SERVICES if s in services]   # pipeline order
+    bad = [s for s in sides if s not in ("supply", "demand")]
+    if bad or not sides:
+        raise InputError(f"sides must be supply and/or demand, got {short_list(bad) if bad else 'none'}")
+    ctx = Context(conn, area, params, scalars, stats_year, tuple(sides))
+    plans = {name: SERVICES[name].plan(ctx) for name in services}   # validate everything first
+    backend = choose_backend(conn, engine)
+    layers = sorted({l for p in plans.values() for l in p.layers})
+    inputs = runs.input_checksums(conn, area, layers, sorted(ctx.param_sets))
+    record = {name: p.record for name, p in plans.items()}
+    record["_engine"] = backend
+    run_id = runs.start(conn, area, "services", label, record, inputs)
+
+    results = {name: ServiceResult(name, area.grid.cells) for name in services}
+    produced: set[str] = set()
     ntiles = area.grid.tiles_x * area.grid.tiles_y
-    for name in services:
-        module = SERVICES[name]
-        kernel, _ = prepared[name]
-        tick = (lambda n, name=name: progress(name, n, ntiles)) if progress else None
-        stats = run_kernel(conn, area, run_id, {l: (l, None) for l in module.INPUTS}, kernel, module.OUTPUTS, tick)
+    for item in schedule(plans):
+        step = item.step
         t0 = time.perf_counter()
-        counties = aggregate_counties(conn, area, run_id, name, "supply",
-                                      layer_table(conn, area, module.SUPPLY_LAYER, run_id), module.SUPPLY_LAYER,
-                                      module.SUPPLY_UNIT, module.supply_scale(area))
-        timings[name] = {"kernel_s": round(stats.seconds, 3), "cells": stats.cells,
-                         "cells_per_s": round(stats.cells_per_second), "aggregate_s": round(time.perf_counter() - t0, 3)}
-        results.append(ServiceResult(name, stats, counties))
+        if isinstance(step, GridStep):
+            tick = progress and (lambda n, label=step.name: progress(label, n, 1))
+            step.fn(ctx, run_id)
+            if tick:
+                tick(1)
+            done = StepResult(step.name, item.service, area.grid.cells, time.perf_counter() - t0, "client")
+            produced.update(step.outputs)
+        else:
+            label_ = "+".join(o.name for o in step.outputs)
+            tick = progress and (lambda n, label=label_: progress(label, n, ntiles))
+            step_params = step.params(ctx, run_id) if callable(step.params) else step.params
+            resolved = {arg: (layer, run_id if layer in produced else None) for arg, layer in step.inputs.items()}
+            stats = run_kernel(conn, area, run_id, step.kernel, step_params, resolved, step.outputs, step.halo,
+                               backend, tick)
+            done = StepResult(f"{step.kernel} -> {label_}", item.service, stats.cells, stats.seconds, backend)
+            produced.update(o.name for o in step.outputs)
+        results[item.service].steps.append(done)
+        results[item.service].seconds += done.seconds
+    for name, plan in plans.items():
+        for agg in plan.aggregates:
+            t0 = time.perf_counter()
+            results[name].counties[agg.side] = aggregate_counties(
+                conn, area, run_id, name, agg.side, layer_table(conn, area, agg.layer, run_id), agg.layer,
+                agg.unit, agg.scale)
+            results[name].steps.append(StepResult(f"county {agg.side}", name, 0, time.perf_counter() - t0, "server"))
+            results[name].seconds += time.perf_counter() - t0
+    timings = {"engine": backend, "warnings": ctx.warnings,
+               "services": {n: {"seconds": round(r.seconds, 3), "cells": r.cells,
+                                "cells_per_s": round(r.cells_per_second) if r.seconds else None,
+                                "steps": [s.as_dict() for s in r.steps]} for n, r in results.items()}}
     runs.finish(conn, run_id, timings)
-    return run_id, results
+    return run_id, list(results.values())

@@ -1,19 +1,35 @@
-"""Tile engine: run a numpy kernel over aligned layers, tile by tile.
+"""Tile engine: run catalogue kernels over aligned layers, in the server or on the client.
 
-Input layers of a study area share its grid, so the engine joins their tile
+Layers of a study area share its grid, so a kernel run joins their tile
 tables on ``tile_id`` (inner join: a tile missing from any input is all
-nodata there, and nodata propagates), streams the tiles through a server-side
-cursor in batches, decodes them to float64 arrays with NaN for nodata, calls
-the kernel, and writes each output as float32 tiles (nodata = lowest float32)
-with a text COPY of raster WKB into a result table registered in
-``core.layer`` with its run. Everything happens in the caller's transaction.
+nodata there, and nodata propagates) and streams them in ``tile_id`` order
+through :class:`restore_db.kernels.tiles.TileRunner`, which decodes raster
+WKB, calls the kernel and encodes float32 output tiles (nodata = lowest
+float32). Two backends run the very same modules:
+
+* ``server``: ``calc.apply_kernel`` in PL/Python next to the data (the
+  migrations store the kernel modules in ``calc.kernel_module``);
+* ``client``: a server-side cursor feeds the runner here and a text COPY of
+  hex WKB writes the tiles back.
+
+``auto`` picks the server when PL/Python and its numpy answer. Outputs go to
+``result.<area>__<layer>__<run>`` tables registered in ``core.layer`` with
+their run. Everything happens in the caller's transaction.
+
+Grid-wide steps that are not tile-local (flow accumulation, distance
+transforms, county rasters) read whole layers with :func:`read_array` and
+store their result with :func:`write_array`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -21,13 +37,17 @@ from psycopg import sql
 
 from . import wkb
 from .errors import InputError
-from .load.raster import FLOAT_NODATA, drop_layer_table, set_lz4
+from .kernels import catalog, formulas, tiles
+from .kernels.tiles import FLOAT_NODATA, LayerStats, TileRunner
+from .load.raster import drop_layer_table, set_lz4
 from .studyarea import StudyArea
 
 BATCH = 16
 RESULT_SCHEMA = "result"
-
-Kernel = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+BACKENDS = ("auto", "server", "client")
+# Modules stored in calc.kernel_module, in load order (each imports only numpy and earlier ones).
+KERNEL_MODULES = (("restore_db.wkb", wkb), ("restore_db.kernels.formulas", formulas),
+                  ("restore_db.kernels.catalog", catalog), ("restore_db.kernels.tiles", tiles))
 
 
 @dataclass(frozen=True)
@@ -42,12 +62,78 @@ class KernelStats:
     tiles: int = 0
     cells: int = 0
     seconds: float = 0.0
-    outputs: dict[str, dict] = field(default_factory=dict)
+    backend: str = "client"
+    outputs: dict[str, LayerStats] = field(default_factory=dict)
 
     @property
     def cells_per_second(self) -> float:
         return self.cells / self.seconds if self.seconds else float("nan")
 
+
+# ---------------------------------------------------------------------------
+# kernel modules in the database
+# ---------------------------------------------------------------------------
+
+def kernel_sources() -> list[tuple[str, int, str, str]]:
+    """(name, load order, source, sha256) of every module the server runs."""
+    out = []
+    for order, (name, module) in enumerate(KERNEL_MODULES):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        out.append((name, order, source, hashlib.sha256(source.encode()).hexdigest()))
+    return out
+
+
+def sync_kernel_modules(conn) -> int:
+    """Store the installed package's kernel modules in ``calc.kernel_module``; returns rows changed."""
+    have = dict(conn.execute("SELECT name, sha256 FROM calc.kernel_module").fetchall())
+    wanted = kernel_sources()
+    changed = 0
+    for name, order, source, sha in wanted:
+        if have.get(name) == sha:
+            continue
+        conn.execute(
+            """INSERT INTO calc.kernel_module (name, load_order, source, sha256) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (name) DO UPDATE SET load_order = EXCLUDED.load_order, source = EXCLUDED.source,
+                   sha256 = EXCLUDED.sha256, updated_at = now()""", (name, order, source, sha))
+        changed += 1
+    stale = [n for n in have if n not in {w[0] for w in wanted}]
+    if stale:
+        conn.execute("DELETE FROM calc.kernel_module WHERE name = ANY(%s)", (stale,))
+        changed += len(stale)
+    return changed
+
+
+def server_backend(conn: psycopg.Connection) -> tuple[bool, str]:
+    """Whether ``calc.apply_kernel`` can run here, and why not (or the server numpy version)."""
+    if conn.execute("SELECT to_regprocedure('calc.apply_kernel(text,jsonb,text[],text[],boolean,integer,"
+                    "text[],text[])')").fetchone()[0] is None:
+        return False, "PL/Python (plpython3u) is not installed in this database"
+    try:
+        with conn.transaction():
+            version = conn.execute("SELECT calc.kernel_modules()").fetchone()[0]
+    except psycopg.Error as exc:
+        return False, f"PL/Python cannot load the kernels: {str(exc).splitlines()[0]}"
+    return True, f"numpy {version} in the server"
+
+
+def choose_backend(conn: psycopg.Connection, requested: str | None = None) -> str:
+    """``server`` or ``client`` for ``requested`` (default: $RESTORE_DB_ENGINE, else auto)."""
+    requested = (requested or os.environ.get("RESTORE_DB_ENGINE") or "auto").lower()
+    if requested not in BACKENDS:
+        raise InputError(f"unknown engine {requested!r}; choose from {', '.join(BACKENDS)}")
+    if requested == "client":
+        return "client"
+    ok, why = server_backend(conn)
+    if ok:
+        return "server"
+    if requested == "server":
+        raise InputError(f"the in-database engine is unavailable: {why}")
+    return "client"
+
+
+# ---------------------------------------------------------------------------
+# layers
+# ---------------------------------------------------------------------------
 
 def layer_table(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> tuple[str, str]:
     """(schema, table) of a source layer, or of a computed layer of ``run_id``."""
@@ -62,110 +148,198 @@ def layer_table(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: i
     return row
 
 
-def as_float(arr: np.ndarray, nodata) -> np.ndarray:
-    """float64 copy of a band with NaN where it holds nodata."""
-    out = arr.astype(np.float64)
-    out[~wkb.valid_mask(arr, nodata)] = np.nan
+def has_layer(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id IS NOT DISTINCT FROM %s",
+        (area.study_area_id, layer, run_id)).fetchone() is not None
+
+
+def iter_tiles(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None
+               ) -> Iterator[tuple[int, wkb.TileHeader, np.ndarray, float | None]]:
+    """(tile_id, header, band array, nodata) of every stored tile of a layer, in tile order."""
+    schema, table = layer_table(conn, area, layer, run_id)
+    with conn.cursor(name=f"read_{table}"[:63]) as cur:
+        cur.itersize = BATCH
+        cur.execute(sql.SQL("SELECT tile_id, ST_AsBinary(rast) FROM {}.{} ORDER BY tile_id").format(
+            sql.Identifier(schema), sql.Identifier(table)))
+        for tile_id, blob in cur:
+            header, bands, nodatas = wkb.decode(blob)
+            yield tile_id, header, bands[0], nodatas[0]
+
+
+def read_array(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> np.ndarray:
+    """A whole layer on the study grid as float64 with NaN for nodata and missing tiles."""
+    grid = area.grid
+    out = np.full((grid.height, grid.width), np.nan)
+    for tile_id, _, arr, nodata in iter_tiles(conn, area, layer, run_id):
+        t = grid.tile(tile_id)
+        out[t.row0:t.row0 + t.height, t.col0:t.col0 + t.width] = tiles.as_float(arr, nodata)
     return out
 
 
-def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, inputs: dict[str, tuple[str, int | None]],
-               kernel: Kernel, outputs: list[Output], progress: Callable[[int], None] | None = None) -> KernelStats:
-    """Apply ``kernel`` to every tile where all ``inputs`` (arg -> (layer, run)) have data.
-
-    The kernel receives {arg: float64 array with NaN} and returns {output name: array}.
-    """
-    grid = area.grid
-    tables = {arg: layer_table(conn, area, layer, run) for arg, (layer, run) in inputs.items()}
-    args = list(tables)
-    select = sql.SQL(", ").join(
-        sql.SQL("ST_AsBinary(t{}.rast)").format(sql.Literal(i)) for i in range(len(args)))
-    joins = sql.SQL(" ").join(
-        sql.SQL("JOIN {}.{} t{} USING (tile_id)").format(sql.Identifier(s), sql.Identifier(t), sql.Literal(i))
-        for i, (s, t) in enumerate(tables.values()) if i > 0)
-    first_schema, first_table = tables[args[0]]
-    query = sql.SQL("SELECT tile_id, {} FROM {}.{} t0 {} ORDER BY tile_id").format(
-        select, sql.Identifier(first_schema), sql.Identifier(first_table), joins)
-
-    targets = {o.name: _create_result_table(conn, area, o, run_id) for o in outputs}
-    stats = KernelStats(outputs={o.name: dict(valid=0, sum=0.0, min=None, max=None) for o in outputs})
-    started = time.perf_counter()
-    with conn.cursor(name=f"tiles_{run_id}_{outputs[0].name}") as cur:
-        cur.itersize = BATCH
-        cur.execute(query)
-        while True:
-            rows = cur.fetchmany(BATCH)
-            if not rows:
-                break
-            written: dict[str, list] = {o.name: [] for o in outputs}
-            for row in rows:
-                tile_id, blobs = row[0], row[1:]
-                arrays = {}
-                for arg, blob in zip(args, blobs):
-                    _, bands, nodatas = wkb.decode(blob)
-                    arrays[arg] = as_float(bands[0], nodatas[0])
-                result = kernel(arrays)
-                header = grid.header(grid.tile(tile_id))
-                for o in outputs:
-                    out = np.asarray(result[o.name], dtype=np.float64)
-                    valid = np.isfinite(out)
-                    if not valid.any():
-                        continue
-                    acc = stats.outputs[o.name]
-                    vals = out[valid]
-                    acc["valid"] += int(vals.size)
-                    acc["sum"] += float(vals.sum())
-                    lo, hi = float(vals.min()), float(vals.max())
-                    acc["min"] = lo if acc["min"] is None else min(acc["min"], lo)
-                    acc["max"] = hi if acc["max"] is None else max(acc["max"], hi)
-                    tile = np.where(valid, out, FLOAT_NODATA).astype(np.float32)
-                    written[o.name].append((tile_id, wkb.encode(tile, FLOAT_NODATA, header).hex()))
-                stats.tiles += 1
-                stats.cells += header.width * header.height
-            for name, tiles in written.items():
-                if not tiles:
-                    continue
-                schema, table = targets[name]
-                with conn.cursor().copy(sql.SQL("COPY {}.{} (tile_id, rast) FROM STDIN").format(
-                        sql.Identifier(schema), sql.Identifier(table))) as copy:
-                    for item in tiles:
-                        copy.write_row(item)
-            if progress:
-                progress(len(rows))
-    stats.seconds = time.perf_counter() - started
-    for o in outputs:
-        _finish_result_table(conn, area, o, run_id, targets[o.name], stats.outputs[o.name])
-    return stats
-
-
-def _create_result_table(conn, area: StudyArea, output: Output, run_id: int) -> tuple[str, str]:
-    table = f"{area.name}__{output.name}__{run_id}"
+def _create_result_table(conn, area: StudyArea, name: str, run_id: int) -> tuple[str, str]:
+    table = f"{area.name}__{name}__{run_id}"
     old = conn.execute(
         "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id = %s",
-        (area.study_area_id, output.name, run_id)).fetchone()
+        (area.study_area_id, name, run_id)).fetchone()
     if old:
         drop_layer_table(conn, *old)
         conn.execute("DELETE FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id = %s",
-                     (area.study_area_id, output.name, run_id))
+                     (area.study_area_id, name, run_id))
     ident = sql.SQL("{}.{}").format(sql.Identifier(RESULT_SCHEMA), sql.Identifier(table))
     conn.execute(sql.SQL("CREATE TABLE {} (tile_id integer PRIMARY KEY, rast raster NOT NULL)").format(ident))
     set_lz4(conn, ident)
     return RESULT_SCHEMA, table
 
 
-def _finish_result_table(conn, area: StudyArea, output: Output, run_id: int, target: tuple[str, str],
-                         acc: dict) -> None:
+def register_layer(conn, area: StudyArea, run_id: int, output: Output, target: tuple[str, str],
+                   stats: LayerStats) -> None:
+    """Index a result table, add raster constraints and register it in ``core.layer``."""
     schema, table = target
     ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
     conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (ST_ConvexHull(rast))").format(ident))
-    if acc["valid"]:
+    if stats.valid:
         conn.execute("SELECT AddRasterConstraints(%s::name, %s::name, 'rast'::name)", (schema, table))
-    cells = area.grid.cells
     conn.execute(
         """INSERT INTO core.layer (study_area_id, run_id, name, kind, unit, pixel_type, nodata, table_schema,
                table_name, description, valid_cells, nodata_share, min_value, max_value, mean_value)
            VALUES (%s, %s, %s, 'continuous', %s, '32BF', %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
         (area.study_area_id, run_id, output.name, output.unit, FLOAT_NODATA, schema, table, output.description,
-         acc["valid"], 1 - acc["valid"] / cells, acc["min"], acc["max"],
-         acc["sum"] / acc["valid"] if acc["valid"] else None),
+         stats.valid, 1 - stats.valid / area.grid.cells, stats.min, stats.max, stats.mean),
     )
+
+
+def _copy_tiles(conn, target: tuple[str, str], items: list[tuple[int, bytes]]) -> None:
+    if not items:
+        return
+    schema, table = target
+    with conn.cursor().copy(sql.SQL("COPY {}.{} (tile_id, rast) FROM STDIN").format(
+            sql.Identifier(schema), sql.Identifier(table))) as copy:
+        for tile_id, blob in items:
+            copy.write_row((tile_id, blob.hex()))
+
+
+def write_array(conn: psycopg.Connection, area: StudyArea, run_id: int, output: Output, array: np.ndarray) -> LayerStats:
+    """Store a whole-grid float array (NaN = nodata) as a computed layer of ``run_id``."""
+    grid = area.grid
+    if array.shape != (grid.height, grid.width):
+        raise ValueError(f"array shape {array.shape} is not the grid's {grid.height}x{grid.width}")
+    target = _create_result_table(conn, area, output.name, run_id)
+    stats = LayerStats()
+    items = []
+    for t in grid.tiles():
+        cut = array[t.row0:t.row0 + t.height, t.col0:t.col0 + t.width]
+        valid = np.isfinite(cut)
+        if not valid.any():
+            continue
+        tile = np.where(valid, cut, FLOAT_NODATA).astype(np.float32)
+        stats.add(tile[valid])
+        items.append((t.tile_id, wkb.encode(tile, FLOAT_NODATA, grid.header(t))))
+        if len(items) >= BATCH:
+            _copy_tiles(conn, target, items)
+            items = []
+    _copy_tiles(conn, target, items)
+    register_layer(conn, area, run_id, output, target, stats)
+    return stats
+
+
+# ---------------------------------------------------------------------------
+# kernel runs
+# ---------------------------------------------------------------------------
+
+def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: str, params: dict,
+               inputs: dict[str, tuple[str, int | None]], outputs: list[Output], halo: bool = False,
+               backend: str = "client", progress: Callable[[int], None] | None = None) -> KernelStats:
+    """Apply catalogue kernel ``kernel`` to every tile where all ``inputs`` (arg -> (layer, run)) have data.
+
+    ``backend`` is ``server`` or ``client`` (see :func:`choose_backend`); both
+    give identical tiles. ``progress`` receives the number of tiles done.
+    """
+    if kernel not in catalog.KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    json.dumps(params)  # parameters must be JSON-able for the server backend
+    sources = {arg: layer_table(conn, area, layer, run) for arg, (layer, run) in inputs.items()}
+    targets = {o.name: _create_result_table(conn, area, o.name, run_id) for o in outputs}
+    args = list(sources)
+    started = time.perf_counter()
+    if backend == "server":
+        (summary,) = conn.execute(
+            "SELECT calc.apply_kernel(%s, %s::jsonb, %s, %s, %s, %s, %s, %s)",
+            (kernel, json.dumps(params), [f"{s}.{t}" for s, t in sources.values()], args, halo,
+             area.grid.tiles_x, [o.name for o in outputs], [f"{s}.{t}" for s, t in targets.values()]),
+        ).fetchone()
+        if isinstance(summary, str):
+            summary = json.loads(summary)
+        if progress:
+            progress(summary["tiles"])
+    else:
+        summary = _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress)
+    stats = KernelStats(tiles=summary["tiles"], cells=summary["cells"], seconds=time.perf_counter() - started,
+                        backend=backend,
+                        outputs={n: LayerStats.from_dict(d) for n, d in summary["outputs"].items()})
+    for o in outputs:
+        register_layer(conn, area, run_id, o, targets[o.name], stats.outputs[o.name])
+    return stats
+
+
+def _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress) -> dict:
+    runner = TileRunner(kernel, params, args, [o.name for o in outputs], halo=halo, tiles_x=area.grid.tiles_x)
+    select = sql.SQL(", ").join(
+        sql.SQL("ST_AsBinary(t{}.rast)").format(sql.Literal(i)) for i in range(len(args)))
+    joins = sql.SQL(" ").join(
+        sql.SQL("JOIN {}.{} t{} USING (tile_id)").format(sql.Identifier(s), sql.Identifier(t), sql.Literal(i))
+        for i, (s, t) in enumerate(sources.values()) if i > 0)
+    first_schema, first_table = sources[args[0]]
+    query = sql.SQL("SELECT tile_id, {} FROM {}.{} t0 {} ORDER BY tile_id").format(
+        select, sql.Identifier(first_schema), sql.Identifier(first_table), joins)
+
+    def write(items):
+        by_output: dict[str, list] = {}
+        for name, tile_id, blob in items:
+            by_output.setdefault(name, []).append((tile_id, blob))
+        for name, rows in by_output.items():
+            _copy_tiles(conn, targets[name], rows)
+
+    with conn.cursor(name=f"tiles_{kernel}") as cur:
+        cur.itersize = BATCH
+        cur.execute(query)
+        while True:
+            rows = cur.fetchmany(BATCH)
+            if not rows:
+                break
+            pending = []
+            for row in rows:
+                pending.extend(runner.feed(row[0], row[1:]))
+            write(pending)
+            if progress:
+                progress(len(rows))
+    write(runner.finish())
+    return runner.summary()
+
+
+def zonal_sums(conn: psycopg.Connection, area: StudyArea, zones: tuple[str, int | None],
+               values: tuple[str, int | None]) -> dict[int, tuple[int, float]]:
+    """{zone id: (valid cells, sum)} of a value layer over an integer zone layer (pixel by pixel)."""
+    zs, zt = layer_table(conn, area, *zones)
+    vs, vt = layer_table(conn, area, *values)
+    counts = np.zeros(0)
+    sums = np.zeros(0)
+    with conn.cursor(name="zonal_sums") as cur:
+        cur.itersize = BATCH
+        cur.execute(sql.SQL("SELECT ST_AsBinary(z.rast), ST_AsBinary(v.rast) FROM {}.{} z JOIN {}.{} v"
+                            " USING (tile_id)").format(sql.Identifier(zs), sql.Identifier(zt),
+                                                      sql.Identifier(vs), sql.Identifier(vt)))
+        for zblob, vblob in cur:
+            _, zarr = tiles.decode_float(zblob)
+            _, varr = tiles.decode_float(vblob)
+            ok = ~np.isnan(zarr) & ~np.isnan(varr)
+            ids = zarr[ok].astype(np.int64)
+            if ids.size == 0:
+                continue
+            n = int(ids.max()) + 1
+            if n > counts.size:
+                counts = np.pad(counts, (0, n - counts.size))
+                sums = np.pad(sums, (0, n - sums.size))
+            counts[:n] += np.bincount(ids, minlength=n)
+            sums[:n] += np.bincount(ids, weights=varr[ok], minlength=n)
+    return {i: (int(counts[i]), float(sums[i])) for i in np.flatnonzero(counts)}

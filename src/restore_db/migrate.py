@@ -45,9 +45,23 @@ def current(url: str) -> str | None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    if revision == "head" and current(url) == head():
-        return
-    command.upgrade(alembic_config(url), revision)
+    """Migrate to ``revision``; at head, also bring the stored kernel modules up to date."""
+    if not (revision == "head" and current(url) == head()):
+        command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        import psycopg
+
+        with psycopg.connect(url, autocommit=False) as conn:
+            from .engine import sync_kernel_modules
+
+            sync_kernel_modules(conn)
+
+
+def sync_kernels(connection) -> None:
+    """Store the kernel modules from an Alembic connection (revision 0003 and later)."""
+    from .engine import sync_kernel_modules
+
+    sync_kernel_modules(connection.connection.dbapi_connection)
 
 
 def apply_sql_files(connection, *names: str) -> None:

@@ -14,6 +14,7 @@ from ..errors import RestoreDbError
 from . import compute as compute_cmd
 from . import db as db_cmd
 from . import demo as demo_cmd
+from . import export as export_cmd
 from . import load as load_cmd
 from . import status as status_cmd
 from . import study_area as study_area_cmd
@@ -30,6 +31,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(study_area_cmd.app, name="study-area")
 app.add_typer(load_cmd.app, name="load")
 app.add_typer(compute_cmd.app, name="compute")
+app.add_typer(export_cmd.app, name="export")
 app.command("demo")(demo_cmd.demo)
 app.command("status")(status_cmd.status)
 

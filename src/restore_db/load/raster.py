@@ -36,11 +36,11 @@ from rasterio.windows import Window
 
 from .. import wkb
 from ..errors import InputError
+from ..kernels.tiles import FLOAT_NODATA, LayerStats
 from ..studyarea import LAYER_NAME_RE, StudyArea, check_name, crs_of_srid
 from .common import existing_file, sha256
 
 CATEGORICAL_NODATA = {"16BSI": -32768, "32BSI": -2147483648}
-FLOAT_NODATA = float(np.finfo(np.float32).min)
 RESAMPLING = {r.name: r for r in Resampling}
 SCHEMA = "src"
 OVERVIEW_STEP = 4  # overviews at 1/4, 1/16, 1/64 resolution: QGIS needs few levels, each costs a pass
@@ -175,7 +175,8 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
         table = table_name(area, name)
         _drop_existing(conn, area, name, replace)
         _create_table(conn, table)
-        stats = _Stats()
+        stats = LayerStats()
+        stored_tiles = 0
         try:
             with WarpedVRT(src, crs=dst_crs, transform=grid.transform, width=grid.width, height=grid.height,
                            resampling=method, src_nodata=src_nodata, nodata=src_nodata) as vrt:
@@ -198,22 +199,22 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                         if kind == "continuous":
                             valid &= np.isfinite(out)
                         out[~valid] = out_nodata
-                        stats.add(out, valid)
+                        stats.add(out[valid])
                         for tile in tiles:
                             cut = np.s_[:, tile.col0:tile.col0 + tile.width]
                             if not valid[cut].any():
                                 continue
                             data = wkb.encode(np.ascontiguousarray(out[cut]), out_nodata, grid.header(tile))
                             copy.write_row((tile.tile_id, data.hex()))
-                            stats.tiles += 1
+                            stored_tiles += 1
         except RasterioError as exc:
             raise InputError(f"cannot read raster {path} (corrupt or truncated file?): {exc}") from exc
         if stats.valid == 0:
             raise InputError(f"raster {path} has no valid cell inside study area {area.name!r} (all nodata after warping)")
         _finish_table(conn, table, overviews, kind)
-        info = LayerInfo(name, f"{SCHEMA}.{table}", kind, unit, pixel_type, out_nodata, stats.tiles, stats.valid,
+        info = LayerInfo(name, f"{SCHEMA}.{table}", kind, unit, pixel_type, out_nodata, stored_tiles, stats.valid,
                          1.0 - stats.valid / grid.cells, stats.min, stats.max,
-                         stats.sum / stats.valid if stats.valid else None, method.name)
+                         stats.mean, method.name)
         conn.execute(
             """INSERT INTO core.layer (study_area_id, name, kind, unit, pixel_type, nodata, table_schema, table_name,
                    description, source_path, source_sha256, source_crs, resampling, valid_cells, nodata_share,
@@ -224,25 +225,6 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
              info.nodata_share, info.min_value, info.max_value, info.mean_value),
         )
         return info
-
-
-class _Stats:
-    def __init__(self):
-        self.valid = 0
-        self.sum = 0.0
-        self.min = None
-        self.max = None
-        self.tiles = 0
-
-    def add(self, arr: np.ndarray, valid: np.ndarray) -> None:
-        vals = arr[valid]
-        if vals.size == 0:
-            return
-        self.valid += int(vals.size)
-        self.sum += float(vals.sum(dtype=np.float64))
-        lo, hi = float(vals.min()), float(vals.max())
-        self.min = lo if self.min is None else min(self.min, lo)
-        self.max = hi if self.max is None else max(self.max, hi)
 
 
 def _drop_existing(conn: psycopg.Connection, area: StudyArea, name: str, replace: bool) -> None:

@@ -1,32 +1,35 @@
-"""Carbon supply: InVEST carbon storage, four pools per land-use class (domain.md 2.1).
+"""Carbon: InVEST storage as supply, emissions of the population as demand (domain.md 2.1, 2.4).
 
-Input: lulc; lookup table with c_above, c_below, c_soil, c_dead (t C/ha).
-Output per pixel: c_storage (t C/ha, as InVEST >= 3.15); county supply = sum
-of c_storage x pixel area / 10 000 (t C). Land-use nodata gives nodata.
+Supply per pixel: c_storage (t C/ha), the sum of the four pools of the
+land-use class (InVEST >= 3.15); county supply = sum x pixel area / 10 000
+(t C). Demand per pixel: carbon_demand = population x e_pc_co2 x 12/44
+(t C/yr); county demand = sum (t C/yr). Supply is a stock and demand a flow:
+the ratios (domain.md 6.2) normalise both before comparing them.
+Land-use nodata gives nodata.
 """
 
 from __future__ import annotations
 
 from ..engine import Output
-from ..kernels import formulas
-from .common import apply_lut, lookup_table
+from ..kernels.catalog import CARBON_POOLS
+from .common import Aggregate, Context, Plan, Step, demand_params, population_plan, source_layers
 
-INPUTS = ("lulc",)
-POOLS = ["c_above", "c_below", "c_soil", "c_dead"]
-OUTPUTS = [Output("c_storage", "t C/ha", "carbon storage, sum of the four pools (InVEST c_storage)")]
-SUPPLY_LAYER, SUPPLY_UNIT = "c_storage", "t C"
+SUPPLY = Output("c_storage", "t C/ha", "carbon storage, sum of the four pools (InVEST c_storage)")
+DEMAND = Output("carbon_demand", "t C/yr", "carbon emitted by the resident population")
 
 
-def prepare(conn, area, param_set: str, scalars: str | None = None):
-    lut = lookup_table(conn, area, param_set, POOLS)
-
-    def kernel(a):
-        codes = a["lulc"]
-        return {"c_storage": formulas.carbon_storage(*(apply_lut(codes, lut[p]) for p in POOLS))}
-
-    return kernel, {"param_set": param_set}
-
-
-def supply_scale(area) -> float:
-    """t/ha over one pixel -> t."""
-    return area.grid.pixel_area_m2 / 10_000.0
+def plan(ctx: Context) -> Plan:
+    ctx.require("lulc")
+    steps, aggregates, record = [], [], {}
+    if ctx.wants("supply"):
+        pools = ctx.lookups(list(CARBON_POOLS))
+        steps.append(Step("carbon_storage", {"lulc": "lulc"}, [SUPPLY], pools))
+        aggregates.append(Aggregate("supply", SUPPLY.name, "t C", ctx.pixel_area_m2 / 10_000.0))
+        record["pools"] = pools
+    if ctx.wants("demand"):
+        e_pc, e_src = ctx.scalar("e_pc_co2")
+        pop_steps, pop_layer, pop_record = population_plan(ctx)
+        steps += [*pop_steps, Step("demand", {"population": pop_layer}, [DEMAND], demand_params(ctx))]
+        aggregates.append(Aggregate("demand", DEMAND.name, "t C/yr", 1.0))
+        record.update({"e_pc_co2": e_pc, "e_pc_co2_source": e_src, **pop_record})
+    return Plan(steps, aggregates, record, source_layers(ctx, "lulc", "population"))

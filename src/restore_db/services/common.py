@@ -1,23 +1,178 @@
-"""Pieces shared by the services: lookup tables, class checks, county sums."""
+"""What the services share: the planning context, steps, lookups, allocation and county sums.
+
+A service module exposes ``plan(ctx) -> Plan``. Planning reads and checks
+every parameter, statistic and layer the service needs (so bad input fails
+before any computation) and returns:
+
+* ``steps``: tile kernels (:class:`Step`) and whole-grid steps
+  (:class:`GridStep`) in dependency order; an input names a layer computed
+  by an earlier step of the run, or else a source layer;
+* ``aggregates``: the layers summed per county for the supply and the demand;
+* ``record``: the parameter values (with their sources) stored with the run.
+
+The orchestrator (:mod:`restore_db.compute`) runs shared steps once (for
+example the population grid feeds four demands, and identical tile kernels
+are merged into one pass).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
+from ..engine import Output, has_layer, write_array, zonal_sums
 from ..errors import InputError
 from ..load.common import short_list
 from ..load.params import lulc_codes_in_layer
 from ..studyarea import StudyArea
 
 
+@dataclass
+class Step:
+    """A tile kernel: ``params`` is a dict, or a callable ``(ctx, run_id) -> dict`` evaluated when it runs."""
+    kernel: str
+    inputs: dict[str, str]
+    outputs: list[Output]
+    params: dict | Callable = field(default_factory=dict)
+    halo: bool = False
+
+
+@dataclass
+class GridStep:
+    """A whole-grid step: ``fn(ctx, run_id)`` stores the layers named in ``outputs``."""
+    name: str
+    fn: Callable
+    outputs: list[str]
+    inputs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """County sum of ``layer``: total = scale x sum of pixel values, in ``unit``."""
+    side: str
+    layer: str
+    unit: str
+    scale: float
+
+
+@dataclass
+class Plan:
+    steps: list
+    aggregates: list[Aggregate]
+    record: dict
+    layers: list[str] = field(default_factory=list)   # source layers read (checksummed in the run)
+
+
+class Context:
+    """What planning needs: the connection, study area and the parameter choices of the run."""
+
+    def __init__(self, conn: psycopg.Connection, area: StudyArea, lulc_set: str | None = None,
+                 scalars: str | None = None, stats_year: int | None = None,
+                 sides: tuple[str, ...] = ("supply", "demand")):
+        self.conn = conn
+        self.sides = tuple(sides)
+        self.area = area
+        self.preferred_lulc_set = lulc_set
+        self.scalar_set = scalars
+        self.stats_year = stats_year
+        self.param_sets: set[str] = set()
+        self.warnings: list[str] = []
+
+    def wants(self, side: str) -> bool:
+        return side in self.sides
+
+    # -- layers -----------------------------------------------------------
+    def has(self, layer: str) -> bool:
+        return has_layer(self.conn, self.area, layer)
+
+    def require(self, *layers: str) -> None:
+        missing = [l for l in layers if not self.has(l)]
+        if missing:
+            raise InputError(f"study area {self.area.name!r} has no layer {short_list(missing)}; load it first")
+
+    @property
+    def pixel_area_m2(self) -> float:
+        return self.area.grid.pixel_area_m2
+
+    # -- parameters -------------------------------------------------------
+    def lulc_set(self, needed: list[str]) -> str:
+        """The land-use parameter set: the preferred one, or the only one holding every coefficient."""
+        if self.preferred_lulc_set:
+            name = self.preferred_lulc_set
+        else:
+            rows = self.conn.execute(
+                """SELECT p.name FROM param.param_set p JOIN param.lulc_value v USING (param_set_id)
+                   WHERE p.study_area_id = %s AND p.kind = 'lulc' AND v.coefficient = ANY(%s)
+                   GROUP BY p.name HAVING count(DISTINCT v.coefficient) = %s ORDER BY p.name""",
+                (self.area.study_area_id, needed, len(needed))).fetchall()
+            if not rows:
+                raise InputError(f"study area {self.area.name!r} has no land-use parameter table with "
+                                 f"{short_list(needed)}; load one with `load params`")
+            if len(rows) > 1:
+                raise InputError(f"several parameter tables hold {short_list(needed)} "
+                                 f"({short_list(r[0] for r in rows)}): choose one with --params")
+            name = rows[0][0]
+        self.param_sets.add(name)
+        return name
+
+    def lookups(self, coefficients: list[str], optional: tuple[str, ...] = ()) -> dict[str, list]:
+        """Lookup lists (index = class code, None = no value) of land-use coefficients.
+
+        Every class of the land-use layer needs a value of each required
+        coefficient (domain.md 0.2); ``optional`` ones may have gaps.
+        """
+        name = self.lulc_set(list(coefficients))
+        out = lookup_table(self.conn, self.area, name, list(coefficients))
+        for coef in optional:
+            try:
+                out.update(lookup_table(self.conn, self.area, name, [coef], allow_gaps=True))
+            except InputError:
+                pass
+        return {k: [None if np.isnan(v) else float(v) for v in arr] for k, arr in out.items()}
+
+    def scalar(self, name: str) -> tuple[float, str]:
+        return scalar(self.conn, self.area, name, self.scalar_set)
+
+    def scalar_or_none(self, name: str) -> tuple[float, str] | tuple[None, None]:
+        try:
+            return self.scalar(name)
+        except InputError:
+            return None, None
+
+    def county_stat(self, variable: str) -> tuple[dict[int, float], int] | tuple[None, None]:
+        """{unit_id: value} of a county statistic for the chosen (default: newest) year, and the year."""
+        year = self.stats_year
+        if year is None:
+            row = self.conn.execute(
+                "SELECT max(year) FROM src.county_stat WHERE study_area_id = %s AND variable = %s",
+                (self.area.study_area_id, variable)).fetchone()
+            year = row[0]
+        if year is None:
+            return None, None
+        rows = self.conn.execute(
+            """SELECT u.unit_id, s.value FROM src.county_stat s
+               JOIN core.admin_unit u ON u.study_area_id = s.study_area_id AND u.code = s.code AND u.level = 'county'
+               WHERE s.study_area_id = %s AND s.variable = %s AND s.year = %s AND s.value IS NOT NULL""",
+            (self.area.study_area_id, variable, year)).fetchall()
+        if not rows:
+            return None, None
+        negative = [uid for uid, v in rows if v < 0]
+        if negative:
+            raise InputError(f"county statistic {variable!r} ({year}) is negative for {len(negative)} county(ies)")
+        return {uid: float(v) for uid, v in rows}, year
+
+
 def lookup_table(conn: psycopg.Connection, area: StudyArea, param_set: str, coefficients: list[str],
-                 lulc_layer: str = "lulc") -> dict[str, np.ndarray]:
+                 lulc_layer: str = "lulc", allow_gaps: bool = False) -> dict[str, np.ndarray]:
     """Coefficient arrays indexed by land-use code (NaN for codes without a value).
 
     Fails before any computation when the set is missing, a coefficient column is
-    absent, or a class present in the land-use layer has no value (domain.md 0.2).
+    absent, or (unless ``allow_gaps``) a class present in the land-use layer has
+    no value (domain.md 0.2).
     """
     row = conn.execute("SELECT param_set_id, kind FROM param.param_set WHERE study_area_id = %s AND name = %s",
                        (area.study_area_id, param_set)).fetchone()
@@ -30,30 +185,22 @@ def lookup_table(conn: psycopg.Connection, area: StudyArea, param_set: str, coef
     present = lulc_codes_in_layer(conn, area, lulc_layer)
     if present is None:
         raise InputError(f"study area {area.name!r} has no land-use layer {lulc_layer!r}")
-    size = max([v[0] for v in values] + present + [0]) + 1
     if min(present + [0]) < 0:
         raise InputError(f"layer {lulc_layer!r} has negative class codes; lookup tables need codes >= 0")
+    size = max([v[0] for v in values] + present + [0]) + 1
     out = {}
     for coef in coefficients:
         lut = np.full(size, np.nan)
         for code, name, value in values:
-            if name == coef:
+            if name == coef and value is not None:
                 lut[code] = value
         missing = [c for c in present if np.isnan(lut[c])]
-        if len(missing) == len(present):
+        if np.isnan(lut).all():
             raise InputError(f"parameter set {param_set!r} has no column {coef!r}")
-        if missing:
+        if missing and not allow_gaps:
             raise InputError(f"parameter set {param_set!r}: {coef!r} has no value for land-use class(es) "
                              f"{short_list(missing)} present in layer {lulc_layer!r}")
         out[coef] = lut
-    return out
-
-
-def apply_lut(codes: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """Per-pixel coefficient for float land-use codes (NaN = nodata stays NaN)."""
-    out = np.full(codes.shape, np.nan)
-    valid = ~np.isnan(codes)
-    out[valid] = lut[codes[valid].astype(np.int64)]
     return out
 
 
@@ -65,12 +212,106 @@ def scalar(conn: psycopg.Connection, area: StudyArea, name: str, param_set: str 
     row = conn.execute(q, (area.study_area_id, name, param_set, param_set)).fetchone()
     if row:
         return float(row[0]), row[1] or param_set or "parameter set"
-    if param_set is not None:
-        raise InputError(f"parameter set {param_set!r} does not define {name!r}")
     row = conn.execute("SELECT default_value, reference FROM param.scalar_def WHERE name = %s", (name,)).fetchone()
     if row is None or row[0] is None:
-        raise InputError(f"no value for parameter {name!r}: load a scalar table that defines it")
+        where = f" in parameter set {param_set!r}" if param_set else ""
+        raise InputError(f"no value for parameter {name!r}{where}: load a scalar table that defines it")
     return float(row[0]), f"default ({row[1]})"
+
+
+# ---------------------------------------------------------------------------
+# whole-grid steps shared by the services
+# ---------------------------------------------------------------------------
+
+COUNTY = Output("county", "id", "county (core.admin_unit.unit_id) of each pixel, pixel-centre rule")
+
+
+def county_raster(ctx: Context, run_id: int) -> None:
+    """Rasterize the counties on the grid (pixel centres, as ST_Clip does) into layer ``county``."""
+    from rasterio.features import rasterize
+    from shapely import wkb as shapely_wkb
+
+    grid = ctx.area.grid
+    rows = ctx.conn.execute(
+        "SELECT unit_id, ST_AsBinary(geom) FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'"
+        " ORDER BY unit_id", (ctx.area.study_area_id,)).fetchall()
+    if not rows:
+        raise InputError(f"study area {ctx.area.name!r} has no counties; load boundaries first")
+    ids = rasterize(((shapely_wkb.loads(bytes(g)), uid) for uid, g in rows), out_shape=(grid.height, grid.width),
+                    transform=grid.transform, fill=0, dtype="int32")
+    arr = ids.astype(np.float64)
+    arr[ids == 0] = np.nan
+    write_array(ctx.conn, ctx.area, run_id, COUNTY, arr)
+
+
+COUNTY_STEP = GridStep("county raster", county_raster, ["county"])
+
+
+def allocation_factor(ctx: Context, run_id: int, totals: dict[int, float], weight_layer: str,
+                      what: str) -> list:
+    """Per-county factor total / weight sum for :func:`catalog.allocate` (index = unit_id).
+
+    A county with a positive total but no weight (nothing to allocate to) is
+    a data inconsistency: it is reported, and its total is not allocated.
+    """
+    sums = zonal_sums(ctx.conn, ctx.area, ("county", run_id), (weight_layer, run_id))
+    size = max(list(totals) + list(sums) + [0]) + 1
+    factor: list = [None] * size
+    lost = []
+    for uid in range(size):
+        total = totals.get(uid)
+        if total is None:
+            continue
+        w = sums.get(uid, (0, 0.0))[1]
+        if w > 0:
+            factor[uid] = total / w
+        else:
+            factor[uid] = 0.0
+            if total > 0:
+                lost.append(uid)
+    if lost:
+        codes = [r[0] for r in ctx.conn.execute(
+            "SELECT code FROM core.admin_unit WHERE unit_id = ANY(%s) ORDER BY code", (lost,)).fetchall()]
+        ctx.warnings.append(f"{what}: county(ies) {short_list(codes)} have a positive total but no pixel to "
+                            "allocate it to (no weight); their total is not allocated")
+    return factor
+
+
+def population_plan(ctx: Context) -> tuple[list, str, dict]:
+    """Steps giving the per-pixel population (persons/pixel) and its provenance.
+
+    The ``population`` source layer when loaded; otherwise the county
+    statistic ``population`` allocated to pixels by the land-use weight
+    ``pop_weight`` (dasymetric mapping, domain.md 1.4).
+    """
+    if ctx.has("population"):
+        return [], "population", {"population": "layer population (persons per pixel)"}
+    totals, year = ctx.county_stat("population")
+    if totals is None:
+        raise InputError(f"study area {ctx.area.name!r} has neither a population layer nor a county statistic "
+                         "'population': load one of them for the demand side")
+    weights = ctx.lookups(["pop_weight"])
+    steps = [
+        COUNTY_STEP,
+        Step("class_values", {"lulc": "lulc"}, [Output("pop_weight", "1", "dasymetric population weight of the class")],
+             {"tables": {"pop_weight": weights["pop_weight"]}}),
+        Step("allocate", {"county": "county", "weight": "pop_weight"},
+             [Output("population", "persons", "county population allocated by land-use weight")],
+             lambda c, run: {"output": "population",
+                             "factor": allocation_factor(c, run, totals, "pop_weight", "population")}),
+    ]
+    return steps, "population", {"population": f"county statistic population {year} allocated by pop_weight"}
+
+
+def demand_params(ctx: Context) -> dict:
+    """Parameters of the shared population-demand kernel (one pass gives all four demands)."""
+    return {"c_food": ctx.scalar("c_food")[0], "e_pc_co2": ctx.scalar("e_pc_co2")[0],
+            "q_dom": ctx.scalar("q_dom")[0], "pixel_area_m2": ctx.pixel_area_m2}
+
+
+def source_layers(ctx: Context, *layers: str) -> list[str]:
+    """The source layers among ``layers`` (for the run's input checksums)."""
+    return [l for l in layers if ctx.has(l)]
 
 
 def aggregate_counties(conn: psycopg.Connection, area: StudyArea, run_id: int, service: str, side: str,

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import carbon, water
+from . import carbon, food, recreation, soil, water
 
-SERVICES = {"carbon": carbon, "water": water}
+SERVICES = {"food": food, "carbon": carbon, "water": water, "soil": soil, "recreation": recreation}

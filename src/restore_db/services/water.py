@@ -1,17 +1,23 @@
-"""Water yield supply: InVEST annual water yield, Budyko-Fu (domain.md 3.1).
+"""Water: InVEST annual water yield as supply, per-capita and sectoral use as demand (domain.md 3.1, 3.2).
 
-Inputs: lulc, precipitation (mm/yr), eto (mm/yr), soil_depth (mm, depth to the
-root-restricting layer), pawc (fraction); lookup table with lulc_veg,
-root_depth (mm), kc; scalar seasonality_z. Outputs per pixel: fractp (AET/P),
-aet (mm/yr) and wyield (mm/yr); county supply = sum of wyield x pixel area
-(m3/yr). Nodata and P = 0 give nodata, as in InVEST.
+Supply inputs: lulc, precipitation (mm/yr), eto (mm/yr), soil_depth (mm,
+depth to the root-restricting layer), pawc (fraction); lookup table with
+lulc_veg, root_depth (mm), kc; scalar seasonality_z. Outputs per pixel:
+fractp (AET/P), aet (mm/yr) and wyield (mm/yr); county supply = sum of
+wyield x pixel area / 1000 (m3/yr). Nodata and P = 0 give nodata, as in InVEST.
+
+Demand per pixel (m3/yr): population x q_dom x 365 / 1000, plus, when the
+statistics and coefficients are loaded, industrial use (county
+gdp_secondary x q_ind allocated to built-up land) and agricultural use
+(county irrigated_area x q_irr allocated to cropland). Sectors without data
+are left out and the run record says so.
 """
 
 from __future__ import annotations
 
 from ..engine import Output
-from ..kernels import formulas
-from .common import apply_lut, lookup_table, scalar
+from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_factor, demand_params,
+                     population_plan, source_layers)
 
 INPUTS = ("lulc", "precipitation", "eto", "soil_depth", "pawc")
 OUTPUTS = [
@@ -19,25 +25,54 @@ OUTPUTS = [
     Output("aet", "mm/yr", "actual evapotranspiration"),
     Output("wyield", "mm/yr", "annual water yield (InVEST wyield)"),
 ]
-SUPPLY_LAYER, SUPPLY_UNIT = "wyield", "m3/yr"
+DEMAND = Output("water_demand", "m3/yr", "water use: domestic, plus industrial and agricultural when known")
+# sector: (county statistic, scalar per unit of it, land-use flag receiving it)
+SECTORS = {"water_industry": ("gdp_secondary", "q_ind", "built_up"),
+           "water_agriculture": ("irrigated_area", "q_irr", "cropland")}
 
 
-def prepare(conn, area, param_set: str, scalars: str | None):
-    lut = lookup_table(conn, area, param_set, ["lulc_veg", "root_depth", "kc"])
-    z, z_source = scalar(conn, area, "seasonality_z", scalars)
+def plan(ctx: Context) -> Plan:
+    steps, aggregates, record = [], [], {}
+    if ctx.wants("supply"):
+        ctx.require(*INPUTS)
+        luts = ctx.lookups(["lulc_veg", "root_depth", "kc"])
+        z, z_src = ctx.scalar("seasonality_z")
+        steps.append(Step("water_yield", {l: l for l in INPUTS}, OUTPUTS, {**luts, "seasonality_z": z}))
+        aggregates.append(Aggregate("supply", "wyield", "m3/yr", ctx.pixel_area_m2 / 1000.0))
+        record.update({**luts, "seasonality_z": z, "seasonality_z_source": z_src})
+    if ctx.wants("demand"):
+        steps_d, record_d = demand_plan(ctx)
+        steps += steps_d
+        record.update(record_d)
+        aggregates.append(Aggregate("demand", DEMAND.name, "m3/yr", 1.0))
+    return Plan(steps, aggregates, record, source_layers(ctx, *INPUTS, "population"))
 
-    def kernel(a):
-        codes = a["lulc"]
-        fractp = formulas.awy_fractp(apply_lut(codes, lut["kc"]), a["eto"], a["precipitation"],
-                                     apply_lut(codes, lut["root_depth"]), a["soil_depth"], a["pawc"],
-                                     apply_lut(codes, lut["lulc_veg"]), z)
-        wyield, aet = formulas.awy_water_yield(fractp, a["precipitation"])
-        return {"fractp": fractp, "aet": aet, "wyield": wyield}
 
-    params = {"param_set": param_set, "seasonality_z": z, "seasonality_z_source": z_source}
-    return kernel, params
-
-
-def supply_scale(area) -> float:
-    """mm over one pixel -> m3."""
-    return area.grid.pixel_area_m2 / 1000.0
+def demand_plan(ctx: Context) -> tuple[list, dict]:
+    ctx.require("lulc")
+    pop_steps, pop_layer, pop_record = population_plan(ctx)
+    steps = list(pop_steps)
+    record = {**pop_record, "sectors": {}}
+    demand_inputs = {"population": pop_layer}
+    for layer, (variable, coef, flag) in SECTORS.items():
+        totals, year = ctx.county_stat(variable)
+        q, q_src = ctx.scalar_or_none(coef)
+        if totals is None or q is None:
+            record["sectors"][layer] = f"not included (no county statistic {variable!r} or scalar {coef!r})"
+            continue
+        flags = ctx.lookups([flag])
+        weight = f"{layer}_weight"
+        volumes = {uid: v * q for uid, v in totals.items()}
+        steps += [
+            COUNTY_STEP,
+            Step("class_values", {"lulc": "lulc"}, [Output(weight, "1", f"{flag} flag receiving {layer}")],
+                 {"tables": {weight: flags[flag]}}),
+            Step("allocate", {"county": "county", "weight": weight},
+                 [Output(layer, "m3/yr", f"county {variable} x {coef} allocated to {flag} land")],
+                 lambda c, run, volumes=volumes, weight=weight, layer=layer:
+                     {"output": layer, "factor": allocation_factor(c, run, volumes, weight, layer)}),
+        ]
+        demand_inputs[layer] = layer
+        record["sectors"][layer] = f"{variable} {year} x {coef} = {q} ({q_src}), allocated to {flag}"
+    steps.append(Step("demand", demand_inputs, [DEMAND], demand_params(ctx)))
+    return steps, record

@@ -1,0 +1,173 @@
+"""The tile loop shared by the client-side and the in-database kernel runners.
+
+A kernel run streams the tiles of its input layers in ``tile_id`` order (all
+inputs share the study-area grid, so they join on ``tile_id``). For each tile
+:class:`TileRunner` decodes the raster WKB to float64 arrays with NaN for
+nodata, calls the catalogue kernel, and encodes every output as a float32
+tile whose nodata is the lowest float32 (tiles without a valid pixel are not
+written). It also keeps the count, sum, min and max of every output.
+
+Focal kernels (``halo=True``, one input) see their tile with a one-pixel
+border taken from the eight neighbouring tiles, so a 3x3 operator such as
+Horn's slope is exact at tile edges; the runner keeps three tile rows in
+memory to do that. Pixels outside the grid or in missing tiles are NaN.
+
+Like ``formulas`` and ``wkb``, this module imports numpy and the standard
+library only: the migrations store it in the database, where PL/Python runs it
+(``calc.apply_kernel``), and the client runner imports it from the package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from restore_db import wkb
+from restore_db.kernels import catalog
+
+FLOAT_NODATA = float(np.finfo(np.float32).min)
+
+
+class LayerStats:
+    """Count, sum, min and max of the valid pixels of a layer, tile by tile."""
+
+    def __init__(self):
+        self.valid = 0
+        self.sum = 0.0
+        self.min = None
+        self.max = None
+
+    def add(self, values: np.ndarray) -> None:
+        """Add the valid values (a 1-D array, already masked)."""
+        if values.size == 0:
+            return
+        self.valid += int(values.size)
+        self.sum += float(values.sum(dtype=np.float64))
+        lo, hi = float(values.min()), float(values.max())
+        self.min = lo if self.min is None else min(self.min, lo)
+        self.max = hi if self.max is None else max(self.max, hi)
+
+    @property
+    def mean(self):
+        return self.sum / self.valid if self.valid else None
+
+    def as_dict(self) -> dict:
+        return {"valid": self.valid, "sum": self.sum, "min": self.min, "max": self.max}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LayerStats:
+        out = cls()
+        out.valid, out.sum, out.min, out.max = d["valid"], d["sum"], d["min"], d["max"]
+        return out
+
+
+def as_float(arr: np.ndarray, nodata) -> np.ndarray:
+    """float64 copy of a band with NaN where it holds nodata."""
+    out = arr.astype(np.float64)
+    out[~wkb.valid_mask(arr, nodata)] = np.nan
+    return out
+
+
+def decode_float(blob) -> tuple[wkb.TileHeader, np.ndarray]:
+    header, bands, nodatas = wkb.decode(blob)
+    return header, as_float(bands[0], nodatas[0])
+
+
+class TileRunner:
+    """Run catalogue kernel ``kernel`` with ``params`` over streamed tiles.
+
+    ``args`` names the kernel arguments in the order of the blobs fed to
+    :meth:`feed`; ``outputs`` the outputs to encode. ``feed`` and ``finish``
+    return ``(output, tile_id, wkb bytes)`` triples ready to be written.
+    """
+
+    def __init__(self, kernel: str, params: dict, args: list, outputs: list, halo: bool = False,
+                 tiles_x: int = 0):
+        if kernel not in catalog.KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}")
+        self.fn = catalog.KERNELS[kernel]
+        self.params = params
+        self.args = list(args)
+        self.outputs = list(outputs)
+        self.halo = halo
+        if halo and len(self.args) != 1:
+            raise ValueError("focal kernels take exactly one input layer")
+        self.tiles_x = tiles_x
+        self.stats = {o: LayerStats() for o in self.outputs}
+        self.tiles = 0
+        self.cells = 0
+        self._rows: dict = {}     # halo mode: tile row -> {tile col: (tile_id, header, array)}
+        self._next_row = 0        # halo mode: first tile row not processed yet
+
+    def feed(self, tile_id: int, blobs) -> list:
+        if not self.halo:
+            header = None
+            arrays = {}
+            for arg, blob in zip(self.args, blobs):
+                header, arrays[arg] = decode_float(blob)
+            return self._compute(tile_id, header, arrays)
+        header, arr = decode_float(blobs[0])
+        trow, tcol = divmod(tile_id, self.tiles_x)
+        self._rows.setdefault(trow, {})[tcol] = (tile_id, header, arr)
+        out = []
+        while self._next_row <= trow - 2:   # rows up to trow - 1 are complete
+            out.extend(self._focal_row(self._next_row))
+        return out
+
+    def finish(self) -> list:
+        out = []
+        if self.halo:
+            last = max(self._rows) if self._rows else -1
+            while self._next_row <= last:
+                out.extend(self._focal_row(self._next_row))
+        return out
+
+    def _focal_row(self, k: int) -> list:
+        out = []
+        for col, (tile_id, header, _) in sorted(self._rows.get(k, {}).items()):
+            out.extend(self._compute(tile_id, header, {self.args[0]: self._with_halo(k, col)}))
+        self._rows.pop(k - 1, None)
+        self._next_row = k + 1
+        return out
+
+    def _with_halo(self, k: int, col: int) -> np.ndarray:
+        rows = self._rows
+
+        def get(r, c):
+            item = rows.get(r, {}).get(c)
+            return None if item is None else item[2]
+
+        c = get(k, col)
+        h, w = c.shape
+        out = np.full((h + 2, w + 2), np.nan)
+        out[1:-1, 1:-1] = c
+        for dr, dc, dst, src in (
+                (-1, 0, np.s_[0, 1:-1], np.s_[-1, :]), (1, 0, np.s_[-1, 1:-1], np.s_[0, :]),
+                (0, -1, np.s_[1:-1, 0], np.s_[:, -1]), (0, 1, np.s_[1:-1, -1], np.s_[:, 0]),
+                (-1, -1, np.s_[0, 0], np.s_[-1, -1]), (-1, 1, np.s_[0, -1], np.s_[-1, 0]),
+                (1, -1, np.s_[-1, 0], np.s_[0, -1]), (1, 1, np.s_[-1, -1], np.s_[0, 0])):
+            n = get(k + dr, col + dc) if col + dc >= 0 else None
+            if n is not None:
+                out[dst] = n[src]
+        return out
+
+    def _compute(self, tile_id: int, header, arrays: dict) -> list:
+        result = self.fn(arrays, self.params)
+        self.tiles += 1
+        self.cells += header.width * header.height
+        written = []
+        for name in self.outputs:
+            arr = np.asarray(result[name], dtype=np.float64)
+            if arr.shape != (header.height, header.width):
+                raise ValueError(f"kernel output {name!r} has shape {arr.shape}, "
+                                 f"tile {tile_id} is {header.height}x{header.width}")
+            valid = np.isfinite(arr)
+            if not valid.any():
+                continue
+            self.stats[name].add(arr[valid])
+            tile = np.where(valid, arr, FLOAT_NODATA).astype(np.float32)
+            written.append((name, tile_id, wkb.encode(tile, FLOAT_NODATA, header)))
+        return written
+
+    def summary(self) -> dict:
+        return {"tiles": self.tiles, "cells": self.cells,
+                "outputs": {name: s.as_dict() for name, s in self.stats.items()}}
