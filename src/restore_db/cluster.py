@@ -34,6 +34,10 @@ SERVER_SETTINGS = {
     "work_mem": "'256MB'",
     "maintenance_work_mem": "'1GB'",
     "max_wal_size": "'4GB'",
+    # A single-user analysis database: no replication, so tables created and
+    # filled in one transaction (every loaded or computed layer) skip the WAL.
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
     "default_toast_compression": "'lz4'",
     "synchronous_commit": "off",
     "jit": "off",
