@@ -113,5 +113,40 @@ $body$;
 $fn$;
     COMMENT ON FUNCTION calc.apply_kernel(text, jsonb, text[], text[], boolean, integer, text[], text[])
         IS 'Run a restore-db catalogue kernel over aligned tile tables inside the server (PL/Python + numpy)';
+
+    -- calc.zonal_stats(zones, names, tables): valid-pixel count and sum of each value
+    -- table per zone id of the zone table (joined on tile_id), through
+    -- restore_db.kernels.tiles.ZonalStats. Returns {name: {zone: [count, sum]}}.
+    EXECUTE $fn$
+CREATE OR REPLACE FUNCTION calc.zonal_stats(zones text, names text[], tables text[])
+RETURNS jsonb LANGUAGE plpython3u AS $body$
+import json, sys
+plpy.execute("SELECT calc.kernel_modules()")
+tiles_mod = sys.modules["restore_db.kernels.tiles"]
+
+def ident(qualified):
+    schema, table = qualified.split(".", 1)
+    return plpy.quote_ident(schema) + "." + plpy.quote_ident(table)
+
+acc = tiles_mod.ZonalStats(names)
+cols = ", ".join("ST_AsBinary(t%d.rast) AS b%d" % (i, i) for i in range(len(tables)))
+joins = " ".join("LEFT JOIN %s t%d USING (tile_id)" % (ident(t), i) for i, t in enumerate(tables))
+cursor = plpy.cursor("SELECT z.tile_id, ST_AsBinary(z.rast) AS z, %s FROM %s z %s" % (cols, ident(zones), joins))
+while True:
+    rows = cursor.fetch(16)
+    if not rows:
+        break
+    for row in rows:
+        _, zarr = tiles_mod.decode_float(row["z"])
+        values = {}
+        for i, name in enumerate(names):
+            blob = row["b%d" % i]
+            values[name] = tiles_mod.decode_float(blob)[1] if blob is not None else zarr * float("nan")
+        acc.add(zarr, values)
+return json.dumps(acc.result())
+$body$;
+$fn$;
+    COMMENT ON FUNCTION calc.zonal_stats(text, text[], text[])
+        IS 'Count and sum of layers per zone id of an aligned zone layer (PL/Python + numpy)';
 END
 $plpy$;

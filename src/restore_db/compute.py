@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import psycopg
 
 from . import runs
-from .engine import choose_backend, layer_table, run_kernel
+from .engine import choose_backend, run_kernel
 from .errors import InputError
 from .load.common import short_list
-from .services.common import Context, GridStep, Step, aggregate_counties
+from .services.common import COUNTY_STEP, Context, GridStep, Step, county_sums
 from .services.registry import SERVICES
 from .studyarea import StudyArea
 
@@ -94,6 +94,13 @@ def schedule(plans: dict) -> list[_Scheduled]:
     return out
 
 
+def _county_plan():
+    """Every services run starts with the county raster the county sums use."""
+    from .services.common import Plan
+
+    return Plan([COUNTY_STEP], [], {})
+
+
 def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[str] | None = None,
                      label: str | None = None, params: str | None = None, scalars: str | None = None,
                      progress: Callable[[str, int, int], None] | None = None, engine: str | None = None,
@@ -111,6 +118,7 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     ctx = Context(conn, area, params, scalars, stats_year, tuple(sides))
     plans = {name: SERVICES[name].plan(ctx) for name in services}   # validate everything first
     backend = choose_backend(conn, engine)
+    ctx.backend = backend
     layers = sorted({l for p in plans.values() for l in p.layers})
     inputs = runs.input_checksums(conn, area, layers, sorted(ctx.param_sets))
     record = {name: p.record for name, p in plans.items()}
@@ -120,7 +128,9 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     results = {name: ServiceResult(name, area.grid.cells) for name in services}
     produced: set[str] = set()
     ntiles = area.grid.tiles_x * area.grid.tiles_y
-    for item in schedule(plans):
+    for item in schedule({"_county": _county_plan(), **plans}):
+        if item.service == "_county":
+            item.service = services[0]
         step = item.step
         t0 = time.perf_counter()
         if isinstance(step, GridStep):
@@ -142,13 +152,10 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
         results[item.service].steps.append(done)
         results[item.service].seconds += done.seconds
     for name, plan in plans.items():
-        for agg in plan.aggregates:
-            t0 = time.perf_counter()
-            results[name].counties[agg.side] = aggregate_counties(
-                conn, area, run_id, name, agg.side, layer_table(conn, area, agg.layer, run_id), agg.layer,
-                agg.unit, agg.scale)
-            results[name].steps.append(StepResult(f"county {agg.side}", name, 0, time.perf_counter() - t0, "server"))
-            results[name].seconds += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results[name].counties = county_sums(ctx, run_id, name, plan.aggregates)
+        results[name].steps.append(StepResult("county sums", name, 0, time.perf_counter() - t0, backend))
+        results[name].seconds += time.perf_counter() - t0
     timings = {"engine": backend, "warnings": ctx.warnings,
                "services": {n: {"seconds": round(r.seconds, 3), "cells": r.cells,
                                 "cells_per_s": round(r.cells_per_second) if r.seconds else None,

@@ -317,29 +317,34 @@ def _run_client(conn, area, kernel, params, sources, args, outputs, targets, hal
     return runner.summary()
 
 
-def zonal_sums(conn: psycopg.Connection, area: StudyArea, zones: tuple[str, int | None],
-               values: tuple[str, int | None]) -> dict[int, tuple[int, float]]:
-    """{zone id: (valid cells, sum)} of a value layer over an integer zone layer (pixel by pixel)."""
-    zs, zt = layer_table(conn, area, *zones)
-    vs, vt = layer_table(conn, area, *values)
-    counts = np.zeros(0)
-    sums = np.zeros(0)
-    with conn.cursor(name="zonal_sums") as cur:
-        cur.itersize = BATCH
-        cur.execute(sql.SQL("SELECT ST_AsBinary(z.rast), ST_AsBinary(v.rast) FROM {}.{} z JOIN {}.{} v"
-                            " USING (tile_id)").format(sql.Identifier(zs), sql.Identifier(zt),
-                                                      sql.Identifier(vs), sql.Identifier(vt)))
-        for zblob, vblob in cur:
-            _, zarr = tiles.decode_float(zblob)
-            _, varr = tiles.decode_float(vblob)
-            ok = ~np.isnan(zarr) & ~np.isnan(varr)
-            ids = zarr[ok].astype(np.int64)
-            if ids.size == 0:
-                continue
-            n = int(ids.max()) + 1
-            if n > counts.size:
-                counts = np.pad(counts, (0, n - counts.size))
-                sums = np.pad(sums, (0, n - sums.size))
-            counts[:n] += np.bincount(ids, minlength=n)
-            sums[:n] += np.bincount(ids, weights=varr[ok], minlength=n)
-    return {i: (int(counts[i]), float(sums[i])) for i in np.flatnonzero(counts)}
+def zonal_stats(conn: psycopg.Connection, area: StudyArea, zones: tuple[str, int | None],
+                values: dict[str, tuple[str, int | None]], backend: str = "client") -> dict[str, dict[int, tuple[int, float]]]:
+    """{name: {zone id: (valid cells, sum)}} of value layers over an integer zone layer, pixel by pixel.
+
+    Every pixel counts once, in the zone the zone layer gives it (the county
+    raster uses the pixel-centre rule, as ST_Clip does).
+    """
+    names = list(values)
+    zone_table = layer_table(conn, area, *zones)
+    tables = [layer_table(conn, area, *values[n]) for n in names]
+    if backend == "server":
+        (raw,) = conn.execute("SELECT calc.zonal_stats(%s, %s, %s)",
+                              (f"{zone_table[0]}.{zone_table[1]}", names, [f"{s}.{t}" for s, t in tables])).fetchone()
+        if isinstance(raw, str):
+            raw = json.loads(raw)
+    else:
+        acc = tiles.ZonalStats(names)
+        cols = sql.SQL(", ").join(sql.SQL("ST_AsBinary(t{}.rast)").format(sql.Literal(i)) for i in range(len(names)))
+        joins = sql.SQL(" ").join(
+            sql.SQL("LEFT JOIN {}.{} t{} USING (tile_id)").format(sql.Identifier(s), sql.Identifier(t), sql.Literal(i))
+            for i, (s, t) in enumerate(tables))
+        with conn.cursor(name="zonal_stats") as cur:
+            cur.itersize = BATCH
+            cur.execute(sql.SQL("SELECT ST_AsBinary(z.rast), {} FROM {}.{} z {}").format(
+                cols, sql.Identifier(zone_table[0]), sql.Identifier(zone_table[1]), joins))
+            for row in cur:
+                _, zarr = tiles.decode_float(row[0])
+                acc.add(zarr, {n: tiles.decode_float(b)[1] if b is not None else np.full(zarr.shape, np.nan)
+                               for n, b in zip(names, row[1:])})
+        raw = acc.result()
+    return {n: {int(z): (int(c), float(s)) for z, (c, s) in raw[n].items()} for n in names}

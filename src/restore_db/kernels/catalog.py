@@ -29,15 +29,11 @@ def lookup(codes: np.ndarray, table) -> np.ndarray:
     Codes outside the table give NaN; the services check before computing that
     every class of the land-use layer has a value (domain.md 0.2).
     """
-    table = lut(table)
-    out = np.full(codes.shape, np.nan)
-    valid = ~np.isnan(codes)
-    idx = codes[valid].astype(np.int64)
-    inside = (idx >= 0) & (idx < table.size)
-    vals = np.full(idx.shape, np.nan)
-    vals[inside] = table[idx[inside]]
-    out[valid] = vals
-    return out
+    ext = np.append(lut(table), np.nan)     # the last slot answers NaN and out-of-range codes
+    none = ext.size - 1
+    idx = np.nan_to_num(codes, nan=none, posinf=none, neginf=none).astype(np.intp)
+    idx[(idx < 0) | (idx > none)] = none
+    return ext.take(idx)
 
 
 def carbon_storage(a, p):
@@ -158,11 +154,9 @@ def soil(a, p):
 
 
 def recreation(a, p):
-    """Recreation supply: class score x (1 + proximity bonus to water and forest) (domain.md 5.1a)."""
-    codes = a["lulc"]
-    dists = [a[f"dist_{k}"] for k in p["features"]]
-    bonus = formulas.proximity_bonus(dists, p["weights"], p["d0"])
-    return {"recreation_supply": formulas.recreation_supply(lookup(codes, p["rec_score"]), bonus)}
+    """Recreation supply: class score x (1 + proximity bonus ``rec_proximity``, 0 without it) (domain.md 5.1a)."""
+    bonus = a["rec_proximity"] if "rec_proximity" in a else 0.0
+    return {"recreation_supply": formulas.recreation_supply(lookup(a["lulc"], p["rec_score"]), bonus)}
 
 
 KERNELS = {

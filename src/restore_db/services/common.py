@@ -24,7 +24,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from ..engine import Output, has_layer, write_array, zonal_sums
+from ..engine import Output, has_layer, write_array, zonal_stats
 from ..errors import InputError
 from ..load.common import short_list
 from ..load.params import lulc_codes_in_layer
@@ -81,6 +81,7 @@ class Context:
         self.stats_year = stats_year
         self.param_sets: set[str] = set()
         self.warnings: list[str] = []
+        self.backend = "client"   # set by the orchestrator once the engine is chosen
 
     def wants(self, side: str) -> bool:
         return side in self.sides
@@ -254,7 +255,7 @@ def allocation_factor(ctx: Context, run_id: int, totals: dict[int, float], weigh
     A county with a positive total but no weight (nothing to allocate to) is
     a data inconsistency: it is reported, and its total is not allocated.
     """
-    sums = zonal_sums(ctx.conn, ctx.area, ("county", run_id), (weight_layer, run_id))
+    sums = zonal_stats(ctx.conn, ctx.area, ("county", run_id), {"w": (weight_layer, run_id)}, ctx.backend)["w"]
     size = max(list(totals) + list(sums) + [0]) + 1
     factor: list = [None] * size
     lost = []
@@ -314,23 +315,23 @@ def source_layers(ctx: Context, *layers: str) -> list[str]:
     return [l for l in layers if ctx.has(l)]
 
 
-def aggregate_counties(conn: psycopg.Connection, area: StudyArea, run_id: int, service: str, side: str,
-                       layer_table: tuple[str, str], layer: str, unit: str, scale: float) -> int:
-    """Sum a computed layer per county (exact at county edges: ST_Clip, pixel-centre rule).
+def county_sums(ctx: Context, run_id: int, service: str, aggregates: list[Aggregate]) -> dict[str, int]:
+    """Sum supply and demand layers per county into ``result.county_service``; {side: counties}.
 
-    total = scale * sum of pixel values; density = total / valid area in km2.
+    Pixel by pixel over the county raster (pixel-centre rule, exact at county
+    edges, every pixel in one county): total = scale x sum, mean = pixel mean,
+    density = total / valid area (km2). Nodata pixels are skipped (domain.md 0.2, 0.4).
     """
-    schema, table = layer_table
-    px_km2 = area.grid.pixel_area_m2 / 1e6
-    query = sql.SQL("""
-        INSERT INTO result.county_service (run_id, unit_id, service, side, layer, total, unit, mean, density_km2, valid_cells)
-        SELECT %(run)s, unit_id, %(service)s, %(side)s, %(layer)s, (s).sum * %(scale)s, %(unit)s, (s).mean,
-               (s).sum * %(scale)s / nullif((s).count * %(px_km2)s, 0), (s).count
-        FROM (SELECT u.unit_id, ST_SummaryStatsAgg(ST_Clip(r.rast, 1, u.geom, true), 1, true) AS s
-              FROM core.admin_unit u JOIN {}.{} r ON ST_Intersects(r.rast, u.geom)
-              WHERE u.study_area_id = %(area)s AND u.level = 'county'
-              GROUP BY u.unit_id) z
-        WHERE (s).count > 0""").format(sql.Identifier(schema), sql.Identifier(table))
-    cur = conn.execute(query, dict(run=run_id, service=service, side=side, layer=layer, scale=scale, unit=unit,
-                                   px_km2=px_km2, area=area.study_area_id))
-    return cur.rowcount
+    stats = zonal_stats(ctx.conn, ctx.area, ("county", run_id),
+                        {a.side: (a.layer, run_id) for a in aggregates}, ctx.backend)
+    px_km2 = ctx.pixel_area_m2 / 1e6
+    out = {}
+    for agg in aggregates:
+        rows = [(run_id, uid, service, agg.side, agg.layer, total * agg.scale, agg.unit, total / n,
+                 total * agg.scale / (n * px_km2), n) for uid, (n, total) in sorted(stats[agg.side].items())]
+        with ctx.conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO result.county_service (run_id, unit_id, service, side, layer, total, unit, mean,
+                       density_km2, valid_cells) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", rows)
+        out[agg.side] = len(rows)
+    return out

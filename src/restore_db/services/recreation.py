@@ -1,7 +1,7 @@
 """Leisure and recreation: scored land use near water and forest as supply, population as demand (domain.md 5).
 
-Supply per pixel (relative score): Rec_S = score(lulc) x (1 + sum_k w_k
-exp(-d_k / d0_k)), with d_k the Euclidean distance (m) to the nearest water
+Supply per pixel (relative score): Rec_S = score(lulc) x (1 + bonus), bonus = sum_k w_k
+exp(-d_k / d0_k), with d_k the Euclidean distance (m) to the nearest water
 and forest pixel (classes flagged ``water`` / ``forest``) and w_k, d0_k the
 scalars rec_w_<k>, rec_d0_<k> (domain.md 5.1a). A feature type absent from
 the whole study area adds nothing. Demand per pixel: population density
@@ -14,28 +14,30 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Output, read_array, write_array
+from ..kernels import formulas
+from ..kernels.catalog import lookup
 from ..load.params import lulc_codes_in_layer
 from .common import Aggregate, Context, GridStep, Plan, Step, demand_params, population_plan, source_layers
 
 SUPPLY = Output("recreation_supply", "score", "recreation score x (1 + proximity bonus to water and forest)")
 DEMAND = Output("recreation_demand", "persons/km2", "population density")
+PROXIMITY = Output("rec_proximity", "1", "recreation proximity bonus: sum of w exp(-d/d0) over water and forest")
 FEATURES = ("water", "forest")
 
 
-def distance_step(flags: dict[str, list]):
+def proximity_step(flags: dict[str, list], weights: list[float], d0s: list[float]):
     def run(ctx: Context, run_id: int) -> None:
-        """Distance (m) of every pixel to the nearest pixel of each feature class (Euclidean transform)."""
+        """Proximity bonus sum_k w_k exp(-d_k / d0_k), d_k = Euclidean distance (m) to the nearest feature pixel."""
         from scipy.ndimage import distance_transform_edt
 
         codes = read_array(ctx.conn, ctx.area, "lulc")
         valid = ~np.isnan(codes)
-        idx = np.where(valid, codes, 0).astype(np.int64)
-        for name, table in flags.items():
-            lut = np.array([0.0 if v is None else v for v in table])
-            feature = valid & (lut[np.clip(idx, 0, lut.size - 1)] == 1)
-            dist = distance_transform_edt(~feature) * ctx.area.grid.pixel_size
-            write_array(ctx.conn, ctx.area, run_id, Output(f"dist_{name}", "m", f"distance to the nearest {name} pixel"),
-                        dist)
+        dists = []
+        for table in flags.values():
+            feature = valid & (lookup(codes, table) == 1)
+            dists.append(distance_transform_edt(~feature) * ctx.area.grid.pixel_size)
+        bonus = formulas.proximity_bonus(dists, weights, d0s)
+        write_array(ctx.conn, ctx.area, run_id, PROXIMITY, np.where(valid, bonus, np.nan))
     return run
 
 
@@ -70,8 +72,9 @@ def supply_plan(ctx: Context) -> tuple[list, dict]:
         record["features"][name] = {"weight": w, "weight_source": w_src, "d0_m": d0, "d0_source": d0_src}
     steps = []
     if features:
-        steps.append(GridStep("distances", distance_step({f: tables[f] for f in features}),
-                              [f"dist_{f}" for f in features], ["lulc"]))
-    steps.append(Step("recreation", {"lulc": "lulc", **{f"dist_{f}": f"dist_{f}" for f in features}}, [SUPPLY],
-                      {"rec_score": tables["rec_score"], "features": features, "weights": weights, "d0": d0s}))
+        steps.append(GridStep("proximity to water and forest",
+                              proximity_step({f: tables[f] for f in features}, weights, d0s), [PROXIMITY.name],
+                              ["lulc"]))
+    steps.append(Step("recreation", {"lulc": "lulc", **({PROXIMITY.name: PROXIMITY.name} if features else {})},
+                      [SUPPLY], {"rec_score": tables["rec_score"]}))
     return steps, record
