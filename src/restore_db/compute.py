@@ -128,7 +128,11 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     results = {name: ServiceResult(name, area.grid.cells) for name in services}
     produced: set[str] = set()
     ntiles = area.grid.tiles_x * area.grid.tiles_y
-    for item in schedule({"_county": _county_plan(), **plans}):
+    has_counties = conn.execute("SELECT 1 FROM core.admin_unit WHERE study_area_id = %s AND level = 'county' LIMIT 1",
+                                (area.study_area_id,)).fetchone() is not None
+    if not has_counties:
+        ctx.warnings.append(f"study area {area.name!r} has no counties: per-pixel layers only, no county sums")
+    for item in schedule({"_county": _county_plan(), **plans} if has_counties else plans):
         if item.service == "_county":
             item.service = services[0]
         step = item.step
@@ -151,7 +155,7 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
             produced.update(o.name for o in step.outputs)
         results[item.service].steps.append(done)
         results[item.service].seconds += done.seconds
-    for name, plan in plans.items():
+    for name, plan in plans.items() if has_counties else ():
         t0 = time.perf_counter()
         results[name].counties = county_sums(ctx, run_id, name, plan.aggregates)
         results[name].steps.append(StepResult("county sums", name, 0, time.perf_counter() - t0, backend))
