@@ -102,7 +102,7 @@ def _county_plan():
 
 
 def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[str] | None = None,
-                     label: str | None = None, params: str | None = None, scalars: str | None = None,
+                     label: str | None = None, params: str | list[str] | None = None, scalars: str | None = None,
                      progress: Callable[[str, int, int], None] | None = None, engine: str | None = None,
                      stats_year: int | None = None, sides: tuple[str, ...] = ("supply", "demand"),
                      ) -> tuple[int, list[ServiceResult]]:

@@ -16,7 +16,8 @@ app = typer.Typer(help="Run computations (each run is recorded in core.run).", n
 def services(
     service: list[str] = typer.Option(None, "--service", help="Service to compute (repeatable; default all five)."),
     run_label: str = typer.Option(None, "--run-label", help="A label for the run."),
-    params: str = typer.Option(None, "--params", help="Land-use parameter set (default: the one that fits)."),
+    params: list[str] = typer.Option(None, "--params", help="Land-use parameter set(s) to prefer, in order "
+                                     "(repeatable; default: the one table that holds the coefficients)."),
     scalars: str = typer.Option(None, "--scalars", help="Scalar parameter set (default: newest, then defaults)."),
     year: int = typer.Option(None, "--year", help="Year of the county statistics (default: newest)."),
     engine: str = typer.Option(None, "--engine", help="auto (default), server (PL/Python) or client.",
@@ -37,7 +38,7 @@ def services(
                     tasks[name] = bar.add_task(name[:28], total=total)
                 bar.advance(tasks[name], n)
 
-            run_id, results = compute_services(conn, area, service or None, run_label, params, scalars, progress,
+            run_id, results = compute_services(conn, area, service or None, run_label, params or None, scalars, progress,
                                                engine, year, tuple(side or ("supply", "demand")))
         warnings = conn.execute("SELECT timings->'warnings', timings->>'engine' FROM core.run WHERE run_id = %s",
                                 (run_id,)).fetchone()

@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..load import boundaries as boundaries_mod
 from ..load import invest as invest_mod
 from ..load import params as params_mod
+from ..resources import package_data
 from ..load import raster as raster_mod
 from ..load import stats as stats_mod
 from ._common import StudyAreaOption, err, session
@@ -76,7 +77,9 @@ def boundaries(
 
 @app.command()
 def params(
-    file: Path = typer.Argument(..., help="CSV: land-use lookup (lucode, ...) or scalars (name, value, unit, source)."),
+    file: Path = typer.Argument(..., help="CSV: land-use lookup (lucode, ...) or scalars (name, value, unit, source); "
+                                "or a table shipped with restore-db: igbp_lulc (MODIS IGBP classes 0-16), "
+                                "demo_lulc, demo_scalars."),
     name: str = typer.Option(None, "--name", help="Parameter-set name (default: file name)."),
     citation: str = typer.Option(None, "--citation", help="Source of the values."),
     lulc_layer: str = typer.Option("lulc", "--lulc-layer", help="Land-use layer whose classes the table must cover."),
@@ -86,6 +89,10 @@ def params(
     """Load a parameter table."""
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
+        shipped = package_data("params", f"{file}.csv")
+        if not file.exists() and file.suffix == "" and shipped.is_file():
+            file = Path(str(shipped))
+            citation = citation or "restore-db shipped defaults (see the source column)"
         info = params_mod.load_params(conn, area, file, name, citation, replace, lulc_layer)
     err.print(f"parameter set {info.name} ({info.kind}): {info.rows} rows, {', '.join(info.columns)}")
 

@@ -70,13 +70,19 @@ class Plan:
 class Context:
     """What planning needs: the connection, study area and the parameter choices of the run."""
 
-    def __init__(self, conn: psycopg.Connection, area: StudyArea, lulc_set: str | None = None,
+    def __init__(self, conn: psycopg.Connection, area: StudyArea, lulc_sets: str | list[str] | None = None,
                  scalars: str | None = None, stats_year: int | None = None,
                  sides: tuple[str, ...] = ("supply", "demand")):
         self.conn = conn
         self.sides = tuple(sides)
         self.area = area
-        self.preferred_lulc_set = lulc_set
+        self.preferred_lulc_sets = [lulc_sets] if isinstance(lulc_sets, str) else list(lulc_sets or [])
+        known = {r[0] for r in conn.execute("SELECT name FROM param.param_set WHERE study_area_id = %s AND kind = 'lulc'",
+                                            (area.study_area_id,)).fetchall()}
+        unknown = [p for p in self.preferred_lulc_sets if p not in known]
+        if unknown:
+            raise InputError(f"study area {area.name!r} has no land-use parameter set {short_list(unknown)} "
+                             f"(loaded: {short_list(sorted(known)) if known else 'none'})")
         self.scalar_set = scalars
         self.stats_year = stats_year
         self.param_sets: set[str] = set()
@@ -101,22 +107,27 @@ class Context:
 
     # -- parameters -------------------------------------------------------
     def lulc_set(self, needed: list[str]) -> str:
-        """The land-use parameter set: the preferred one, or the only one holding every coefficient."""
-        if self.preferred_lulc_set:
-            name = self.preferred_lulc_set
+        """The land-use parameter set holding every coefficient in ``needed``.
+
+        The first of the preferred sets (``--params``, in order) that holds them
+        all; otherwise the only loaded set that does (several -> ask to choose).
+        """
+        rows = [r[0] for r in self.conn.execute(
+            """SELECT p.name FROM param.param_set p JOIN param.lulc_value v USING (param_set_id)
+               WHERE p.study_area_id = %s AND p.kind = 'lulc' AND v.coefficient = ANY(%s)
+               GROUP BY p.name HAVING count(DISTINCT v.coefficient) = %s ORDER BY p.name""",
+            (self.area.study_area_id, needed, len(needed))).fetchall()]
+        preferred = [p for p in self.preferred_lulc_sets if p in rows]
+        if preferred:
+            name = preferred[0]
+        elif not rows:
+            raise InputError(f"study area {self.area.name!r} has no land-use parameter table with "
+                             f"{short_list(needed)}; load one with `load params`")
+        elif len(rows) > 1:
+            raise InputError(f"several parameter tables hold {short_list(needed)} ({short_list(rows)}): "
+                             "choose with --params")
         else:
-            rows = self.conn.execute(
-                """SELECT p.name FROM param.param_set p JOIN param.lulc_value v USING (param_set_id)
-                   WHERE p.study_area_id = %s AND p.kind = 'lulc' AND v.coefficient = ANY(%s)
-                   GROUP BY p.name HAVING count(DISTINCT v.coefficient) = %s ORDER BY p.name""",
-                (self.area.study_area_id, needed, len(needed))).fetchall()
-            if not rows:
-                raise InputError(f"study area {self.area.name!r} has no land-use parameter table with "
-                                 f"{short_list(needed)}; load one with `load params`")
-            if len(rows) > 1:
-                raise InputError(f"several parameter tables hold {short_list(needed)} "
-                                 f"({short_list(r[0] for r in rows)}): choose one with --params")
-            name = rows[0][0]
+            name = rows[0]
         self.param_sets.add(name)
         return name
 
