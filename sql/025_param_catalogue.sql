@@ -79,6 +79,7 @@ INSERT INTO param.scalar_def (name, unit, description, min_value, max_value, def
   ('fvc_ndvi_soil_pct', '%', 'percentile of scene NDVI taken as bare soil (dimidiate FVC)', 0, 100, 5, 'soil_conservation', 'domain.md 4.5'),
   ('fvc_ndvi_veg_pct', '%', 'percentile of scene NDVI taken as full cover (dimidiate FVC)', 0, 100, 95, 'soil_conservation', 'domain.md 4.5'),
   ('soil_demand_tolerance', 'flag', '1: soil demand = max(A - A_tol, 0); 0: demand = actual loss A', 0, 1, 0, 'soil_conservation', 'domain.md 4.7'),
+  ('flow_routing', 'code', 'flow routing of the CSLE slope length: 1 = D8 (pyflwdir), 2 = MFD (as InVEST SDR), 3 = D8 with InVEST flat routing', 1, 3, 1, 'soil_conservation', 'domain.md 4.4, 4.6'),
   ('rec_w_water', '1', 'weight of the proximity-to-water bonus of recreation supply', 0, 100, 0.5, 'recreation', 'domain.md 5.1 [RECON]'),
   ('rec_d0_water', 'm', 'decay distance of the proximity-to-water bonus', 1, 1000000, 3000, 'recreation', 'domain.md 5.1 (2-5 km) [RECON]'),
   ('rec_w_forest', '1', 'weight of the proximity-to-forest bonus of recreation supply', 0, 100, 0.5, 'recreation', 'domain.md 5.1 [RECON]'),

@@ -126,7 +126,7 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     run_id = runs.start(conn, area, "services", label, record, inputs)
 
     results = {name: ServiceResult(name, area.grid.cells) for name in services}
-    produced: set[str] = set()
+    produced: dict[str, int] = {}   # layer -> run holding it
     ntiles = area.grid.tiles_x * area.grid.tiles_y
     has_counties = conn.execute("SELECT 1 FROM core.admin_unit WHERE study_area_id = %s AND level = 'county' LIMIT 1",
                                 (area.study_area_id,)).fetchone() is not None
@@ -139,20 +139,21 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
         t0 = time.perf_counter()
         if isinstance(step, GridStep):
             tick = progress and (lambda n, label=step.name: progress(label, n, 1))
-            step.fn(ctx, run_id)
+            reused = step.fn(ctx, run_id) or {}
             if tick:
                 tick(1)
-            done = StepResult(step.name, item.service, area.grid.cells, time.perf_counter() - t0, "client")
-            produced.update(step.outputs)
+            done = StepResult(step.name + (" (reused)" if reused else ""), item.service, area.grid.cells,
+                              time.perf_counter() - t0, "client")
+            produced.update({o: reused.get(o, run_id) for o in step.outputs})
         else:
             label_ = "+".join(o.name for o in step.outputs)
             tick = progress and (lambda n, label=label_: progress(label, n, ntiles))
             step_params = step.params(ctx, run_id) if callable(step.params) else step.params
-            resolved = {arg: (layer, run_id if layer in produced else None) for arg, layer in step.inputs.items()}
+            resolved = {arg: (layer, produced.get(layer)) for arg, layer in step.inputs.items()}
             stats = run_kernel(conn, area, run_id, step.kernel, step_params, resolved, step.outputs, step.halo,
                                backend, tick)
             done = StepResult(f"{step.kernel} -> {label_}", item.service, stats.cells, stats.seconds, backend)
-            produced.update(o.name for o in step.outputs)
+            produced.update({o.name: run_id for o in step.outputs})
         results[item.service].steps.append(done)
         results[item.service].seconds += done.seconds
     for name, plan in plans.items() if has_counties else ():
@@ -160,7 +161,7 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
         results[name].counties = county_sums(ctx, run_id, name, plan.aggregates)
         results[name].steps.append(StepResult("county sums", name, 0, time.perf_counter() - t0, backend))
         results[name].seconds += time.perf_counter() - t0
-    timings = {"engine": backend, "warnings": ctx.warnings,
+    timings = {"engine": backend, "warnings": ctx.warnings, "notes": ctx.notes,
                "services": {n: {"seconds": round(r.seconds, 3), "cells": r.cells,
                                 "cells_per_s": round(r.cells_per_second) if r.seconds else None,
                                 "steps": [s.as_dict() for s in r.steps]} for n, r in results.items()}}

@@ -43,7 +43,8 @@ class Step:
 
 @dataclass
 class GridStep:
-    """A whole-grid step: ``fn(ctx, run_id)`` stores the layers named in ``outputs``."""
+    """A whole-grid step: ``fn(ctx, run_id)`` stores the layers named in ``outputs`` in the run, or
+    returns {output: run_id} for outputs it reuses from an earlier run."""
     name: str
     fn: Callable
     outputs: list[str]
@@ -87,6 +88,7 @@ class Context:
         self.stats_year = stats_year
         self.param_sets: set[str] = set()
         self.warnings: list[str] = []
+        self.notes: list[str] = []
         self.backend = "client"   # set by the orchestrator once the engine is chosen
 
     def wants(self, side: str) -> bool:

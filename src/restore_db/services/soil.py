@@ -7,7 +7,8 @@ measures prevent (domain.md 4.1); county supply = sum x pixel area / 10 000
 
 * Slope: Horn's method on the DEM with a one-pixel tile halo (exact at tile
   edges); flow accumulation (cells) over the whole grid, see
-  :mod:`restore_db.terrain`; LS by the unit-contributing-area method with
+  :mod:`restore_db.terrain` (D8 by pyflwdir by default; MFD as InVEST with the
+  scalar ``flow_routing`` = 2), reused across runs on the same DEM; LS by the unit-contributing-area method with
   Liu's steep-slope S (domain.md 4.4), L capped at ``l_max``.
 * R: the ``erosivity`` layer when loaded, else annual precipitation by Zhang
   & Fu (2003) (domain.md 4.2d).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import runs
 from ..engine import Output, read_array, write_array
 from ..errors import InputError
 from ..load.common import short_list
@@ -41,15 +43,31 @@ OUTPUTS = [
 TEXTURE = ("soil_sand", "soil_silt", "soil_clay", "soil_oc")
 
 
-def flow_accumulation_step(method: str):
-    def run(ctx: Context, run_id: int) -> None:
-        """Flow accumulation (cells, the cell included) over the whole DEM."""
+FLOW_METHODS = {1: "d8_pyflwdir", 2: "mfd", 3: "d8"}   # scalar flow_routing -> terrain.flow_accumulation method
+
+
+def flow_accumulation_step(method: str, dem_key: str):
+    def run(ctx: Context, run_id: int) -> dict | None:
+        """Flow accumulation (cells, the cell included) over the whole DEM.
+
+        Reused from an earlier succeeded run computed from the same DEM with the
+        same method (it depends on nothing else); returns {"flow_acc": that run}.
+        """
+        row = ctx.conn.execute(
+            """SELECT l.run_id FROM core.layer l JOIN core.run r USING (run_id)
+               WHERE l.study_area_id = %s AND l.name = 'flow_acc' AND r.status = 'succeeded'
+                 AND r.params #>> '{soil,flow_accumulation}' = %s AND r.inputs #>> '{layers,dem}' = %s
+               ORDER BY l.run_id DESC LIMIT 1""", (ctx.area.study_area_id, method, dem_key)).fetchone()
+        if row:
+            ctx.notes.append(f"flow accumulation ({method}) reused from run {row[0]}")
+            return {"flow_acc": row[0]}
         from ..terrain import flow_accumulation
 
         dem = read_array(ctx.conn, ctx.area, "dem")
         acc = flow_accumulation(dem, ctx.area.grid.pixel_size, method=method)
         write_array(ctx.conn, ctx.area, run_id,
-                    Output("flow_acc", "cells", f"flow accumulation ({method.upper()}), the cell included"), acc)
+                    Output("flow_acc", "cells", f"flow accumulation ({method}), the cell included"), acc)
+        return None
     return run
 
 
@@ -107,11 +125,16 @@ def plan(ctx: Context) -> Plan:
     else:
         params["demand_method"] = "actual"
         record["demand"] = "actual soil loss A"
-    method = "mfd"
+    routing, _ = ctx.scalar("flow_routing")
+    if int(routing) not in FLOW_METHODS:
+        raise InputError(f"scalar flow_routing must be one of {sorted(FLOW_METHODS)} "
+                         f"({', '.join(f'{k} = {v}' for k, v in FLOW_METHODS.items())}), got {routing:g}")
+    method = FLOW_METHODS[int(routing)]
+    dem_key = runs.input_checksums(ctx.conn, ctx.area, ["dem"], [])["layers"]["dem"]
     record.update({"flow_accumulation": method, "l_max": params["l_max"], "S": "Liu et al. 1994 (csle)"})
     steps = [
         Step("slope", {"dem": "dem"}, [SLOPE], {"cell_size": ctx.area.grid.pixel_size}, halo=True),
-        GridStep("flow accumulation", flow_accumulation_step(method), ["flow_acc"], ["dem"]),
+        GridStep("flow accumulation", flow_accumulation_step(method, dem_key), ["flow_acc"], ["dem"]),
         Step("soil", inputs, OUTPUTS, params),
     ]
     scale = ctx.pixel_area_m2 / 10_000.0
