@@ -9,6 +9,15 @@ BIN := .venv/bin
 
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+# make bench: demo pixel size (m), engine (auto, server, client or both), services (all or a
+# comma-separated list), runs per engine, JSON file for the figures, server URL (empty: a
+# throw-away cluster in a temporary folder), and any further flags.
+BENCH_PIXEL ?= 250
+BENCH_ENGINE ?= auto
+BENCH_SERVICES ?= all
+BENCH_REPEAT ?= 1
+BENCH_JSON ?=
+BENCH_URL ?=
 BENCH_ARGS ?=
 # When set, `make test` writes pytest's own exit status there (used by .ci/run,
 # because make itself only ever exits 0 or 2).
@@ -17,7 +26,7 @@ PYTEST_STATUS_FILE ?=
 .PHONY: help setup demo test bench db-up db-down clean
 
 help: ## Show this help
-	@echo "usage: make <target> [DEMO_ARGS=...] [PYTEST_ARGS=...] [BENCH_ARGS=...]"
+	@echo "usage: make <target> [DEMO_ARGS=...] [PYTEST_ARGS=...] [BENCH_PIXEL=250 BENCH_ENGINE=both ...]"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) \
 		| awk -F':.*## ' '{ printf "  %-8s %s\n", $$1, $$2 }'
@@ -36,8 +45,10 @@ test: setup ## Run the test suite (its own throw-away PostgreSQL cluster)
 	if [ $$rc -eq 5 ]; then echo "make test: no tests collected (pytest exit 5)" >&2; fi; \
 	exit $$rc
 
-bench: setup ## Run the benchmarks (BENCH_ARGS passed to python -m restore_db.bench)
-	$(BIN)/python -m restore_db.bench $(BENCH_ARGS)
+bench: setup ## Benchmark the services end to end vs numpy (BENCH_PIXEL=250 BENCH_ENGINE=auto|server|client|both)
+	$(BIN)/python -m restore_db.bench --pixel-size $(BENCH_PIXEL) --engine $(BENCH_ENGINE) \
+		--services $(BENCH_SERVICES) --repeat $(BENCH_REPEAT) $(if $(BENCH_JSON),--json "$(BENCH_JSON)") \
+		$(if $(BENCH_URL),--url "$(BENCH_URL)") $(BENCH_ARGS)
 
 db-up: setup ## Start the embedded database (created on first use in .restore-db)
 	$(BIN)/restore-db db up

@@ -174,8 +174,8 @@ class TileRunner:
             valid = np.isfinite(arr)
             if not valid.any():
                 continue
-            self.stats[name].add(arr[valid])
             tile = np.where(valid, arr, FLOAT_NODATA).astype(np.float32)
+            self.stats[name].add(tile[valid])     # statistics of the stored (float32) values
             written.append((name, tile_id, wkb.encode(tile, FLOAT_NODATA, header)))
         return written
 
