@@ -107,6 +107,8 @@ def server_backend(conn: psycopg.Connection) -> tuple[bool, str]:
     """Whether ``calc.apply_kernel`` can run here, and why not (or the server numpy version)."""
     if conn.execute("SELECT to_regprocedure('calc.apply_kernel(text,jsonb,text[],text[],boolean,integer,"
                     "text[],text[])')").fetchone()[0] is None:
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'plpython3u'").fetchone():
+            return False, "PL/Python is installed but calc.apply_kernel is missing (apply sql/050_kernels.sql)"
         return False, "PL/Python (plpython3u) is not installed in this database"
     try:
         with conn.transaction():

@@ -149,7 +149,10 @@ class Context:
         return {k: [None if np.isnan(v) else float(v) for v in arr] for k, arr in out.items()}
 
     def scalar(self, name: str) -> tuple[float, str]:
-        return scalar(self.conn, self.area, name, self.scalar_set)
+        value, source, set_name = scalar_row(self.conn, self.area, name, self.scalar_set)
+        if set_name:
+            self.param_sets.add(set_name)   # checksummed with the run's inputs
+        return value, source
 
     def scalar_or_none(self, name: str) -> tuple[float, str] | tuple[None, None]:
         try:
@@ -219,18 +222,24 @@ def lookup_table(conn: psycopg.Connection, area: StudyArea, param_set: str, coef
 
 
 def scalar(conn: psycopg.Connection, area: StudyArea, name: str, param_set: str | None = None) -> tuple[float, str]:
-    """A scalar parameter: from ``param_set`` when given, else the newest set defining it, else the default."""
-    q = """SELECT s.value, s.source FROM param.scalar s JOIN param.param_set p USING (param_set_id)
+    """A scalar parameter and its source: from ``param_set`` when given, else the newest set defining it, else the default."""
+    return scalar_row(conn, area, name, param_set)[:2]
+
+
+def scalar_row(conn: psycopg.Connection, area: StudyArea, name: str,
+               param_set: str | None = None) -> tuple[float, str, str | None]:
+    """(value, source, parameter set or None for the catalogue default) of a scalar parameter."""
+    q = """SELECT s.value, s.source, p.name FROM param.scalar s JOIN param.param_set p USING (param_set_id)
            WHERE p.study_area_id = %s AND s.name = %s AND (%s::text IS NULL OR p.name = %s)
-           ORDER BY p.loaded_at DESC LIMIT 1"""
+           ORDER BY p.loaded_at DESC, p.param_set_id DESC LIMIT 1"""
     row = conn.execute(q, (area.study_area_id, name, param_set, param_set)).fetchone()
     if row:
-        return float(row[0]), row[1] or param_set or "parameter set"
+        return float(row[0]), f"parameter set {row[2]}" + (f": {row[1]}" if row[1] else ""), row[2]
     row = conn.execute("SELECT default_value, reference FROM param.scalar_def WHERE name = %s", (name,)).fetchone()
     if row is None or row[0] is None:
         where = f" in parameter set {param_set!r}" if param_set else ""
         raise InputError(f"no value for parameter {name!r}{where}: load a scalar table that defines it")
-    return float(row[0]), f"default ({row[1]})"
+    return float(row[0]), f"default ({row[1]})", None
 
 
 # ---------------------------------------------------------------------------
@@ -262,19 +271,29 @@ COUNTY_STEP = GridStep("county raster", county_raster, ["county"])
 
 
 def allocation_factor(ctx: Context, run_id: int, totals: dict[int, float], weight_layer: str,
-                      what: str) -> list:
+                      what: str, missing: float | None = None) -> list:
     """Per-county factor total / weight sum for :func:`catalog.allocate` (index = unit_id).
 
     A county with a positive total but no weight (nothing to allocate to) is
-    a data inconsistency: it is reported, and its total is not allocated.
+    a data inconsistency: it is reported, and its total is not allocated. A
+    county without a total gets ``missing``: None (its pixels are nodata) or
+    0.0 (an optional term, such as a water-use sector, counts as absent);
+    either way it is reported.
     """
     sums = zonal_stats(ctx.conn, ctx.area, ("county", run_id), {"w": (weight_layer, run_id)}, ctx.backend)["w"]
     size = max(list(totals) + list(sums) + [0]) + 1
     factor: list = [None] * size
     lost = []
+    absent = [uid for uid in sums if uid not in totals]
+    if absent:
+        codes = [r[0] for r in ctx.conn.execute(
+            "SELECT code FROM core.admin_unit WHERE unit_id = ANY(%s) ORDER BY code", (absent,)).fetchall()]
+        effect = "its pixels are nodata" if missing is None else f"counted as {missing:g}"
+        ctx.warnings.append(f"{what}: county(ies) {short_list(codes)} have no statistic ({effect})")
     for uid in range(size):
         total = totals.get(uid)
         if total is None:
+            factor[uid] = missing
             continue
         w = sums.get(uid, (0, 0.0))[1]
         if w > 0:

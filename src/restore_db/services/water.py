@@ -70,7 +70,7 @@ def demand_plan(ctx: Context) -> tuple[list, dict]:
             Step("allocate", {"county": "county", "weight": weight},
                  [Output(layer, "m3/yr", f"county {variable} x {coef} allocated to {flag} land")],
                  lambda c, run, volumes=volumes, weight=weight, layer=layer:
-                     {"output": layer, "factor": allocation_factor(c, run, volumes, weight, layer)}),
+                     {"output": layer, "factor": allocation_factor(c, run, volumes, weight, layer, missing=0.0)}),
         ]
         demand_inputs[layer] = layer
         record["sectors"][layer] = f"{variable} {year} x {coef} = {q} ({q_src}), allocated to {flag}"
