@@ -58,3 +58,26 @@ def test_status_json_after_demo(db_url, cli_env, tmp_path):
     assert area["grid"]["pixel_size"] == 8000
     assert area["boundaries"]["levels"]["county"] == 200
     assert all(layer["aligned"] for layer in area["layers"])
+
+
+def test_five_services_run_on_the_demo(db_url, conn, tmp_path):
+    """Every service, supply and demand, on the demo region; county totals cover all 200 counties."""
+    from restore_db import studyarea
+    from restore_db.compute import compute_services
+
+    demo.run(name="demo", pixel_size=4000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    area = studyarea.get(conn, "demo")
+    with conn.transaction():
+        run_id, results = compute_services(conn, area)
+    assert [r.service for r in results] == ["food", "carbon", "water", "soil", "recreation"]
+    rows = conn.execute("""SELECT service, side, count(*), min(total), sum(total) FROM result.county_service
+                           WHERE run_id = %s GROUP BY 1, 2""", (run_id,)).fetchall()
+    assert len(rows) == 10
+    for service, side, counties, lowest, total in rows:
+        assert counties == 200, (service, side)
+        assert lowest >= 0 and total > 0, (service, side)
+    # food supply is the county grain output allocated to cropland: the totals are conserved
+    grain = conn.execute("""SELECT sum(value) FROM src.county_stat WHERE study_area_id = %s
+                            AND variable = 'grain_output'""", (area.study_area_id,)).fetchone()[0]
+    food = next(r[4] for r in rows if r[0] == "food" and r[1] == "supply")
+    assert abs(food - grain) / grain < 1e-6
