@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from psycopg import sql
 
 from . import wkb
 from .errors import InputError
+from .export import read_layer_array
 from .kernels import catalog, formulas, tiles
 from .kernels.tiles import FLOAT_NODATA, LayerStats, TileRunner
 from .load.raster import drop_layer_table, set_lz4
@@ -156,27 +157,23 @@ def has_layer(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int
         (area.study_area_id, layer, run_id)).fetchone() is not None
 
 
-def iter_tiles(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None
-               ) -> Iterator[tuple[int, wkb.TileHeader, np.ndarray, float | None]]:
-    """(tile_id, header, band array, nodata) of every stored tile of a layer, in tile order."""
-    schema, table = layer_table(conn, area, layer, run_id)
-    with conn.cursor(name=f"read_{table}"[:63]) as cur:
-        cur.itersize = BATCH
-        cur.execute(sql.SQL("SELECT tile_id, ST_AsBinary(rast) FROM {}.{} ORDER BY tile_id").format(
-            sql.Identifier(schema), sql.Identifier(table)))
-        for tile_id, blob in cur:
-            header, bands, nodatas = wkb.decode(blob)
-            yield tile_id, header, bands[0], nodatas[0]
-
-
 def read_array(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> np.ndarray:
-    """A whole layer on the study grid as float64 with NaN for nodata and missing tiles."""
-    grid = area.grid
-    out = np.full((grid.height, grid.width), np.nan)
-    for tile_id, _, arr, nodata in iter_tiles(conn, area, layer, run_id):
-        t = grid.tile(tile_id)
-        out[t.row0:t.row0 + t.height, t.col0:t.col0 + t.width] = tiles.as_float(arr, nodata)
-    return out
+    """A whole layer on the study grid as float64 with NaN for nodata and missing tiles.
+
+    Read with :func:`restore_db.export.read_layer_array` (tile placement checked).
+    """
+    arr, nodata = read_layer_array(conn, area, layer, run_id)
+    return tiles.as_float(arr, nodata)
+
+
+def _tiles_query(tables: list[tuple[str, str]], join: str = "JOIN") -> sql.Composed:
+    """``tile_id`` and the WKB tile of every table, the first joined to the others on ``tile_id``, in tile order."""
+    select = sql.SQL(", ").join(sql.SQL("ST_AsBinary(t{}.rast)").format(sql.Literal(i)) for i in range(len(tables)))
+    joins = sql.SQL(" ").join(
+        sql.SQL(join + " {}.{} t{} USING (tile_id)").format(sql.Identifier(s), sql.Identifier(t), sql.Literal(i))
+        for i, (s, t) in enumerate(tables) if i > 0)
+    return sql.SQL("SELECT tile_id, {} FROM {}.{} t0 {} ORDER BY tile_id").format(
+        select, sql.Identifier(tables[0][0]), sql.Identifier(tables[0][1]), joins)
 
 
 def _create_result_table(conn, area: StudyArea, name: str, run_id: int) -> tuple[str, str]:
@@ -286,14 +283,7 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
 
 def _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress) -> dict:
     runner = TileRunner(kernel, params, args, [o.name for o in outputs], halo=halo, tiles_x=area.grid.tiles_x)
-    select = sql.SQL(", ").join(
-        sql.SQL("ST_AsBinary(t{}.rast)").format(sql.Literal(i)) for i in range(len(args)))
-    joins = sql.SQL(" ").join(
-        sql.SQL("JOIN {}.{} t{} USING (tile_id)").format(sql.Identifier(s), sql.Identifier(t), sql.Literal(i))
-        for i, (s, t) in enumerate(sources.values()) if i > 0)
-    first_schema, first_table = sources[args[0]]
-    query = sql.SQL("SELECT tile_id, {} FROM {}.{} t0 {} ORDER BY tile_id").format(
-        select, sql.Identifier(first_schema), sql.Identifier(first_table), joins)
+    query = _tiles_query([sources[arg] for arg in args])
 
     def write(items):
         by_output: dict[str, list] = {}
@@ -336,17 +326,12 @@ def zonal_stats(conn: psycopg.Connection, area: StudyArea, zones: tuple[str, int
             raw = json.loads(raw)
     else:
         acc = tiles.ZonalStats(names)
-        cols = sql.SQL(", ").join(sql.SQL("ST_AsBinary(t{}.rast)").format(sql.Literal(i)) for i in range(len(names)))
-        joins = sql.SQL(" ").join(
-            sql.SQL("LEFT JOIN {}.{} t{} USING (tile_id)").format(sql.Identifier(s), sql.Identifier(t), sql.Literal(i))
-            for i, (s, t) in enumerate(tables))
         with conn.cursor(name="zonal_stats") as cur:
             cur.itersize = BATCH
-            cur.execute(sql.SQL("SELECT ST_AsBinary(z.rast), {} FROM {}.{} z {}").format(
-                cols, sql.Identifier(zone_table[0]), sql.Identifier(zone_table[1]), joins))
+            cur.execute(_tiles_query([zone_table, *tables], join="LEFT JOIN"))
             for row in cur:
-                _, zarr = tiles.decode_float(row[0])
+                _, zarr = tiles.decode_float(row[1])
                 acc.add(zarr, {n: tiles.decode_float(b)[1] if b is not None else np.full(zarr.shape, np.nan)
-                               for n, b in zip(names, row[1:])})
+                               for n, b in zip(names, row[2:])})
         raw = acc.result()
     return {n: {int(z): (int(c), float(s)) for z, (c, s) in raw[n].items()} for n in names}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..engine import Output
 from ..kernels.catalog import CARBON_POOLS
-from .common import Aggregate, Context, Plan, Step, demand_params, population_plan, source_layers
+from .common import Aggregate, Context, Plan, Step, population_demand, source_layers
 
 SUPPLY = Output("c_storage", "t C/ha", "carbon storage, sum of the four pools (InVEST c_storage)")
 DEMAND = Output("carbon_demand", "t C/yr", "carbon emitted by the resident population")
@@ -28,8 +28,8 @@ def plan(ctx: Context) -> Plan:
         record["pools"] = pools
     if ctx.wants("demand"):
         e_pc, e_src = ctx.scalar("e_pc_co2")
-        pop_steps, pop_layer, pop_record = population_plan(ctx)
-        steps += [*pop_steps, Step("demand", {"population": pop_layer}, [DEMAND], demand_params(ctx))]
+        demand_steps, pop_record = population_demand(ctx, DEMAND)
+        steps += demand_steps
         aggregates.append(Aggregate("demand", DEMAND.name, "t C/yr", 1.0))
         record.update({"e_pc_co2": e_pc, "e_pc_co2_source": e_src, **pop_record})
     return Plan(steps, aggregates, record, source_layers(ctx, "lulc", "population"))

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
-from psycopg import sql
 
 from ..engine import Output, has_layer, write_array, zonal_stats
 from ..errors import InputError
@@ -334,6 +333,17 @@ def population_plan(ctx: Context) -> tuple[list, str, dict]:
                              "factor": allocation_factor(c, run, totals, "pop_weight", "population")}),
     ]
     return steps, "population", {"population": f"county statistic population {year} allocated by pop_weight"}
+
+
+def population_demand(ctx: Context, output: Output, extra_inputs: dict[str, str] | None = None) -> tuple[list, dict]:
+    """Steps giving a population-driven demand layer (kernel ``demand``) and the population's provenance.
+
+    ``extra_inputs`` are layers the kernel adds (the water-use sectors); the
+    steps producing them must come earlier in the plan.
+    """
+    pop_steps, pop_layer, record = population_plan(ctx)
+    step = Step("demand", {"population": pop_layer, **(extra_inputs or {})}, [output], demand_params(ctx))
+    return [*pop_steps, step], record
 
 
 def demand_params(ctx: Context) -> dict:

@@ -16,8 +16,8 @@ holding no cropland is a data inconsistency: it is reported, not allocated.
 from __future__ import annotations
 
 from ..engine import Output
-from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_factor, demand_params,
-                     population_plan, source_layers)
+from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_factor, population_demand,
+                     source_layers)
 
 SUPPLY = Output("food_supply", "t/yr", "grain supply per pixel")
 DEMAND = Output("food_demand", "t/yr", "grain consumption of the resident population")
@@ -31,9 +31,9 @@ def plan(ctx: Context) -> Plan:
         steps, record = supply_plan(ctx)
         aggregates.append(Aggregate("supply", SUPPLY.name, "t/yr", 1.0))
     if ctx.wants("demand"):
-        pop_steps, pop_layer, pop_record = population_plan(ctx)
         c_food, c_src = ctx.scalar("c_food")
-        steps += [*pop_steps, Step("demand", {"population": pop_layer}, [DEMAND], demand_params(ctx))]
+        demand_steps, pop_record = population_demand(ctx, DEMAND)
+        steps += demand_steps
         record.update({"c_food": c_food, "c_food_source": c_src, **pop_record})
         aggregates.append(Aggregate("demand", DEMAND.name, "t/yr", 1.0))
     return Plan(steps, aggregates, record, source_layers(ctx, "lulc", "ndvi", "population"))

@@ -17,7 +17,7 @@ from ..engine import Output, read_array, write_array
 from ..kernels import formulas
 from ..kernels.catalog import lookup
 from ..load.params import lulc_codes_in_layer
-from .common import Aggregate, Context, GridStep, Plan, Step, demand_params, population_plan, source_layers
+from .common import Aggregate, Context, GridStep, Plan, Step, population_demand, source_layers
 
 SUPPLY = Output("recreation_supply", "score", "recreation score x (1 + proximity bonus to water and forest)")
 DEMAND = Output("recreation_demand", "persons/km2", "population density")
@@ -49,8 +49,8 @@ def plan(ctx: Context) -> Plan:
         steps, record = supply_plan(ctx)
         aggregates.append(Aggregate("supply", SUPPLY.name, "score*km2", px_km2))
     if ctx.wants("demand"):
-        pop_steps, pop_layer, pop_record = population_plan(ctx)
-        steps += [*pop_steps, Step("demand", {"population": pop_layer}, [DEMAND], demand_params(ctx))]
+        demand_steps, pop_record = population_demand(ctx, DEMAND)
+        steps += demand_steps
         record.update(pop_record)
         aggregates.append(Aggregate("demand", DEMAND.name, "persons", px_km2))
     return Plan(steps, aggregates, record, source_layers(ctx, "lulc", "population"))

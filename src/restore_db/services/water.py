@@ -16,8 +16,8 @@ are left out and the run record says so.
 from __future__ import annotations
 
 from ..engine import Output
-from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_factor, demand_params,
-                     population_plan, source_layers)
+from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_factor, population_demand,
+                     source_layers)
 
 INPUTS = ("lulc", "precipitation", "eto", "soil_depth", "pawc")
 OUTPUTS = [
@@ -50,10 +50,9 @@ def plan(ctx: Context) -> Plan:
 
 def demand_plan(ctx: Context) -> tuple[list, dict]:
     ctx.require("lulc")
-    pop_steps, pop_layer, pop_record = population_plan(ctx)
-    steps = list(pop_steps)
-    record = {**pop_record, "sectors": {}}
-    demand_inputs = {"population": pop_layer}
+    steps: list = []
+    record: dict = {"sectors": {}}
+    sector_inputs = {}
     for layer, (variable, coef, flag) in SECTORS.items():
         totals, year = ctx.county_stat(variable)
         q, q_src = ctx.scalar_or_none(coef)
@@ -72,7 +71,8 @@ def demand_plan(ctx: Context) -> tuple[list, dict]:
                  lambda c, run, volumes=volumes, weight=weight, layer=layer:
                      {"output": layer, "factor": allocation_factor(c, run, volumes, weight, layer, missing=0.0)}),
         ]
-        demand_inputs[layer] = layer
+        sector_inputs[layer] = layer
         record["sectors"][layer] = f"{variable} {year} x {coef} = {q} ({q_src}), allocated to {flag}"
-    steps.append(Step("demand", demand_inputs, [DEMAND], demand_params(ctx)))
-    return steps, record
+    demand_steps, pop_record = population_demand(ctx, DEMAND, sector_inputs)
+    record.update(pop_record)
+    return steps + demand_steps, record
