@@ -7,6 +7,7 @@ SHELL := /bin/bash
 
 BIN := .venv/bin
 
+DEMO_NAME ?= demo
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 # make bench: demo pixel size (m), engine (auto, server, client or both), services (all or a
@@ -34,9 +35,10 @@ help: ## Show this help
 setup: ## Install system packages (apt) and .venv; fast when done already
 	@bash scripts/setup.sh
 
-demo: setup ## Start the embedded database, load the synthetic demo region, show status
+demo: setup ## Start the embedded database, load the synthetic demo region, compute everything, show status
 	$(BIN)/restore-db db up
-	$(BIN)/restore-db demo --replace $(DEMO_ARGS)
+	$(BIN)/restore-db demo --replace --name $(DEMO_NAME) $(DEMO_ARGS)
+	$(BIN)/restore-db compute all --study-area $(DEMO_NAME)
 	$(BIN)/restore-db status
 
 test: setup ## Run the test suite (its own throw-away PostgreSQL cluster)

@@ -105,8 +105,17 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
                      label: str | None = None, params: str | list[str] | None = None, scalars: str | None = None,
                      progress: Callable[[str, int, int], None] | None = None, engine: str | None = None,
                      stats_year: int | None = None, sides: tuple[str, ...] = ("supply", "demand"),
+                     reuse: bool = False, parent_run_id: int | None = None,
+                     before_compute: Callable[[set[str]], None] | None = None,
                      ) -> tuple[int, list[ServiceResult]]:
-    """Compute supply and demand layers of ``services`` and their county sums, as one run."""
+    """Compute supply and demand layers of ``services`` and their county sums, as one run.
+
+    With ``reuse``, a succeeded services run of the same parameters and input
+    checksums is returned instead (with no service results) and nothing is computed.
+    ``before_compute(layers)`` is called with the names of the layers the run
+    will produce, after planning and before the first computation (later
+    stages check their settings there).
+    """
     services = services or list(SERVICES)
     unknown = [s for s in services if s not in SERVICES]
     if unknown:
@@ -121,9 +130,22 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     ctx.backend = backend
     layers = sorted({l for p in plans.values() for l in p.layers})
     inputs = runs.input_checksums(conn, area, layers, sorted(ctx.param_sets))
+    inputs["boundaries"] = runs.boundary_checksum(conn, area)
+    inputs["county_stats"] = runs.stats_checksum(conn, area)
     record = {name: p.record for name, p in plans.items()}
+    record["_aggregates"] = {name: [{"side": a.side, "layer": a.layer, "unit": a.unit, "scale": a.scale}
+                                    for a in p.aggregates] for name, p in plans.items()}
+    record["_sides"] = list(sides)
+    identity = dict(record)   # the engine does not change results (identical tiles): not part of the identity
+    if reuse:
+        previous = runs.find_succeeded(conn, area, "services", identity, inputs)
+        if previous is not None:
+            return previous, []
+    if before_compute is not None:
+        before_compute({o.name if hasattr(o, "name") else o for p in plans.values() for st in p.steps
+                        for o in st.outputs} | {"county"})
     record["_engine"] = backend
-    run_id = runs.start(conn, area, "services", label, record, inputs)
+    run_id = runs.start(conn, area, "services", label, record, inputs, identity=identity, parent_run_id=parent_run_id)
 
     results = {name: ServiceResult(name, area.grid.cells) for name in services}
     produced: dict[str, int] = {}   # layer -> run holding it

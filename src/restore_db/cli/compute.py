@@ -1,13 +1,22 @@
-"""``restore-db compute``: ecosystem services (later: ratios, resilience, zoning)."""
+"""``restore-db compute``: ecosystem services, ratios, resilience, zoning, or all of them."""
 
 from __future__ import annotations
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from .. import studyarea
+from ..analysis import pipeline, settings
 from ..compute import compute_services
 from ._common import StudyAreaOption, err, session
+
+ConfigOption = typer.Option(None, "--config", help="TOML file of analysis settings (only the keys that change; "
+                            "see `restore-db compute settings`).")
+ForceOption = typer.Option(False, "--force", help="Compute even when a run with the same inputs and settings exists.")
+LabelOption = typer.Option(None, "--run-label", help="A label for the run(s).")
+EngineOption = typer.Option(None, "--engine", help="auto (default), server (PL/Python) or client.",
+                            envvar="RESTORE_DB_ENGINE")
 
 app = typer.Typer(help="Run computations (each run is recorded in core.run).", no_args_is_help=True)
 
@@ -29,15 +38,7 @@ def services(
     """Supply and demand of the ecosystem services per pixel and per county."""
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
-        with Progress(TextColumn("{task.description:28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=err, transient=True) as bar:
-            tasks = {}
-
-            def progress(name, n, total):
-                if name not in tasks:
-                    tasks[name] = bar.add_task(name[:28], total=total)
-                bar.advance(tasks[name], n)
-
+        with _progress() as progress:
             run_id, results = compute_services(conn, area, service or None, run_label, params or None, scalars, progress,
                                                engine, year, tuple(side or ("supply", "demand")))
         warnings = conn.execute("SELECT timings->'warnings', timings->>'engine' FROM core.run WHERE run_id = %s",
@@ -53,3 +54,136 @@ def services(
     for w in warnings[0] or []:
         err.print(f"[yellow]warning:[/] {w}")
     err.print(f"run {run_id} succeeded ({warnings[1]} engine)")
+
+
+class _progress:
+    """A rich progress display; the object is the ``progress(name, n, total)`` callback."""
+
+    def __enter__(self):
+        self.bar = Progress(TextColumn("{task.description:28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                            TimeElapsedColumn(), console=err, transient=True)
+        self.bar.__enter__()
+        self.tasks = {}
+        return self
+
+    def __call__(self, name, n, total):
+        if name not in self.tasks:
+            self.tasks[name] = self.bar.add_task(name[:28], total=total)
+        self.bar.advance(self.tasks[name], n)
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+
+def _report(outcomes) -> None:
+    for o in outcomes:
+        what = "reused (same inputs and settings)" if o.skipped else "computed"
+        err.print(f"{o.stage:11} run {o.run_id:<6} {what:34} {o.seconds:7.2f} s")
+        for w in o.summary.get("warnings", []):
+            err.print(f"  [yellow]warning:[/] {w}")
+
+
+def _zone_table(conn, zoning_run: int) -> None:
+    rows = conn.execute("""SELECT display_code, zone_code, name_en, counties, area_share FROM result.zone
+                           WHERE run_id = %s ORDER BY display_code""", (zoning_run,)).fetchall()
+    table = Table(title=f"Restoration zones (run {zoning_run})")
+    for col, justify in (("zone", "left"), ("code", "left"), ("name", "left"), ("counties", "right"),
+                         ("area share %", "right")):
+        table.add_column(col, justify=justify)
+    for display, code, name, counties, share in rows:
+        table.add_row(display, code, name, str(counties), f"{share:.2f}")
+    err.print(table)
+
+
+@app.command("all")
+def all_(
+    config: str = ConfigOption,
+    force: bool = ForceOption,
+    run_label: str = LabelOption,
+    engine: str = EngineOption,
+    params: list[str] = typer.Option(None, "--params", help="Land-use parameter set(s) to prefer, in order."),
+    scalars: str = typer.Option(None, "--scalars", help="Scalar parameter set (default: newest, then defaults)."),
+    year: int = typer.Option(None, "--year", help="Year of the county statistics (default: newest)."),
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Services -> ratios -> resilience -> zoning; a stage whose inputs and settings did not change is reused."""
+    cfg = settings.load(config)
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        with _progress() as progress:
+            outcomes = pipeline.run_all(conn, area, cfg, force=force, label=run_label, engine=engine,
+                                        progress=progress,
+                                        services_options={"params": params or None, "scalars": scalars,
+                                                          "stats_year": year})
+        _report(outcomes)
+        _zone_table(conn, outcomes[-1].run_id)
+    err.print(f"zoning run {outcomes[-1].run_id} succeeded in {sum(o.seconds for o in outcomes):.2f} s")
+
+
+@app.command()
+def ratios(
+    config: str = ConfigOption,
+    services_run: int = typer.Option(None, "--services-run", help="Services run to read (default: newest complete)."),
+    force: bool = ForceOption,
+    run_label: str = LabelOption,
+    engine: str = EngineOption,
+    study_area: str = StudyAreaOption,
+) -> None:
+    """ESDR per service, CESD, deficit/surplus classes and matching types per county (and per pixel)."""
+    cfg = settings.load(config)
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        with _progress() as progress:
+            out = pipeline.run_ratios(conn, area, cfg, services_run, force=force, label=run_label, engine=engine,
+                                      progress=progress)
+        _report([out])
+        rows = conn.execute("""SELECT matching_type, count(*) FROM result.county_ratio WHERE run_id = %s
+                               AND service = 'combined' GROUP BY 1 ORDER BY 1""", (out.run_id,)).fetchall()
+    err.print("combined matching types: " + ", ".join(f"{t} {n}" for t, n in rows))
+
+
+@app.command()
+def resilience(
+    config: str = ConfigOption,
+    services_run: int = typer.Option(None, "--services-run", help="Services run to read (default: newest complete)."),
+    force: bool = ForceOption,
+    run_label: str = LabelOption,
+    engine: str = EngineOption,
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Resilience indicators, weights and index per county."""
+    cfg = settings.load(config)
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        out = pipeline.run_resilience(conn, area, cfg, services_run, force=force, label=run_label, engine=engine)
+        _report([out])
+        rows = conn.execute("""SELECT indicator, round(weight::numeric, 4) FROM result.run_indicator
+                               WHERE run_id = %s ORDER BY position""", (out.run_id,)).fetchall()
+    err.print("weights: " + ", ".join(f"{i} {w}" for i, w in rows))
+
+
+@app.command()
+def zoning(
+    config: str = ConfigOption,
+    ratios_run: int = typer.Option(None, "--ratios-run", help="Ratios run (default: newest)."),
+    resilience_run: int = typer.Option(None, "--resilience-run",
+                                       help="Resilience run (default: newest of the same services run)."),
+    force: bool = ForceOption,
+    run_label: str = LabelOption,
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Restoration zones: combined matching type x resilience class, with names and strategies."""
+    cfg = settings.load(config)
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        out = pipeline.run_zoning(conn, area, cfg, ratios_run, resilience_run, force=force, label=run_label)
+        _report([out])
+        _zone_table(conn, out.run_id)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Print the default analysis settings (a commented TOML file to copy and edit)."""
+    from ..resources import package_data
+
+    print(package_data("analysis.toml").read_text(encoding="utf-8"), end="")

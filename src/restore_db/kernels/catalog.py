@@ -159,6 +159,31 @@ def recreation(a, p):
     return {"recreation_supply": formulas.recreation_supply(lookup(a["lulc"], p["rec_score"]), bonus)}
 
 
+def esdr(a, p):
+    """ESDR of each service and CESD per pixel (domain.md 6.1, 6.2).
+
+    ``p["services"]`` lists, per service, its name, the factors that turn the
+    supply and demand layers into densities (per km2, as the county basis),
+    the scaling (``raw`` or ``minmax``) and the study-area minima and maxima
+    of those densities; inputs are ``s_<name>`` and ``d_<name>``. Outputs
+    ``esdr_<name>`` and ``cesd`` (weights ``p["weights"]``).
+    """
+    out = {}
+    for svc in p["services"]:
+        name = svc["name"]
+        s = a["s_" + name] * svc["s_factor"]
+        d = a["d_" + name] * svc["d_factor"]
+        s_max, d_max = svc["s_max"], svc["d_max"]
+        if svc["scaling"] == "minmax":
+            s = formulas.minmax_scale(s, svc["s_min"], svc["s_max"])
+            d = formulas.minmax_scale(d, svc["d_min"], svc["d_max"])
+            s_max = 1.0 if svc["s_max"] > svc["s_min"] else 0.0
+            d_max = 1.0 if svc["d_max"] > svc["d_min"] else 0.0
+        out["esdr_" + name] = formulas.esdr(s, d, s_max, d_max)
+    out["cesd"] = formulas.weighted_mean([out["esdr_" + svc["name"]] for svc in p["services"]], p["weights"])
+    return out
+
+
 KERNELS = {
     "carbon_storage": carbon_storage,
     "water_yield": water_yield,
@@ -170,4 +195,5 @@ KERNELS = {
     "demand": demand,
     "soil": soil,
     "recreation": recreation,
+    "esdr": esdr,
 }

@@ -71,6 +71,8 @@ __all__ = [
     "recreation_demand_density",
     # supply–demand (§6)
     "esdr",
+    "minmax_scale",
+    "weighted_mean",
 ]
 
 NAN = np.nan
@@ -939,3 +941,36 @@ def esdr(S, D, s_max, d_max):
     out = np.where(half == 0, 0.0, (s - d) / np.where(half == 0, 1.0, half))
     return _ret(_set_nan(out, _any_nan(s, d, half)))
 
+
+
+@_quiet
+def minmax_scale(x, lo, hi, direction=1):
+    """Min–max scaling by direction: ``(x - lo)/(hi - lo)`` (direction +1) or
+    ``(hi - x)/(hi - lo)`` (direction -1).
+
+    ``lo``, ``hi`` are the minimum and maximum over all units of the study
+    area. Output: [-], within [0, 1] for x in [lo, hi].
+    Nodata: NaN in x -> NaN; ``hi == lo`` -> 0 everywhere (a constant carries
+    no information; the caller warns).
+    Source: domain.md §0.5, §6.1 (scaling before ESDR), §7.3.
+    """
+    x, lo, hi = _f(x), _f(lo), _f(hi)
+    span = hi - lo
+    safe = np.where(span == 0, 1.0, span)
+    out = (x - lo) / safe if direction >= 0 else (hi - x) / safe
+    out = np.where(span == 0, 0.0, out)
+    return _ret(_set_nan(out, _any_nan(x, lo, hi)))
+
+
+@_quiet
+def weighted_mean(values, weights):
+    """``Σ_j w_j v_j`` over a list of arrays ``values`` with weights summing to 1.
+
+    Used for CESD (equal weights 1/n, or the weighted variant).
+    Output: unit of the values. Nodata: NaN in any ``v_j`` -> NaN.
+    Source: domain.md §6.2.
+    """
+    out = np.zeros(np.broadcast(*[_f(v) for v in values]).shape)
+    for v, w in zip(values, weights):
+        out = out + float(w) * _f(v)
+    return _ret(_set_nan(out, _any_nan(*values)))

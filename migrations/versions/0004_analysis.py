@@ -1,0 +1,22 @@
+"""Ratios, resilience and zoning: indicator and zone-type catalogues, result tables, the bi schema of result views and the read-only BI role.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from alembic import op
+
+from restore_db.migrate import apply_sql_files
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    apply_sql_files(op.get_bind(), "060_analysis_params.sql", "070_analysis_results.sql", "080_bi_views.sql")
+
+
+def downgrade() -> None:
+    raise NotImplementedError("restore-db migrations are forward-only")

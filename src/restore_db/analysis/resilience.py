@@ -1,0 +1,190 @@
+"""Ecosystem resilience per county (domain.md §7).
+
+Indicators of the chosen set (:mod:`indicators`) are normalised by direction
+(min–max over the counties, §7.3), weighted (entropy by default; CRITIC, AHP,
+equal, manual or a combination, §7.4), and summed into the index
+``ER = Σ w_j x'_j`` (§7.5), classed high/low for the zoning and in five
+levels for reporting. Every method's weights are stored with the run
+(``result.run_indicator``), with the final one in ``weight``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+
+from ..errors import InputError
+from ..studyarea import StudyArea
+from . import classify, weights
+from .indicators import Indicator, Planner, catalogue, evaluate
+
+
+@dataclass
+class ResiliencePlan:
+    services_run_id: int
+    planner: Planner
+    indicators: list[Indicator]
+    ahp: np.ndarray | None = None         # matrix restricted to the indicators, in their order
+    warnings: list[str] = field(default_factory=list)
+
+    def record(self) -> list[dict]:
+        """The catalogue rows used (part of the run's identity)."""
+        return [{k: getattr(i, k) for k in ("indicator", "dimension", "direction", "source_kind", "source",
+                                             "statistic", "weight", "unit")} for i in self.indicators]
+
+
+def prepare(conn: psycopg.Connection, area: StudyArea, cfg: dict, services_run_id: int | None,
+            planned_layers: set[str] | None = None) -> ResiliencePlan:
+    """Check the indicator set and the weighting settings; nothing is computed.
+
+    With ``services_run_id`` None (a check before the services run exists),
+    ``planned_layers`` are the layers the services will produce.
+    """
+    rc = cfg["resilience"]
+    lulc_sets = []
+    if services_run_id is not None:
+        (inputs,) = conn.execute("SELECT inputs FROM core.run WHERE run_id = %s", (services_run_id,)).fetchone()
+        lulc_sets = sorted((inputs or {}).get("param_sets", {}))
+    planner = Planner(conn, area, services_run_id, lulc_sets, rc["lulc_layer"], planned_layers)
+    inds = planner.plan(catalogue(conn, rc["indicator_set"]))
+    plan = ResiliencePlan(services_run_id, planner, inds, warnings=planner.warnings)
+    method = rc["weighting"]
+    uses = {method}
+    if method == "combined":
+        uses = {rc["combined"]["subjective"], rc["combined"]["objective"]}
+    if "manual" in uses:
+        missing = [i.indicator for i in inds if i.weight is None]
+        if missing:
+            raise InputError(f"manual weights: indicator(s) {', '.join(missing)} of set {rc['indicator_set']!r} "
+                             "have no weight in param.indicator")
+        weights.check_weights(np.array([i.weight for i in inds]), [i.indicator for i in inds])
+    if "ahp" in uses:
+        plan.ahp = _ahp_matrix(rc["ahp"], inds)
+        weights.ahp_weights(plan.ahp, [i.indicator for i in inds], rc["ahp"]["max_cr"])   # fails on CR or reciprocity
+    return plan
+
+
+def _ahp_matrix(ahp: dict, inds: list[Indicator]) -> np.ndarray:
+    labels, matrix = list(ahp["labels"]), ahp["matrix"]
+    if not labels or not matrix:
+        raise InputError("weighting uses AHP but resilience.ahp.labels / resilience.ahp.matrix are empty")
+    if len(set(labels)) != len(labels):
+        raise InputError("resilience.ahp.labels has duplicates")
+    m = np.asarray(matrix, dtype=float)
+    if m.shape != (len(labels), len(labels)):
+        raise InputError(f"resilience.ahp.matrix must be {len(labels)} x {len(labels)} (one row and column per "
+                         f"label), got {m.shape[0]} x {m.shape[1] if m.ndim > 1 else 0}")
+    names = [i.indicator for i in inds]
+    missing = [n for n in names if n not in labels]
+    if missing:
+        raise InputError(f"resilience.ahp.labels lacks indicator(s) {', '.join(missing)}")
+    unknown = [label for label in labels if label not in names]
+    if unknown:
+        raise InputError(f"resilience.ahp.labels names {', '.join(unknown)}, not indicators of this run")
+    idx = [labels.index(n) for n in names]
+    return m[np.ix_(idx, idx)]
+
+
+def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: int, units: list[int],
+            backend: str) -> dict:
+    """Evaluate, normalise and weight the indicators; write the run's indicator, weight and index tables."""
+    rc = cfg["resilience"]
+    inds = plan.indicators
+    labels = [i.indicator for i in inds]
+    raw = evaluate(plan.planner, inds, units, backend)
+    warnings = list(plan.warnings)
+    # a county without a value for an indicator gets the indicator's median, with a warning
+    for j, ind in enumerate(inds):
+        gaps = np.isnan(raw[:, j])
+        if gaps.all():
+            raise InputError(f"indicator {ind.indicator!r} has no value in any county")
+        if gaps.any():
+            raw[gaps, j] = np.nanmedian(raw[:, j])
+            warnings.append(f"indicator {ind.indicator!r}: {int(gaps.sum())} county(ies) without a value "
+                            "took the median")
+    norm = np.empty_like(raw)
+    constant = []
+    for j, ind in enumerate(inds):
+        norm[:, j], const = weights.normalise(raw[:, j], ind.direction)
+        constant.append(bool(const))
+        if const:
+            warnings.append(f"indicator {ind.indicator!r} is the same in every county; it carries no information")
+    all_w: dict[str, np.ndarray] = {}
+    details: dict[str, dict] = {}
+    all_w["entropy"], details["entropy"] = weights.entropy_weights(norm, rc["entropy_shift"])
+    if len(units) > 2:
+        all_w["critic"], details["critic"] = weights.critic_weights(norm)
+    all_w["equal"] = np.full(len(inds), 1.0 / len(inds))
+    if plan.ahp is not None:
+        all_w["ahp"], details["ahp"] = weights.ahp_weights(plan.ahp, labels, rc["ahp"]["max_cr"])
+    if all(i.weight is not None for i in inds):
+        w = np.array([i.weight for i in inds], dtype=float)
+        if abs(w.sum() - 1.0) <= 1e-6:
+            all_w["manual"] = w
+    method = rc["weighting"]
+    if method == "combined":
+        c = rc["combined"]
+        if c["objective"] not in all_w:
+            raise InputError(f"{c['objective']} weights need at least 3 counties")
+        final = weights.combine({"subjective": all_w[c["subjective"]], "objective": all_w[c["objective"]]},
+                                c["method"], c["alpha"])
+        all_w["combined"] = final
+    else:
+        if method not in all_w:
+            raise InputError(f"{method} weights cannot be computed for this run (CRITIC needs at least 3 counties)")
+        final = all_w[method]
+    weights.check_weights(final, labels)
+    index = weights.composite(norm, final)
+    hl = classify.two_level(index, rc["class_method"])
+    levels = classify.five_levels(index, rc["levels_method"])
+    dims = sorted({i.dimension for i in inds})
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO result.run_indicator (run_id, indicator, position, dimension, dimension_name, name,
+                   direction, unit, source_kind, source, statistic, weight, weights, constant)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [(run_id, i.indicator, i.position, i.dimension, i.dimension_name, i.name, i.direction, i.unit,
+              i.source_kind, i.source, i.statistic, float(final[j]),
+              _json({m: float(w[j]) for m, w in all_w.items()}), constant[j]) for j, i in enumerate(inds)])
+        cur.executemany(
+            """INSERT INTO result.county_indicator (run_id, unit_id, indicator, raw_value, norm_value)
+               VALUES (%s, %s, %s, %s, %s)""",
+            [(run_id, u, ind.indicator, float(raw[r, j]), float(norm[r, j]))
+             for r, u in enumerate(units) for j, ind in enumerate(inds)])
+        dim_rows = []
+        for d in dims:
+            cols = [j for j, i in enumerate(inds) if i.dimension == d]
+            wd = float(final[cols].sum())
+            contrib = norm[:, cols] @ final[cols]
+            for r, u in enumerate(units):
+                dim_rows.append((run_id, u, d, float(contrib[r]), float(contrib[r] / wd) if wd > 0 else None))
+        cur.executemany("""INSERT INTO result.county_dimension (run_id, unit_id, dimension, contribution, score)
+                           VALUES (%s, %s, %s, %s, %s)""", dim_rows)
+        cur.executemany(
+            """INSERT INTO result.county_resilience (run_id, unit_id, resilience_index, resilience_class, level,
+                   level_name) VALUES (%s, %s, %s, %s, %s, %s)""",
+            [(run_id, u, float(index[r]), hl[r], int(levels[r]), classify.LEVEL_NAMES[int(levels[r]) - 1])
+             for r, u in enumerate(units)])
+    return {"counties": len(units), "indicators": labels, "warnings": warnings,
+            "weights": {m: [round(float(x), 6) for x in w] for m, w in all_w.items()},
+            "details": _json_ready(details),
+            "classes": {c: int((hl == c).sum()) for c in ("H", "L")}}
+
+
+def _json(d: dict) -> str:
+    import json
+
+    return json.dumps(d)
+
+
+def _json_ready(obj):
+    if isinstance(obj, dict):
+        return {k: _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_json_ready(v) for v in np.asarray(obj).tolist()] if isinstance(obj, np.ndarray) else \
+            [_json_ready(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj

@@ -1,0 +1,132 @@
+"""Restoration zoning (domain.md §8): combined matching type x resilience class.
+
+Each county gets the canonical combination ``<matching type>-<resilience>``
+(e.g. ``LH-L``). Merge rules then fold rare or named combinations into
+another zone, and optional smoothing gives an isolated county the zone of
+most of its neighbours. Display codes number the zones that occur within
+each matching type, low resilience first (I-1, II-1, II-2, ...), and names
+and strategies come from ``param.zone_type`` (snapshotted into the run).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import psycopg
+
+from ..errors import InputError
+from ..studyarea import StudyArea
+
+MATCHING_ORDER = ("HH", "LH", "LL", "HL")
+
+
+def zone_types(conn: psycopg.Connection, zone_set: str) -> dict[str, dict]:
+    rows = conn.execute(
+        """SELECT code, roman, name_en, name_zh, strategy_name, strategy FROM param.zone_type
+           WHERE zone_set = %s""", (zone_set,)).fetchall()
+    types = {r[0]: dict(zip(("code", "roman", "name_en", "name_zh", "strategy_name", "strategy"), r)) for r in rows}
+    missing = [f"{m}-{r}" for m in MATCHING_ORDER for r in ("L", "H") if f"{m}-{r}" not in types]
+    if missing:
+        raise InputError(f"zone set {zone_set!r} lacks zone type(s) {', '.join(missing)} in param.zone_type")
+    return types
+
+
+def _merge(zones: dict[int, str], cfg: dict) -> dict[int, str]:
+    """Apply explicit merges, then fold combinations with fewer than min_counties counties."""
+    z = cfg["zoning"]
+    out = {u: z["merge"].get(c, c) for u, c in zones.items()}
+    if z["min_counties"] > 0:
+        counts = Counter(out.values())
+        rare = {c for c, n in counts.items() if n < z["min_counties"]}
+        for code in sorted(rare):
+            m, r = code.split("-")
+            other = f"{m}-{'H' if r == 'L' else 'L'}"
+            if counts.get(other, 0) >= z["min_counties"]:
+                out = {u: (other if c == code else c) for u, c in out.items()}
+    return out
+
+
+def neighbours(conn: psycopg.Connection, area: StudyArea, rule: str) -> dict[int, list[int]]:
+    """County adjacency: rook = shared boundary line, queen = any shared point."""
+    test = "ST_Relate(a.geom, b.geom, '****1****')" if rule == "rook" else "ST_Intersects(a.geom, b.geom)"
+    rows = conn.execute(
+        f"""SELECT a.unit_id, b.unit_id FROM core.admin_unit a JOIN core.admin_unit b
+              ON a.study_area_id = b.study_area_id AND a.unit_id <> b.unit_id AND a.geom && b.geom AND {test}
+            WHERE a.study_area_id = %s AND a.level = 'county' AND b.level = 'county'""",
+        (area.study_area_id,)).fetchall()
+    out: dict[int, list[int]] = {}
+    for a, b in rows:
+        out.setdefault(a, []).append(b)
+    return out
+
+
+def smooth(zones: dict[int, str], adjacency: dict[int, list[int]]) -> dict[int, str]:
+    """An isolated county (no neighbour in its zone) takes its neighbours' majority zone (ties: unchanged)."""
+    out = dict(zones)
+    for u, code in zones.items():
+        near = [zones[n] for n in adjacency.get(u, []) if n in zones]
+        if not near or code in near:
+            continue
+        ranked = Counter(near).most_common()
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            out[u] = ranked[0][0]
+    return out
+
+
+def display_codes(codes: set[str], types: dict[str, dict]) -> dict[str, str]:
+    """Roman numeral of the matching type and a sequential index over occurring resilience levels, L first."""
+    out = {}
+    for m in MATCHING_ORDER:
+        present = [f"{m}-{r}" for r in ("L", "H") if f"{m}-{r}" in codes]
+        for i, code in enumerate(present, start=1):
+            out[code] = f"{types[code]['roman']}-{i}"
+    return out
+
+
+def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, ratios_run_id: int, resilience_run_id: int,
+            run_id: int) -> dict:
+    """Zone every county of the two runs; write result.county_zone and result.zone."""
+    types = zone_types(conn, cfg["zoning"]["zone_set"])
+    rows = conn.execute(
+        """SELECT r.unit_id, r.matching_type, e.resilience_class, u.area_m2 / 1e6
+           FROM result.county_ratio r
+           JOIN result.county_resilience e ON e.unit_id = r.unit_id AND e.run_id = %s
+           JOIN core.admin_unit u ON u.unit_id = r.unit_id
+           WHERE r.run_id = %s AND r.service = 'combined'
+             AND r.matching_type IS NOT NULL AND e.resilience_class IS NOT NULL
+           ORDER BY r.unit_id""", (resilience_run_id, ratios_run_id)).fetchall()
+    if not rows:
+        raise InputError(f"ratios run {ratios_run_id} and resilience run {resilience_run_id} share no classified county")
+    info = {u: (m, r, a) for u, m, r, a in rows}
+    combination = {u: f"{m}-{r}" for u, (m, r, _) in info.items()}
+    merged = _merge(combination, cfg)
+    final = merged
+    if cfg["zoning"]["smoothing"] != "none":
+        final = smooth(merged, neighbours(conn, area, cfg["zoning"]["smoothing"]))
+    codes = display_codes(set(final.values()), types)
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO result.county_zone (run_id, unit_id, matching_type, resilience_class, combination,
+                   zone_code, adjustment) VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+            [(run_id, u, info[u][0], info[u][1], combination[u], final[u],
+              "smoothed" if final[u] != merged[u] else "merged" if merged[u] != combination[u] else None)
+             for u in sorted(final)])
+    total = sum(a for _, _, a in info.values())
+    summary = []
+    for code in sorted(codes, key=lambda c: codes[c]):
+        members = [u for u, c in final.items() if c == code]
+        a = sum(info[u][2] for u in members)
+        t = types[code]
+        m, r = code.split("-")
+        summary.append((run_id, code, codes[code], m, r, t["name_en"], t["name_zh"], t["strategy_name"],
+                        t["strategy"], len(members), a, 100.0 * a / total if total else 0.0))
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO result.zone (run_id, zone_code, display_code, matching_type, resilience_class, name_en,
+                   name_zh, strategy_name, strategy, counties, area_km2, area_share)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", summary)
+    return {"counties": len(final),
+            "zones": [{"zone": s[2], "code": s[1], "name": s[5], "counties": s[9], "area_share": round(s[11], 2)}
+                      for s in summary],
+            "adjusted": {"merged": sum(1 for u in final if merged[u] != combination[u]),
+                         "smoothed": sum(1 for u in final if final[u] != merged[u])}}
