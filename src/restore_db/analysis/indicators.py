@@ -183,8 +183,6 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
     conn, area, run = planner.conn, planner.area, planner.run
     index = {u: i for i, u in enumerate(units)}
     out = np.full((len(units), len(inds)), np.nan)
-    county = read_array(conn, area, "county", run)
-    size = int(np.nanmax(county)) + 1 if np.isfinite(county).any() else 1
     px_km2 = area.grid.pixel_area_m2 / 1e6
     cache: dict = {}
 
@@ -204,6 +202,10 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
             if uid in index:
                 out[index[uid], j] = v
 
+    needs_grid = any(i.source_kind in ("landscape", "class_mean", "class_share") or
+                     (i.source_kind == "layer" and i.statistic in ("min", "max", "range")) for i in inds)
+    county = read_array(conn, area, "county", run) if needs_grid else None
+    size = int(np.nanmax(county)) + 1 if needs_grid and np.isfinite(county).any() else 1
     metrics = sorted({i.source for i in inds if i.source_kind == "landscape"})
     if metrics:
         lulc = arrays(next(i.layers["lulc"] for i in inds if i.source_kind == "landscape"))
