@@ -170,9 +170,10 @@ def _tick(progress: Progress, name: str) -> None:
         progress(name, 1, 1)
 
 
-def check(conn, area: StudyArea, cfg: dict, planned_layers: set[str]) -> None:
-    """Check the resilience and zoning settings against what the services will produce; computes nothing."""
-    resilience.prepare(conn, area, cfg, None, planned_layers)
+def check(conn, area: StudyArea, cfg: dict, planned_layers: set[str], services_run_id: int | None = None) -> None:
+    """Check the resilience and zoning settings against what the services will produce (or a services run
+    produced); computes nothing."""
+    resilience.prepare(conn, area, cfg, services_run_id, planned_layers)
     zoning.zone_types(conn, cfg["zoning"]["zone_set"])
 
 
@@ -192,7 +193,7 @@ def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str
                                        reuse=not force, parent_run_id=parent,
                                        before_compute=lambda layers: check(conn, area, cfg, layers), **opts)
     if not results:      # reused: nothing was checked against planned layers yet
-        check(conn, area, cfg, set())
+        check(conn, area, cfg, set(), run_id)
     outcomes.append(StageOutcome("services", run_id, not results, time.perf_counter() - ts,
                                  {"cells": sum(r.cells for r in results[:1])}))
     _tick(progress, "services")

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from restore_db.errors import InputError
+from restore_db.kernels import formulas
 
 __all__ = [
     "RANDOM_INDEX",
@@ -132,10 +133,7 @@ def normalise(x: np.ndarray, direction: int) -> tuple[np.ndarray, bool]:
     hi = float(np.max(x[valid]))
     if hi == lo:
         return np.where(valid, 0.0, np.nan), True
-    if direction == 1:
-        out = (x - lo) / (hi - lo)
-    else:
-        out = (hi - x) / (hi - lo)
+    out = formulas.minmax_scale(x, lo, hi, direction)   # the one definition of min-max scaling
     return np.clip(out, 0.0, 1.0), False  # clip guards rounding only; NaN passes through
 
 

@@ -1,0 +1,95 @@
+"""The whole pipeline on the demo region through the CLI: services -> ratios ->
+resilience -> zoning, results in the bi views, stages reused on a second run,
+and bad settings rejected before anything is computed."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from restore_db import demo
+from restore_db.cli import app
+
+from conftest import snapshot
+
+
+def _runs(conn, stage):
+    return conn.execute("SELECT count(*) FROM core.run WHERE stage = %s", (stage,)).fetchone()[0]
+
+
+def test_compute_all_on_the_demo(db_url, conn, cli_env, tmp_path):
+    demo.run(name="demo", pixel_size=4000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    result = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert "Restoration zones" in result.output
+    (zoning_run,) = conn.execute("SELECT run_id FROM bi.current_run").fetchone()
+
+    # every county in exactly one matching type and one zone; zone counts sum to the county count
+    counties = conn.execute("SELECT count(*) FROM core.admin_unit WHERE level = 'county'").fetchone()[0]
+    assert counties == 200
+    rows = conn.execute("SELECT unit_id, matching_type, zone_code, display_code, strategy FROM bi.county "
+                        "WHERE run_id = %s", (zoning_run,)).fetchall()
+    assert len(rows) == counties and len({r[0] for r in rows}) == counties
+    assert all(r[1] in ("HH", "LH", "LL", "HL") and r[2] and r[3] and r[4] for r in rows)
+    zones = conn.execute("SELECT zone_code, counties, area_share FROM bi.zone_summary WHERE run_id = %s",
+                         (zoning_run,)).fetchall()
+    assert sum(z[1] for z in zones) == counties
+    assert abs(sum(z[2] for z in zones) - 100.0) < 1e-6
+    per_zone = dict(conn.execute("SELECT zone_code, count(*) FROM bi.county WHERE run_id = %s GROUP BY 1",
+                                 (zoning_run,)).fetchall())
+    assert per_zone == {z[0]: z[1] for z in zones}
+    # matching-type counts per service and combined cover all counties
+    for service, n in conn.execute("""SELECT service, count(*) FROM result.county_ratio r
+                                      JOIN result.analysis_run a ON a.ratios_run_id = r.run_id
+                                      WHERE a.run_id = %s GROUP BY 1""", (zoning_run,)):
+        assert n == counties, service
+    # resilience: 15 default indicators (the demo has NDVI and soil organic carbon), weights sum to 1
+    (n, total) = conn.execute("""SELECT count(*), sum(weight) FROM result.run_indicator i
+                                 JOIN result.analysis_run a ON a.resilience_run_id = i.run_id
+                                 WHERE a.run_id = %s""", (zoning_run,)).fetchone()
+    assert n == 15 and abs(total - 1) < 1e-9
+    # pixel CESD classes: area shares of the study area's valid pixels add up to 100 %
+    (share,) = conn.execute("""SELECT sum(area_share) FROM result.balance_class b
+                               JOIN result.analysis_run a ON a.ratios_run_id = b.run_id
+                               WHERE a.run_id = %s AND level = 'pixel'""", (zoning_run,)).fetchone()
+    assert abs(share - 100) < 1e-6
+    # dissolved zone map: one polygon row per zone
+    assert conn.execute("SELECT count(*) FROM bi.zone_map WHERE run_id = %s", (zoning_run,)).fetchone()[0] == len(zones)
+
+    # a second run with nothing changed reuses every stage; --force recomputes
+    before = {s: _runs(conn, s) for s in ("services", "ratios", "resilience", "zoning")}
+    again = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
+    assert again.exit_code == 0, again.output
+    assert again.output.count("reused") == 4
+    assert {s: _runs(conn, s) for s in before} == before
+    settings = tmp_path / "k3.toml"
+    settings.write_text("[ratios.classes]\nk = 3\n", encoding="utf-8")
+    changed = CliRunner().invoke(app, ["compute", "all", "-a", "demo", "--config", str(settings)], env=cli_env)
+    assert changed.exit_code == 0, changed.output
+    after = {s: _runs(conn, s) for s in before}
+    assert after == {**before, "ratios": before["ratios"] + 1, "zoning": before["zoning"] + 1}
+
+
+def test_bad_settings_fail_before_computing(db_url, conn, cli_env, tmp_path):
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    before = snapshot(conn)
+    cases = {
+        "weights.toml": ("[ratios.cesd]\nmethod = 'weighted'\nweights = {food = 0.5, carbon = 0.5, water = 0.5, "
+                         "soil = 0.1, recreation = 0.1}\n", "sum to 1"),
+        "ahp.toml": ("[resilience]\nweighting = 'ahp'\n[resilience.ahp]\nlabels = ['shdi', 'pd']\n"
+                     "matrix = [[1, 3], [3, 1]]\n", "lacks indicator"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(app, ["compute", "all", "-a", "demo", "--config", str(path)], env=cli_env)
+        assert result.exit_code == 1, result.output
+        assert message in str(result.exception)
+    # an indicator whose layer does not exist fails after planning the services, before computing them
+    with conn.transaction():
+        conn.execute("""INSERT INTO param.indicator (indicator_set, indicator, dimension, dimension_name, name,
+                            direction, unit, source_kind, source, statistic)
+                        VALUES ('default', 'ghost', 'D5', 'x', 'ghost', 1, '1', 'layer', 'night_lights', 'mean')""")
+    before = snapshot(conn)
+    result = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
+    assert result.exit_code == 1 and "night_lights" in str(result.exception), result.output
+    assert snapshot(conn) == before
