@@ -1,0 +1,37 @@
+"""The whole pipeline on the real BTH inputs (../shared/data): services ->
+ratios -> resilience -> zoning for the 199 Tianditu counties."""
+
+import pytest
+
+from restore_db.analysis import pipeline, settings
+
+from test_services_bth import bth  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.realdata
+
+
+def test_zoning_of_real_bth(conn, bth):  # noqa: F811
+    cfg = settings.load()
+    with conn.transaction():
+        outcomes = pipeline.run_all(conn, bth, cfg, services_options={
+            "params": ["awy_biophysical", "carbon_pools", "igbp_lulc"], "scalars": "invest_annual_water_yield"})
+    assert [o.stage for o in outcomes] == ["services", "ratios", "resilience", "zoning"]
+    zoning_run = outcomes[-1].run_id
+    counties = conn.execute("SELECT count(*) FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'",
+                            (bth.study_area_id,)).fetchone()[0]
+    assert counties == 199
+    rows = conn.execute("SELECT unit_id, matching_type, resilience_class, zone_code FROM result.county_zone "
+                        "WHERE run_id = %s", (zoning_run,)).fetchall()
+    assert len(rows) == counties == len({r[0] for r in rows})
+    assert all(f"{m}-{r}" == z for _, m, r, z in rows)
+    zones = conn.execute("SELECT zone_code, counties, area_share FROM result.zone WHERE run_id = %s",
+                         (zoning_run,)).fetchall()
+    assert sum(z[1] for z in zones) == counties
+    assert sum(z[2] for z in zones) == pytest.approx(100.0)
+    # BTH has no NDVI or soil organic carbon layer: those two optional indicators are left out, with warnings
+    resilience = outcomes[2]
+    assert len(resilience.summary["indicators"]) == 13
+    assert {"ndvi", "soil_organic_carbon"}.isdisjoint(resilience.summary["indicators"])
+    assert sum("left out" in w for w in resilience.summary["warnings"]) == 2
+    # the county view for BI tools has one row per county
+    assert conn.execute("SELECT count(*) FROM bi.county WHERE run_id = %s", (zoning_run,)).fetchone()[0] == counties
