@@ -421,6 +421,21 @@ def test_esdr_zero_maxima_is_zero():
     assert _is_nan(F.esdr(np.nan, 0.0, 0.0, 0.0))
 
 
+def test_minmax_scale_by_direction():
+    x = np.array([2.0, 4.0, 10.0, np.nan])
+    np.testing.assert_allclose(F.minmax_scale(x, 2.0, 10.0), [0.0, 0.25, 1.0, np.nan])
+    np.testing.assert_allclose(F.minmax_scale(x, 2.0, 10.0, -1), [1.0, 0.75, 0.0, np.nan])
+    # a constant indicator carries no information: 0 everywhere (domain.md 0.5)
+    np.testing.assert_allclose(F.minmax_scale(np.array([3.0, 3.0]), 3.0, 3.0), [0.0, 0.0])
+
+
+def test_weighted_mean_is_cesd():
+    e1, e2 = np.array([0.5455, -0.1818]), np.array([-0.2222, 0.1111])
+    np.testing.assert_allclose(F.weighted_mean([e1, e2], [0.5, 0.5]), [0.16165, -0.03535])
+    np.testing.assert_allclose(F.weighted_mean([e1, e2], [0.25, 0.75]), 0.25 * e1 + 0.75 * e2)
+    assert _is_nan(F.weighted_mean([np.array([np.nan]), np.array([1.0])], [0.5, 0.5])[0])
+
+
 def test_csle_soil_loss():
     a_p, a, sc = F.csle_soil_loss(3000.0, 0.02, 2.0, 0.1, 0.5, 0.8)
     assert a_p == pytest.approx(120.0)
@@ -763,7 +778,7 @@ def test_all_public_functions_are_covered():
         "zhang2002_beta_alpha", "zhang2002_halfmonth_erosivity", "epic_K", "fvc_dimidiate", "cai_C",
         "b_forest", "b_grass", "csle_soil_loss", "soil_demand", "food_ndvi_weight", "food_supply_ndvi",
         "food_supply_lookup", "food_demand", "proximity_bonus", "recreation_supply",
-        "recreation_demand_density", "esdr",
+        "recreation_demand_density", "esdr", "minmax_scale", "weighted_mean",
         # NaN behaviour tested separately:
         "horn_slope_degrees", "rusle_R_monthly",
     }  # fmt: skip

@@ -113,9 +113,16 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
             warnings.append(f"indicator {ind.indicator!r} is the same in every county; it carries no information")
     all_w: dict[str, np.ndarray] = {}
     details: dict[str, dict] = {}
-    all_w["entropy"], details["entropy"] = weights.entropy_weights(norm, rc["entropy_shift"])
-    if len(units) > 2:
-        all_w["critic"], details["critic"] = weights.critic_weights(norm)
+    method = rc["weighting"]
+    used = {method} | ({rc["combined"]["subjective"], rc["combined"]["objective"]} if method == "combined" else set())
+    for name, fn in (("entropy", lambda: weights.entropy_weights(norm, rc["entropy_shift"])),
+                     ("critic", lambda: weights.critic_weights(norm))):
+        try:
+            all_w[name], details[name] = fn()
+        except InputError as exc:
+            if name in used:
+                raise
+            warnings.append(f"{name} weights (not used) could not be computed: {exc}")
     all_w["equal"] = np.full(len(inds), 1.0 / len(inds))
     if plan.ahp is not None:
         all_w["ahp"], details["ahp"] = weights.ahp_weights(plan.ahp, labels, rc["ahp"]["max_cr"])
@@ -123,17 +130,14 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
         w = np.array([i.weight for i in inds], dtype=float)
         if abs(w.sum() - 1.0) <= 1e-6:
             all_w["manual"] = w
-    method = rc["weighting"]
     if method == "combined":
         c = rc["combined"]
-        if c["objective"] not in all_w:
-            raise InputError(f"{c['objective']} weights need at least 3 counties")
         final = weights.combine({"subjective": all_w[c["subjective"]], "objective": all_w[c["objective"]]},
                                 c["method"], c["alpha"])
         all_w["combined"] = final
     else:
         if method not in all_w:
-            raise InputError(f"{method} weights cannot be computed for this run (CRITIC needs at least 3 counties)")
+            raise InputError(f"{method} weights cannot be computed for this run")
         final = all_w[method]
     weights.check_weights(final, labels)
     index = weights.composite(norm, final)
@@ -165,7 +169,8 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
         cur.executemany(
             """INSERT INTO result.county_resilience (run_id, unit_id, resilience_index, resilience_class, level,
                    level_name) VALUES (%s, %s, %s, %s, %s, %s)""",
-            [(run_id, u, float(index[r]), hl[r], int(levels[r]), classify.LEVEL_NAMES[int(levels[r]) - 1])
+            [(run_id, u, float(index[r]), hl[r], int(levels[r]) or None,
+              classify.LEVEL_NAMES[int(levels[r]) - 1] if levels[r] else None)
              for r, u in enumerate(units)])
     return {"counties": len(units), "indicators": labels, "warnings": warnings,
             "weights": {m: [round(float(x), 6) for x in w] for m, w in all_w.items()},
