@@ -6,8 +6,8 @@ import json
 
 import typer
 
-from .. import config, db, migrate
-from ._common import err
+from .. import bi, config, db, migrate
+from ._common import err, session
 
 app = typer.Typer(help="Start, stop and migrate the database.", no_args_is_help=True)
 
@@ -85,3 +85,26 @@ def destroy(yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> Non
         typer.confirm("Delete the embedded database and all its data?", abort=True)
     db.embedded_cluster().destroy()
     err.print("embedded database deleted")
+
+
+@app.command("bi-user")
+def bi_user(
+    name: str = typer.Argument(..., help="Name of the new login role."),
+    password: str = typer.Option(None, "--password", help="Its password (not needed with trust authentication)."),
+) -> None:
+    """Create a login role for a BI tool: read-only access to the bi views, nothing else.
+
+    The role is a member of restore_bi; its defaults are search_path bi, public
+    and read-only transactions.
+    """
+    with session() as conn:
+        bi.create_user(conn, name, password)
+    err.print(f"role {name} created (member of {bi.BI_ROLE}: reads schema bi only)")
+
+
+@app.command("refresh-views")
+def refresh_views() -> None:
+    """Refresh the materialized bi views (county shapes, zone polygons), concurrently."""
+    with session() as conn:
+        for view, rows, concurrent in bi.refresh(conn):
+            err.print(f"{view}: {rows} rows{' (concurrently)' if concurrent else ''}")
