@@ -145,7 +145,10 @@ def run_zoning(conn, area: StudyArea, cfg: dict, ratios_run_id: int | None = Non
     out = _stage(conn, area, "zoning", label, {"zoning": cfg["zoning"]}, inputs, upstream, force, parent,
                  lambda run_id: zoning.compute(conn, area, cfg, ratios_run_id, resilience_run_id, run_id))
     if not out.skipped:
-        _refresh_views(conn)
+        t0 = time.perf_counter()
+        _refresh_views(conn)     # after the run is marked succeeded: the views list succeeded runs only
+        out.seconds += time.perf_counter() - t0
+        out.summary["refresh_seconds"] = round(time.perf_counter() - t0, 3)
     _tick(progress, "zoning")
     return out
 
