@@ -37,17 +37,20 @@ LANGUAGE sql STABLE AS $$
     SELECT ST_Envelope(core.tile_raster(p_area, p_tile, '8BUI', 0)::geometry)
 $$;
 
--- core.layer_alignment(study_area_id): one row per layer; aligned = every tile
--- sits where its tile_id says on the study-area grid, with the grid's pixel
--- size and SRID. misplaced = number of tiles that do not.
-CREATE OR REPLACE FUNCTION core.layer_alignment(p_area integer)
-RETURNS TABLE (layer text, tiles bigint, misplaced bigint, aligned boolean)
+-- core.layer_alignment(study_area_id): one row per layer (run_id NULL for a
+-- source layer, else the run that computed it); aligned = every tile sits where
+-- its tile_id says on the study-area grid, with the grid's pixel size and SRID.
+-- misplaced = number of tiles that do not.
+DROP FUNCTION IF EXISTS core.layer_alignment(integer);
+CREATE FUNCTION core.layer_alignment(p_area integer)
+RETURNS TABLE (layer text, tiles bigint, misplaced bigint, aligned boolean, run_id integer)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE l record;
 BEGIN
-    FOR l IN SELECT name, table_schema, table_name FROM core.layer WHERE study_area_id = p_area ORDER BY name LOOP
+    FOR l IN SELECT name, table_schema, table_name, layer.run_id FROM core.layer
+             WHERE study_area_id = p_area ORDER BY name, layer.run_id NULLS FIRST LOOP
         RETURN QUERY EXECUTE format($q$
-            SELECT %L::text, n, bad, bad = 0 FROM (SELECT count(*) AS n,
+            SELECT %L::text, n, bad, bad = 0, %L::integer FROM (SELECT count(*) AS n,
                    count(*) FILTER (WHERE NOT (
                        ST_UpperLeftX(t.rast) = a.origin_x + (t.tile_id %% a.tiles_x) * a.tile_size * a.pixel_size
                    AND ST_UpperLeftY(t.rast) = a.origin_y - (t.tile_id / a.tiles_x) * a.tile_size * a.pixel_size
@@ -56,6 +59,6 @@ BEGIN
                    AND ST_Width(t.rast) = LEAST(a.tile_size, a.width - (t.tile_id %% a.tiles_x) * a.tile_size)
                    AND ST_Height(t.rast) = LEAST(a.tile_size, a.height - (t.tile_id / a.tiles_x) * a.tile_size))) AS bad
             FROM %I.%I t, core.study_area a WHERE a.study_area_id = %s) s$q$,
-            l.name, l.table_schema, l.table_name, p_area);
+            l.name, l.run_id, l.table_schema, l.table_name, p_area);
     END LOOP;
 END $$;

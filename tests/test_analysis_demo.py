@@ -55,6 +55,15 @@ def test_compute_all_on_the_demo(db_url, conn, cli_env, tmp_path):
     # dissolved zone map: one polygon row per zone
     assert conn.execute("SELECT count(*) FROM bi.zone_map WHERE run_id = %s", (zoning_run,)).fetchone()[0] == len(zones)
 
+    # every computed layer is listed with its run by core.layer_alignment, and sits on the grid
+    rows = conn.execute("""SELECT a.layer, a.run_id, a.aligned FROM core.layer_alignment(core.study_area_id('demo')) a
+                           WHERE a.run_id IS NOT NULL""").fetchall()
+    registered = conn.execute("SELECT count(*) FROM core.layer WHERE run_id IS NOT NULL").fetchone()[0]
+    assert len(rows) == registered == len({(r[0], r[1]) for r in rows}) and all(r[2] for r in rows)
+    (ratios_run,) = conn.execute("SELECT ratios_run_id FROM result.analysis_run WHERE run_id = %s",
+                                 (zoning_run,)).fetchone()
+    assert [r[1] for r in rows if r[0] == "cesd"] == [ratios_run]
+
     # a second run with nothing changed reuses every stage; --force recomputes
     before = {s: _runs(conn, s) for s in ("services", "ratios", "resilience", "zoning")}
     again = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)

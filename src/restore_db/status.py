@@ -14,15 +14,17 @@ def collect(conn: psycopg.Connection) -> dict:
         layers = [
             dict(name=r[0], kind=r[1], unit=r[2], pixel_type=r[3], table=r[4], valid_cells=r[5],
                  nodata_share=None if r[6] is None else round(r[6], 6), min=r[7], max=r[8], mean=r[9],
-                 source=r[10], resampling=r[11])
+                 source=r[10], resampling=r[11], run_id=r[12])
             for r in conn.execute(
                 """SELECT name, kind, unit, pixel_type, table_schema || '.' || table_name, valid_cells, nodata_share,
-                          min_value, max_value, mean_value, source_path, resampling
-                   FROM core.layer WHERE study_area_id = %s ORDER BY name""", (area_id,)).fetchall()
+                          min_value, max_value, mean_value, source_path, resampling, run_id
+                   FROM core.layer WHERE study_area_id = %s ORDER BY name, run_id NULLS FIRST""",
+                (area_id,)).fetchall()
         ]
-        alignment = {r[0]: r[3] for r in conn.execute("SELECT * FROM core.layer_alignment(%s)", (area_id,)).fetchall()}
+        alignment = {(r[0], r[1]): r[2] for r in conn.execute(
+            "SELECT layer, run_id, aligned FROM core.layer_alignment(%s)", (area_id,)).fetchall()}
         for layer in layers:
-            layer["aligned"] = alignment.get(layer["name"])
+            layer["aligned"] = alignment.get((layer["name"], layer["run_id"]))
         units = dict(conn.execute(
             "SELECT level, count(*) FROM core.admin_unit WHERE study_area_id = %s GROUP BY level", (area_id,)).fetchall())
         by_province = dict(conn.execute(

@@ -29,11 +29,20 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         err.print("  boundaries: " + (", ".join(f"{n} {lvl}" for lvl, n in levels.items()) or "none")
                   + (f"; counties per province {area['boundaries']['counties_by_province']}" if levels.get("county") else ""))
         table = Table("layer", "kind", "unit", "type", "valid cells", "nodata", "min", "max", "aligned")
+        computed = [layer for layer in area["layers"] if layer["run_id"] is not None]
         for layer in area["layers"]:
+            if layer["run_id"] is not None:
+                continue
             table.add_row(layer["name"], layer["kind"], layer["unit"], layer["pixel_type"], f"{layer['valid_cells']:,}",
                           f"{layer['nodata_share']:.1%}", f"{layer['min']:.4g}", f"{layer['max']:.4g}",
                           "yes" if layer["aligned"] else "NO")
         err.print(table)
+        if computed:
+            runs = {layer["run_id"] for layer in computed}
+            bad = [f"{layer['name']} (run {layer['run_id']})" for layer in computed if not layer["aligned"]]
+            err.print(f"  computed layers: {len(computed)} in {len(runs)} run(s)"
+                      + (f"; NOT aligned: {', '.join(bad)}" if bad else ", all aligned")
+                      + " (`status --json` lists them)")
         if area["parameter_sets"]:
             err.print("  parameter sets: " + ", ".join(f"{p['name']} ({p['kind']}, {p['rows']})" for p in area["parameter_sets"]))
         if area["statistics"]:
