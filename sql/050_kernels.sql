@@ -72,18 +72,11 @@ RETURNS jsonb LANGUAGE plpython3u AS $body$
 import json, sys, time
 plpy.execute("SELECT calc.kernel_modules()")
 tiles_mod = sys.modules["restore_db.kernels.tiles"]
-
-def ident(qualified):
-    schema, table = qualified.split(".", 1)
-    return plpy.quote_ident(schema) + "." + plpy.quote_ident(table)
-
 started = time.perf_counter()
 runner = tiles_mod.TileRunner(kernel, json.loads(params), kernel_args, outputs, halo=halo, tiles_x=tiles_x)
-cols = ", ".join("ST_AsBinary(t%d.rast) AS b%d" % (i, i) for i in range(len(inputs)))
-joins = " ".join("JOIN %s t%d USING (tile_id)" % (ident(t), i) for i, t in enumerate(inputs) if i > 0)
-query = "SELECT tile_id, %s FROM %s t0 %s ORDER BY tile_id" % (cols, ident(inputs[0]), joins)
-plans = {o: plpy.prepare("INSERT INTO %s (tile_id, rast) SELECT i, ST_RastFromWKB(b) "
-                         "FROM unnest($1, $2) AS u(i, b)" % ident(t), ["integer[]", "bytea[]"])
+query = tiles_mod.tiles_query([t.split(".", 1) for t in inputs])
+plans = {o: plpy.prepare("INSERT INTO %s.%s (tile_id, rast) SELECT i, ST_RastFromWKB(b) FROM unnest($1, $2) AS u(i, b)"
+                         % tuple(tiles_mod.quote_ident(p) for p in t.split(".", 1)), ["integer[]", "bytea[]"])
          for o, t in zip(outputs, targets)}
 
 def write(items):
@@ -95,12 +88,8 @@ def write(items):
     for name, (ids, blobs) in by_output.items():
         plpy.execute(plans[name], [ids, blobs])
 
-cursor = plpy.cursor(query)
 n = len(inputs)
-while True:
-    rows = cursor.fetch(16)
-    if not rows:
-        break
+for rows in tiles_mod.batches(plpy.cursor(query).fetch):
     pending = []
     for row in rows:
         pending.extend(runner.feed(row["tile_id"], [row["b%d" % i] for i in range(n)]))
@@ -123,24 +112,14 @@ RETURNS jsonb LANGUAGE plpython3u AS $body$
 import json, sys
 plpy.execute("SELECT calc.kernel_modules()")
 tiles_mod = sys.modules["restore_db.kernels.tiles"]
-
-def ident(qualified):
-    schema, table = qualified.split(".", 1)
-    return plpy.quote_ident(schema) + "." + plpy.quote_ident(table)
-
 acc = tiles_mod.ZonalStats(names)
-cols = ", ".join("ST_AsBinary(t%d.rast) AS b%d" % (i, i) for i in range(len(tables)))
-joins = " ".join("LEFT JOIN %s t%d USING (tile_id)" % (ident(t), i) for i, t in enumerate(tables))
-cursor = plpy.cursor("SELECT z.tile_id, ST_AsBinary(z.rast) AS z, %s FROM %s z %s" % (cols, ident(zones), joins))
-while True:
-    rows = cursor.fetch(16)
-    if not rows:
-        break
+query = tiles_mod.tiles_query([t.split(".", 1) for t in [zones] + list(tables)], join="LEFT JOIN")
+for rows in tiles_mod.batches(plpy.cursor(query).fetch):
     for row in rows:
-        _, zarr = tiles_mod.decode_float(row["z"])
+        _, zarr = tiles_mod.decode_float(row["b0"])
         values = {}
         for i, name in enumerate(names):
-            blob = row["b%d" % i]
+            blob = row["b%d" % (i + 1)]
             values[name] = tiles_mod.decode_float(blob)[1] if blob is not None else zarr * float("nan")
         acc.add(zarr, values)
 return json.dumps(acc.result())

@@ -1,4 +1,4 @@
-"""Ratios, resilience and zoning: indicator and zone-type catalogues, result tables, the bi schema of result views and the read-only BI role; core.layer_alignment() reports the run of each layer.
+"""Ratios, resilience and zoning: indicator and zone-type catalogues, result tables, the bi schema of result views and the read-only BI role; core.layer_alignment() reports the run of each layer; the in-database kernels use the shared tile query.
 
 Revision ID: 0004
 Revises: 0003
@@ -15,8 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind(), "030_grid_functions.sql", "060_analysis_params.sql", "070_analysis_results.sql",
-                    "080_bi_views.sql")
+    apply_sql_files(op.get_bind(), "030_grid_functions.sql", "050_kernels.sql", "060_analysis_params.sql",
+                    "070_analysis_results.sql", "080_bi_views.sql")
 
 
 def downgrade() -> None:

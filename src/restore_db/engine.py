@@ -166,16 +166,6 @@ def read_array(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: in
     return tiles.as_float(arr, nodata)
 
 
-def _tiles_query(tables: list[tuple[str, str]], join: str = "JOIN") -> sql.Composed:
-    """``tile_id`` and the WKB tile of every table, the first joined to the others on ``tile_id``, in tile order."""
-    select = sql.SQL(", ").join(sql.SQL("ST_AsBinary(t{}.rast)").format(sql.Literal(i)) for i in range(len(tables)))
-    joins = sql.SQL(" ").join(
-        sql.SQL(join + " {}.{} t{} USING (tile_id)").format(sql.Identifier(s), sql.Identifier(t), sql.Literal(i))
-        for i, (s, t) in enumerate(tables) if i > 0)
-    return sql.SQL("SELECT tile_id, {} FROM {}.{} t0 {} ORDER BY tile_id").format(
-        select, sql.Identifier(tables[0][0]), sql.Identifier(tables[0][1]), joins)
-
-
 def _create_result_table(conn, area: StudyArea, name: str, run_id: int) -> tuple[str, str]:
     table = f"{area.name}__{name}__{run_id}"
     old = conn.execute(
@@ -283,7 +273,7 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
 
 def _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress) -> dict:
     runner = TileRunner(kernel, params, args, [o.name for o in outputs], halo=halo, tiles_x=area.grid.tiles_x)
-    query = _tiles_query([sources[arg] for arg in args])
+    query = tiles.tiles_query([sources[arg] for arg in args])
 
     def write(items):
         by_output: dict[str, list] = {}
@@ -328,7 +318,7 @@ def zonal_stats(conn: psycopg.Connection, area: StudyArea, zones: tuple[str, int
         acc = tiles.ZonalStats(names)
         with conn.cursor(name="zonal_stats") as cur:
             cur.itersize = BATCH
-            cur.execute(_tiles_query([zone_table, *tables], join="LEFT JOIN"))
+            cur.execute(tiles.tiles_query([zone_table, *tables], join="LEFT JOIN"))
             for row in cur:
                 _, zarr = tiles.decode_float(row[1])
                 acc.add(zarr, {n: tiles.decode_float(b)[1] if b is not None else np.full(zarr.shape, np.nan)

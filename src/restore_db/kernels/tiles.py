@@ -70,6 +70,35 @@ def as_float(arr: np.ndarray, nodata) -> np.ndarray:
     return out
 
 
+def quote_ident(name: str) -> str:
+    """An SQL identifier, always double-quoted (as PostgreSQL's quote_ident does when it must)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def tiles_query(tables, join: str = "JOIN") -> str:
+    """SQL: ``tile_id`` and the WKB tile of every ``(schema, table)`` as ``b0, b1, …``, the first table
+    joined to the others on ``tile_id`` (``JOIN`` or ``LEFT JOIN``), in tile order.
+
+    The one tile query of both engines: the client runs it with psycopg, the
+    server's ``calc.apply_kernel`` and ``calc.zonal_stats`` with plpy.
+    """
+    if join not in ("JOIN", "LEFT JOIN"):
+        raise ValueError(f"join must be JOIN or LEFT JOIN, not {join!r}")
+    names = [quote_ident(s) + "." + quote_ident(t) for s, t in tables]
+    cols = ", ".join("ST_AsBinary(t%d.rast) AS b%d" % (i, i) for i in range(len(names)))
+    joins = " ".join("%s %s t%d USING (tile_id)" % (join, n, i) for i, n in enumerate(names) if i > 0)
+    return "SELECT tile_id, %s FROM %s t0 %s ORDER BY tile_id" % (cols, names[0], joins)
+
+
+def batches(fetch, size: int = 16):
+    """Rows of a cursor in lists of ``size`` (``fetch(size)`` returns [] at the end)."""
+    while True:
+        rows = fetch(size)
+        if not rows:
+            return
+        yield rows
+
+
 def decode_float(blob) -> tuple[wkb.TileHeader, np.ndarray]:
     header, bands, nodatas = wkb.decode(blob)
     return header, as_float(bands[0], nodatas[0])
