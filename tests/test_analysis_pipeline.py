@@ -155,20 +155,23 @@ def test_resilience_entropy_weights_and_classes(conn, tiny):
     assert raw[(units[1], "x2")] == (10.0, pytest.approx(1.0))
 
 
+def _final_weights(conn, run_id):
+    return [r[0] for r in conn.execute("SELECT weight FROM result.run_indicator WHERE run_id = %s ORDER BY position",
+                                       (run_id,))]
+
+
 def test_resilience_critic_and_ahp(conn, tiny):
     area, units, run = tiny
     with conn.transaction():
         out = pipeline.run_resilience(conn, area, cfg_for(resilience__weighting="critic"), run)
-    w = [r[0] for r in conn.execute("SELECT weight FROM result.run_indicator WHERE run_id = %s ORDER BY position",
-                                    (out.run_id,))]
+    w = _final_weights(conn, out.run_id)
     assert w == pytest.approx([0.2914, 0.3928, 0.3158], abs=1e-4)    # §16.11
     # a consistent AHP matrix a_ij = v_i / v_j has the weights v / sum(v) and CR = 0
     v = np.array([4.0, 2.0, 1.0])
     ahp = {"labels": ["x1", "x2", "x3"], "matrix": (v[:, None] / v[None, :]).tolist()}
     with conn.transaction():
         out = pipeline.run_resilience(conn, area, cfg_for(resilience__weighting="ahp", resilience__ahp=ahp), run)
-    w = [r[0] for r in conn.execute("SELECT weight FROM result.run_indicator WHERE run_id = %s ORDER BY position",
-                                    (out.run_id,))]
+    w = _final_weights(conn, out.run_id)
     assert w == pytest.approx(v / v.sum(), rel=1e-9)
     # combined: alpha * AHP + (1 - alpha) * entropy
     with conn.transaction():

@@ -7,7 +7,6 @@ population, and the IGBP table shipped with restore-db for the remaining coeffic
 
 import csv
 
-import numpy as np
 import pandas as pd
 import pytest
 

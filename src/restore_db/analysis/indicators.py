@@ -52,7 +52,8 @@ def catalogue(conn: psycopg.Connection, indicator_set: str) -> list[Indicator]:
            WHERE indicator_set = %s AND enabled ORDER BY position, indicator""", (indicator_set,)).fetchall()
     if not rows:
         sets = [r[0] for r in conn.execute("SELECT DISTINCT indicator_set FROM param.indicator ORDER BY 1")]
-        raise InputError(f"indicator set {indicator_set!r} has no enabled indicators (sets: {', '.join(sets) or 'none'})")
+        raise InputError(f"indicator set {indicator_set!r} has no enabled indicators "
+                         f"(sets: {', '.join(sets) or 'none'})")
     return [Indicator(*r) for r in rows]
 
 
@@ -191,11 +192,16 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
             cache[layer] = read_array(conn, area, *layer)
         return cache[layer]
 
+    # count and sum per county of every layer a mean, sum, density or ratio needs, in one pass
+    zonal_layers = sorted({ind.layers["value"] for ind in inds
+                           if ind.source_kind == "layer" and (ind.statistic or "mean") in ("mean", "sum", "density")}
+                          | {ind.layers[k] for ind in inds if ind.source_kind == "ratio" for k in ("num", "den")},
+                          key=lambda layer: (layer[0], layer[1] or 0))
+    stats = zonal_stats(conn, area, ("county", run), {f"v{i}": layer for i, layer in enumerate(zonal_layers)},
+                        backend) if zonal_layers else {}
+
     def zonal(layer):
-        key = ("zonal", layer)
-        if key not in cache:
-            cache[key] = zonal_stats(conn, area, ("county", run), {"v": layer}, backend)["v"]
-        return cache[key]
+        return stats[f"v{zonal_layers.index(layer)}"]
 
     def put(j, values: dict):
         for uid, v in values.items():
@@ -266,7 +272,8 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
         elif kind == "county_stat":
             rows = conn.execute(
                 """SELECT u.unit_id, s.value, u.area_m2 FROM src.county_stat s
-                   JOIN core.admin_unit u ON u.study_area_id = s.study_area_id AND u.code = s.code AND u.level = 'county'
+                   JOIN core.admin_unit u
+                     ON u.study_area_id = s.study_area_id AND u.code = s.code AND u.level = 'county'
                    WHERE s.study_area_id = %s AND s.variable = %s
                      AND s.year = (SELECT max(year) FROM src.county_stat WHERE study_area_id = %s AND variable = %s)""",
                 (area.study_area_id, src, area.study_area_id, src)).fetchall()

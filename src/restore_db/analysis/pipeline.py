@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import psycopg
 
 from .. import runs
 from ..engine import choose_backend
@@ -90,8 +89,7 @@ def run_ratios(conn, area: StudyArea, cfg: dict, services_run_id: int | None = N
 
 
 def _resilience_inputs(conn, area: StudyArea, plan: resilience.ResiliencePlan) -> dict:
-    layers = sorted({layer for i in plan.indicators for layer, run in (i.layers or {}).values()
-                     if run is None} if plan.indicators else set())
+    layers = sorted({layer for i in plan.indicators for layer, run in (i.layers or {}).values() if run is None})
     sets = [plan.planner.param_set] if plan.planner.param_set else []
     inputs = runs.input_checksums(conn, area, layers, sets)
     inputs["indicators"] = plan.record()

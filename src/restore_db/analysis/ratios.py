@@ -113,8 +113,8 @@ def county_table(inp: RatioInputs, cfg: dict) -> tuple[pd.DataFrame, pd.DataFram
         summary.append({"service": service, "basis": r["basis"], "scaling": scaling, "supply_unit": su,
                         "demand_unit": du, "s_max": s_max, "d_max": d_max, "cesd_weight": w})
         esdrs.append(e)
-        s_norm.append(formulas.minmax_scale(s, s.min(), s.max()))
-        d_norm.append(formulas.minmax_scale(d, d.min(), d.max()))
+        s_norm.append(_scaled(s, "minmax"))
+        d_norm.append(_scaled(d, "minmax"))
         types.append(mt)
     cesd = formulas.weighted_mean(esdrs, weights_)
     s_mean, d_mean = np.mean(s_norm, axis=0), np.mean(d_norm, axis=0)
@@ -220,7 +220,7 @@ def pixel_maps(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioI
                run_id: int, backend: str, progress=None) -> dict:
     """ESDR per service and CESD per pixel, and the pixel area shares of the CESD classes."""
     px_km2 = area.grid.pixel_area_m2 / 1e6
-    services, inputs, warnings = [], {}, []
+    services, inputs = [], {}
     for s in summary.itertuples():
         aggs = {a["side"]: a for a in inp.aggregates.get(s.service, [])}
         if set(aggs) != {"supply", "demand"}:
@@ -249,5 +249,5 @@ def pixel_maps(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioI
     ranks, info = _classes(cesd, cfg)
     k = cfg["ratios"]["classes"]["k"]
     rows = _class_rows("pixel", COMBINED, ranks, info, np.full(ranks.shape, px_km2), k)
-    return {"class_rows": rows, "warnings": warnings, "pixel_cells": stats.cells,
+    return {"class_rows": rows, "pixel_cells": stats.cells,
             "pixel_seconds": round(stats.seconds, 3)}

@@ -10,6 +10,7 @@ levels for reporting. Every method's weights are stored with the run
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,7 +152,7 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             [(run_id, i.indicator, i.position, i.dimension, i.dimension_name, i.name, i.direction, i.unit,
               i.source_kind, i.source, i.statistic, float(final[j]),
-              _json({m: float(w[j]) for m, w in all_w.items()}), constant[j]) for j, i in enumerate(inds)])
+              json.dumps({m: float(w[j]) for m, w in all_w.items()}), constant[j]) for j, i in enumerate(inds)])
         cur.executemany(
             """INSERT INTO result.county_indicator (run_id, unit_id, indicator, raw_value, norm_value)
                VALUES (%s, %s, %s, %s, %s)""",
@@ -176,12 +177,6 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
             "weights": {m: [round(float(x), 6) for x in w] for m, w in all_w.items()},
             "details": _json_ready(details),
             "classes": {c: int((hl == c).sum()) for c in ("H", "L")}}
-
-
-def _json(d: dict) -> str:
-    import json
-
-    return json.dumps(d)
 
 
 def _json_ready(obj):

@@ -11,6 +11,7 @@ its run (``core.run.params``), so the run can be repeated and compared.
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def _merge(base: dict, user: dict, path: str, source: str) -> None:
             _merge(base[key], value, where, source)
             continue
         expected = type(base[key])
-        ok = isinstance(value, expected) or (expected is float and isinstance(value, int) and not isinstance(value, bool))
+        ok = isinstance(value, expected) or (expected is float and isinstance(value, int)
+                                             and not isinstance(value, bool))
         if isinstance(value, bool) != isinstance(base[key], bool):
             ok = False
         if not ok:
@@ -108,8 +110,6 @@ def _check(cfg: dict, source: str) -> None:
     z = cfg["zoning"]
     if z["min_counties"] < 0:
         raise InputError(f"{source}: zoning.min_counties must be >= 0")
-    import re
-
     for a, b in z["merge"].items():
         for code in (a, b):
             if not isinstance(code, str) or not re.fullmatch(r"(HH|LH|LL|HL)-(H|L)", code):

@@ -96,7 +96,8 @@ def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, ratios_run_id:
              AND r.matching_type IS NOT NULL AND e.resilience_class IS NOT NULL
            ORDER BY r.unit_id""", (resilience_run_id, ratios_run_id)).fetchall()
     if not rows:
-        raise InputError(f"ratios run {ratios_run_id} and resilience run {resilience_run_id} share no classified county")
+        raise InputError(f"ratios run {ratios_run_id} and resilience run {resilience_run_id} "
+                         "share no classified county")
     info = {u: (m, r, a) for u, m, r, a in rows}
     combination = {u: f"{m}-{r}" for u, (m, r, _) in info.items()}
     merged = _merge(combination, cfg)

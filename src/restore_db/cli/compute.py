@@ -15,6 +15,8 @@ ConfigOption = typer.Option(None, "--config", help="TOML file of analysis settin
                             "see `restore-db compute settings`).")
 ForceOption = typer.Option(False, "--force", help="Compute even when a run with the same inputs and settings exists.")
 LabelOption = typer.Option(None, "--run-label", help="A label for the run(s).")
+ServicesRunOption = typer.Option(None, "--services-run",
+                                 help="Services run to read (default: newest complete).")
 EngineOption = typer.Option(None, "--engine", help="auto (default), server (PL/Python) or client.",
                             envvar="RESTORE_DB_ENGINE")
 
@@ -39,8 +41,8 @@ def services(
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         with _progress() as progress:
-            run_id, results = compute_services(conn, area, service or None, run_label, params or None, scalars, progress,
-                                               engine, year, tuple(side or ("supply", "demand")))
+            run_id, results = compute_services(conn, area, service or None, run_label, params or None, scalars,
+                                               progress, engine, year, tuple(side or ("supply", "demand")))
         warnings = conn.execute("SELECT timings->'warnings', timings->>'engine' FROM core.run WHERE run_id = %s",
                                 (run_id,)).fetchone()
     for r in results:
@@ -60,7 +62,8 @@ class _progress:
     """A rich progress display; the object is the ``progress(name, n, total)`` callback."""
 
     def __enter__(self):
-        self.bar = Progress(TextColumn("{task.description:28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        self.bar = Progress(TextColumn("{task.description:28}"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total}"),
                             TimeElapsedColumn(), console=err, transient=True)
         self.bar.__enter__()
         self.tasks = {}
@@ -123,7 +126,7 @@ def all_(
 @app.command()
 def ratios(
     config: str = ConfigOption,
-    services_run: int = typer.Option(None, "--services-run", help="Services run to read (default: newest complete)."),
+    services_run: int = ServicesRunOption,
     force: bool = ForceOption,
     run_label: str = LabelOption,
     engine: str = EngineOption,
@@ -145,7 +148,7 @@ def ratios(
 @app.command()
 def resilience(
     config: str = ConfigOption,
-    services_run: int = typer.Option(None, "--services-run", help="Services run to read (default: newest complete)."),
+    services_run: int = ServicesRunOption,
     force: bool = ForceOption,
     run_label: str = LabelOption,
     engine: str = EngineOption,
