@@ -2,7 +2,9 @@
 # Make this machine ready for restore-db (Debian 12 / Ubuntu), idempotently.
 #
 #   1. system packages: PostgreSQL server + PostGIS (raster) + pgRouting + PL/Python,
-#      numpy for the server's Python, raster2pgsql, GDAL tools, python3-venv;
+#      numpy for the server's Python, raster2pgsql, GDAL tools, python3-venv, and
+#      QGIS's Python bindings with its data providers (python3-qgis, qgis-providers:
+#      tests/test_bi_qgis.py opens the bi views in QGIS, headless);
 #   2. .venv in the repository root with `pip install -e '.[test]'`.
 #
 # The second run only checks and takes about a second. Environment:
@@ -90,6 +92,10 @@ command -v raster2pgsql >/dev/null 2>&1       || need postgis
 command -v gdalinfo >/dev/null 2>&1           || need gdal-bin
 # numpy for PL/Python: the server runs Debian's /usr/bin/python3, never a venv
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need python3-numpy
+# QGIS for tests/test_bi_qgis.py: its bindings belong to Debian's /usr/bin/python3 too;
+# the PostgreSQL data provider is the separate package qgis-providers
+[ -f /usr/lib/python3/dist-packages/qgis/core/__init__.py ] || need python3-qgis
+[ -f /usr/lib/qgis/plugins/libprovider_postgres.so ]        || need qgis-providers
 if [ -z "${PYTHON:-}" ] && ! command -v python3 >/dev/null 2>&1; then
     need python3
     need python3-venv
@@ -116,7 +122,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ -x "/usr/lib/postgresql/$PGV/bin/initdb" ] || die "PostgreSQL $PGV was not installed"
     say "system packages installed"
 else
-    say "system packages: ok (PostgreSQL $PGV, PostGIS raster, pgRouting, PL/Python, numpy, GDAL)"
+    say "system packages: ok (PostgreSQL $PGV, PostGIS raster, pgRouting, PL/Python, numpy, GDAL, QGIS)"
 fi
 
 # --- Python venv ---------------------------------------------------------------------
