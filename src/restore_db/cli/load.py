@@ -97,6 +97,24 @@ def params(
     err.print(f"parameter set {info.name} ({info.kind}): {info.rows} rows, {', '.join(info.columns)}")
 
 
+def _print_codes(title: str, codes: list[str], names: dict[str, str]) -> None:
+    """``title: n`` then every code (with its name), wrapped to the console width, never cut."""
+    from rich.cells import cell_len
+
+    err.print(f"{title}: {len(codes)}", markup=False, highlight=False)
+    width = max(40, err.width - 1)
+    line = ""
+    for i, code in enumerate(codes):
+        item = f"{code} {names[code]}" if names.get(code) else code
+        item += "," if i < len(codes) - 1 else ""
+        if line and cell_len(line) + 1 + cell_len(item) > width:
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
+            line = ""
+        line = f"{line} {item}" if line else f"  {item}"
+    if line:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command()
 def stats(
     file: Path = typer.Argument(..., help="CSV with one row per county (and year)."),
@@ -104,11 +122,16 @@ def stats(
     code_column: str = typer.Option("code", "--code-column"),
     year_column: str = typer.Option("year", "--year-column"),
     column: list[str] = typer.Option(None, "--column", help="CSV_COLUMN=variable, repeatable; loads only these."),
+    crosswalk: Path = typer.Option(None, "--crosswalk", help="CSV old_code,new_code[,share][,note] mapping the "
+                                   "file's codes to the boundary codes (renames, merges, splits; empty new_code "
+                                   "drops the code)."),
+    name_column: str = typer.Option(None, "--name-column", help="Column with unit names for the lists "
+                                    "(default: name, county, district, 区县 ...)."),
     source: str = typer.Option(None, "--source"),
-    replace: bool = typer.Option(False, "--replace"),
+    replace: bool = typer.Option(False, "--replace", help="Replace all values of these variables and years."),
     study_area: str = StudyAreaOption,
 ) -> None:
-    """Load county statistics."""
+    """Load county statistics; list boundaries without statistics and statistics without boundary."""
     mapping = None
     if column:
         mapping = {}
@@ -119,10 +142,22 @@ def stats(
             mapping[src] = var
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
-        info = stats_mod.load_stats(conn, area, file, year, code_column, year_column, mapping, replace, source)
-    err.print(f"{info.rows} values of {', '.join(info.variables)} for {', '.join(map(str, info.years))}")
-    if info.unmatched_codes:
-        err.print(f"{len(info.unmatched_codes)} code(s) have no boundary: {', '.join(info.unmatched_codes[:10])}")
+        info = stats_mod.load_stats(conn, area, file, year, code_column, year_column, mapping, replace, source,
+                                    crosswalk, name_column)
+    err.print(f"{info.rows} values of {', '.join(info.variables)} for {', '.join(map(str, info.years))}",
+              markup=False, highlight=False)
+    if crosswalk is not None:
+        err.print(f"crosswalk {crosswalk.name}: {len(info.mapped_codes)} code(s) of the file mapped, "
+                  f"{len(info.dropped_codes)} dropped", markup=False, highlight=False)
+        if info.dropped_codes:
+            _print_codes("dropped by the crosswalk", info.dropped_codes, info.names)
+    if not info.has_boundaries:
+        err.print(f"study area {area.name} has no county boundaries yet: codes not checked "
+                  "(load boundaries, then the statistics again with --replace)", markup=False, highlight=False)
+        return
+    _print_codes("county boundaries without statistics", info.boundaries_without_stats, info.names)
+    _print_codes("statistics codes without boundary" + (" (after the crosswalk)" if crosswalk else ""),
+                 info.stats_without_boundary, info.names)
 
 
 @app.command()
