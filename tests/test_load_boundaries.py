@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import geopandas as gpd
+import numpy as np
+import pyogrio
+import pyogrio.raw
 import pytest
+import shapely
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from conftest import shared_data
+from conftest import shared_data, snapshot
 from helpers import expect_input_error
 from restore_db import studyarea
 from restore_db.load.boundaries import load_boundaries, load_zones
@@ -317,3 +326,197 @@ def test_cli_boundaries_reports_repairs(cli_env, conn, syn, tmp_path):
     assert "repaired invalid geometries: BOW" in result.stderr
     assert "outside the study area, skipped: FAR" in result.stderr
     assert list(units(conn)) == ["BOW"]
+
+
+# ---------------------------------------------------------------- vector inputs as users have them: Z/M, encodings
+
+CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
+
+
+def shared_case(*parts: str) -> Path:
+    """A file of ../shared/cases; the test is skipped when the folder is absent."""
+    path = CASES.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"case not available: {path}")
+    return path
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from restore_db.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_polygon_z_case(cli_env, conn):
+    path = shared_case("polygon-z", "counties_z.geojson")
+    assert all(shapely.has_z(gpd.read_file(path).geometry.values))
+    result = cli("study-area", "create", "z", "--srid", "32650", "--pixel-size", "1000",
+                 "--bbox", "440000,4410000,460000,4430000")
+    assert result.exit_code == 0, result.output
+    result = cli("load", "boundaries", str(path), "--level", "county", "-a", "z")
+    assert result.exit_code == 0, result.output
+    assert "2 county units loaded" in result.stderr and "Z coordinates dropped" in result.stderr
+    rows = conn.execute("SELECT code, name, ST_NDims(geom), ST_GeometryType(geom), ST_IsValid(geom) "
+                        "FROM core.admin_unit ORDER BY code").fetchall()
+    assert rows == [("110101", "West", 2, "ST_MultiPolygon", True), ("110102", "East", 2, "ST_MultiPolygon", True)]
+    expected = gpd.read_file(path).force_2d().to_crs(32650).area
+    assert [u["area"] for u in units(conn).values()] == pytest.approx(list(expected), rel=1e-6)
+
+
+def write_measured_shp(path, wkts):
+    """A shapefile of polygons given as WKT with M (or Z and M) values, which geopandas cannot write."""
+    wkb = np.array([shapely.to_wkb(shapely.from_wkt(w), flavor="iso") for w in wkts], dtype=object)
+    codes = np.array([f"M{i}" for i in range(len(wkts))], dtype=object)
+    pyogrio.raw.write(path, geometry=wkb, field_data=[codes], fields=["code"], geometry_type="Unknown",
+                      crs="EPSG:4326")
+    return path
+
+
+@pytest.mark.skipif(not hasattr(shapely, "has_m"), reason="shapely without M support")
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_zones_with_z_and_m_stored_2d(conn, syn, tmp_path):
+    z = write_vector(tmp_path / "z.geojson", [
+        {"ws_id": 1, "geometry": shapely.force_3d(square(116.2, 39.2), 12.0)},
+        {"ws_id": 2, "geometry": MultiPolygon([square(116.5, 39.5)])},
+    ])
+    with conn.transaction():
+        info = load_zones(conn, syn, z, "z")
+    assert (info.count, info.dropped_dims) == (2, "Z")
+    ring = "116.2 39.2 {0}, 116.3 39.2 {0}, 116.3 39.3 {0}, 116.2 39.3 {0}, 116.2 39.2 {0}"
+    m = write_measured_shp(tmp_path / "m.shp", [f"POLYGON M (({ring.format(5)}))"])
+    zm = write_measured_shp(tmp_path / "zm.shp", [f"POLYGON ZM (({ring.format('1 5')}))"])
+    with conn.transaction():
+        assert load_zones(conn, syn, m, "m").dropped_dims == "M"
+        assert load_zones(conn, syn, zm, "zm").dropped_dims == "ZM"
+    rows = conn.execute("SELECT zone_set, ST_NDims(geom), ST_GeometryType(geom) FROM core.zone "
+                        "GROUP BY 1, 2, 3 ORDER BY 1").fetchall()
+    assert rows == [(s, 2, "ST_MultiPolygon") for s in ("m", "z", "zm")]
+    expected = gpd.GeoSeries([square(116.2, 39.2)], crs=4326).to_crs(32650).area[0]
+    (area,) = conn.execute("SELECT ST_Area(geom) FROM core.zone WHERE zone_set = 'zm'").fetchone()
+    assert area == pytest.approx(expected, rel=1e-6)
+    with conn.transaction():
+        flat = load_boundaries(conn, syn, write_vector(tmp_path / "flat.geojson", [
+            {"code": "F", "geometry": square(116.2, 39.2)}]), "county")
+    assert flat.dropped_dims == ""
+
+
+NAMES = {"110101": "东城区", "110102": "西城区"}
+
+
+def write_shp(path, encoding, cpg=True, names=NAMES, ldid=None):
+    """A shapefile of two squares with ``names`` written in ``encoding``; without .cpg unless ``cpg``;
+    ``ldid`` sets the code-page byte of the .dbf (0 = none, as pyogrio writes it)."""
+    frame = gpd.GeoDataFrame({"code": list(names), "name": list(names.values())},
+                             geometry=[square(116.2, 39.2), square(116.5, 39.2)], crs=4326)
+    frame.to_file(path, driver="ESRI Shapefile", encoding=encoding, engine="pyogrio")
+    cpg_path = path.with_suffix(".cpg")
+    if not cpg:
+        cpg_path.unlink()
+    assert cpg_path.exists() == cpg
+    dbf = path.with_suffix(".dbf")
+    data = bytearray(dbf.read_bytes())
+    assert data[29] == 0
+    if ldid is not None:
+        data[29] = ldid
+        dbf.write_bytes(bytes(data))
+    return path
+
+
+def stored_names(conn, level="county"):
+    return {c: u["name"] for c, u in units(conn, level).items()}
+
+
+def test_gdal_reads_undeclared_dbf_as_latin1(tmp_path):
+    """What pyogrio/GDAL do with a .dbf without .cpg and code page: no recoding, ISO-8859-1, mojibake."""
+    path = write_shp(tmp_path / "gbk.shp", "GBK", cpg=False)
+    assert pyogrio.read_info(path)["encoding"] == "ISO-8859-1"
+    assert list(gpd.read_file(path)["name"]) == [n.encode("gbk").decode("latin-1") for n in NAMES.values()]
+    assert pyogrio.read_info(write_shp(tmp_path / "cpg.shp", "GBK"))["encoding"] == "UTF-8"
+
+
+def test_cli_gbk_shapefile_without_cpg(cli_env, conn, syn, tmp_path):
+    path = write_shp(tmp_path / "gbk.shp", "GBK", cpg=False)
+    before = snapshot(conn)
+    env = dict(os.environ, RESTORE_DB_URL=cli_env["RESTORE_DB_URL"], COLUMNS="500")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from restore_db.cli import main; main()", "load", "boundaries", str(path),
+         "--level", "county"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    for part in ("error:", str(path), "field 'name'", "--encoding GB18030", "东城区"):
+        assert part in proc.stderr, proc.stderr
+    assert snapshot(conn) == before
+    result = cli("load", "boundaries", str(path), "--level", "county", "--encoding", "GB18030")
+    assert result.exit_code == 0, result.output
+    assert stored_names(conn) == NAMES
+
+
+def test_cli_shapefile_encodings(cli_env, conn, syn, tmp_path):
+    gbk = write_shp(tmp_path / "gbk.shp", "GBK", cpg=False)
+    result = cli("load", "boundaries", str(gbk), "--level", "county", "--encoding", "GBK")
+    assert result.exit_code == 0, result.output
+    assert "text read as" not in result.stderr
+    assert stored_names(conn) == NAMES
+    utf8 = write_shp(tmp_path / "utf8.shp", "UTF-8", cpg=False)
+    result = cli("load", "boundaries", str(utf8), "--level", "city")
+    assert result.exit_code == 0, result.output
+    assert "text read as UTF-8 (detected" in result.stderr
+    assert stored_names(conn, "city") == NAMES
+    cpg = write_shp(tmp_path / "cpg.shp", "GBK", cpg=True)
+    result = cli("load", "boundaries", str(cpg), "--level", "province")
+    assert result.exit_code == 0, result.output
+    assert "text read as" not in result.stderr
+    assert stored_names(conn, "province") == NAMES
+
+
+def test_shapefile_encoding_errors_and_declarations(conn, syn, tmp_path):
+    # a code page in the .dbf (0x4D = 936) is a declaration: read without option
+    ldid = write_shp(tmp_path / "ldid.shp", "GBK", cpg=False, ldid=0x4D)
+    with conn.transaction():
+        info = load_boundaries(conn, syn, ldid, "county")
+    assert stored_names(conn) == NAMES and info.detected_encoding is None
+    # UTF-8 text given as GBK would be garbled: refused
+    utf8 = write_shp(tmp_path / "utf8.shp", "UTF-8", cpg=False)
+    expect_input_error(conn, load_boundaries, conn, syn, utf8, "city", encoding="GBK",
+                       match=[str(utf8), "field 'name'", "UTF-8 text, not GBK"])
+    # a .cpg that lies (UTF-8 declared, GBK bytes)
+    lying = write_shp(tmp_path / "lying.shp", "GBK", cpg=False)
+    lying.with_suffix(".cpg").write_text("UTF-8")
+    expect_input_error(conn, load_boundaries, conn, syn, lying, "city",
+                       match=[str(lying), "field 'name'", "not valid text", "--encoding GB18030"])
+    # undeclared Latin-1 text: refused too, loaded with the encoding given
+    latin = write_shp(tmp_path / "latin.shp", "ISO-8859-1", cpg=False,
+                      names={"110101": "Zürich", "110102": "Gößnitz"})
+    expect_input_error(conn, load_boundaries, conn, syn, latin, "city",
+                       match=[str(latin), "field 'name'", "declares no encoding", "--encoding"])
+    with conn.transaction():
+        load_boundaries(conn, syn, latin, "city", encoding="cp1252")
+    assert stored_names(conn, "city") == {"110101": "Zürich", "110102": "Gößnitz"}
+    # bytes that are not GBK at all
+    bad = write_shp(tmp_path / "bad.shp", "ISO-8859-1", cpg=False, names={"110101": "\xff\xff", "110102": "x"})
+    expect_input_error(conn, load_boundaries, conn, syn, bad, "province", encoding="GBK",
+                       match=[str(bad), "field 'name'", "not valid GBK"])
+    # the option is for shapefiles; unknown encodings are named
+    geojson = write_vector(tmp_path / "a.geojson", [{"code": "A", "name": "东城区", "geometry": square(116.2, 39.2)}])
+    expect_input_error(conn, load_boundaries, conn, syn, geojson, "province", encoding="GBK",
+                       match=[str(geojson), "--encoding applies to shapefiles", "UTF-8"])
+    expect_input_error(conn, load_boundaries, conn, syn, ldid, "province", encoding="klingon",
+                       match=[str(ldid), "unknown encoding 'klingon'"])
+    # text already garbled (U+FFFD) is never stored
+    garbled = write_vector(tmp_path / "g.geojson", [{"code": "A", "name": "东\ufffd区", "geometry": square(116.2, 39.2)}])
+    expect_input_error(conn, load_boundaries, conn, syn, garbled, "province",
+                       match=[str(garbled), "field 'name'", "U+FFFD"])
+
+
+def test_zones_from_undeclared_shapefile(conn, syn, tmp_path):
+    gbk = write_shp(tmp_path / "ws.shp", "GBK", cpg=False)
+    expect_input_error(conn, load_zones, conn, syn, gbk, "ws", match=[str(gbk), "field 'name'", "--encoding GB18030"])
+    with conn.transaction():
+        info = load_zones(conn, syn, gbk, "ws", code_field="code", encoding="GB18030")
+    assert info.count == 2
+    rows = conn.execute("SELECT code, name, attrs->>'name' FROM core.zone ORDER BY code").fetchall()
+    assert rows == [(c, n, n) for c, n in NAMES.items()]

@@ -60,6 +60,8 @@ def boundaries(
     province_field: str = typer.Option(None, "--province-field", help="Field with the province code."),
     src_crs: str = typer.Option(None, "--src-crs", help="CRS of a file that declares none."),
     no_repair: bool = typer.Option(False, "--no-repair", help="Reject invalid polygons instead of repairing them."),
+    encoding: str = typer.Option(None, "--encoding",
+                                 help="Text encoding of a shapefile without .cpg, e.g. GB18030 (GBK), cp1252."),
     replace: bool = typer.Option(False, "--replace"),
     study_area: str = StudyAreaOption,
 ) -> None:
@@ -67,8 +69,12 @@ def boundaries(
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         info = boundaries_mod.load_boundaries(conn, area, file, level, layer, code_field, name_field, parent_field,
-                                              province_field, not no_repair, replace, src_crs)
+                                              province_field, not no_repair, replace, src_crs, encoding)
     err.print(f"{info.count} {level} units loaded")
+    if info.detected_encoding:
+        err.print(f"text read as {info.detected_encoding} (detected: the shapefile declares no encoding)")
+    if info.dropped_dims:
+        err.print(f"{info.dropped_dims} coordinates dropped: polygons stored in 2-D")
     if info.repaired:
         err.print(f"repaired invalid geometries: {', '.join(info.repaired)}")
     if info.outside:

@@ -10,31 +10,42 @@ import psycopg
 from ..errors import InputError
 from ..studyarea import StudyArea, crs_of_srid
 from .common import short_list
-from .vector import insert_polygons, overlaps_extent, prepare_polygons, read_vector
+from .vector import insert_polygons, overlaps_extent, prepare_polygons, read_layer
 
 LEVELS = ("county", "city", "province")
 
 
 @dataclass
 class BoundaryInfo:
+    """What a load stored: level or zone set, unit count, repaired and skipped codes, and how the file was read."""
+
     level: str
     count: int
     repaired: list[str]
     outside: list[str]
+    dropped_dims: str = ""  # "Z", "M" or "ZM" when the file had them; the polygons are stored in 2-D
+    detected_encoding: str | None = None  # encoding of a shapefile's text found by restore-db (none declared)
 
 
 def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path, level: str,
                     layer: str | None = None, code_field: str | None = None, name_field: str | None = None,
                     parent_field: str | None = None, province_field: str | None = None,
-                    repair: bool = True, replace: bool = False, src_crs: str | None = None) -> BoundaryInfo:
-    """Load the polygons of ``path`` as administrative units of ``level`` (caller's transaction)."""
+                    repair: bool = True, replace: bool = False, src_crs: str | None = None,
+                    encoding: str | None = None) -> BoundaryInfo:
+    """Load the polygons of ``path`` as administrative units of ``level`` (caller's transaction).
+
+    ``encoding`` is the text encoding of a shapefile that declares none or declares a wrong one. Returns a
+    :class:`BoundaryInfo`. Raises InputError for a bad level, file, layer, field, text encoding or geometry
+    (see ``read_layer`` and ``prepare_polygons``), no polygon overlapping the study area, or units of that
+    level already loaded without ``replace``.
+    """
     if level not in LEVELS:
         raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     path = Path(path)
-    frame = read_vector(path, layer)
+    source = read_layer(path, layer, encoding)
     polys = prepare_polygons(
-        frame, path, crs_of_srid(conn, area.grid.srid), code_field, name_field,
-        {"parent_code": parent_field, "province_code": province_field}, repair, src_crs, level,
+        source.frame, path, crs_of_srid(conn, area.grid.srid), code_field, name_field,
+        {"parent_code": parent_field, "province_code": province_field}, repair, src_crs, level, source.measured,
     )
     inside = overlaps_extent(polys, area.grid.bounds)
     if not inside.any():
@@ -61,19 +72,25 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
     insert_polygons(conn, "core.admin_unit",
                     ["study_area_id", "level", "code", "name", "parent_code", "province_code", "repaired",
                      "source_path"], rows, area.grid.srid)
-    return BoundaryInfo(level, len(rows), sorted(repaired), outside)
+    return BoundaryInfo(level, len(rows), sorted(repaired), outside, polys.dropped_dims, source.detected_encoding)
 
 
 def load_zones(conn: psycopg.Connection, area: StudyArea, path: str | Path, zone_set: str,
                layer: str | None = None, code_field: str | None = None, name_field: str | None = None,
-               repair: bool = True, replace: bool = False) -> BoundaryInfo:
-    """Load a zone set (e.g. InVEST watersheds) into core.zone; other fields go to ``attrs``."""
+               repair: bool = True, replace: bool = False, encoding: str | None = None) -> BoundaryInfo:
+    """Load a zone set (e.g. InVEST watersheds) into core.zone; other fields go to ``attrs``.
+
+    ``encoding`` is the text encoding of a shapefile that declares none. Returns a :class:`BoundaryInfo`.
+    Raises InputError for a bad file, layer, field, text encoding or geometry, no zone overlapping the study
+    area, or a zone set already loaded without ``replace``.
+    """
     import json
 
     path = Path(path)
-    frame = read_vector(path, layer)
+    source = read_layer(path, layer, encoding)
+    frame = source.frame
     polys = prepare_polygons(frame, path, crs_of_srid(conn, area.grid.srid), code_field, name_field,
-                             None, repair, None, "zone")
+                             None, repair, None, "zone", source.measured)
     inside = overlaps_extent(polys, area.grid.bounds)
     if not inside.any():
         raise InputError(f"{path}: no zone overlaps study area {area.name!r}")
@@ -95,7 +112,8 @@ def load_zones(conn: psycopg.Connection, area: StudyArea, path: str | Path, zone
                      json.dumps(record, default=str), str(path.resolve()), polys.frame.geometry.iloc[i]))
     insert_polygons(conn, "core.zone", ["study_area_id", "zone_set", "code", "name", "attrs", "source_path"],
                     rows, area.grid.srid)
-    return BoundaryInfo(zone_set, len(rows), polys.repaired, list(polys.frame["code"][~inside]))
+    return BoundaryInfo(zone_set, len(rows), polys.repaired, list(polys.frame["code"][~inside]), polys.dropped_dims,
+                        source.detected_encoding)
 
 
 def describe_outside(info: BoundaryInfo) -> str:
