@@ -1,43 +1,57 @@
 -- 080_bi_views.sql
--- The bi schema: stable, documented result views for SQL users and BI tools
+-- The bi schema: stable, documented results for SQL users and BI tools
 -- (QGIS, Superset, Metabase, Power BI), and the read-only role restore_bi that
 -- reads them. Conventions (docs: peers-and-conventions.md B.1, B.3):
---   * the first column of every view is an integer or bigint key that is
---     unique over the view (QGIS needs one; concurrent refresh too);
+--   * the first column of every relation is an integer or bigint key that is
+--     unique over it (QGIS needs one; concurrent refresh too);
+--   * every relation with a geometry is a table with a primary key or a
+--     materialized view with a unique index: QGIS's PostGIS provider opens
+--     those without a key column picked by hand (a plain view it refuses);
 --   * geometry is EPSG:4326 with a type modifier, geometry(MultiPolygon, 4326),
 --     so it registers in geometry_columns for every study area whatever its
 --     storage CRS; lon/lat of ST_PointOnSurface for pin maps (Metabase);
 --     geom_geojson_4326 / geom_wkt_simpl are simplified text copies short
 --     enough for Power BI's 32,766-character text limit (see bi.simplify_4326);
---   * per-run views carry run_id = the zoning run (result.analysis_run), also in
---     the long views whose rows come from the ratios or resilience run it read;
---   * bi.current_run and the *_current view give the latest succeeded analysis.
--- Two materialized views hold the geometry work (county shapes, dissolved
--- zones); bi.refresh() refreshes them CONCURRENTLY, the pipeline calls it
--- after each zoning run (restore_db.bi.refresh).
+--   * per-run relations carry run_id = the zoning run (result.analysis_run), also
+--     in the long views whose rows come from the ratios or resilience run it read;
+--   * bi.current_run and bi.county_current give the latest succeeded analysis.
+-- The geometry work of a zoning run (its county rows, its dissolved zones) is
+-- done once, when the run is made: bi.publish(run) writes bi.county and
+-- bi.zone_map, so its cost never grows with the number of runs kept. County
+-- shapes (bi.county_shape) are refreshed when boundaries are loaded.
 --
--- Re-appliable: every bi view is dropped (without CASCADE, so views that users
--- built on top of them stop the migration instead of vanishing) and created
--- again; the role is created only when absent.
+-- Re-appliable: every bi relation is dropped (without CASCADE, so views that
+-- users built on top of them stop the migration instead of vanishing) and
+-- created again; the published rows are rebuilt from the result tables at the
+-- end; the role is created only when absent.
 --
--- Privileges: views run with their owner's rights, so restore_bi reads bi
+-- Privileges: the relations belong to the owner, so restore_bi reads bi
 -- without any right on core, src, param, calc or result; PUBLIC's rights on
 -- those schemas are revoked explicitly. Functions called inside a view are
 -- checked against the querying role, so the plain views call only built-in and
--- PostGIS functions (the geometry work happens in the materialized views).
+-- PostGIS functions.
 
-DROP VIEW IF EXISTS bi.county_current;
-DROP VIEW IF EXISTS bi.county;
-DROP VIEW IF EXISTS bi.county_ratio_long;
-DROP VIEW IF EXISTS bi.county_indicator_long;
-DROP VIEW IF EXISTS bi.county_dimension_long;
-DROP VIEW IF EXISTS bi.indicator_weight;
-DROP VIEW IF EXISTS bi.balance_class;
-DROP VIEW IF EXISTS bi.zone_summary;
-DROP MATERIALIZED VIEW IF EXISTS bi.zone_map;
-DROP MATERIALIZED VIEW IF EXISTS bi.county_shape;
+-- Drop the bi relations of any earlier version of this file, whatever their kind
+-- (views, materialized views or tables), dependents first.
+DO $drop$
+DECLARE
+    rel text;
+    kind "char";
+BEGIN
+    FOREACH rel IN ARRAY ARRAY['county_current', 'county', 'county_ratio_long', 'county_indicator_long',
+                               'county_dimension_long', 'indicator_weight', 'balance_class', 'zone_summary',
+                               'zone_map', 'county_shape', 'current_run'] LOOP
+        SELECT c.relkind INTO kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'bi' AND c.relname = rel;
+        IF FOUND THEN
+            EXECUTE format('DROP %s bi.%I',
+                           CASE kind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, rel);
+        END IF;
+    END LOOP;
+END $drop$;
 DROP FUNCTION IF EXISTS bi.current_run_id(text);
-DROP VIEW IF EXISTS bi.current_run;
+DROP FUNCTION IF EXISTS bi.publish(integer);
+DROP FUNCTION IF EXISTS bi.refresh();
 
 -- bi.simplify_4326(geom, max_chars, tolerance): geom (in its projected storage
 -- CRS, metres) simplified with ST_SimplifyPreserveTopology and transformed to
@@ -112,7 +126,8 @@ COMMENT ON FUNCTION bi.current_run_id(text) IS 'Zoning run of the current analys
 
 -- bi.county_shape: one row per county (core.admin_unit of level county; cities
 -- and provinces are left out) with its polygon in EPSG:4326, simplified
--- GeoJSON/WKT text and a point inside it. Materialized: refresh with bi.refresh().
+-- GeoJSON/WKT text and a point inside it. Materialized: the boundary loader
+-- refreshes it (bi.refresh_shapes()); bi.publish() does when a county is missing.
 CREATE MATERIALIZED VIEW bi.county_shape AS
 SELECT u.unit_id, u.study_area_id, a.name AS study_area, u.level, u.code, u.name, u.parent_code, u.province_code,
        u.area_m2 / 1e6 AS area_km2,
@@ -128,7 +143,7 @@ CROSS JOIN LATERAL (SELECT ST_PointOnSurface(g.geom) AS geom) p
 WHERE u.level = 'county';
 CREATE UNIQUE INDEX county_shape_unit_id_idx ON bi.county_shape (unit_id);
 CREATE INDEX county_shape_geom_idx ON bi.county_shape USING gist (geom);
-COMMENT ON MATERIALIZED VIEW bi.county_shape IS 'County polygons in EPSG:4326 with simplified GeoJSON/WKT text (< 30000 characters) and a point inside (key unit_id); refreshed by bi.refresh()';
+COMMENT ON MATERIALIZED VIEW bi.county_shape IS 'County polygons in EPSG:4326 with simplified GeoJSON/WKT text (< 30000 characters) and a point inside (key unit_id); refreshed when boundaries are loaded (bi.refresh_shapes())';
 COMMENT ON COLUMN bi.county_shape.unit_id IS 'County key (core.admin_unit.unit_id)';
 COMMENT ON COLUMN bi.county_shape.code IS 'Administrative code of the county';
 COMMENT ON COLUMN bi.county_shape.area_km2 IS 'County area (km2) in the study-area CRS';
@@ -138,71 +153,74 @@ COMMENT ON COLUMN bi.county_shape.geom_wkt_simpl IS 'Simplified polygon as WKT t
 COMMENT ON COLUMN bi.county_shape.lon IS 'Longitude (EPSG:4326) of a point inside the county';
 COMMENT ON COLUMN bi.county_shape.lat IS 'Latitude (EPSG:4326) of a point inside the county';
 
--- bi.county: the wide county table of every analysis, one row per county and
--- zoning run: ESDR per service, CESD and its class, resilience and dimension
--- scores, zone and strategy, geometry.
-CREATE VIEW bi.county AS
-SELECT cz.id, cz.run_id, ar.study_area_id, a.name AS study_area,
-       cz.unit_id, u.code AS county_code, u.name AS county_name, u.province_code, u.area_m2 / 1e6 AS area_km2,
-       rt.food_supply, rt.food_demand, rt.food_esdr, rt.food_matching,
-       rt.carbon_supply, rt.carbon_demand, rt.carbon_esdr, rt.carbon_matching,
-       rt.water_supply, rt.water_demand, rt.water_esdr, rt.water_matching,
-       rt.soil_supply, rt.soil_demand, rt.soil_esdr, rt.soil_matching,
-       rt.recreation_supply, rt.recreation_demand, rt.recreation_esdr, rt.recreation_matching,
-       rt.cesd, rt.balance_rank, rt.balance_class, rt.matching_type,
-       re.resilience_index, re.resilience_class, re.level AS resilience_level, re.level_name AS resilience_level_name,
-       dm.d1_score, dm.d2_score, dm.d3_score, dm.d4_score, dm.d5_score,
-       cz.zone_code, z.display_code, z.name_en AS zone_name, z.name_zh AS zone_name_zh,
-       z.strategy_name, z.strategy, cz.adjustment,
-       sh.lon, sh.lat, sh.geom_geojson_4326, sh.geom
-FROM result.county_zone cz
-JOIN result.analysis_run ar ON ar.run_id = cz.run_id
-JOIN core.study_area a ON a.study_area_id = ar.study_area_id
-JOIN core.admin_unit u ON u.unit_id = cz.unit_id
-LEFT JOIN result.zone z ON z.run_id = cz.run_id AND z.zone_code = cz.zone_code
-LEFT JOIN result.county_resilience re ON re.run_id = ar.resilience_run_id AND re.unit_id = cz.unit_id
-LEFT JOIN bi.county_shape sh ON sh.unit_id = cz.unit_id
-CROSS JOIN LATERAL (
-    SELECT max(r.supply) FILTER (WHERE r.service = 'food') AS food_supply,
-           max(r.demand) FILTER (WHERE r.service = 'food') AS food_demand,
-           max(r.esdr) FILTER (WHERE r.service = 'food') AS food_esdr,
-           max(r.matching_type) FILTER (WHERE r.service = 'food') AS food_matching,
-           max(r.supply) FILTER (WHERE r.service = 'carbon') AS carbon_supply,
-           max(r.demand) FILTER (WHERE r.service = 'carbon') AS carbon_demand,
-           max(r.esdr) FILTER (WHERE r.service = 'carbon') AS carbon_esdr,
-           max(r.matching_type) FILTER (WHERE r.service = 'carbon') AS carbon_matching,
-           max(r.supply) FILTER (WHERE r.service = 'water') AS water_supply,
-           max(r.demand) FILTER (WHERE r.service = 'water') AS water_demand,
-           max(r.esdr) FILTER (WHERE r.service = 'water') AS water_esdr,
-           max(r.matching_type) FILTER (WHERE r.service = 'water') AS water_matching,
-           max(r.supply) FILTER (WHERE r.service = 'soil') AS soil_supply,
-           max(r.demand) FILTER (WHERE r.service = 'soil') AS soil_demand,
-           max(r.esdr) FILTER (WHERE r.service = 'soil') AS soil_esdr,
-           max(r.matching_type) FILTER (WHERE r.service = 'soil') AS soil_matching,
-           max(r.supply) FILTER (WHERE r.service = 'recreation') AS recreation_supply,
-           max(r.demand) FILTER (WHERE r.service = 'recreation') AS recreation_demand,
-           max(r.esdr) FILTER (WHERE r.service = 'recreation') AS recreation_esdr,
-           max(r.matching_type) FILTER (WHERE r.service = 'recreation') AS recreation_matching,
-           max(r.esdr) FILTER (WHERE r.service = 'combined') AS cesd,
-           max(r.balance_rank) FILTER (WHERE r.service = 'combined') AS balance_rank,
-           max(r.balance_class) FILTER (WHERE r.service = 'combined') AS balance_class,
-           max(r.matching_type) FILTER (WHERE r.service = 'combined') AS matching_type
-    FROM result.county_ratio r
-    WHERE r.run_id = ar.ratios_run_id AND r.unit_id = cz.unit_id) rt
-CROSS JOIN LATERAL (
-    SELECT max(d.score) FILTER (WHERE d.dimension = 'D1') AS d1_score,
-           max(d.score) FILTER (WHERE d.dimension = 'D2') AS d2_score,
-           max(d.score) FILTER (WHERE d.dimension = 'D3') AS d3_score,
-           max(d.score) FILTER (WHERE d.dimension = 'D4') AS d4_score,
-           max(d.score) FILTER (WHERE d.dimension = 'D5') AS d5_score
-    FROM result.county_dimension d
-    WHERE d.run_id = ar.resilience_run_id AND d.unit_id = cz.unit_id) dm;
-COMMENT ON VIEW bi.county IS 'One row per county and zoning run (key id = result.county_zone.id): supply, demand, ESDR and matching per service, CESD and its deficit/surplus class, resilience, dimension scores D1-D5, zone and strategy, point and polygon in EPSG:4326';
+-- bi.county: the wide county table of every analysis, one row per county of
+-- the boundaries and zoning run: ESDR per service, CESD and its class,
+-- resilience and dimension scores, zone and strategy, why values are missing,
+-- geometry. A table written by bi.publish() when the zoning run is made.
+CREATE TABLE bi.county (
+    id                     integer PRIMARY KEY REFERENCES result.county_zone (id) ON DELETE CASCADE,
+    run_id                 integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
+    study_area_id          integer NOT NULL,
+    study_area             text NOT NULL,
+    unit_id                integer NOT NULL,
+    county_code            text NOT NULL,
+    county_name            text,
+    province_code          text,
+    area_km2               double precision,
+    food_supply            double precision,
+    food_demand            double precision,
+    food_esdr              double precision,
+    food_matching          text,
+    carbon_supply          double precision,
+    carbon_demand          double precision,
+    carbon_esdr            double precision,
+    carbon_matching        text,
+    water_supply           double precision,
+    water_demand           double precision,
+    water_esdr             double precision,
+    water_matching         text,
+    soil_supply            double precision,
+    soil_demand            double precision,
+    soil_esdr              double precision,
+    soil_matching          text,
+    recreation_supply      double precision,
+    recreation_demand      double precision,
+    recreation_esdr        double precision,
+    recreation_matching    text,
+    cesd                   double precision,
+    balance_rank           smallint,
+    balance_class          text,
+    matching_type          text,
+    resilience_index       double precision,
+    resilience_class       text,
+    resilience_level       smallint,
+    resilience_level_name  text,
+    d1_score               double precision,
+    d2_score               double precision,
+    d3_score               double precision,
+    d4_score               double precision,
+    d5_score               double precision,
+    zone_code              text NOT NULL,
+    display_code           text,
+    zone_name              text,
+    zone_name_zh           text,
+    strategy_name          text,
+    strategy               text,
+    adjustment             text,
+    missing_reason         text,
+    lon                    double precision,
+    lat                    double precision,
+    geom_geojson_4326      text,
+    geom                   geometry(MultiPolygon, 4326)
+);
+CREATE INDEX county_run_idx ON bi.county (run_id);
+CREATE INDEX county_geom_idx ON bi.county USING gist (geom);
+COMMENT ON TABLE bi.county IS 'One row per county of the boundaries and zoning run (key id = result.county_zone.id): supply, demand, ESDR and matching per service, CESD and its deficit/surplus class, resilience, dimension scores D1-D5, zone and strategy, why values are missing, point and polygon in EPSG:4326; written once per zoning run by bi.publish()';
 COMMENT ON COLUMN bi.county.id IS 'Key: result.county_zone.id (one per county and zoning run)';
 COMMENT ON COLUMN bi.county.run_id IS 'Zoning run (bi.current_run.run_id for the current analysis)';
 COMMENT ON COLUMN bi.county.area_km2 IS 'County area (km2) in the study-area CRS';
 COMMENT ON COLUMN bi.county.food_supply IS 'Supply of the service on the basis of the ratios run (density per km2 or total; unit in result.ratio_service); likewise carbon_, water_, soil_, recreation_';
-COMMENT ON COLUMN bi.county.food_esdr IS 'Ecosystem-service supply-demand ratio (ESDR) of the service; likewise for the other services';
+COMMENT ON COLUMN bi.county.food_esdr IS 'Ecosystem-service supply-demand ratio (ESDR) of the service; likewise for the other services; NULL where supply or demand is missing';
 COMMENT ON COLUMN bi.county.food_matching IS 'Supply-demand matching type of the service (HH, LH, LL, HL); likewise for the other services';
 COMMENT ON COLUMN bi.county.cesd IS 'Comprehensive supply-demand ratio over the services (CESD)';
 COMMENT ON COLUMN bi.county.balance_rank IS 'Deficit/surplus class rank of CESD (-k..k, 0 = balance)';
@@ -212,18 +230,23 @@ COMMENT ON COLUMN bi.county.resilience_index IS 'Ecosystem resilience index (0-1
 COMMENT ON COLUMN bi.county.resilience_class IS 'Two-level resilience class used for zoning (H, L)';
 COMMENT ON COLUMN bi.county.resilience_level IS 'Five-level resilience class (1-5)';
 COMMENT ON COLUMN bi.county.d1_score IS 'Score (0-1) of resilience dimension D1; d2_score..d5_score likewise (other dimensions: bi.county_dimension_long)';
-COMMENT ON COLUMN bi.county.zone_code IS 'Canonical restoration zone code (matching type - resilience class, e.g. LH-L)';
+COMMENT ON COLUMN bi.county.zone_code IS 'Canonical restoration zone code (matching type - resilience class, e.g. LH-L), or the unclassified code (zoning.unclassified) when a value is missing';
 COMMENT ON COLUMN bi.county.display_code IS 'Zone code as shown in maps and reports (I-1, II-2 ...)';
 COMMENT ON COLUMN bi.county.adjustment IS 'merged / smoothed when a merge rule or smoothing changed the county''s zone';
+COMMENT ON COLUMN bi.county.missing_reason IS 'Why the county is unclassified (which value is missing and why); NULL for a classified county';
 COMMENT ON COLUMN bi.county.geom_geojson_4326 IS 'Simplified county polygon as GeoJSON text (EPSG:4326, < 30000 characters)';
 COMMENT ON COLUMN bi.county.geom IS 'County polygon, EPSG:4326';
 
 -- bi.county_current: bi.county for the current analysis of each study area.
-CREATE VIEW bi.county_current AS
+-- Materialized (QGIS opens it by its unique index); bi.publish() refreshes it,
+-- at a cost that depends on the current rows only.
+CREATE MATERIALIZED VIEW bi.county_current AS
 SELECT c.*
 FROM bi.county c
 WHERE c.run_id IN (SELECT run_id FROM bi.current_run);
-COMMENT ON VIEW bi.county_current IS 'bi.county restricted to the current analysis (bi.current_run) of each study area';
+CREATE UNIQUE INDEX county_current_id_idx ON bi.county_current (id);
+CREATE INDEX county_current_geom_idx ON bi.county_current USING gist (geom);
+COMMENT ON MATERIALIZED VIEW bi.county_current IS 'bi.county restricted to the current analysis (bi.current_run) of each study area (key id); refreshed by bi.publish()';
 
 -- bi.county_ratio_long: supply-demand metrics in long form, one row per county,
 -- service (including combined = CESD), metric and zoning run.
@@ -304,63 +327,204 @@ COMMENT ON VIEW bi.balance_class IS 'Deficit/surplus classes of ESDR/CESD per zo
 CREATE VIEW bi.zone_summary AS
 SELECT z.id, z.run_id, ar.study_area_id, a.name AS study_area, z.zone_code, z.display_code,
        z.matching_type, z.resilience_class, z.name_en AS zone_name, z.name_zh AS zone_name_zh,
-       z.strategy_name, z.strategy, z.counties, z.area_km2, z.area_share
+       z.strategy_name, z.strategy, z.classified, z.counties, z.area_km2, z.area_share
 FROM result.zone z
 JOIN result.analysis_run ar ON ar.run_id = z.run_id
 JOIN core.study_area a ON a.study_area_id = ar.study_area_id;
 COMMENT ON VIEW bi.zone_summary IS 'Restoration zones per zoning run (key id = result.zone.id): codes, names, strategy, number of counties, area (km2) and area share (%)';
 
 -- bi.zone_map: the zones of each analysis as dissolved polygons (union of the
--- county polygons in the storage CRS, then EPSG:4326). Materialized: refresh
--- with bi.refresh().
-CREATE MATERIALIZED VIEW bi.zone_map AS
-SELECT z.id, z.run_id, ar.study_area_id, z.zone_code, z.display_code, z.name_en AS zone_name,
-       z.name_zh AS zone_name_zh, z.strategy_name, z.counties, z.area_km2, z.area_share,
-       g.geom,
-       ST_AsGeoJSON(s.geom, 6) AS geom_geojson_4326,
-       ST_AsText(s.geom, 6) AS geom_wkt_simpl,
-       ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat
-FROM result.zone z
-JOIN result.analysis_run ar ON ar.run_id = z.run_id
-CROSS JOIN LATERAL (
-    SELECT ST_Multi(ST_CollectionExtract(ST_Union(u.geom), 3)) AS geom
-    FROM result.county_zone cz
-    JOIN core.admin_unit u ON u.unit_id = cz.unit_id
-    WHERE cz.run_id = z.run_id AND cz.zone_code = z.zone_code) d
-CROSS JOIN LATERAL (SELECT ST_Transform(d.geom, 4326)::geometry(MultiPolygon, 4326) AS geom) g
-CROSS JOIN LATERAL (SELECT bi.simplify_4326(d.geom) AS geom) s
-CROSS JOIN LATERAL (SELECT ST_PointOnSurface(g.geom) AS geom) p;
-CREATE UNIQUE INDEX zone_map_id_idx ON bi.zone_map (id);
+-- county polygons in the storage CRS, then EPSG:4326), the unclassified
+-- counties included. A table written by bi.publish() when the zoning run is made.
+CREATE TABLE bi.zone_map (
+    id                 integer PRIMARY KEY REFERENCES result.zone (id) ON DELETE CASCADE,
+    run_id             integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
+    study_area_id      integer NOT NULL,
+    zone_code          text NOT NULL,
+    display_code       text NOT NULL,
+    zone_name          text,
+    zone_name_zh       text,
+    strategy_name      text,
+    classified         boolean NOT NULL,
+    counties           integer NOT NULL,
+    area_km2           double precision,
+    area_share         double precision,
+    geom               geometry(MultiPolygon, 4326),
+    geom_geojson_4326  text,
+    geom_wkt_simpl     text,
+    lon                double precision,
+    lat                double precision
+);
 CREATE INDEX zone_map_run_idx ON bi.zone_map (run_id);
 CREATE INDEX zone_map_geom_idx ON bi.zone_map USING gist (geom);
-COMMENT ON MATERIALIZED VIEW bi.zone_map IS 'Restoration zones per zoning run as dissolved polygons in EPSG:4326 with simplified GeoJSON/WKT text and a point inside (key id = result.zone.id); refreshed by bi.refresh()';
+COMMENT ON TABLE bi.zone_map IS 'Restoration zones per zoning run as dissolved polygons in EPSG:4326 with simplified GeoJSON/WKT text and a point inside (key id = result.zone.id); classified = false for the zone of counties with missing values; written once per zoning run by bi.publish()';
 COMMENT ON COLUMN bi.zone_map.id IS 'Key: result.zone.id (one per zone and zoning run)';
 COMMENT ON COLUMN bi.zone_map.geom IS 'Union of the zone''s county polygons, EPSG:4326';
 COMMENT ON COLUMN bi.zone_map.geom_geojson_4326 IS 'Simplified zone polygon as GeoJSON text, EPSG:4326, 6 decimals, at most 30000 characters';
 COMMENT ON COLUMN bi.zone_map.geom_wkt_simpl IS 'Simplified zone polygon as WKT text, EPSG:4326, 6 decimals, at most 30000 characters';
 
--- bi.refresh(): refresh the materialized views in dependency order, CONCURRENTLY
--- (readers keep the old rows until commit; only another refresh waits) when
--- the view is populated, plainly otherwise. Works inside a transaction and
--- sees its uncommitted rows; must run as the owner of the views.
-CREATE OR REPLACE FUNCTION bi.refresh() RETURNS TABLE (matview text, row_count bigint, concurrent boolean)
+-- bi.refresh_shapes(): refresh bi.county_shape (concurrently when populated);
+-- returns its row count. Called after boundaries are loaded.
+CREATE FUNCTION bi.refresh_shapes() RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    mv text;
+    n bigint;
 BEGIN
-    FOREACH mv IN ARRAY ARRAY['county_shape', 'zone_map'] LOOP
-        matview := 'bi.' || mv;
-        SELECT m.ispopulated INTO concurrent FROM pg_matviews m WHERE m.schemaname = 'bi' AND m.matviewname = mv;
-        IF concurrent THEN
-            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY bi.%I', mv);
-        ELSE
-            EXECUTE format('REFRESH MATERIALIZED VIEW bi.%I', mv);
-        END IF;
-        EXECUTE format('SELECT count(*) FROM bi.%I', mv) INTO row_count;
-        RETURN NEXT;
-    END LOOP;
+    IF (SELECT ispopulated FROM pg_matviews WHERE schemaname = 'bi' AND matviewname = 'county_shape') THEN
+        REFRESH MATERIALIZED VIEW CONCURRENTLY bi.county_shape;
+    ELSE
+        REFRESH MATERIALIZED VIEW bi.county_shape;
+    END IF;
+    SELECT count(*) INTO n FROM bi.county_shape;
+    RETURN n;
 END $$;
-COMMENT ON FUNCTION bi.refresh() IS 'Refresh the bi materialized views (county_shape, zone_map), concurrently when populated; returns each view with its row count';
+COMMENT ON FUNCTION bi.refresh_shapes() IS 'Refresh bi.county_shape (after boundaries change); returns its row count';
+
+-- bi.refresh_current(): refresh bi.county_current (concurrently when populated);
+-- its cost depends on the rows of the current analyses only.
+CREATE FUNCTION bi.refresh_current() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF (SELECT ispopulated FROM pg_matviews WHERE schemaname = 'bi' AND matviewname = 'county_current') THEN
+        REFRESH MATERIALIZED VIEW CONCURRENTLY bi.county_current;
+    ELSE
+        REFRESH MATERIALIZED VIEW bi.county_current;
+    END IF;
+    SELECT count(*) INTO n FROM bi.county_current;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION bi.refresh_current() IS 'Refresh bi.county_current (after a zoning run or when runs are deleted); returns its row count';
+
+-- bi.publish(run): write the rows of succeeded zoning run p_run into bi.county
+-- (one per county, from the result tables of the run and the runs it read) and
+-- bi.zone_map (its zones dissolved), replacing any earlier rows of that run,
+-- then refresh bi.county_current. Refreshes bi.county_shape first when one of
+-- the run's counties has no shape yet. Returns the number of county rows.
+-- Raises when p_run is not a succeeded zoning run.
+CREATE FUNCTION bi.publish(p_run integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM result.analysis_run WHERE run_id = p_run) THEN
+        RAISE EXCEPTION 'run % is not a succeeded zoning run', p_run;
+    END IF;
+    IF EXISTS (SELECT 1 FROM result.county_zone cz LEFT JOIN bi.county_shape sh ON sh.unit_id = cz.unit_id
+               WHERE cz.run_id = p_run AND sh.unit_id IS NULL) THEN
+        PERFORM bi.refresh_shapes();
+    END IF;
+    DELETE FROM bi.county WHERE run_id = p_run;
+    DELETE FROM bi.zone_map WHERE run_id = p_run;
+    INSERT INTO bi.county
+    SELECT cz.id, cz.run_id, ar.study_area_id, a.name,
+           cz.unit_id, u.code, u.name, u.province_code, u.area_m2 / 1e6,
+           rt.food_supply, rt.food_demand, rt.food_esdr, rt.food_matching,
+           rt.carbon_supply, rt.carbon_demand, rt.carbon_esdr, rt.carbon_matching,
+           rt.water_supply, rt.water_demand, rt.water_esdr, rt.water_matching,
+           rt.soil_supply, rt.soil_demand, rt.soil_esdr, rt.soil_matching,
+           rt.recreation_supply, rt.recreation_demand, rt.recreation_esdr, rt.recreation_matching,
+           rt.cesd, rt.balance_rank, rt.balance_class, rt.matching_type,
+           re.resilience_index, re.resilience_class, re.level, re.level_name,
+           dm.d1_score, dm.d2_score, dm.d3_score, dm.d4_score, dm.d5_score,
+           cz.zone_code, z.display_code, z.name_en, z.name_zh, z.strategy_name, z.strategy, cz.adjustment,
+           cz.missing_reason,
+           sh.lon, sh.lat, sh.geom_geojson_4326, sh.geom
+    FROM result.county_zone cz
+    JOIN result.analysis_run ar ON ar.run_id = cz.run_id
+    JOIN core.study_area a ON a.study_area_id = ar.study_area_id
+    JOIN core.admin_unit u ON u.unit_id = cz.unit_id
+    LEFT JOIN result.zone z ON z.run_id = cz.run_id AND z.zone_code = cz.zone_code
+    LEFT JOIN result.county_resilience re ON re.run_id = ar.resilience_run_id AND re.unit_id = cz.unit_id
+    LEFT JOIN bi.county_shape sh ON sh.unit_id = cz.unit_id
+    CROSS JOIN LATERAL (
+        SELECT max(r.supply) FILTER (WHERE r.service = 'food') AS food_supply,
+               max(r.demand) FILTER (WHERE r.service = 'food') AS food_demand,
+               max(r.esdr) FILTER (WHERE r.service = 'food') AS food_esdr,
+               max(r.matching_type) FILTER (WHERE r.service = 'food') AS food_matching,
+               max(r.supply) FILTER (WHERE r.service = 'carbon') AS carbon_supply,
+               max(r.demand) FILTER (WHERE r.service = 'carbon') AS carbon_demand,
+               max(r.esdr) FILTER (WHERE r.service = 'carbon') AS carbon_esdr,
+               max(r.matching_type) FILTER (WHERE r.service = 'carbon') AS carbon_matching,
+               max(r.supply) FILTER (WHERE r.service = 'water') AS water_supply,
+               max(r.demand) FILTER (WHERE r.service = 'water') AS water_demand,
+               max(r.esdr) FILTER (WHERE r.service = 'water') AS water_esdr,
+               max(r.matching_type) FILTER (WHERE r.service = 'water') AS water_matching,
+               max(r.supply) FILTER (WHERE r.service = 'soil') AS soil_supply,
+               max(r.demand) FILTER (WHERE r.service = 'soil') AS soil_demand,
+               max(r.esdr) FILTER (WHERE r.service = 'soil') AS soil_esdr,
+               max(r.matching_type) FILTER (WHERE r.service = 'soil') AS soil_matching,
+               max(r.supply) FILTER (WHERE r.service = 'recreation') AS recreation_supply,
+               max(r.demand) FILTER (WHERE r.service = 'recreation') AS recreation_demand,
+               max(r.esdr) FILTER (WHERE r.service = 'recreation') AS recreation_esdr,
+               max(r.matching_type) FILTER (WHERE r.service = 'recreation') AS recreation_matching,
+               max(r.esdr) FILTER (WHERE r.service = 'combined') AS cesd,
+               max(r.balance_rank) FILTER (WHERE r.service = 'combined') AS balance_rank,
+               max(r.balance_class) FILTER (WHERE r.service = 'combined') AS balance_class,
+               max(r.matching_type) FILTER (WHERE r.service = 'combined') AS matching_type
+        FROM result.county_ratio r
+        WHERE r.run_id = ar.ratios_run_id AND r.unit_id = cz.unit_id) rt
+    CROSS JOIN LATERAL (
+        SELECT max(d.score) FILTER (WHERE d.dimension = 'D1') AS d1_score,
+               max(d.score) FILTER (WHERE d.dimension = 'D2') AS d2_score,
+               max(d.score) FILTER (WHERE d.dimension = 'D3') AS d3_score,
+               max(d.score) FILTER (WHERE d.dimension = 'D4') AS d4_score,
+               max(d.score) FILTER (WHERE d.dimension = 'D5') AS d5_score
+        FROM result.county_dimension d
+        WHERE d.run_id = ar.resilience_run_id AND d.unit_id = cz.unit_id) dm
+    WHERE cz.run_id = p_run;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO bi.zone_map
+    SELECT z.id, z.run_id, ar.study_area_id, z.zone_code, z.display_code, z.name_en, z.name_zh, z.strategy_name,
+           z.classified, z.counties, z.area_km2, z.area_share,
+           g.geom, ST_AsGeoJSON(s.geom, 6), ST_AsText(s.geom, 6), ST_X(p.geom), ST_Y(p.geom)
+    FROM result.zone z
+    JOIN result.analysis_run ar ON ar.run_id = z.run_id
+    CROSS JOIN LATERAL (
+        SELECT ST_Multi(ST_CollectionExtract(ST_Union(u.geom), 3)) AS geom
+        FROM result.county_zone cz
+        JOIN core.admin_unit u ON u.unit_id = cz.unit_id
+        WHERE cz.run_id = z.run_id AND cz.zone_code = z.zone_code) d
+    CROSS JOIN LATERAL (SELECT ST_Transform(d.geom, 4326)::geometry(MultiPolygon, 4326) AS geom) g
+    CROSS JOIN LATERAL (SELECT bi.simplify_4326(d.geom) AS geom) s
+    CROSS JOIN LATERAL (SELECT ST_PointOnSurface(g.geom) AS geom) p
+    WHERE z.run_id = p_run;
+    PERFORM bi.refresh_current();
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION bi.publish(integer) IS 'Write the bi.county and bi.zone_map rows of a succeeded zoning run (once, when the run is made) and refresh bi.county_current; returns the number of county rows';
+
+-- bi.refresh(): bring bi up to date after changes made outside restore-db:
+-- county shapes, the rows of every succeeded zoning run not published yet,
+-- and the current analysis. Returns each relation with its row count and
+-- whether a materialized view was refreshed concurrently (NULL for tables).
+CREATE FUNCTION bi.refresh() RETURNS TABLE (relation text, row_count bigint, concurrent boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r integer;
+BEGIN
+    relation := 'bi.county_shape';
+    concurrent := (SELECT ispopulated FROM pg_matviews WHERE schemaname = 'bi' AND matviewname = 'county_shape');
+    row_count := bi.refresh_shapes();
+    RETURN NEXT;
+    FOR r IN SELECT ar.run_id FROM result.analysis_run ar
+             WHERE NOT EXISTS (SELECT 1 FROM bi.zone_map m WHERE m.run_id = ar.run_id) ORDER BY ar.run_id LOOP
+        PERFORM bi.publish(r);
+    END LOOP;
+    relation := 'bi.county';
+    concurrent := NULL;
+    row_count := (SELECT count(*) FROM bi.county);
+    RETURN NEXT;
+    relation := 'bi.zone_map';
+    row_count := (SELECT count(*) FROM bi.zone_map);
+    RETURN NEXT;
+    relation := 'bi.county_current';
+    concurrent := (SELECT ispopulated FROM pg_matviews WHERE schemaname = 'bi' AND matviewname = 'county_current');
+    row_count := bi.refresh_current();
+    RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION bi.refresh() IS 'Refresh county shapes, publish every succeeded zoning run not yet in bi.county / bi.zone_map, refresh the current analysis; returns each relation with its row count';
 
 -- Keep PUBLIC (hence restore_bi) out of every schema but bi and public.
 -- PUBLIC has no default right on these schemas or their tables; functions get
@@ -371,7 +535,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE CREATE ON SCHEMA bi FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION bi.refresh() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_shapes(), bi.refresh_current(), bi.publish(integer) FROM PUBLIC;
 
 -- No object creation in schema public for PUBLIC (the default since
 -- PostgreSQL 15; databases upgraded from older versions still grant it).
@@ -385,8 +549,9 @@ END $public$;
 -- restore_bi: the read-only group role of BI users (NOLOGIN; members are
 -- login roles, see `restore-db db bi-user`). Roles belong to the cluster, so it
 -- is created only when absent; without CREATEROLE the migration says so and
--- goes on without it. It may read every bi view, call the bi functions but
--- bi.refresh, and nothing else; later bi views are readable by default.
+-- goes on without it. It may read every bi relation, call the bi functions but
+-- those that write (publish, refresh*), and nothing else; later bi relations
+-- are readable by default.
 DO $role$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'restore_bi') THEN
@@ -407,7 +572,11 @@ BEGIN
     GRANT USAGE ON SCHEMA bi TO restore_bi;
     GRANT SELECT ON ALL TABLES IN SCHEMA bi TO restore_bi;
     GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bi TO restore_bi;
-    REVOKE EXECUTE ON FUNCTION bi.refresh() FROM restore_bi;
+    REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_shapes(), bi.refresh_current(), bi.publish(integer)
+        FROM restore_bi;
     ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT SELECT ON TABLES TO restore_bi;
     ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT EXECUTE ON FUNCTIONS TO restore_bi;
 END $role$;
+
+-- Rebuild the published rows of the runs made so far (after re-applying this file).
+SELECT bi.publish(run_id) FROM result.analysis_run ORDER BY run_id;

@@ -343,3 +343,105 @@ def test_ratios_need_every_service(conn, tiny):
     expect_input_error(conn, pipeline.run_ratios, conn, area,
                        settings.load(overrides={"ratios": {"services": ["food", "soil"], "pixel_maps": False}}), run,
                        match=["soil supply", "soil demand"])
+
+
+# ------------------------------------------------------------------ every county, with reasons
+
+
+def _warnings(conn, run_id) -> list[str]:
+    return conn.execute("SELECT timings->'warnings' FROM core.run WHERE run_id = %s", (run_id,)).fetchone()[0]
+
+
+def test_a_county_without_values_is_kept_null_with_reasons_and_unclassified(conn, tiny):
+    area, units, run = tiny
+    # a fifth county whose food demand could not be computed (the services run says why)
+    with conn.transaction():
+        (c5,) = conn.execute(
+            """INSERT INTO core.admin_unit (study_area_id, level, code, name, province_code, geom)
+               VALUES (%s, 'county', 'c5', 'County 5', 'p1',
+                       ST_Multi(ST_MakeEnvelope(540000, 4400000, 550000, 4410000, 32650))) RETURNING unit_id""",
+            (area.study_area_id,)).fetchone()
+        for service, side, total, why in [("food", "supply", 50.0, None),
+                                          ("food", "demand", None, "no county statistic for population"),
+                                          ("water", "supply", 1.0, None), ("water", "demand", 1.0, None)]:
+            conn.execute(
+                """INSERT INTO result.county_service (run_id, unit_id, service, side, layer, total, unit, mean,
+                       density_km2, valid_cells, null_reason) VALUES (%s, %s, %s, %s, 'x', %s, 't/yr', NULL, NULL,
+                       100, %s)""", (run, c5, service, side, total, why))
+    cfg = cfg_for()
+    with conn.transaction():
+        r = pipeline.run_ratios(conn, area, cfg, run)
+        e = pipeline.run_resilience(conn, area, cfg, run)
+        z = pipeline.run_zoning(conn, area, cfg)
+    every = set(units) | {c5}
+    ratio = {(u, s): (esdr, m, why) for u, s, esdr, m, why in conn.execute(
+        "SELECT unit_id, service, esdr, matching_type, missing_reason FROM result.county_ratio WHERE run_id = %s",
+        (r.run_id,))}
+    assert {u for u, _ in ratio} == every
+    assert ratio[(c5, "food")] == (None, None, "no food demand (no county statistic for population)")
+    assert ratio[(c5, "water")][0] is not None and ratio[(c5, "water")][2] is None
+    assert ratio[(c5, "combined")][:2] == (None, None)
+    assert "no food demand (no county statistic for population)" in ratio[(c5, "combined")][2]
+    # food is computed over the four counties that have it: the worked example (domain.md §16.10)
+    s, d = np.array(S, float), np.array(D, float)
+    food = (s[:, 0] - d[:, 0]) / ((s[:, 0].max() + d[:, 0].max()) / 2)
+    assert [ratio[(u, "food")][0] for u in units] == pytest.approx(food, rel=1e-9)
+    assert any("c5" in w and "food" in w for w in _warnings(conn, r.run_id))
+    # resilience: c5 has no indicator value (the indicators list four counties): NULL index with the reason
+    res = {u: (i, c, why) for u, i, c, why in conn.execute(
+        "SELECT unit_id, resilience_index, resilience_class, missing_reason FROM result.county_resilience "
+        "WHERE run_id = %s", (e.run_id,))}
+    assert set(res) == every
+    assert res[c5][:2] == (None, None) and res[c5][2].startswith("3 of 3 indicator values missing")
+    xn = _norm(X, DIRECTIONS)     # the four others keep the worked example's index
+    p = (xn + 1e-4) / (xn + 1e-4).sum(axis=0)
+    ent = -(p * np.log(p)).sum(axis=0) / np.log(len(X))
+    assert [res[u][0] for u in units] == pytest.approx(xn @ ((1 - ent) / (1 - ent).sum()), rel=1e-9)
+    n_ind = conn.execute("SELECT count(*), count(raw_value) FROM result.county_indicator WHERE run_id = %s "
+                         "AND unit_id = %s", (e.run_id, c5)).fetchone()
+    assert n_ind == (3, 0)
+    assert any("c5" in w for w in _warnings(conn, e.run_id))
+    # zoning: every county has a zone; c5 is unclassified and says why
+    zones = {u: (code, why) for u, code, why in conn.execute(
+        "SELECT unit_id, zone_code, missing_reason FROM result.county_zone WHERE run_id = %s", (z.run_id,))}
+    assert set(zones) == every
+    assert zones[c5][0] == "unclassified"
+    assert "no combined matching type" in zones[c5][1] and "no resilience class" in zones[c5][1]
+    assert all(zones[u][1] is None and zones[u][0] != "unclassified" for u in units)
+    summary = {c: (disp, n, share, classified) for c, disp, n, share, classified in conn.execute(
+        "SELECT zone_code, display_code, counties, area_share, classified FROM result.zone WHERE run_id = %s",
+        (z.run_id,))}
+    assert summary["unclassified"] == ("U", 1, pytest.approx(20.0), False)      # five equal squares
+    assert sum(v[1] for v in summary.values()) == 5
+    assert sum(v[2] for v in summary.values()) == pytest.approx(100.0)
+    assert any("c5" in w and "unclassified" in w for w in _warnings(conn, z.run_id))
+    # the BI tables list every county, the unclassified one with its reason
+    bi_rows = dict(conn.execute("SELECT county_code, missing_reason FROM bi.county WHERE run_id = %s",
+                                (z.run_id,)).fetchall())
+    assert set(bi_rows) == {"c1", "c2", "c3", "c4", "c5"} and bi_rows["c5"] == zones[c5][1]
+    assert conn.execute("SELECT counties FROM bi.zone_map WHERE run_id = %s AND zone_code = 'unclassified'",
+                        (z.run_id,)).fetchone() == (1,)
+
+
+def test_resilience_missing_values_policy(conn, tiny):
+    area, units, run = tiny
+    # one indicator lacks county 4: "median" imputes it (flagged), "null" leaves county 4 without an index
+    with conn.transaction():
+        conn.execute("""UPDATE param.indicator SET source = replace(source, %s, '')
+                        WHERE indicator_set = 'tiny' AND indicator = 'x1'""", (f", ({units[3]}, {float(X[3][0])})",))
+    with conn.transaction():
+        med = pipeline.run_resilience(conn, area, cfg_for(), run)
+        null = pipeline.run_resilience(conn, area, cfg_for(resilience__missing="null"), run)
+    raw, imputed = conn.execute("SELECT raw_value, imputed FROM result.county_indicator WHERE run_id = %s "
+                                "AND unit_id = %s AND indicator = 'x1'", (med.run_id, units[3])).fetchone()
+    assert raw is None and imputed is True
+    norm = conn.execute("SELECT norm_value FROM result.county_indicator WHERE run_id = %s AND unit_id = %s "
+                        "AND indicator = 'x1'", (med.run_id, units[3])).fetchone()[0]
+    x1 = [row[0] for row in X[:3]]
+    median = float(np.median(x1))
+    assert norm == pytest.approx((median - min(x1)) / (max(x1) - min(x1)), rel=1e-9)
+    got = dict(conn.execute("SELECT unit_id, resilience_index FROM result.county_resilience WHERE run_id = %s",
+                            (null.run_id,)).fetchall())
+    assert got[units[3]] is None and all(got[u] is not None for u in units[:3])
+    with pytest.raises(InputError, match="max_missing_share"):
+        cfg_for(resilience__max_missing_share=1.0)

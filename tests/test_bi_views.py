@@ -199,14 +199,21 @@ def rows(conn, query: str, params=()) -> list[dict]:
 def test_view_list_is_complete(conn):
     found = {r[0] for r in conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'bi' AND c.relkind IN ('v', 'm')").fetchall()}
+        "WHERE n.nspname = 'bi' AND c.relkind IN ('v', 'm', 'r')").fetchall()}
     assert found == set(bi.VIEWS)
     matviews = {r[0] for r in conn.execute("SELECT matviewname FROM pg_matviews WHERE schemaname = 'bi'").fetchall()}
     assert matviews == set(bi.MATVIEWS)
+    tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'bi'").fetchall()}
+    assert tables == set(bi.TABLES)
+    # every relation with a geometry is keyed for QGIS: a table or a materialized view, never a plain view
+    with_geometry = {r[0] for r in conn.execute(
+        "SELECT f_table_name FROM geometry_columns WHERE f_table_schema = 'bi'").fetchall()}
+    assert with_geometry <= matviews | tables
     # documented
     undocumented = [r[0] for r in conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'bi' AND c.relkind IN ('v', 'm') AND obj_description(c.oid, 'pg_class') IS NULL").fetchall()]
+        "WHERE n.nspname = 'bi' AND c.relkind IN ('v', 'm', 'r') "
+        "AND obj_description(c.oid, 'pg_class') IS NULL").fetchall()]
     assert undocumented == []
 
 
@@ -221,13 +228,15 @@ def test_first_column_is_a_unique_integer_key(conn, analysis):
                 k=sql.Identifier(name), v=sql.Identifier(view))).fetchone()
         assert total > 0, view
         assert total == distinct == non_null, view
-    # matviews: a plain unique index on the key (needed by REFRESH ... CONCURRENTLY)
-    for view, key in [("county_shape", "unit_id"), ("zone_map", "id")]:
+    # matviews and tables: exactly one unique index, plain, on the key (QGIS takes the first unique index it
+    # finds as the feature id; REFRESH ... CONCURRENTLY needs one)
+    for view, key in [("county_shape", "unit_id"), ("county_current", "id"), ("zone_map", "id"), ("county", "id")]:
         idx = conn.execute(
-            """SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-               WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnatts = 1 AND i.indpred IS NULL
-               AND i.indexprs IS NULL AND a.attname = %s""", (f"bi.{view}", key)).fetchone()[0]
-        assert idx == 1, view
+            """SELECT count(*) FILTER (WHERE i.indnatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL
+                                         AND a.attname = %s), count(*)
+               FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+               WHERE i.indrelid = %s::regclass AND i.indisunique""", (key, f"bi.{view}")).fetchone()
+        assert idx == (1, 1), view
 
 
 def test_geometry_columns_registered_with_typmod(conn, analysis):
@@ -361,6 +370,7 @@ def test_current_run_and_county_current(conn, analysis):
     assert conn.execute("SELECT bi.current_run_id('bia')").fetchone()[0] == z2
     z3 = build_zoning(conn, area, analysis["inputs"], ZONES_1, "2025-01-07 11:00")
     assert conn.execute("SELECT bi.current_run_id('bia')").fetchone()[0] == z3
+    bi.publish(conn, z3)    # a run made by hand: the pipeline publishes its runs itself
     assert conn.execute("SELECT DISTINCT run_id FROM bi.county_current").fetchall() == [(z3,)]
 
 
@@ -436,49 +446,76 @@ def test_zone_map_dissolves_adjacent_counties(conn, analysis):
 # ------------------------------------------------------------------ refresh
 
 
-def test_refresh_concurrently_shows_new_rows(conn, db_url, area):
+def test_publish_writes_a_run_once_and_refresh_catches_up(conn, db_url, area):
     assert conn.execute("SELECT count(*) FROM bi.county_shape").fetchone()[0] == 0  # not refreshed yet
     conn.commit()
     inputs = build_inputs(conn, area)
     z1 = build_zoning(conn, area, inputs, ZONES_1)
     conn.commit()
-    assert conn.execute("SELECT count(*) FROM bi.zone_map").fetchone()[0] == 0
-    assert conn.execute("SELECT count(geom) FROM bi.county WHERE run_id = %s", (z1,)).fetchone()[0] == 0
-    assert bi.refresh(conn) == [("bi.county_shape", 4, True), ("bi.zone_map", 3, True)]
+    assert conn.execute("SELECT count(*) FROM bi.zone_map").fetchone()[0] == 0   # not published yet
+    # publishing a run refreshes the county shapes it needs and the current analysis
+    assert bi.publish(conn, z1) == 4
     assert conn.execute("SELECT count(geom) FROM bi.county WHERE run_id = %s", (z1,)).fetchone()[0] == 4
+    assert conn.execute("SELECT count(*) FROM bi.county_shape").fetchone()[0] == 4
+    assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 4
     conn.commit()
-    # inside a transaction: readers are not blocked and see the old rows until commit
+    # a second run: readers are not blocked and see the old rows until commit
     z2 = build_zoning(conn, area, inputs, ZONES_2, "2025-01-02 11:00")
     conn.commit()
     with psycopg.connect(db_url, autocommit=True) as reader:
         reader.execute("SET lock_timeout = '2s'")
         with conn.transaction():
-            assert bi.refresh(conn) == [("bi.county_shape", 4, True), ("bi.zone_map", 5, True)]
+            assert bi.publish(conn, z2) == 4
             locks = reader.execute(
                 """SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                   WHERE l.pid = %s AND c.relname IN ('county_shape', 'zone_map')""",
+                   WHERE l.pid = %s AND c.relname IN ('county_current', 'zone_map', 'county')""",
                 (conn.info.backend_pid,)).fetchall()
-            for view in ("county_shape", "zone_map"):
-                modes = {mode for rel, mode in locks if rel == view}
-                assert "ExclusiveLock" in modes and "AccessExclusiveLock" not in modes, (view, modes)
+            assert all(mode != "AccessExclusiveLock" for _, mode in locks), locks
             assert reader.execute("SELECT count(*) FROM bi.zone_map").fetchone()[0] == 3
+            assert reader.execute("SELECT DISTINCT run_id FROM bi.county_current").fetchall() == [(z1,)]
         assert reader.execute("SELECT count(*) FROM bi.zone_map").fetchone()[0] == 5
         assert reader.execute("SELECT count(*) FROM bi.zone_map WHERE run_id = %s", (z2,)).fetchone()[0] == 2
-    # an unpopulated matview is refreshed plainly
-    conn.execute("REFRESH MATERIALIZED VIEW bi.zone_map WITH NO DATA")
+        assert reader.execute("SELECT DISTINCT run_id FROM bi.county_current").fetchall() == [(z2,)]
+    # publishing again replaces the run's rows; the earlier run's rows are untouched
+    before = conn.execute("SELECT id, zone_code FROM bi.county WHERE run_id = %s ORDER BY id", (z1,)).fetchall()
+    assert bi.publish(conn, z2) == 4
+    assert conn.execute("SELECT count(*) FROM bi.county").fetchone()[0] == 8
+    assert conn.execute("SELECT id, zone_code FROM bi.county WHERE run_id = %s ORDER BY id", (z1,)).fetchall() == before
+    # a run that is not a succeeded zoning run is refused
+    with pytest.raises(psycopg.errors.RaiseException, match="not a succeeded zoning run"):
+        bi.publish(conn, inputs["ratios"])
+    conn.rollback()
+    # refresh publishes what is missing (runs written by hand) and reports every relation
+    z3 = build_zoning(conn, area, inputs, ZONES_1, "2025-01-03 11:00")
     conn.commit()
-    assert bi.refresh(conn) == [("bi.county_shape", 4, True), ("bi.zone_map", 5, False)]
-    assert bi.refresh(conn)[1] == ("bi.zone_map", 5, True)
+    assert bi.refresh(conn) == [("bi.county_shape", 4, True), ("bi.county", 12, None), ("bi.zone_map", 8, None),
+                                ("bi.county_current", 4, True)]
+    assert conn.execute("SELECT DISTINCT run_id FROM bi.county_current").fetchall() == [(z3,)]
+    # an unpopulated matview is refreshed plainly
+    conn.execute("REFRESH MATERIALIZED VIEW bi.county_current WITH NO DATA")
+    conn.commit()
+    assert bi.refresh(conn)[3] == ("bi.county_current", 4, False)
+    assert bi.refresh(conn)[3] == ("bi.county_current", 4, True)
 
 
-def test_refresh_rolls_back_with_the_transaction(conn, area):
+def test_deleting_a_run_deletes_its_published_rows(conn, area):
+    inputs = build_inputs(conn, area)
+    z1 = build_zoning(conn, area, inputs, ZONES_1)
+    bi.publish(conn, z1)
+    conn.execute("DELETE FROM core.run WHERE run_id = %s", (z1,))
+    assert conn.execute("SELECT count(*) FROM bi.county").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM bi.zone_map").fetchone()[0] == 0
+
+
+def test_publish_rolls_back_with_the_transaction(conn, area):
     inputs = build_inputs(conn, area)
     conn.commit()
     with pytest.raises(RuntimeError), conn.transaction():
-        build_zoning(conn, area, inputs, ZONES_1)
-        assert bi.refresh(conn)[1] == ("bi.zone_map", 3, True)
+        z1 = build_zoning(conn, area, inputs, ZONES_1)
+        assert bi.publish(conn, z1) == 4
         raise RuntimeError
     assert conn.execute("SELECT count(*) FROM bi.zone_map").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM bi.county").fetchone()[0] == 0
 
 
 def test_cli_refresh_views(cli_env, conn, area):
@@ -544,12 +581,13 @@ def test_bi_role_reads_bi_only(conn, analysis, bi_login):
                       "CREATE TABLE public.x (i integer)", "CREATE SCHEMA x",
                       "CREATE FUNCTION bi.f() RETURNS integer LANGUAGE sql AS 'SELECT 1'",
                       "REFRESH MATERIALIZED VIEW bi.county_shape",
-                      "REFRESH MATERIALIZED VIEW CONCURRENTLY bi.zone_map",
-                      "SELECT * FROM bi.refresh()",
+                      "REFRESH MATERIALIZED VIEW CONCURRENTLY bi.county_current",
+                      "SELECT * FROM bi.refresh()", "SELECT bi.publish(1)", "SELECT bi.refresh_shapes()",
+                      "SELECT bi.refresh_current()",
                       "INSERT INTO public.spatial_ref_sys (srid) VALUES (990000)",
                       "DELETE FROM public.spatial_ref_sys",
-                      "DROP VIEW bi.county_current", "ALTER VIEW bi.county RENAME TO c",
-                      "COMMENT ON VIEW bi.county IS 'x'"]:
+                      "DROP MATERIALIZED VIEW bi.county_current", "ALTER TABLE bi.county RENAME TO c",
+                      "DROP VIEW bi.zone_summary", "COMMENT ON TABLE bi.county IS 'x'"]:
             with pytest.raises(errors.InsufficientPrivilege):
                 user.execute(query)
 

@@ -16,7 +16,8 @@ depends_on = None
 
 def upgrade() -> None:
     apply_sql_files(op.get_bind(), "030_grid_functions.sql", "050_kernels.sql", "060_analysis_params.sql",
-                    "070_analysis_results.sql", "080_bi_views.sql")
+                    "070_analysis_results.sql")
+    apply_sql_files(op.get_bind(), "080_bi_views.sql", frozen="0004")
 
 
 def downgrade() -> None:

@@ -1,10 +1,12 @@
-"""The ``bi`` schema for BI tools: refreshing its materialized views and creating BI users.
+"""The ``bi`` schema for BI tools: publishing zoning runs, refreshing, and creating BI users.
 
-The views themselves are SQL (``sql/080_bi_views.sql``). Two of them are
-materialized (county shapes and dissolved zone polygons); :func:`refresh`
-brings them up to date after a zoning run. ``REFRESH MATERIALIZED VIEW
-CONCURRENTLY`` works inside a transaction (and sees its uncommitted rows), so
-the pipeline may refresh in the transaction that wrote the run; readers keep
+The relations themselves are SQL (``sql/080_bi_views.sql``). Those with a
+geometry are keyed tables or materialized views, which QGIS opens without a
+key picked by hand: :func:`publish` writes a zoning run's rows of
+``bi.county`` and its dissolved zones in ``bi.zone_map`` once, when the run is
+made, and refreshes ``bi.county_current``; :func:`refresh_shapes` refreshes
+``bi.county_shape`` after boundaries are loaded; :func:`refresh` repairs
+everything. All of them run in the caller's transaction, so readers keep
 seeing the old rows until it commits.
 
 BI users are login roles that are members of ``restore_bi``, the read-only
@@ -23,7 +25,7 @@ from .errors import InputError
 
 BI_ROLE = "restore_bi"
 
-# The public objects of schema bi (views and materialized views), first column = key.
+# The public relations of schema bi (views, materialized views and tables), first column = key.
 VIEWS = (
     "current_run",
     "county",
@@ -37,19 +39,41 @@ VIEWS = (
     "zone_summary",
     "zone_map",
 )
-MATVIEWS = ("county_shape", "zone_map")  # in refresh order
+MATVIEWS = ("county_shape", "county_current")
+TABLES = ("county", "zone_map")     # written by bi.publish()
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def refresh(conn: psycopg.Connection) -> list[tuple[str, int, bool]]:
-    """Refresh the bi materialized views (``bi.refresh()``), concurrently when populated.
+def publish(conn: psycopg.Connection, zoning_run_id: int) -> int:
+    """Write the ``bi.county`` and ``bi.zone_map`` rows of a succeeded zoning run (``bi.publish``) and
+    refresh ``bi.county_current``; returns the number of county rows. Its cost depends on that run only."""
+    with conn.transaction():
+        return conn.execute("SELECT bi.publish(%s)", (zoning_run_id,)).fetchone()[0]
+
+
+def refresh_shapes(conn: psycopg.Connection) -> int:
+    """Refresh ``bi.county_shape`` after boundaries changed; returns its row count."""
+    with conn.transaction():
+        return conn.execute("SELECT bi.refresh_shapes()").fetchone()[0]
+
+
+def refresh_current(conn: psycopg.Connection) -> int:
+    """Refresh ``bi.county_current`` (after runs or study areas are deleted); returns its row count."""
+    with conn.transaction():
+        return conn.execute("SELECT bi.refresh_current()").fetchone()[0]
+
+
+def refresh(conn: psycopg.Connection) -> list[tuple[str, int, bool | None]]:
+    """Bring bi up to date (``bi.refresh()``): county shapes, every succeeded zoning run not yet
+    published, the current analysis.
 
     Runs in the caller's transaction when one is open (as a savepoint),
-    otherwise in its own, committed. Returns (view, row count, concurrent) per view.
+    otherwise in its own, committed. Returns (relation, row count, concurrent)
+    per relation (concurrent is None for tables).
     """
     with conn.transaction():
-        return [tuple(row) for row in conn.execute("SELECT matview, row_count, concurrent FROM bi.refresh()")]
+        return [tuple(row) for row in conn.execute("SELECT relation, row_count, concurrent FROM bi.refresh()")]
 
 
 def create_user(conn: psycopg.Connection, name: str, password: str | None = None) -> None:

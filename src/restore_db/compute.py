@@ -85,7 +85,7 @@ def schedule(plans: dict) -> list[_Scheduled]:
                 first.outputs = first.outputs + [o for o in step.outputs if o.name not in produced]
             else:
                 if isinstance(step, Step):
-                    step = Step(step.kernel, dict(step.inputs), list(step.outputs), step.params, step.halo)
+                    step = Step(step.kernel, dict(step.inputs), list(step.outputs), step.params, step.halo, step.post)
                 item = _Scheduled(step, service, key)
                 out.append(item)
                 if key is not None:
@@ -174,6 +174,8 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
             resolved = {arg: (layer, produced.get(layer)) for arg, layer in step.inputs.items()}
             stats = run_kernel(conn, area, run_id, step.kernel, step_params, resolved, step.outputs, step.halo,
                                backend, tick)
+            if step.post is not None:
+                step.post(ctx, run_id)
             done = StepResult(f"{step.kernel} -> {label_}", item.service, stats.cells, stats.seconds, backend)
             produced.update({o.name: run_id for o in step.outputs})
         results[item.service].steps.append(done)

@@ -232,6 +232,74 @@ def write_array(conn: psycopg.Connection, area: StudyArea, run_id: int, output: 
     return stats
 
 
+def pixel_values(conn: psycopg.Connection, area: StudyArea, layer: tuple[str, int | None],
+                 pixels: list[tuple[int, int]]) -> np.ndarray:
+    """Values of ``layer`` (name, run) at grid pixels (row, col), float64 with NaN for nodata.
+
+    One query with ``ST_Value`` on the tiles holding the pixels; a pixel of a
+    tile that is not stored (no valid pixel) is NaN.
+    """
+    out = np.full(len(pixels), np.nan)
+    if not pixels:
+        return out
+    schema, table = layer_table(conn, area, *layer)
+    tile_ids, xs, ys = _pixel_addresses(area, pixels)
+    rows = conn.execute(sql.SQL(
+        """SELECT p.i, ST_Value(t.rast, 1, p.x, p.y) FROM unnest(%s::int[], %s::int[], %s::int[], %s::int[])
+               AS p (i, tile_id, x, y)
+           JOIN {}.{} t USING (tile_id)""").format(sql.Identifier(schema), sql.Identifier(table)),
+        (list(range(len(pixels))), tile_ids, xs, ys)).fetchall()
+    for i, v in rows:
+        if v is not None:
+            out[i] = v
+    return out
+
+
+def set_pixels(conn: psycopg.Connection, area: StudyArea, layer: tuple[str, int], pixels: list[tuple[int, int]],
+               values: list[float]) -> None:
+    """Write float ``values`` at grid pixels (row, col) of computed layer ``layer`` (name, run).
+
+    A tile that is not stored yet (it had no valid pixel) is created all
+    nodata first. Call :func:`refresh_layer_stats` afterwards.
+    """
+    if len(pixels) != len(values):
+        raise ValueError("one value per pixel")
+    schema, table = layer_table(conn, area, *layer)
+    ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    tile_ids, xs, ys = _pixel_addresses(area, pixels)
+    have = {r[0] for r in conn.execute(sql.SQL("SELECT tile_id FROM {} WHERE tile_id = ANY(%s)").format(ident),
+                                       (sorted(set(tile_ids)),)).fetchall()}
+    grid = area.grid
+    for tile_id in sorted(set(tile_ids) - have):
+        t = grid.tile(tile_id)
+        empty = np.full((t.height, t.width), FLOAT_NODATA, dtype=np.float32)
+        _copy_tiles(conn, (schema, table), [(tile_id, wkb.encode(empty, FLOAT_NODATA, grid.header(t)))])
+    with conn.cursor() as cur:
+        cur.executemany(sql.SQL("UPDATE {} SET rast = ST_SetValue(rast, 1, %s, %s, %s) WHERE tile_id = %s").format(ident),
+                        [(x, y, float(v), tid) for tid, x, y, v in zip(tile_ids, xs, ys, values)])
+
+
+def refresh_layer_stats(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None) -> None:
+    """Recompute the valid-cell count, min, max and mean of a stored layer in ``core.layer`` from its tiles."""
+    schema, table = layer_table(conn, area, layer, run_id)
+    count, total, lo, hi = conn.execute(sql.SQL(
+        "SELECT s.count, s.sum, s.min, s.max FROM (SELECT (ST_SummaryStatsAgg(rast, 1, true)).* FROM {}.{}) s").format(
+            sql.Identifier(schema), sql.Identifier(table))).fetchone()
+    count = count or 0
+    conn.execute(
+        """UPDATE core.layer SET valid_cells = %s, nodata_share = %s, min_value = %s, max_value = %s, mean_value = %s
+           WHERE study_area_id = %s AND name = %s AND run_id IS NOT DISTINCT FROM %s""",
+        (count, 1 - count / area.grid.cells, lo, hi, total / count if count else None, area.study_area_id, layer,
+         run_id))
+
+
+def _pixel_addresses(area: StudyArea, pixels: list[tuple[int, int]]) -> tuple[list[int], list[int], list[int]]:
+    """(tile_id, 1-based column in the tile, 1-based row in the tile) of grid pixels (row, col)."""
+    ts, tiles_x = area.grid.tile_size, area.grid.tiles_x
+    return ([(r // ts) * tiles_x + c // ts for r, c in pixels], [c % ts + 1 for _, c in pixels],
+            [r % ts + 1 for r, _ in pixels])
+
+
 # ---------------------------------------------------------------------------
 # kernel runs
 # ---------------------------------------------------------------------------

@@ -64,10 +64,16 @@ def sync_kernels(connection) -> None:
     sync_kernel_modules(connection.connection.dbapi_connection)
 
 
-def apply_sql_files(connection, *names: str) -> None:
-    """Execute SQL files of ``sql/`` on an Alembic connection (one transaction)."""
+def apply_sql_files(connection, *names: str, frozen: str | None = None) -> None:
+    """Execute SQL files of ``sql/`` on an Alembic connection (one transaction).
+
+    With ``frozen`` (a revision id), the files are read from
+    ``migrations/frozen/<revision>/`` instead: the version of a file that the
+    revision applied when it was written, kept because ``sql/`` has moved on.
+    """
     raw = connection.connection.dbapi_connection
+    folder = migrations_dir() / "frozen" / frozen if frozen else sql_dir()
     for name in names:
-        text = (sql_dir() / name).read_text(encoding="utf-8")
+        text = (folder / name).read_text(encoding="utf-8")
         with raw.cursor() as cur:
             cur.execute(text)

@@ -183,3 +183,7 @@ def delete(conn: psycopg.Connection, area: StudyArea) -> None:
     ).fetchall():
         drop_layer_table(conn, schema, table)
     conn.execute("DELETE FROM core.study_area WHERE study_area_id = %s", (area.study_area_id,))
+    from .bi import refresh_current, refresh_shapes
+
+    refresh_shapes(conn)      # its counties and its current analysis leave the bi relations
+    refresh_current(conn)

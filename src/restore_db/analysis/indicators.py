@@ -18,7 +18,8 @@ import numpy as np
 import psycopg
 from scipy import ndimage
 
-from ..engine import has_layer, read_array, zonal_stats
+from .. import counties
+from ..engine import has_layer, read_array
 from ..errors import InputError
 from ..studyarea import StudyArea
 from . import landscape
@@ -179,8 +180,16 @@ class Planner:
         return {"study_area_id": self.area.study_area_id, "services_run_id": self.run or 0}
 
 
-def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend: str) -> np.ndarray:
-    """Raw values, counties (in ``units`` order) x indicators; NaN where a county has no value."""
+def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend: str
+             ) -> tuple[np.ndarray, dict[int, str]]:
+    """Raw values, counties (in ``units`` order) x indicators, NaN where a county has no value; and
+    unit_id -> a note for counties that hold no pixel centre.
+
+    County values follow the membership rule of :mod:`restore_db.counties`: means,
+    sums, densities and class shares count the area shares of counties that
+    hold no pixel centre, their min and max are those of the pixels they
+    overlap, and their landscape metrics are NaN (a landscape needs whole pixels).
+    """
     conn, area, run = planner.conn, planner.area, planner.run
     index = {u: i for i, u in enumerate(units)}
     out = np.full((len(units), len(inds)), np.nan)
@@ -197,8 +206,11 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
                            if ind.source_kind == "layer" and (ind.statistic or "mean") in ("mean", "sum", "density")}
                           | {ind.layers[k] for ind in inds if ind.source_kind == "ratio" for k in ("num", "den")},
                           key=lambda layer: (layer[0], layer[1] or 0))
-    stats = zonal_stats(conn, area, ("county", run), {f"v{i}": layer for i, layer in enumerate(zonal_layers)},
-                        backend) if zonal_layers else {}
+    shares = counties.load_shares(conn, run)
+    stats = counties.sums(conn, area, run, {f"v{i}": layer for i, layer in enumerate(zonal_layers)},
+                          backend, shares) if zonal_layers else {}
+    notes = {s.unit_id: "holds no pixel centre: landscape metrics need whole pixels; other values come from "
+                        "the area shares of the pixels it overlaps" for s in shares}
 
     def zonal(layer):
         return stats[f"v{zonal_layers.index(layer)}"]
@@ -234,10 +246,15 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
             ok = np.isfinite(values) & np.isfinite(county)
             labels = county[ok].astype(np.int64)
             ids = np.unique(labels)
-            lo = ndimage.minimum(values[ok], labels, ids)
-            hi = ndimage.maximum(values[ok], labels, ids)
-            res = {"min": lo, "max": hi, "range": np.asarray(hi) - np.asarray(lo)}[stat]
-            put(j, dict(zip(ids.tolist(), np.asarray(res, dtype=float).tolist())))
+            lo = dict(zip(ids.tolist(), np.atleast_1d(ndimage.minimum(values[ok], labels, ids)).tolist()))
+            hi = dict(zip(ids.tolist(), np.atleast_1d(ndimage.maximum(values[ok], labels, ids)).tolist()))
+            for sh in shares:    # a county holding no pixel centre: the pixels it overlaps
+                v = values[sh.row, sh.col]
+                if np.isfinite(v):
+                    lo[sh.unit_id] = min(lo.get(sh.unit_id, v), v)
+                    hi[sh.unit_id] = max(hi.get(sh.unit_id, v), v)
+            res = {"min": lo, "max": hi, "range": {u: hi[u] - lo[u] for u in lo}}[stat]
+            put(j, res)
         elif kind == "ratio":
             num, den = zonal(ind.layers["num"]), zonal(ind.layers["den"])
             put(j, {u: (num[u][1] / num[u][0]) / (den[u][1] / den[u][0]) for u in num
@@ -249,7 +266,9 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
                 codes = lulc[ok].astype(np.int64)
                 ncls = int(codes.max()) + 1 if codes.size else 1
                 class_counts = np.bincount(county[ok].astype(np.int64) * ncls + codes,
-                                           minlength=size * ncls).reshape(size, ncls)
+                                           minlength=size * ncls).reshape(size, ncls).astype(float)
+                if shares:   # area shares of counties holding no pixel centre, taken from the centre county
+                    class_counts = _add_shares(class_counts, lulc, shares)
             coef = planner.coefficients[src]
             ncls = class_counts.shape[1]
             lut = np.full(ncls, np.nan)
@@ -263,12 +282,13 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
             total = valid.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 res = (valid * values).sum(axis=1) / total
-            put(j, {u: float(res[u]) for u in range(size) if total[u] > 0})
+            put(j, {u: float(res[u]) for u in range(res.shape[0]) if total[u] > 1e-12})
         elif kind == "service":
             service, _, side = src.partition(".")
             col = SERVICE_STATS[stat or "density"]
-            put(j, dict(conn.execute(f"SELECT unit_id, {col} FROM result.county_service WHERE run_id = %s "
-                                     "AND service = %s AND side = %s", (run, service, side)).fetchall()))
+            put(j, {u: v for u, v in conn.execute(f"SELECT unit_id, {col} FROM result.county_service WHERE run_id = %s"
+                                                   " AND service = %s AND side = %s", (run, service, side)).fetchall()
+                     if v is not None})
         elif kind == "county_stat":
             rows = conn.execute(
                 """SELECT u.unit_id, s.value, u.area_m2 FROM src.county_stat s
@@ -287,4 +307,19 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
                 raise InputError(f"indicator {ind.indicator!r}: its SQL source fails: "
                                  f"{str(exc).strip().splitlines()[0]}") from None
             put(j, {int(u): float(v) for u, v in rows if v is not None})
-    return out
+    return out, notes
+
+
+def _add_shares(class_counts: np.ndarray, lulc: np.ndarray, shares: list) -> np.ndarray:
+    """Class cell counts per county (rows = unit_id) with the shares of counties holding no pixel centre."""
+    need = max([s.unit_id for s in shares] + [s.centre or 0 for s in shares]) + 1
+    if need > class_counts.shape[0]:
+        class_counts = np.pad(class_counts, ((0, need - class_counts.shape[0]), (0, 0)))
+    for s in shares:
+        code = lulc[s.row, s.col]
+        if not np.isfinite(code) or int(code) >= class_counts.shape[1]:
+            continue
+        class_counts[s.unit_id, int(code)] += s.share
+        if s.centre is not None:
+            class_counts[s.centre, int(code)] -= s.share
+    return class_counts

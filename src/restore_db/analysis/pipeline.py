@@ -6,8 +6,8 @@ Each stage is one ``core.run`` row linked to the runs it read
 run ids of its inputs; when a succeeded run of the same identity exists, the
 stage is skipped and that run is reused (unless ``force``). ``compute all``
 checks every stage's settings and catalogues before the first computation,
-records a parent ``pipeline`` run, and refreshes the ``bi`` materialized
-views after a new zoning.
+records a parent ``pipeline`` run, and publishes a new zoning run to the
+``bi`` relations (:func:`restore_db.bi.publish`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
-from .. import runs
+from .. import bi, runs
 from ..engine import choose_backend
 from ..errors import InputError
 from ..studyarea import StudyArea
@@ -104,14 +104,14 @@ def _resilience_inputs(conn, area: StudyArea, plan: resilience.ResiliencePlan) -
 def run_resilience(conn, area: StudyArea, cfg: dict, services_run_id: int | None = None, *, force: bool = False,
                    label: str | None = None, engine: str | None = None, progress: Progress = None,
                    parent: int | None = None) -> StageOutcome:
-    """Resilience index of every county with services results (default: the newest complete services run)."""
+    """Resilience index of every county of the boundaries (default: the newest complete services run)."""
     services_run_id = services_run_id or latest_services_run(conn, area, cfg)
     plan = resilience.prepare(conn, area, cfg, services_run_id)
     backend = choose_backend(conn, engine)
-    units = [r[0] for r in conn.execute("SELECT DISTINCT unit_id FROM result.county_service WHERE run_id = %s "
-                                        "ORDER BY 1", (services_run_id,)).fetchall()]
+    units = [r[0] for r in conn.execute("SELECT unit_id FROM core.admin_unit WHERE study_area_id = %s "
+                                        "AND level = 'county' ORDER BY 1", (area.study_area_id,)).fetchall()]
     if len(units) < 2:
-        raise InputError(f"services run {services_run_id} has {len(units)} county(ies); resilience needs at least 2")
+        raise InputError(f"study area {area.name!r} has {len(units)} county(ies); resilience needs at least 2")
     out = _stage(conn, area, "resilience", label, {"resilience": cfg["resilience"]},
                  _resilience_inputs(conn, area, plan), {"services": services_run_id}, force, parent,
                  lambda run_id: resilience.compute(conn, plan, cfg, run_id, units, backend))
@@ -144,9 +144,9 @@ def run_zoning(conn, area: StudyArea, cfg: dict, ratios_run_id: int | None = Non
                  lambda run_id: zoning.compute(conn, area, cfg, ratios_run_id, resilience_run_id, run_id))
     if not out.skipped:
         t0 = time.perf_counter()
-        _refresh_views(conn)     # after the run is marked succeeded: the views list succeeded runs only
+        bi.publish(conn, out.run_id)     # after the run is marked succeeded: bi lists succeeded runs only
         out.seconds += time.perf_counter() - t0
-        out.summary["refresh_seconds"] = round(time.perf_counter() - t0, 3)
+        out.summary["publish_seconds"] = round(time.perf_counter() - t0, 3)
     _tick(progress, "zoning")
     return out
 
@@ -158,12 +158,6 @@ def _input_run(conn, run_id: int) -> int:
     if row is None:
         raise InputError(f"run {run_id} is not a ratios or resilience run (no services input recorded)")
     return row[0]
-
-
-def _refresh_views(conn) -> None:
-    from .. import bi
-
-    bi.refresh(conn)
 
 
 def _tick(progress: Progress, name: str) -> None:

@@ -22,6 +22,7 @@ import psycopg
 from ..engine import Output, read_array, run_kernel
 from ..errors import InputError
 from ..kernels import formulas
+from ..load.common import short_list
 from ..studyarea import StudyArea
 from . import classify, weights
 
@@ -32,10 +33,11 @@ COMBINED = "combined"
 class RatioInputs:
     """What a ratios run reads, checked before anything is computed."""
     services_run_id: int
-    frame: pd.DataFrame                     # unit_id, service, side, value, unit
+    frame: pd.DataFrame                     # unit_id, service, side, value, unit, null_reason
     units: dict[tuple[str, str], str]       # (service, side) -> unit of the basis value
     aggregates: dict[str, list[dict]]       # service -> [{side, layer, unit, scale}] of the services run
-    area_km2: pd.Series                     # unit_id -> county area (km2)
+    area_km2: pd.Series                     # unit_id -> county area (km2), every county of the boundaries
+    codes: dict[int, str] = field(default_factory=dict)   # unit_id -> administrative code
     warnings: list[str] = field(default_factory=list)
 
 
@@ -44,9 +46,9 @@ def prepare(conn: psycopg.Connection, area: StudyArea, cfg: dict, services_run_i
     r = cfg["ratios"]
     column = "density_km2" if r["basis"] == "density" else "total"
     rows = conn.execute(
-        f"""SELECT cs.unit_id, cs.service, cs.side, cs.{column}, cs.unit FROM result.county_service cs
+        f"""SELECT cs.unit_id, cs.service, cs.side, cs.{column}, cs.unit, cs.null_reason FROM result.county_service cs
             WHERE cs.run_id = %s AND cs.service = ANY(%s)""", (services_run_id, r["services"])).fetchall()
-    frame = pd.DataFrame(rows, columns=["unit_id", "service", "side", "value", "unit"])
+    frame = pd.DataFrame(rows, columns=["unit_id", "service", "side", "value", "unit", "null_reason"])
     missing = [f"{s} {side}" for s in r["services"] for side in ("supply", "demand")
                if frame[(frame.service == s) & (frame.side == side)].empty]
     if missing:
@@ -56,10 +58,12 @@ def prepare(conn: psycopg.Connection, area: StudyArea, cfg: dict, services_run_i
     units = {(s, side): u + suffix for (s, side), u in
              frame.groupby(["service", "side"])["unit"].first().items()}
     (params,) = conn.execute("SELECT params FROM core.run WHERE run_id = %s", (services_run_id,)).fetchone()
-    area_km2 = pd.Series(dict(conn.execute(
-        "SELECT unit_id, area_m2 / 1e6 FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'",
-        (area.study_area_id,)).fetchall()), dtype=float)
-    return RatioInputs(services_run_id, frame, units, params.get("_aggregates", {}), area_km2)
+    counties = conn.execute(
+        "SELECT unit_id, area_m2 / 1e6, code FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'"
+        " ORDER BY unit_id", (area.study_area_id,)).fetchall()
+    area_km2 = pd.Series({u: a for u, a, _ in counties}, dtype=float)
+    return RatioInputs(services_run_id, frame, units, params.get("_aggregates", {}), area_km2,
+                       codes={u: c for u, _, c in counties})
 
 
 def scaling_of(cfg: dict, supply_unit: str, demand_unit: str) -> str:
@@ -82,46 +86,85 @@ def _scaled(x: np.ndarray, scaling: str) -> np.ndarray:
     return formulas.minmax_scale(x, np.nanmin(x), np.nanmax(x))
 
 
+def _missing_reasons(inp: RatioInputs, service: str, side: str, units: np.ndarray) -> dict[int, str]:
+    """unit_id -> why the county has no ``side`` of ``service`` (from the services run)."""
+    part = inp.frame[(inp.frame.service == service) & (inp.frame.side == side)].set_index("unit_id")
+    out = {}
+    for u in units:
+        if u not in part.index:
+            out[u] = f"no {service} {side} in services run {inp.services_run_id}"
+        elif pd.isna(part.at[u, "value"]):
+            why = part.at[u, "null_reason"]
+            out[u] = f"no {service} {side}" + (f" ({why})" if isinstance(why, str) and why else "")
+    return out
+
+
 def county_table(inp: RatioInputs, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """(county rows, per-service summary rows, warnings) of ESDR, CESD and matching types."""
+    """(county rows, per-service summary rows, warnings) of ESDR, CESD and matching types.
+
+    One row per county of the boundaries and service (and ``combined``). A
+    service enters over the counties that have both its supply and its demand;
+    CESD and the combined matching type over the counties that have every
+    service. Elsewhere the values are NaN and ``missing_reason`` says why; the
+    warnings name the counties.
+    """
     r = cfg["ratios"]
     method = r["matching"]["method"]
-    wide = inp.frame.pivot_table(index="unit_id", columns=["service", "side"], values="value", aggfunc="first")
-    wide = wide.dropna()            # a county needs S and D of every service
-    units = wide.index.to_numpy()
+    wide = inp.frame.pivot(index="unit_id", columns=["service", "side"], values="value")
+    units = np.array(sorted(inp.area_km2.index), dtype=np.int64)
+    wide = wide.reindex(units)
     weights_ = cesd_weights(cfg)
     rows, summary, warnings = [], [], []
     esdrs, s_norm, d_norm, types = [], [], [], []
+    combined_reason: dict[int, list[str]] = {}
     for service, w in zip(r["services"], weights_):
-        s = wide[(service, "supply")].to_numpy(float)
-        d = wide[(service, "demand")].to_numpy(float)
+        s = wide[(service, "supply")].to_numpy(float) if (service, "supply") in wide else np.full(len(units), np.nan)
+        d = wide[(service, "demand")].to_numpy(float) if (service, "demand") in wide else np.full(len(units), np.nan)
+        ok = np.isfinite(s) & np.isfinite(d)
+        reasons = {**_missing_reasons(inp, service, "demand", units[~ok]),
+                   **_missing_reasons(inp, service, "supply", units[~ok])}
+        s, d = np.where(ok, s, np.nan), np.where(ok, d, np.nan)
         su, du = inp.units[(service, "supply")], inp.units[(service, "demand")]
         scaling = scaling_of(cfg, su, du)
         if scaling == "raw" and su != du:
             raise InputError(f"ratios.scaling = 'raw' needs one unit for {service} supply and demand "
                              f"({su} vs {du}); use 'auto' or 'minmax'")
+        if not ok.any():
+            raise InputError(f"no county has both {service} supply and demand in services run "
+                             f"{inp.services_run_id}")
         ss, ds = _scaled(s, scaling), _scaled(d, scaling)
         s_max, d_max = float(np.nanmax(ss)), float(np.nanmax(ds))
         if s_max + d_max == 0:
             warnings.append(f"{service}: no supply and no demand in any county; ESDR = 0")
         e = formulas.esdr(ss, ds, s_max, d_max)
         mt = classify.matching_types(s, d, method)
+        missing = [reasons.get(u) for u in units]
         rows.append(pd.DataFrame({"unit_id": units, "service": service, "supply": s, "demand": d,
                                   "supply_scaled": ss, "demand_scaled": ds, "esdr": e,
                                   "z_supply": weights.zscore(s), "z_demand": weights.zscore(d),
-                                  "matching_type": mt}))
+                                  "matching_type": mt, "missing_reason": missing}))
+        for u, why in reasons.items():
+            combined_reason.setdefault(u, []).append(why)
+        by_reason: dict[str, list[int]] = {}
+        for u, why in reasons.items():
+            by_reason.setdefault(why, []).append(u)
+        for why, us in by_reason.items():
+            warnings.append(f"{service}: county(ies) {short_list(sorted(inp.codes[u] for u in us))} have no ESDR "
+                            f"or matching type: {why}")
         summary.append({"service": service, "basis": r["basis"], "scaling": scaling, "supply_unit": su,
                         "demand_unit": du, "s_max": s_max, "d_max": d_max, "cesd_weight": w})
         esdrs.append(e)
         s_norm.append(_scaled(s, "minmax"))
         d_norm.append(_scaled(d, "minmax"))
         types.append(mt)
-    cesd = formulas.weighted_mean(esdrs, weights_)
-    s_mean, d_mean = np.mean(s_norm, axis=0), np.mean(d_norm, axis=0)
+    complete = ~np.isin(units, list(combined_reason))
+    cesd = np.where(complete, formulas.weighted_mean([np.nan_to_num(e) for e in esdrs], weights_), np.nan)
+    s_mean = np.where(complete, np.mean(np.nan_to_num(s_norm), axis=0), np.nan)
+    d_mean = np.where(complete, np.mean(np.nan_to_num(d_norm), axis=0), np.nan)
     combined_type = classify.matching_types(s_mean, d_mean, method)
     if r["matching"]["combined"] == "majority":
         stacked = np.array(types, dtype=object)
-        for i in range(len(units)):
+        for i in np.flatnonzero(complete):
             values, counts = np.unique(stacked[:, i].astype(str), return_counts=True)
             top = values[counts == counts.max()]
             if len(top) == 1:
@@ -129,7 +172,12 @@ def county_table(inp: RatioInputs, cfg: dict) -> tuple[pd.DataFrame, pd.DataFram
     rows.append(pd.DataFrame({"unit_id": units, "service": COMBINED, "supply": s_mean, "demand": d_mean,
                               "supply_scaled": s_mean, "demand_scaled": d_mean, "esdr": cesd,
                               "z_supply": weights.zscore(s_mean), "z_demand": weights.zscore(d_mean),
-                              "matching_type": combined_type}))
+                              "matching_type": combined_type,
+                              "missing_reason": ["; ".join(combined_reason[u]) if u in combined_reason else None
+                                                 for u in units]}))
+    if combined_reason:
+        warnings.append(f"county(ies) {short_list(sorted(inp.codes[u] for u in combined_reason))} have no CESD or "
+                        "combined matching type (a service is missing; reasons in result.county_ratio.missing_reason)")
     return pd.concat(rows, ignore_index=True), pd.DataFrame(summary), warnings
 
 
@@ -191,11 +239,11 @@ def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioInpu
              for s in summary.itertuples()])
         cur.executemany(
             """INSERT INTO result.county_ratio (run_id, unit_id, service, supply, demand, supply_scaled, demand_scaled,
-                   esdr, z_supply, z_demand, matching_type, balance_rank, balance_class)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                   esdr, z_supply, z_demand, matching_type, balance_rank, balance_class, missing_reason)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             [(run_id, int(t.unit_id), t.service, _num(t.supply), _num(t.demand), _num(t.supply_scaled),
-              _num(t.demand_scaled), _num(t.esdr), _num(t.z_supply), _num(t.z_demand), t.matching_type,
-              t.balance_rank, t.balance_class) for t in table.itertuples()])
+              _num(t.demand_scaled), _num(t.esdr), _num(t.z_supply), _num(t.z_demand), _text(t.matching_type),
+              t.balance_rank, t.balance_class, _text(t.missing_reason)) for t in table.itertuples()])
     pixel = {}
     if cfg["ratios"]["pixel_maps"]:
         pixel = pixel_maps(conn, area, cfg, inp, summary, run_id, backend, progress)
@@ -207,13 +255,19 @@ def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioInpu
                    area_km2, area_share) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             [(run_id, *row) for row in class_rows])
     counts = table.groupby(["service", "matching_type"]).size()
-    return {"counties": int(table[table.service == COMBINED].shape[0]), "warnings": warnings,
+    combined = table[table.service == COMBINED]
+    return {"counties": int(combined.shape[0]), "unclassified": int(combined["matching_type"].isna().sum()),
+            "warnings": warnings,
             "matching": {s: {t: int(n) for t, n in counts[s].items()} for s in counts.index.levels[0]},
             **pixel}
 
 
 def _num(x):
     return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
+
+
+def _text(x):
+    return x if isinstance(x, str) else None
 
 
 def pixel_maps(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioInputs, summary: pd.DataFrame,

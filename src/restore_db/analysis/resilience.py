@@ -17,6 +17,7 @@ import numpy as np
 import psycopg
 
 from ..errors import InputError
+from ..load.common import short_list
 from ..studyarea import StudyArea
 from . import classify, weights
 from .indicators import Indicator, Planner, catalogue, evaluate
@@ -94,17 +95,35 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
     rc = cfg["resilience"]
     inds = plan.indicators
     labels = [i.indicator for i in inds]
-    raw = evaluate(plan.planner, inds, units, backend)
+    raw_all, notes = evaluate(plan.planner, inds, units, backend)
     warnings = list(plan.warnings)
-    # a county without a value for an indicator gets the indicator's median, with a warning
+    codes = dict(conn.execute("SELECT unit_id, code FROM core.admin_unit WHERE unit_id = ANY(%s)",
+                              (list(units),)).fetchall())
+    missing = np.isnan(raw_all)
+    reasons = {}     # (row, indicator) -> why the raw value is missing
+    for r, u in enumerate(units):
+        for j in np.flatnonzero(missing[r]):
+            reasons[(r, j)] = notes.get(u) if inds[j].source_kind == "landscape" and u in notes else \
+                f"no value of {inds[j].source_kind} {inds[j].source!r} in this county"
+    kept, dropped = _counties_to_score(missing, rc["missing"], rc["max_missing_share"])
+    if kept.sum() < 2:
+        raise InputError(f"only {int(kept.sum())} of {len(units)} counties have enough indicator values; "
+                         "resilience needs 2")
+    for j, ind in enumerate(inds):
+        if missing[kept, j].all():
+            raise InputError(f"indicator {ind.indicator!r} has no value in any county")
+    # a kept county without a value for an indicator gets the indicator's median, with a warning
+    raw = raw_all[kept].copy()
     for j, ind in enumerate(inds):
         gaps = np.isnan(raw[:, j])
-        if gaps.all():
-            raise InputError(f"indicator {ind.indicator!r} has no value in any county")
         if gaps.any():
             raw[gaps, j] = np.nanmedian(raw[:, j])
-            warnings.append(f"indicator {ind.indicator!r}: {int(gaps.sum())} county(ies) without a value "
+            gap_codes = sorted(codes[units[r]] for r in np.flatnonzero(kept)[gaps])
+            warnings.append(f"indicator {ind.indicator!r}: county(ies) {short_list(gap_codes)} without a value "
                             "took the median")
+    if dropped.any():
+        warnings.append(f"county(ies) {short_list(sorted(codes[units[r]] for r in np.flatnonzero(dropped)))} have "
+                        "no resilience index: " + _dropped_rule(rc))
     norm = np.empty_like(raw)
     constant = []
     for j, ind in enumerate(inds):
@@ -145,6 +164,9 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
     hl = classify.two_level(index, rc["class_method"])
     levels = classify.five_levels(index, rc["levels_method"])
     dims = sorted({i.dimension for i in inds})
+    rows_all = np.flatnonzero(kept)
+    pos = {r: i for i, r in enumerate(rows_all)}    # row of a kept county in norm / index
+    county_reason = {r: _county_reason(r, missing, reasons, inds, rc) for r in np.flatnonzero(dropped)}
     with conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO result.run_indicator (run_id, indicator, position, dimension, dimension_name, name,
@@ -154,9 +176,10 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
               i.source_kind, i.source, i.statistic, float(final[j]),
               json.dumps({m: float(w[j]) for m, w in all_w.items()}), constant[j]) for j, i in enumerate(inds)])
         cur.executemany(
-            """INSERT INTO result.county_indicator (run_id, unit_id, indicator, raw_value, norm_value)
-               VALUES (%s, %s, %s, %s, %s)""",
-            [(run_id, u, ind.indicator, float(raw[r, j]), float(norm[r, j]))
+            """INSERT INTO result.county_indicator (run_id, unit_id, indicator, raw_value, norm_value, imputed,
+                   missing_reason) VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+            [(run_id, u, ind.indicator, _num(raw_all[r, j]), _num(norm[pos[r], j]) if r in pos else None,
+              bool(missing[r, j] and r in pos), reasons.get((r, j)))
              for r, u in enumerate(units) for j, ind in enumerate(inds)])
         dim_rows = []
         for d in dims:
@@ -164,19 +187,59 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
             wd = float(final[cols].sum())
             contrib = norm[:, cols] @ final[cols]
             for r, u in enumerate(units):
-                dim_rows.append((run_id, u, d, float(contrib[r]), float(contrib[r] / wd) if wd > 0 else None))
+                c = float(contrib[pos[r]]) if r in pos else None
+                dim_rows.append((run_id, u, d, c, c / wd if c is not None and wd > 0 else None))
         cur.executemany("""INSERT INTO result.county_dimension (run_id, unit_id, dimension, contribution, score)
                            VALUES (%s, %s, %s, %s, %s)""", dim_rows)
+        res_rows = []
+        for r, u in enumerate(units):
+            if r in pos:
+                i = pos[r]
+                res_rows.append((run_id, u, float(index[i]), hl[i], int(levels[i]) or None,
+                                 classify.LEVEL_NAMES[int(levels[i]) - 1] if levels[i] else None, None))
+            else:
+                res_rows.append((run_id, u, None, None, None, None, county_reason[r]))
         cur.executemany(
             """INSERT INTO result.county_resilience (run_id, unit_id, resilience_index, resilience_class, level,
-                   level_name) VALUES (%s, %s, %s, %s, %s, %s)""",
-            [(run_id, u, float(index[r]), hl[r], int(levels[r]) or None,
-              classify.LEVEL_NAMES[int(levels[r]) - 1] if levels[r] else None)
-             for r, u in enumerate(units)])
-    return {"counties": len(units), "indicators": labels, "warnings": warnings,
+                   level_name, missing_reason) VALUES (%s, %s, %s, %s, %s, %s, %s)""", res_rows)
+    return {"counties": len(units), "scored": int(kept.sum()), "indicators": labels, "warnings": warnings,
             "weights": {m: [round(float(x), 6) for x in w] for m, w in all_w.items()},
             "details": _json_ready(details),
             "classes": {c: int((hl == c).sum()) for c in ("H", "L")}}
+
+
+def _counties_to_score(missing: np.ndarray, policy: str, max_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, dropped) boolean masks over the counties (rows of ``missing``, counties x indicators).
+
+    ``policy`` "median": a county missing at most ``max_share`` of the
+    indicators is kept (its gaps take the median); "null": only complete
+    counties are kept. A county missing every indicator is always dropped.
+    """
+    share = missing.mean(axis=1) if missing.shape[1] else np.zeros(missing.shape[0])
+    if policy == "null":
+        kept = share == 0
+    else:
+        kept = (share <= max_share) & (share < 1)
+    return kept, ~kept
+
+
+def _dropped_rule(rc: dict) -> str:
+    if rc["missing"] == "null":
+        return "an indicator value is missing (resilience.missing = \"null\"); reasons in result.county_resilience"
+    return (f"more than {rc['max_missing_share']:.0%} of the indicator values are missing "
+            "(resilience.max_missing_share); reasons in result.county_resilience")
+
+
+def _county_reason(r: int, missing: np.ndarray, reasons: dict, inds: list[Indicator], rc: dict) -> str:
+    """Why county row ``r`` has no resilience index: the indicators it lacks and why."""
+    lacking = [j for j in range(len(inds)) if missing[r, j]]
+    detail = "; ".join(f"{inds[j].indicator}: {reasons[(r, j)]}" for j in lacking[:5])
+    more = f"; and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+    return f"{len(lacking)} of {len(inds)} indicator values missing ({_dropped_rule(rc).split(';')[0]}): {detail}{more}"
+
+
+def _num(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
 
 
 def _json_ready(obj):

@@ -35,6 +35,7 @@ CHOICES = {
     "resilience.combined.objective": ("entropy", "critic"),
     "resilience.combined.method": ("additive", "multiplicative"),
     "zoning.smoothing": ("none", "rook", "queen"),
+    "resilience.missing": ("median", "null"),
 }
 # keys whose value is a free-form table (their own keys are checked by the stage)
 FREE_TABLES = {"ratios.cesd.weights", "zoning.merge"}
@@ -107,9 +108,19 @@ def _check(cfg: dict, source: str) -> None:
         raise InputError(f"{source}: resilience.combined.alpha must be within [0, 1], got {comb['alpha']}")
     if cfg["resilience"]["entropy_shift"] <= 0:
         raise InputError(f"{source}: resilience.entropy_shift must be > 0")
+    if not 0.0 <= cfg["resilience"]["max_missing_share"] < 1.0:
+        raise InputError(f"{source}: resilience.max_missing_share must be within [0, 1), "
+                         f"got {cfg['resilience']['max_missing_share']}")
     z = cfg["zoning"]
     if z["min_counties"] < 0:
         raise InputError(f"{source}: zoning.min_counties must be >= 0")
+    u = z["unclassified"]
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", u["code"]) or re.fullmatch(r"(HH|LH|LL|HL)-(H|L)", u["code"]):
+        raise InputError(f"{source}: zoning.unclassified.code must be a word of letters, digits and underscores "
+                         f"that is not a zone code; got {u['code']!r}")
+    for key in ("display_code", "name_en", "strategy_name", "strategy"):
+        if not u[key].strip():
+            raise InputError(f"{source}: zoning.unclassified.{key} must not be empty")
     for a, b in z["merge"].items():
         for code in (a, b):
             if not isinstance(code, str) or not re.fullmatch(r"(HH|LH|LL|HL)-(H|L)", code):

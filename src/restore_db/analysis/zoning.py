@@ -15,6 +15,7 @@ from collections import Counter
 import psycopg
 
 from ..errors import InputError
+from ..load.common import short_list
 from ..studyarea import StudyArea
 
 MATCHING_ORDER = ("HH", "LH", "LL", "HL")
@@ -85,21 +86,36 @@ def display_codes(codes: set[str], types: dict[str, dict]) -> dict[str, str]:
 
 def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, ratios_run_id: int, resilience_run_id: int,
             run_id: int) -> dict:
-    """Zone every county of the two runs; write result.county_zone and result.zone."""
+    """Zone every county of the boundaries; write result.county_zone and result.zone.
+
+    A county without a combined matching type (ratios run) or a resilience
+    class (resilience run) gets the zone ``zoning.unclassified`` with the
+    reason, and takes no part in merges and smoothing.
+    """
     types = zone_types(conn, cfg["zoning"]["zone_set"])
+    unclassified = cfg["zoning"]["unclassified"]
     rows = conn.execute(
-        """SELECT r.unit_id, r.matching_type, e.resilience_class, u.area_m2 / 1e6
-           FROM result.county_ratio r
-           JOIN result.county_resilience e ON e.unit_id = r.unit_id AND e.run_id = %s
-           JOIN core.admin_unit u ON u.unit_id = r.unit_id
-           WHERE r.run_id = %s AND r.service = 'combined'
-             AND r.matching_type IS NOT NULL AND e.resilience_class IS NOT NULL
-           ORDER BY r.unit_id""", (resilience_run_id, ratios_run_id)).fetchall()
-    if not rows:
+        """SELECT u.unit_id, u.code, u.area_m2 / 1e6, r.matching_type, r.missing_reason, e.resilience_class,
+                  e.missing_reason
+           FROM core.admin_unit u
+           LEFT JOIN result.county_ratio r ON r.unit_id = u.unit_id AND r.run_id = %s AND r.service = 'combined'
+           LEFT JOIN result.county_resilience e ON e.unit_id = u.unit_id AND e.run_id = %s
+           WHERE u.study_area_id = %s AND u.level = 'county'
+           ORDER BY u.unit_id""", (ratios_run_id, resilience_run_id, area.study_area_id)).fetchall()
+    info, missing = {}, {}
+    for u, code, a, m, m_why, r, r_why in rows:
+        info[u] = (m, r, a)
+        why = []
+        if m is None:
+            why.append("no combined matching type: " + (m_why or f"no row in ratios run {ratios_run_id}"))
+        if r is None:
+            why.append("no resilience class: " + (r_why or f"no row in resilience run {resilience_run_id}"))
+        if why:
+            missing[u] = (code, "; ".join(why))
+    if len(missing) == len(info):
         raise InputError(f"ratios run {ratios_run_id} and resilience run {resilience_run_id} "
                          "share no classified county")
-    info = {u: (m, r, a) for u, m, r, a in rows}
-    combination = {u: f"{m}-{r}" for u, (m, r, _) in info.items()}
+    combination = {u: f"{m}-{r}" for u, (m, r, _) in info.items() if u not in missing}
     merged = _merge(combination, cfg)
     final = merged
     if cfg["zoning"]["smoothing"] != "none":
@@ -108,10 +124,13 @@ def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, ratios_run_id:
     with conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO result.county_zone (run_id, unit_id, matching_type, resilience_class, combination,
-                   zone_code, adjustment) VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-            [(run_id, u, info[u][0], info[u][1], combination[u], final[u],
-              "smoothed" if final[u] != merged[u] else "merged" if merged[u] != combination[u] else None)
-             for u in sorted(final)])
+                   zone_code, adjustment, missing_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+            [(run_id, u, info[u][0], info[u][1], combination.get(u),
+              final[u] if u in final else unclassified["code"],
+              None if u not in final else "smoothed" if final[u] != merged[u]
+              else "merged" if merged[u] != combination[u] else None,
+              missing[u][1] if u in missing else None)
+             for u in sorted(info)])
     total = sum(a for _, _, a in info.values())
     summary = []
     for code in sorted(codes, key=lambda c: codes[c]):
@@ -120,13 +139,22 @@ def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, ratios_run_id:
         t = types[code]
         m, r = code.split("-")
         summary.append((run_id, code, codes[code], m, r, t["name_en"], t["name_zh"], t["strategy_name"],
-                        t["strategy"], len(members), a, 100.0 * a / total if total else 0.0))
+                        t["strategy"], len(members), a, 100.0 * a / total if total else 0.0, True))
+    if missing:
+        a = sum(info[u][2] for u in missing)
+        summary.append((run_id, unclassified["code"], unclassified["display_code"], None, None,
+                        unclassified["name_en"], unclassified["name_zh"], unclassified["strategy_name"],
+                        unclassified["strategy"], len(missing), a, 100.0 * a / total if total else 0.0, False))
     with conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO result.zone (run_id, zone_code, display_code, matching_type, resilience_class, name_en,
-                   name_zh, strategy_name, strategy, counties, area_km2, area_share)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", summary)
-    return {"counties": len(final),
+                   name_zh, strategy_name, strategy, counties, area_km2, area_share, classified)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", summary)
+    warnings = []
+    if missing:
+        warnings.append(f"county(ies) {short_list(sorted(c for c, _ in missing.values()))} are "
+                        f"{unclassified['code']} (reasons in result.county_zone.missing_reason)")
+    return {"counties": len(info), "classified": len(final), "warnings": warnings,
             "zones": [{"zone": s[2], "code": s[1], "name": s[5], "counties": s[9], "area_share": round(s[11], 2)}
                       for s in summary],
             "adjusted": {"merged": sum(1 for u in final if merged[u] != combination[u]),

@@ -104,7 +104,7 @@ def bi_user(
 
 @app.command("refresh-views")
 def refresh_views() -> None:
-    """Refresh the materialized bi views (county shapes, zone polygons), concurrently."""
+    """Bring the bi relations up to date: county shapes, zoning runs not yet published, the current analysis."""
     with session() as conn:
-        for view, rows, concurrent in bi.refresh(conn):
-            err.print(f"{view}: {rows} rows{' (concurrently)' if concurrent else ''}")
+        for relation, rows, concurrent in bi.refresh(conn):
+            err.print(f"{relation}: {rows} rows{' (refreshed concurrently)' if concurrent else ''}")

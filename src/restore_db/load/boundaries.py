@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 
+from ..bi import refresh_shapes
 from ..errors import InputError
 from ..studyarea import StudyArea, crs_of_srid
 from .common import short_list
@@ -72,6 +73,8 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
     insert_polygons(conn, "core.admin_unit",
                     ["study_area_id", "level", "code", "name", "parent_code", "province_code", "repaired",
                      "source_path"], rows, area.grid.srid)
+    if level == "county":
+        refresh_shapes(conn)     # bi.county_shape follows the counties
     return BoundaryInfo(level, len(rows), sorted(repaired), outside, polys.dropped_dims, source.detected_encoding)
 
 

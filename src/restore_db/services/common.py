@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
-from ..engine import Output, has_layer, write_array, zonal_stats
+from .. import counties
+from ..engine import Output, has_layer, pixel_values, refresh_layer_stats, set_pixels, write_array, zonal_stats
 from ..errors import InputError
 from ..load.common import short_list
 from ..load.params import lulc_codes_in_layer
@@ -32,12 +33,15 @@ from ..studyarea import StudyArea
 
 @dataclass
 class Step:
-    """A tile kernel: ``params`` is a dict, or a callable ``(ctx, run_id) -> dict`` evaluated when it runs."""
+    """A tile kernel: ``params`` is a dict, or a callable ``(ctx, run_id) -> dict`` evaluated when it runs;
+    ``post(ctx, run_id)``, when given, runs right after the kernel (e.g. to place the parts of
+    statistics that counties smaller than a pixel hold)."""
     kernel: str
     inputs: dict[str, str]
     outputs: list[Output]
     params: dict | Callable = field(default_factory=dict)
     halo: bool = False
+    post: Callable | None = None
 
 
 @dataclass
@@ -89,6 +93,15 @@ class Context:
         self.warnings: list[str] = []
         self.notes: list[str] = []
         self.backend = "client"   # set by the orchestrator once the engine is chosen
+        # set by the county raster step: which county each pixel counts for (restore_db.counties)
+        self.membership: counties.Membership | None = None
+        # unit_id -> why the county's values of a layer may be missing (e.g. no statistic)
+        self.county_reasons: dict[int, list[str]] = {}
+
+    def codes(self, unit_ids) -> list[str]:
+        """Administrative codes of counties, in code order."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT code FROM core.admin_unit WHERE unit_id = ANY(%s) ORDER BY code", (list(unit_ids),)).fetchall()]
 
     def wants(self, side: str) -> bool:
         return side in self.sides
@@ -249,21 +262,27 @@ COUNTY = Output("county", "id", "county (core.admin_unit.unit_id) of each pixel,
 
 
 def county_raster(ctx: Context, run_id: int) -> None:
-    """Rasterize the counties on the grid (pixel centres, as ST_Clip does) into layer ``county``."""
-    from rasterio.features import rasterize
-    from shapely import wkb as shapely_wkb
-
-    grid = ctx.area.grid
-    rows = ctx.conn.execute(
-        "SELECT unit_id, ST_AsBinary(geom) FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'"
-        " ORDER BY unit_id", (ctx.area.study_area_id,)).fetchall()
-    if not rows:
+    """Rasterize the counties on the grid into layer ``county`` and record the shares of the
+    counties that hold no pixel centre (:mod:`restore_db.counties`, docs/models/aggregation.md)."""
+    membership = counties.rasterize(ctx.conn, ctx.area)
+    if not membership.centres:
         raise InputError(f"study area {ctx.area.name!r} has no counties; load boundaries first")
-    ids = rasterize(((shapely_wkb.loads(bytes(g)), uid) for uid, g in rows), out_shape=(grid.height, grid.width),
-                    transform=grid.transform, fill=0, dtype="int32")
-    arr = ids.astype(np.float64)
-    arr[ids == 0] = np.nan
+    arr = membership.ids.astype(np.float64)
+    arr[membership.ids == 0] = np.nan
     write_array(ctx.conn, ctx.area, run_id, COUNTY, arr)
+    counties.store_shares(ctx.conn, run_id, membership.shares)
+    ctx.membership = membership
+    small = sorted({s.unit_id for s in membership.shares})
+    if small:
+        ctx.warnings.append(
+            f"county(ies) {short_list(ctx.codes(small))} hold no pixel centre of the {ctx.area.grid.pixel_size:g} m "
+            f"grid: they count the area shares of the {len(membership.shares)} pixel(s) they overlap")
+    outside = sorted(u for u, n in membership.centres.items() if n == 0 and u not in small)
+    if outside:
+        ctx.warnings.append(f"county(ies) {short_list(ctx.codes(outside))} overlap no pixel of the grid: "
+                            "their values are NULL")
+        for uid in outside:
+            ctx.county_reasons.setdefault(uid, []).append("overlaps no pixel of the study grid")
 
 
 COUNTY_STEP = GridStep("county raster", county_raster, ["county"])
@@ -273,22 +292,26 @@ def allocation_factor(ctx: Context, run_id: int, totals: dict[int, float], weigh
                       what: str, missing: float | None = None) -> list:
     """Per-county factor total / weight sum for :func:`catalog.allocate` (index = unit_id).
 
-    A county with a positive total but no weight (nothing to allocate to) is
-    a data inconsistency: it is reported, and its total is not allocated. A
-    county without a total gets ``missing``: None (its pixels are nodata) or
-    0.0 (an optional term, such as a water-use sector, counts as absent);
-    either way it is reported.
+    Over the counties holding pixel centres (pixel-centre rule). A county with
+    a positive total but no weight (nothing to allocate to) is a data
+    inconsistency: it is reported, and its total is not allocated. A county
+    without a total gets ``missing``: None (its pixels are nodata; the county
+    is named in ``ctx.county_reasons``) or 0.0 (an optional term, such as a
+    water-use sector, counts as absent); either way it is reported. Counties
+    holding no pixel centre are placed by :func:`allocate_shares`.
     """
     sums = zonal_stats(ctx.conn, ctx.area, ("county", run_id), {"w": (weight_layer, run_id)}, ctx.backend)["w"]
     size = max(list(totals) + list(sums) + [0]) + 1
     factor: list = [None] * size
     lost = []
+    small = {s.unit_id for s in ctx.membership.shares} if ctx.membership else set()
     absent = [uid for uid in sums if uid not in totals]
     if absent:
-        codes = [r[0] for r in ctx.conn.execute(
-            "SELECT code FROM core.admin_unit WHERE unit_id = ANY(%s) ORDER BY code", (absent,)).fetchall()]
         effect = "its pixels are nodata" if missing is None else f"counted as {missing:g}"
-        ctx.warnings.append(f"{what}: county(ies) {short_list(codes)} have no statistic ({effect})")
+        ctx.warnings.append(f"{what}: county(ies) {short_list(ctx.codes(absent))} have no statistic ({effect})")
+        if missing is None:
+            for uid in absent:
+                ctx.county_reasons.setdefault(uid, []).append(f"no county statistic for {what}")
     for uid in range(size):
         total = totals.get(uid)
         if total is None:
@@ -299,14 +322,67 @@ def allocation_factor(ctx: Context, run_id: int, totals: dict[int, float], weigh
             factor[uid] = total / w
         else:
             factor[uid] = 0.0
-            if total > 0:
+            if total > 0 and uid not in small:
                 lost.append(uid)
     if lost:
-        codes = [r[0] for r in ctx.conn.execute(
-            "SELECT code FROM core.admin_unit WHERE unit_id = ANY(%s) ORDER BY code", (lost,)).fetchall()]
-        ctx.warnings.append(f"{what}: county(ies) {short_list(codes)} have a positive total but no pixel to "
+        ctx.warnings.append(f"{what}: county(ies) {short_list(ctx.codes(lost))} have a positive total but no pixel to "
                             "allocate it to (no weight); their total is not allocated")
     return factor
+
+
+def allocate_shares(ctx: Context, run_id: int, totals: dict[int, float], weight_layer: str, output: str,
+                    what: str) -> None:
+    """Add the totals of counties holding no pixel centre to the pixels they overlap.
+
+    A county with total T whose shares s_p of pixels p have weight w_p adds
+    T x s_p w_p / sum(s w) to each such pixel of layer ``output`` of the run,
+    so the layer's total equals the sum of the statistics (docs/models/aggregation.md).
+    A pixel that is nodata although a county holds its centre (that county has
+    no statistic, or the weight is nodata) takes nothing; what cannot be placed
+    is reported.
+    """
+    shares = [s for s in (ctx.membership.shares if ctx.membership else []) if s.unit_id in totals]
+    if not shares:
+        return
+    pixels = sorted({(s.row, s.col) for s in shares})
+    at = {p: i for i, p in enumerate(pixels)}
+    w = pixel_values(ctx.conn, ctx.area, (weight_layer, run_id), pixels)
+    current = pixel_values(ctx.conn, ctx.area, (output, run_id), pixels)
+    weight = {}      # share index -> s x w, over the usable pixels
+    for k, s in enumerate(shares):
+        i = at[(s.row, s.col)]
+        if np.isfinite(w[i]) and (np.isfinite(current[i]) or s.centre is None):
+            weight[k] = s.share * w[i]
+    by_unit: dict[int, float] = {}
+    for k, x in weight.items():
+        by_unit[shares[k].unit_id] = by_unit.get(shares[k].unit_id, 0.0) + x
+    new = np.where(np.isfinite(current), current, 0.0)
+    touched = set()
+    for k, x in weight.items():
+        u = shares[k].unit_id
+        if by_unit[u] > 0:
+            i = at[(shares[k].row, shares[k].col)]
+            new[i] += totals[u] * x / by_unit[u]
+            touched.add(i)
+    lost = [u for u in sorted({s.unit_id for s in shares}) if by_unit.get(u, 0.0) <= 0 and totals[u] > 0]
+    if lost:
+        ctx.warnings.append(f"{what}: county(ies) {short_list(ctx.codes(lost))} hold no pixel centre and the pixels "
+                            "they overlap take no allocation (no weight, or nodata); their total is not allocated")
+    changed = sorted(i for i in touched if not new[i] == current[i])
+    if changed:
+        set_pixels(ctx.conn, ctx.area, (output, run_id), [pixels[i] for i in changed],
+                                  [float(new[i]) for i in changed])
+        refresh_layer_stats(ctx.conn, ctx.area, output, run_id)
+
+
+def allocation_step(totals: dict[int, float], weight_layer: str, output: Output, what: str,
+                    missing: float | None = None) -> Step:
+    """The tile kernel ``allocate`` of county ``totals`` over ``weight_layer`` into ``output``
+    (dasymetric allocation, domain.md 1.2, 1.4, 3.2), with the shares of counties smaller than a pixel."""
+    return Step("allocate", {"county": "county", "weight": weight_layer}, [output],
+                lambda c, run: {"output": output.name,
+                                "factor": allocation_factor(c, run, totals, weight_layer, what, missing)},
+                post=lambda c, run: allocate_shares(c, run, totals, weight_layer, output.name, what))
 
 
 def population_plan(ctx: Context) -> tuple[list, str, dict]:
@@ -327,10 +403,8 @@ def population_plan(ctx: Context) -> tuple[list, str, dict]:
         COUNTY_STEP,
         Step("class_values", {"lulc": "lulc"}, [Output("pop_weight", "1", "dasymetric population weight of the class")],
              {"tables": {"pop_weight": weights["pop_weight"]}}),
-        Step("allocate", {"county": "county", "weight": "pop_weight"},
-             [Output("population", "persons", "county population allocated by land-use weight")],
-             lambda c, run: {"output": "population",
-                             "factor": allocation_factor(c, run, totals, "pop_weight", "population")}),
+        allocation_step(totals, "pop_weight", Output("population", "persons",
+                                                     "county population allocated by land-use weight"), "population"),
     ]
     return steps, "population", {"population": f"county statistic population {year} allocated by pop_weight"}
 
@@ -358,22 +432,45 @@ def source_layers(ctx: Context, *layers: str) -> list[str]:
 
 
 def county_sums(ctx: Context, run_id: int, service: str, aggregates: list[Aggregate]) -> dict[str, int]:
-    """Sum supply and demand layers per county into ``result.county_service``; {side: counties}.
+    """Sum supply and demand layers per county into ``result.county_service``; {side: counties with a value}.
 
-    Pixel by pixel over the county raster (pixel-centre rule, exact at county
-    edges, every pixel in one county): total = scale x sum, mean = pixel mean,
-    density = total / valid area (km2). Nodata pixels are skipped (domain.md 0.2, 0.4).
+    Pixel by pixel over the county raster with the shares of counties holding
+    no pixel centre (:func:`restore_db.counties.sums`): total = scale x sum,
+    mean = share-weighted pixel mean, density = total / valid area (km2).
+    Nodata pixels are skipped (domain.md 0.2, 0.4). Every county of the
+    boundaries gets a row: one without a valid pixel has NULL values and a
+    ``null_reason``, and the run records a warning naming it.
     """
-    stats = zonal_stats(ctx.conn, ctx.area, ("county", run_id),
-                        {a.side: (a.layer, run_id) for a in aggregates}, ctx.backend)
+    shares = ctx.membership.shares if ctx.membership else None
+    stats = counties.sums(ctx.conn, ctx.area, run_id, {a.side: (a.layer, run_id) for a in aggregates},
+                          ctx.backend, shares)
     px_km2 = ctx.pixel_area_m2 / 1e6
+    centres = ctx.membership.centres if ctx.membership else {uid: 1 for s in stats.values() for uid in s}
+    small = {s.unit_id for s in shares or []}
     out = {}
     for agg in aggregates:
-        rows = [(run_id, uid, service, agg.side, agg.layer, total * agg.scale, agg.unit, total / n,
-                 total * agg.scale / (n * px_km2), n) for uid, (n, total) in sorted(stats[agg.side].items())]
+        rows, empty = [], {}
+        for uid in sorted(centres):
+            if uid in stats[agg.side]:
+                n, total = stats[agg.side][uid]
+                rows.append((run_id, uid, service, agg.side, agg.layer, total * agg.scale, agg.unit, total / n,
+                             total * agg.scale / (n * px_km2), n, None))
+                continue
+            why = list(ctx.county_reasons.get(uid, []))
+            if uid in small:
+                why.append(f"holds no pixel centre and the pixels it overlaps have no value of layer {agg.layer!r}")
+            elif centres[uid]:
+                why.append(f"none of its {centres[uid]} pixels has a value of layer {agg.layer!r}")
+            reason = "; ".join(why) or f"no value of layer {agg.layer!r}"
+            empty.setdefault(reason, []).append(uid)
+            rows.append((run_id, uid, service, agg.side, agg.layer, None, agg.unit, None, None, 0.0, reason))
+        for reason, uids in empty.items():
+            ctx.warnings.append(f"{service} {agg.side}: county(ies) {short_list(ctx.codes(uids))} have no value "
+                                f"(NULL): {reason}")
         with ctx.conn.cursor() as cur:
             cur.executemany(
                 """INSERT INTO result.county_service (run_id, unit_id, service, side, layer, total, unit, mean,
-                       density_km2, valid_cells) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", rows)
-        out[agg.side] = len(rows)
+                       density_km2, valid_cells, null_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                rows)
+        out[agg.side] = len(rows) - sum(len(u) for u in empty.values())
     return out

@@ -16,7 +16,7 @@ holding no cropland is a data inconsistency: it is reported, not allocated.
 from __future__ import annotations
 
 from ..engine import Output
-from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_factor, population_demand,
+from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_step, population_demand,
                      source_layers)
 
 SUPPLY = Output("food_supply", "t/yr", "grain supply per pixel")
@@ -50,9 +50,7 @@ def supply_plan(ctx: Context) -> tuple[list, dict]:
             weight_step = Step("class_values", {"lulc": "lulc"}, [WEIGHT], {"tables": {WEIGHT.name: crop}})
             method = f"A: county grain_output {year} allocated to cropland by area (no ndvi layer)"
         steps = [COUNTY_STEP, weight_step,
-                 Step("allocate", {"county": "county", "weight": WEIGHT.name}, [SUPPLY],
-                      lambda c, run: {"output": SUPPLY.name,
-                                      "factor": allocation_factor(c, run, totals, WEIGHT.name, "food supply")})]
+                 allocation_step(totals, WEIGHT.name, SUPPLY, "food supply")]
         record = {"supply_method": method}
     else:
         yields = ctx.lookups(["food_yield"])

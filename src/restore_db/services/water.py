@@ -16,7 +16,7 @@ are left out and the run record says so.
 from __future__ import annotations
 
 from ..engine import Output
-from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_factor, population_demand,
+from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_step, population_demand,
                      source_layers)
 
 INPUTS = ("lulc", "precipitation", "eto", "soil_depth", "pawc")
@@ -66,10 +66,8 @@ def demand_plan(ctx: Context) -> tuple[list, dict]:
             COUNTY_STEP,
             Step("class_values", {"lulc": "lulc"}, [Output(weight, "1", f"{flag} flag receiving {layer}")],
                  {"tables": {weight: flags[flag]}}),
-            Step("allocate", {"county": "county", "weight": weight},
-                 [Output(layer, "m3/yr", f"county {variable} x {coef} allocated to {flag} land")],
-                 lambda c, run, volumes=volumes, weight=weight, layer=layer:
-                     {"output": layer, "factor": allocation_factor(c, run, volumes, weight, layer, missing=0.0)}),
+            allocation_step(volumes, weight, Output(layer, "m3/yr", f"county {variable} x {coef} allocated to {flag} land"),
+                            layer, missing=0.0),
         ]
         sector_inputs[layer] = layer
         record["sectors"][layer] = f"{variable} {year} x {coef} = {q} ({q_src}), allocated to {flag}"
