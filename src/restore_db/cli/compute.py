@@ -78,12 +78,15 @@ class _progress:
         return self.bar.__exit__(*exc)
 
 
-def _report(outcomes) -> None:
+def _report(conn, outcomes) -> None:
+    """One line per stage, then the warnings its run recorded (a reused run's too)."""
     for o in outcomes:
         what = "reused (same inputs and settings)" if o.skipped else "computed"
         err.print(f"{o.stage:11} run {o.run_id:<6} {what:34} {o.seconds:7.2f} s")
-        for w in o.summary.get("warnings", []):
-            err.print(f"  [yellow]warning:[/] {w}")
+        (warnings,) = conn.execute("SELECT coalesce(timings->'warnings', '[]') FROM core.run WHERE run_id = %s",
+                                   (o.run_id,)).fetchone()
+        for w in warnings:
+            err.print(f"  [yellow]warning:[/] {w}", highlight=False)
 
 
 def _zone_table(conn, zoning_run: int) -> None:
@@ -118,7 +121,7 @@ def all_(
                                         progress=progress,
                                         services_options={"params": params or None, "scalars": scalars,
                                                           "stats_year": year})
-        _report(outcomes)
+        _report(conn, outcomes)
         _zone_table(conn, outcomes[-1].run_id)
     err.print(f"zoning run {outcomes[-1].run_id} succeeded in {sum(o.seconds for o in outcomes):.2f} s")
 
@@ -139,7 +142,7 @@ def ratios(
         with _progress() as progress:
             out = pipeline.run_ratios(conn, area, cfg, services_run, force=force, label=run_label, engine=engine,
                                       progress=progress)
-        _report([out])
+        _report(conn, [out])
         rows = conn.execute("""SELECT matching_type, count(*) FROM result.county_ratio WHERE run_id = %s
                                AND service = 'combined' GROUP BY 1 ORDER BY 1""", (out.run_id,)).fetchall()
     err.print("combined matching types: " + ", ".join(f"{t} {n}" for t, n in rows))
@@ -159,7 +162,7 @@ def resilience(
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         out = pipeline.run_resilience(conn, area, cfg, services_run, force=force, label=run_label, engine=engine)
-        _report([out])
+        _report(conn, [out])
         rows = conn.execute("""SELECT indicator, round(weight::numeric, 4) FROM result.run_indicator
                                WHERE run_id = %s ORDER BY position""", (out.run_id,)).fetchall()
     err.print("weights: " + ", ".join(f"{i} {w}" for i, w in rows))
@@ -180,7 +183,7 @@ def zoning(
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         out = pipeline.run_zoning(conn, area, cfg, ratios_run, resilience_run, force=force, label=run_label)
-        _report([out])
+        _report(conn, [out])
         _zone_table(conn, out.run_id)
 
 
