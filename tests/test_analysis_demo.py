@@ -102,3 +102,51 @@ def test_bad_settings_fail_before_computing(db_url, conn, cli_env, tmp_path):
     result = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
     assert result.exit_code == 1 and "night_lights" in str(result.exception), result.output
     assert snapshot(conn) == before
+
+
+def test_compute_all_chooses_parameter_sets_as_compute_services(db_url, conn, cli_env, tmp_path):
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    # a second table holding every coefficient: the choice is ambiguous for every service and the indicators
+    from restore_db.resources import package_data
+
+    load = CliRunner().invoke(app, ["load", "params", str(package_data("params", "demo_lulc.csv")), "--name",
+                                    "second_table", "-a", "demo"], env=cli_env)
+    assert load.exit_code == 0, load.output
+    before = snapshot(conn)
+    for command in (["compute", "all"], ["compute", "services"]):
+        result = CliRunner().invoke(app, [*command, "-a", "demo"], env=cli_env)
+        assert result.exit_code == 1, result.output
+        message = str(result.exception)
+        # one message for every service, naming the candidates and the flag to pass
+        assert message.startswith("5 services cannot be computed:"), message
+        for service in ("food", "carbon", "water", "soil", "recreation"):
+            assert f"{service}: several land-use parameter tables hold" in message
+        assert "pass --params lulc_coefficients or --params second_table" in message
+        assert snapshot(conn) == before
+    # with the same flags both commands choose the same sets, and say which
+    flags = ["--params", "second_table", "--scalars", "model_scalars"]
+    every = CliRunner().invoke(app, ["compute", "all", "-a", "demo", *flags], env=cli_env)
+    assert every.exit_code == 0, every.output
+    assert "parameter sets: food model_scalars, second_table;" in every.output
+    alone = CliRunner().invoke(app, ["compute", "services", "-a", "demo", *flags], env=cli_env)
+    assert alone.exit_code == 0, alone.output
+    used = [r[0] for r in conn.execute("SELECT timings->'param_sets' FROM core.run WHERE stage = 'services' "
+                                       "ORDER BY run_id").fetchall()]
+    assert len(used) == 2 and used[0] == used[1]
+    assert all("second_table" in sets and "lulc_coefficients" not in sets for sets in used[0].values()), used[0]
+    # the resilience indicators read the class coefficients of the same table
+    (sets,) = conn.execute("SELECT inputs->'param_sets' FROM core.run WHERE stage = 'resilience'").fetchone()
+    assert list(sets) == ["second_table"]
+
+
+def test_missing_inputs_of_several_services_are_reported_together(db_url, conn, cli_env, tmp_path):
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    with conn.transaction():
+        conn.execute("DELETE FROM core.layer WHERE name IN ('eto', 'dem') AND run_id IS NULL")
+    before = snapshot(conn)
+    result = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
+    assert result.exit_code == 1, result.output
+    message = str(result.exception)
+    assert message.startswith("2 services cannot be computed:"), message
+    assert "water: study area 'demo' has no layer eto" in message and "soil: study area 'demo' has no layer dem" in message
+    assert snapshot(conn) == before

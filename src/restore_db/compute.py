@@ -101,6 +101,25 @@ def _county_plan():
     return Plan([COUNTY_STEP], [], {})
 
 
+def plan_services(ctx: Context, services: list[str]) -> dict:
+    """Plan every service; raises one :class:`InputError` naming every service that cannot be computed and why
+    (all missing inputs at once, not one per try)."""
+    plans, problems = {}, []
+    for name in services:
+        ctx.service = name
+        try:
+            plans[name] = SERVICES[name].plan(ctx)
+        except InputError as exc:
+            problems.append((name, str(exc)))
+    ctx.service = None
+    if len(problems) == 1:
+        raise InputError(f"{problems[0][0]}: {problems[0][1]}")
+    if problems:
+        raise InputError(f"{len(problems)} services cannot be computed: "
+                         + "; ".join(f"{name}: {why}" for name, why in problems))
+    return plans
+
+
 def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[str] | None = None,
                      label: str | None = None, params: str | list[str] | None = None, scalars: str | None = None,
                      progress: Callable[[str, int, int], None] | None = None, engine: str | None = None,
@@ -125,7 +144,7 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     if bad or not sides:
         raise InputError(f"sides must be supply and/or demand, got {short_list(bad) if bad else 'none'}")
     ctx = Context(conn, area, params, scalars, stats_year, tuple(sides))
-    plans = {name: SERVICES[name].plan(ctx) for name in services}   # validate everything first
+    plans = plan_services(ctx, services)     # validate everything first
     backend = choose_backend(conn, engine)
     ctx.backend = backend
     layers = sorted({l for p in plans.values() for l in p.layers})
@@ -136,6 +155,7 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     record["_aggregates"] = {name: [{"side": a.side, "layer": a.layer, "unit": a.unit, "scale": a.scale}
                                     for a in p.aggregates] for name, p in plans.items()}
     record["_sides"] = list(sides)
+    record["_params"] = ctx.preferred_lulc_sets
     identity = dict(record)   # the engine does not change results (identical tiles): not part of the identity
     if reuse:
         previous = runs.find_succeeded(conn, area, "services", identity, inputs)
@@ -186,6 +206,7 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
         results[name].steps.append(StepResult("county sums", name, 0, time.perf_counter() - t0, backend))
         results[name].seconds += time.perf_counter() - t0
     timings = {"engine": backend, "warnings": ctx.warnings, "notes": ctx.notes,
+               "param_sets": {name: sorted(ctx.used.get(name, ())) for name in services},
                "services": {n: {"seconds": round(r.seconds, 3), "cells": r.cells,
                                 "cells_per_s": round(r.cells_per_second) if r.seconds else None,
                                 "steps": [s.as_dict() for s in r.steps]} for n, r in results.items()}}

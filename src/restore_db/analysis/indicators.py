@@ -62,10 +62,11 @@ class Planner:
     """Resolves each indicator's source for a study area and a services run."""
 
     def __init__(self, conn: psycopg.Connection, area: StudyArea, services_run_id: int | None, lulc_sets: list[str],
-                 lulc_layer: str, planned_layers: set[str] | None = None):
+                 lulc_layer: str, planned_layers: set[str] | None = None, used_sets: list[str] | None = None):
         self.conn, self.area, self.run = conn, area, services_run_id
         self.planned = planned_layers or set()
-        self.lulc_sets = lulc_sets
+        self.lulc_sets = lulc_sets            # preferred (--params), in order
+        self.used_sets = used_sets or []      # the parameter sets the services run read
         self.lulc_layer = lulc_layer
         self.warnings: list[str] = []
         self.coefficients: dict[str, np.ndarray] = {}
@@ -88,18 +89,26 @@ class Planner:
         raise InputError(f"indicator {ind.indicator!r} ({ind.source_kind} {ind.source!r}): {what}")
 
     def coefficient(self, ind: Indicator) -> bool:
-        from ..services.common import lookup_table
+        """Resolve a class coefficient by the rule of the services (:func:`choose_lulc_set`): a preferred
+        set (``--params``), else the one set the services run read that holds it, else the only table
+        holding it (several: an error naming them and the ``--params`` to pass)."""
+        from ..services.common import choose_lulc_set, lookup_table
 
-        names = [r[0] for r in self.conn.execute(
-            """SELECT p.name FROM param.param_set p JOIN param.lulc_value v USING (param_set_id)
-               WHERE p.study_area_id = %s AND p.kind = 'lulc' AND v.coefficient = %s
-               GROUP BY p.name ORDER BY p.name""", (self.area.study_area_id, ind.source)).fetchall()]
-        preferred = [n for n in self.lulc_sets if n in names] or names
-        if not preferred:
+        holders = [r[0] for r in self.conn.execute(
+            """SELECT DISTINCT p.name FROM param.param_set p JOIN param.lulc_value v USING (param_set_id)
+               WHERE p.study_area_id = %s AND p.kind = 'lulc' AND v.coefficient = %s ORDER BY 1""",
+            (self.area.study_area_id, ind.source)).fetchall()]
+        if not holders:
             return self._missing(ind, f"no land-use parameter table of study area {self.area.name!r} has "
                                       f"coefficient {ind.source!r}")
-        self.param_set = preferred[0]
-        self.coefficients[ind.source] = lookup_table(self.conn, self.area, preferred[0], [ind.source],
+        read = [n for n in self.used_sets if n in holders]
+        preferred = self.lulc_sets + (read if len(read) == 1 else [])
+        try:
+            name = choose_lulc_set(self.conn, self.area, [ind.source], preferred)
+        except InputError as exc:
+            raise InputError(f"indicator {ind.indicator!r}: {exc}") from None
+        self.param_set = name
+        self.coefficients[ind.source] = lookup_table(self.conn, self.area, name, [ind.source],
                                                      self.lulc_layer)[ind.source]
         return False
 

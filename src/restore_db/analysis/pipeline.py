@@ -103,10 +103,11 @@ def _resilience_inputs(conn, area: StudyArea, plan: resilience.ResiliencePlan) -
 
 def run_resilience(conn, area: StudyArea, cfg: dict, services_run_id: int | None = None, *, force: bool = False,
                    label: str | None = None, engine: str | None = None, progress: Progress = None,
-                   parent: int | None = None) -> StageOutcome:
-    """Resilience index of every county of the boundaries (default: the newest complete services run)."""
+                   parent: int | None = None, params: list[str] | None = None) -> StageOutcome:
+    """Resilience index of every county of the boundaries (default: the newest complete services run);
+    ``params``: land-use parameter sets to prefer (``--params``), as for the services."""
     services_run_id = services_run_id or latest_services_run(conn, area, cfg)
-    plan = resilience.prepare(conn, area, cfg, services_run_id)
+    plan = resilience.prepare(conn, area, cfg, services_run_id, params=params)
     backend = choose_backend(conn, engine)
     units = [r[0] for r in conn.execute("SELECT unit_id FROM core.admin_unit WHERE study_area_id = %s "
                                         "AND level = 'county' ORDER BY 1", (area.study_area_id,)).fetchall()]
@@ -165,10 +166,11 @@ def _tick(progress: Progress, name: str) -> None:
         progress(name, 1, 1)
 
 
-def check(conn, area: StudyArea, cfg: dict, planned_layers: set[str], services_run_id: int | None = None) -> None:
+def check(conn, area: StudyArea, cfg: dict, planned_layers: set[str], services_run_id: int | None = None,
+          params: list[str] | None = None) -> None:
     """Check the resilience and zoning settings against what the services will produce (or a services run
     produced); computes nothing."""
-    resilience.prepare(conn, area, cfg, services_run_id, planned_layers)
+    resilience.prepare(conn, area, cfg, services_run_id, planned_layers, params)
     zoning.zone_types(conn, cfg["zoning"]["zone_set"])
 
 
@@ -182,19 +184,21 @@ def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str
     parent = runs.start(conn, area, "pipeline", label, {"settings": cfg, "services": services_options or {}}, {})
     opts = dict(services_options or {})
     opts.setdefault("services", cfg["ratios"]["services"])
+    params = opts.get("params")
     outcomes = []
     ts = time.perf_counter()
     run_id, results = compute_services(conn, area, opts.pop("services"), label, progress=progress, engine=engine,
                                        reuse=not force, parent_run_id=parent,
-                                       before_compute=lambda layers: check(conn, area, cfg, layers), **opts)
+                                       before_compute=lambda layers: check(conn, area, cfg, layers, params=params),
+                                       **opts)
     if not results:      # reused: nothing was checked against planned layers yet
-        check(conn, area, cfg, set(), run_id)
+        check(conn, area, cfg, set(), run_id, params)
     outcomes.append(StageOutcome("services", run_id, not results, time.perf_counter() - ts,
                                  {"cells": sum(r.cells for r in results[:1])}))
     _tick(progress, "services")
     common = {"force": force, "label": label, "progress": progress, "parent": parent}
     outcomes.append(run_ratios(conn, area, cfg, run_id, engine=engine, **common))
-    outcomes.append(run_resilience(conn, area, cfg, run_id, engine=engine, **common))
+    outcomes.append(run_resilience(conn, area, cfg, run_id, engine=engine, params=params, **common))
     outcomes.append(run_zoning(conn, area, cfg, outcomes[1].run_id, outcomes[2].run_id, **common))
     runs.finish(conn, parent, {"seconds": round(time.perf_counter() - t0, 3),
                                "stages": [{"stage": o.stage, "run_id": o.run_id, "skipped": o.skipped,

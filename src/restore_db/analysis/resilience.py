@@ -38,18 +38,22 @@ class ResiliencePlan:
 
 
 def prepare(conn: psycopg.Connection, area: StudyArea, cfg: dict, services_run_id: int | None,
-            planned_layers: set[str] | None = None) -> ResiliencePlan:
+            planned_layers: set[str] | None = None, params: list[str] | None = None) -> ResiliencePlan:
     """Check the indicator set and the weighting settings; nothing is computed.
 
     With ``services_run_id`` None (a check before the services run exists),
-    ``planned_layers`` are the layers the services will produce.
+    ``planned_layers`` are the layers the services will produce. Land-use
+    coefficients come from the sets of ``params`` (``--params``), then from
+    those the services run preferred and read, by the rule of the services.
     """
     rc = cfg["resilience"]
-    lulc_sets = []
+    preferred, used = list(params or []), []
     if services_run_id is not None:
-        (inputs,) = conn.execute("SELECT inputs FROM core.run WHERE run_id = %s", (services_run_id,)).fetchone()
-        lulc_sets = sorted((inputs or {}).get("param_sets", {}))
-    planner = Planner(conn, area, services_run_id, lulc_sets, rc["lulc_layer"], planned_layers)
+        (inputs, run_params) = conn.execute("SELECT inputs, params FROM core.run WHERE run_id = %s",
+                                            (services_run_id,)).fetchone()
+        preferred += list((run_params or {}).get("_params", []))
+        used = sorted((inputs or {}).get("param_sets", {}))
+    planner = Planner(conn, area, services_run_id, preferred, rc["lulc_layer"], planned_layers, used)
     inds = planner.plan(catalogue(conn, rc["indicator_set"]))
     plan = ResiliencePlan(services_run_id, planner, inds, warnings=planner.warnings)
     method = rc["weighting"]

@@ -19,6 +19,11 @@ ServicesRunOption = typer.Option(None, "--services-run",
                                  help="Services run to read (default: newest complete).")
 EngineOption = typer.Option(None, "--engine", help="auto (default), server (PL/Python) or client.",
                             envvar="RESTORE_DB_ENGINE")
+# The parameter choice of the services, the same flags wherever land-use or scalar parameters are read.
+ParamsOption = typer.Option(None, "--params", help="Land-use parameter set(s) to prefer, in order (repeatable; "
+                            "default: the one table that holds the coefficients).")
+ScalarsOption = typer.Option(None, "--scalars", help="Scalar parameter set (default: newest, then defaults).")
+YearOption = typer.Option(None, "--year", help="Year of the county statistics (default: newest).")
 
 app = typer.Typer(help="Run computations (each run is recorded in core.run).", no_args_is_help=True)
 
@@ -26,13 +31,11 @@ app = typer.Typer(help="Run computations (each run is recorded in core.run).", n
 @app.command()
 def services(
     service: list[str] = typer.Option(None, "--service", help="Service to compute (repeatable; default all five)."),
-    run_label: str = typer.Option(None, "--run-label", help="A label for the run."),
-    params: list[str] = typer.Option(None, "--params", help="Land-use parameter set(s) to prefer, in order "
-                                     "(repeatable; default: the one table that holds the coefficients)."),
-    scalars: str = typer.Option(None, "--scalars", help="Scalar parameter set (default: newest, then defaults)."),
-    year: int = typer.Option(None, "--year", help="Year of the county statistics (default: newest)."),
-    engine: str = typer.Option(None, "--engine", help="auto (default), server (PL/Python) or client.",
-                               envvar="RESTORE_DB_ENGINE"),
+    run_label: str = LabelOption,
+    params: list[str] = ParamsOption,
+    scalars: str = ScalarsOption,
+    year: int = YearOption,
+    engine: str = EngineOption,
     side: list[str] = typer.Option(None, "--side", help="supply and/or demand (repeatable; default both)."),
     steps: bool = typer.Option(False, "--steps", help="Also print the time of every step."),
     study_area: str = StudyAreaOption,
@@ -45,6 +48,7 @@ def services(
                                                progress, engine, year, tuple(side or ("supply", "demand")))
         warnings = conn.execute("SELECT timings->'warnings', timings->>'engine' FROM core.run WHERE run_id = %s",
                                 (run_id,)).fetchone()
+        _param_sets(conn, run_id)
     for r in results:
         counties = ", ".join(f"{k} {v}" for k, v in r.counties.items())
         err.print(f"{r.service:11} {r.cells:>12,} cells {r.seconds:7.2f} s "
@@ -78,6 +82,14 @@ class _progress:
         return self.bar.__exit__(*exc)
 
 
+def _param_sets(conn, services_run: int) -> None:
+    """Print the parameter sets each service of a services run read."""
+    (used,) = conn.execute("SELECT timings->'param_sets' FROM core.run WHERE run_id = %s", (services_run,)).fetchone()
+    if used:
+        err.print("parameter sets: " + "; ".join(f"{s} {', '.join(sets) or 'defaults only'}"
+                                                 for s, sets in used.items()), highlight=False)
+
+
 def _report(conn, outcomes) -> None:
     """One line per stage, then the warnings its run recorded (a reused run's too)."""
     for o in outcomes:
@@ -107,12 +119,15 @@ def all_(
     force: bool = ForceOption,
     run_label: str = LabelOption,
     engine: str = EngineOption,
-    params: list[str] = typer.Option(None, "--params", help="Land-use parameter set(s) to prefer, in order."),
-    scalars: str = typer.Option(None, "--scalars", help="Scalar parameter set (default: newest, then defaults)."),
-    year: int = typer.Option(None, "--year", help="Year of the county statistics (default: newest)."),
+    params: list[str] = ParamsOption,
+    scalars: str = ScalarsOption,
+    year: int = YearOption,
     study_area: str = StudyAreaOption,
 ) -> None:
-    """Services -> ratios -> resilience -> zoning; a stage whose inputs and settings did not change is reused."""
+    """Services -> ratios -> resilience -> zoning; a stage whose inputs and settings did not change is reused.
+
+    Parameter sets are chosen as by `compute services`, with the same --params, --scalars and --year.
+    """
     cfg = settings.load(config)
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
@@ -121,6 +136,7 @@ def all_(
                                         progress=progress,
                                         services_options={"params": params or None, "scalars": scalars,
                                                           "stats_year": year})
+        _param_sets(conn, outcomes[0].run_id)
         _report(conn, outcomes)
         _zone_table(conn, outcomes[-1].run_id)
     err.print(f"zoning run {outcomes[-1].run_id} succeeded in {sum(o.seconds for o in outcomes):.2f} s")
@@ -155,13 +171,15 @@ def resilience(
     force: bool = ForceOption,
     run_label: str = LabelOption,
     engine: str = EngineOption,
+    params: list[str] = ParamsOption,
     study_area: str = StudyAreaOption,
 ) -> None:
     """Resilience indicators, weights and index per county."""
     cfg = settings.load(config)
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
-        out = pipeline.run_resilience(conn, area, cfg, services_run, force=force, label=run_label, engine=engine)
+        out = pipeline.run_resilience(conn, area, cfg, services_run, force=force, label=run_label, engine=engine,
+                                      params=params or None)
         _report(conn, [out])
         rows = conn.execute("""SELECT indicator, round(weight::numeric, 4) FROM result.run_indicator
                                WHERE run_id = %s ORDER BY position""", (out.run_id,)).fetchall()

@@ -97,6 +97,8 @@ class Context:
         self.membership: counties.Membership | None = None
         # unit_id -> why the county's values of a layer may be missing (e.g. no statistic)
         self.county_reasons: dict[int, list[str]] = {}
+        self.service: str | None = None            # the service being planned
+        self.used: dict[str, set[str]] = {}        # service -> parameter sets it reads
 
     def codes(self, unit_ids) -> list[str]:
         """Administrative codes of counties, in code order."""
@@ -121,28 +123,12 @@ class Context:
 
     # -- parameters -------------------------------------------------------
     def lulc_set(self, needed: list[str]) -> str:
-        """The land-use parameter set holding every coefficient in ``needed``.
-
-        The first of the preferred sets (``--params``, in order) that holds them
-        all; otherwise the only loaded set that does (several -> ask to choose).
-        """
-        rows = [r[0] for r in self.conn.execute(
-            """SELECT p.name FROM param.param_set p JOIN param.lulc_value v USING (param_set_id)
-               WHERE p.study_area_id = %s AND p.kind = 'lulc' AND v.coefficient = ANY(%s)
-               GROUP BY p.name HAVING count(DISTINCT v.coefficient) = %s ORDER BY p.name""",
-            (self.area.study_area_id, needed, len(needed))).fetchall()]
-        preferred = [p for p in self.preferred_lulc_sets if p in rows]
-        if preferred:
-            name = preferred[0]
-        elif not rows:
-            raise InputError(f"study area {self.area.name!r} has no land-use parameter table with "
-                             f"{short_list(needed)}; load one with `load params`")
-        elif len(rows) > 1:
-            raise InputError(f"several parameter tables hold {short_list(needed)} ({short_list(rows)}): "
-                             "choose with --params")
-        else:
-            name = rows[0]
+        """The land-use parameter set holding every coefficient in ``needed`` (:func:`choose_lulc_set`
+        with the ``--params`` preference); the choice is recorded for the run."""
+        name = choose_lulc_set(self.conn, self.area, needed, self.preferred_lulc_sets)
         self.param_sets.add(name)
+        if self.service:
+            self.used.setdefault(self.service, set()).add(name)
         return name
 
     def lookups(self, coefficients: list[str], optional: tuple[str, ...] = ()) -> dict[str, list]:
@@ -164,6 +150,8 @@ class Context:
         value, source, set_name = scalar_row(self.conn, self.area, name, self.scalar_set)
         if set_name:
             self.param_sets.add(set_name)   # checksummed with the run's inputs
+            if self.service:
+                self.used.setdefault(self.service, set()).add(set_name)
         return value, source
 
     def scalar_or_none(self, name: str) -> tuple[float, str] | tuple[None, None]:
@@ -193,6 +181,31 @@ class Context:
         if negative:
             raise InputError(f"county statistic {variable!r} ({year}) is negative for {len(negative)} county(ies)")
         return {uid: float(v) for uid, v in rows}, year
+
+
+def choose_lulc_set(conn: psycopg.Connection, area: StudyArea, needed: list[str], preferred: list[str]) -> str:
+    """The land-use parameter set that holds every coefficient in ``needed``: the one rule of every stage.
+
+    The first of ``preferred`` (``--params``, in order) that holds them all;
+    otherwise the only loaded set that does. Raises :class:`InputError` when no
+    set holds them, or when several do and none is preferred: the message names
+    the candidates and the ``--params`` to pass.
+    """
+    rows = [r[0] for r in conn.execute(
+        """SELECT p.name FROM param.param_set p JOIN param.lulc_value v USING (param_set_id)
+           WHERE p.study_area_id = %s AND p.kind = 'lulc' AND v.coefficient = ANY(%s)
+           GROUP BY p.name HAVING count(DISTINCT v.coefficient) = %s ORDER BY p.name""",
+        (area.study_area_id, needed, len(needed))).fetchall()]
+    chosen = [p for p in preferred if p in rows]
+    if chosen:
+        return chosen[0]
+    if not rows:
+        raise InputError(f"study area {area.name!r} has no land-use parameter table with "
+                         f"{short_list(needed)}; load one with `load params`")
+    if len(rows) > 1:
+        raise InputError(f"several land-use parameter tables hold {short_list(needed)} ({short_list(rows)}): "
+                         f"pass {' or '.join(f'--params {r}' for r in rows)}")
+    return rows[0]
 
 
 def lookup_table(conn: psycopg.Connection, area: StudyArea, param_set: str, coefficients: list[str],
