@@ -116,3 +116,45 @@ def create_area(conn, name: str, srid: int, origin_x: float, origin_y: float, pi
     g = area.grid
     assert (g.origin_x, g.origin_y, g.width, g.height) == (origin_x, origin_y, width, height)
     return area
+
+
+def slope_by_hand(dem: np.ndarray, cell: float) -> np.ndarray:
+    """Slope in degrees of every cell of ``dem`` (NaN = nodata; outside the grid = nodata), pixel by pixel.
+
+    A transcription of pygeoprocessing ``calculate_slope`` (InVEST's slope, docs/domain.md 4.4): Horn's
+    stencil when the 8 neighbours are valid; next to nodata, per row (a-c, d-f, g-i) and column (a-g, b-h,
+    c-i): both ends, else a one-cell difference with the middle cell, else the valid end against the centre
+    times sqrt(2); divided by the sum of the factors times the cell size; 0 if none. Nodata centre -> NaN.
+    """
+    z = np.pad(np.asarray(dem, dtype=np.float64), 1, constant_values=np.nan)
+    out = np.full(dem.shape, np.nan)
+    ok = lambda v: not np.isnan(v)  # noqa: E731
+    for r in range(dem.shape[0]):
+        for c in range(dem.shape[1]):
+            (a, b, c_), (d, e, f), (g, h, i) = z[r:r + 3, c:c + 3].tolist()
+            if not ok(e):
+                continue
+            sx = sy = 0.0
+            nx = ny = 0
+            for p, m, q, weight, sums in ((a, b, c_, 1, "x"), (d, e, f, 2, "x"), (g, h, i, 1, "x"),
+                                          (a, d, g, 1, "y"), (b, e, h, 2, "y"), (c_, f, i, 1, "y")):
+                if ok(p) and ok(q):
+                    diff, n = weight * (q - p), 2 * weight
+                elif weight == 1 and ok(p) and ok(m):
+                    diff, n = m - p, 1
+                elif weight == 1 and ok(m) and ok(q):
+                    diff, n = q - m, 1
+                elif ok(p):
+                    diff, n = weight * (e - p) * (2 ** 0.5 if weight == 1 else 1.0), weight
+                elif ok(q):
+                    diff, n = weight * (q - e) * (2 ** 0.5 if weight == 1 else 1.0), weight
+                else:
+                    diff, n = 0.0, 0
+                if sums == "x":
+                    sx, nx = sx + diff, nx + n
+                else:
+                    sy, ny = sy + diff, ny + n
+            dzdx = sx / (nx * cell) if nx else 0.0
+            dzdy = sy / (ny * cell) if ny else 0.0
+            out[r, c] = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    return out

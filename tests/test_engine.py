@@ -2,7 +2,7 @@
 
 The study area is 203 x 139 cells cut into 64-pixel tiles (4 x 3 tiles, the last column 11 wide and the
 last row 11 high), with nodata pixels and tiles missing from some inputs. Expected values are written
-here with plain numpy from the inputs (Horn's slope, pool sums, np.bincount), never with the code under
+here with plain numpy from the inputs (InVEST's slope by hand, pool sums, np.bincount), never with the code under
 test; computed layers are read back with helpers.read_layer (the independent tile reader).
 """
 
@@ -18,7 +18,8 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import create_area, read_layer, write_tif
+from helpers import create_area, read_layer, slope_by_hand, write_tif
+from restore_db import wkb
 from restore_db.engine import Output, choose_backend, run_kernel, server_backend, write_array, zonal_stats
 from restore_db.errors import InputError
 from restore_db.load.raster import load_raster
@@ -73,22 +74,22 @@ def stored_blobs(conn, layer, run_id) -> dict[int, bytes]:
         f'SELECT tile_id, ST_AsBinary(rast) FROM "{schema}"."{table_}" ORDER BY tile_id').fetchall()}
 
 
-def horn_by_hand(dem: np.ndarray, cell: float) -> np.ndarray:
-    """Horn (1981) slope in degrees of every cell of ``dem`` (NaN = nodata; outside the grid = nodata)."""
-    z = np.pad(dem, 1, constant_values=np.nan)
-    n = lambda dr, dc: z[1 + dr:1 + dr + dem.shape[0], 1 + dc:1 + dc + dem.shape[1]]  # noqa: E731
-    a, b, c = n(-1, -1), n(-1, 0), n(-1, 1)
-    d, e, f = n(0, -1), n(0, 0), n(0, 1)
-    g, h, i = n(1, -1), n(1, 0), n(1, 1)
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * cell)
-    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8 * cell)
-    out = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
-    window_nan = np.zeros(dem.shape, bool)
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            window_nan |= np.isnan(n(dr, dc))
-    out[window_nan] = np.nan
-    return out
+# Kernels whose float64 values go through pow/expm1/log1p (water yield) or arctan (slope). The server's numpy
+# (PL/Python) may be another version, or another SIMD path, than the client's: those functions may then differ
+# by a few float64 ulps, and the float32 cast by one float32 ulp on rare pixels. The other kernels are sums and
+# products of the same float64 values in the same order on both backends: identical bytes by construction.
+TRANSCENDENTAL = {"water_yield", "slope"}
+
+
+def same_to_one_float32_ulp(blob_a: bytes, blob_b: bytes) -> bool:
+    """Two stored tiles: same header and nodata pixels, values at most one float32 ulp apart."""
+    (ha, (va,), na), (hb, (vb,), nb) = wkb.decode(blob_a), wkb.decode(blob_b)
+    ok = wkb.valid_mask(va, na[0])
+    if ha != hb or na != nb or not np.array_equal(ok, wkb.valid_mask(vb, nb[0])):
+        return False
+    x, y = va[ok].astype(np.float32), vb[ok].astype(np.float32)
+    ulp = np.spacing(np.maximum(np.abs(x), np.abs(y))).astype(np.float64)
+    return bool((np.abs(x.astype(np.float64) - y.astype(np.float64)) <= ulp).all())
 
 
 def need_server(conn) -> None:
@@ -205,7 +206,7 @@ def expected_values(kernel, inputs):
         return {"food_demand": pop * 0.4, "carbon_demand": pop * 7.4 * 12 / 44,
                 "water_demand": pop * 150.0 * 365 / 1000, "recreation_demand": pop / (PX * PX / 1e6)}
     if kernel == "slope":
-        return {"slope": horn_by_hand(inputs["dem"], PX)}
+        return {"slope": slope_by_hand(inputs["dem"], PX)}
     if kernel == "water_yield":
         # InVEST fractp_op written out: vegetated -> Fu curve with w = min(AWC/P*Z + 1.25, 5); else min(P, PET)/P
         codes, p = inputs["lulc"], inputs["precipitation"]
@@ -235,12 +236,15 @@ def test_server_and_client_give_identical_tiles_and_stats(conn, area, inputs, ke
         a, b = stored_blobs(conn, name, srv_run), stored_blobs(conn, name, cli_run)
         assert a.keys() == b.keys() and a, f"{kernel}/{name}: tiles stored differ"
         for tile_id in a:
-            assert a[tile_id] == b[tile_id], f"{kernel}/{name}: tile {tile_id} differs between backends"
-        # counts identical; sum/min/max of the float64 values before the float32 cast may differ in the last
-        # bit when the server's numpy differs from the client's (see test_layer_stats_are_those_of_the_stored_pixels)
+            same = a[tile_id] == b[tile_id] or (kernel in TRANSCENDENTAL and same_to_one_float32_ulp(a[tile_id],
+                                                                                                   b[tile_id]))
+            assert same, f"{kernel}/{name}: tile {tile_id} differs between backends"
+        # counts identical; sum/min/max of the stored pixels (non-negative here) as close as the pixels are:
+        # one float32 ulp, 2**-23 relative, where the server's numpy may differ from the client's
         s, c = srv.outputs[name], cli.outputs[name]
         assert s.valid == c.valid
-        assert (s.sum, s.min, s.max) == pytest.approx((c.sum, c.min, c.max), rel=1e-12)
+        assert (s.sum, s.min, s.max) == pytest.approx((c.sum, c.min, c.max),
+                                                      rel=2.0**-23 + 1e-12 if kernel in TRANSCENDENTAL else 1e-12)
 
         # and both hold the values computed by hand
         got = computed(conn, name, cli_run)
@@ -289,18 +293,33 @@ def test_layer_stats_are_those_of_the_stored_pixels(conn, area, inputs, kernel):
             assert row == (ok.sum(), got[ok].min(), got[ok].max()), f"{backend}: registry of {name}"
             st = stats.outputs[name]
             assert (st.min, st.max) == (got[ok].min(), got[ok].max()), f"{backend}: KernelStats of {name}"
-        assert runs["server"][1].outputs[name].as_dict() == runs["client"][1].outputs[name].as_dict()
+        srv, cli = runs["server"][1].outputs[name].as_dict(), runs["client"][1].outputs[name].as_dict()
+        if kernel in TRANSCENDENTAL:  # a stored pixel may be one float32 ulp (<= 2**-23 relative) apart, and
+            # all values are non-negative, so the sum is as close
+            assert srv["valid"] == cli["valid"]
+            assert [srv[k] for k in ("sum", "min", "max")] == pytest.approx([cli[k] for k in ("sum", "min", "max")],
+                                                                             rel=2.0**-23 + 1e-12)
+        else:
+            assert srv == cli
 
 
 def test_slope_halo_is_exact_at_tile_edges(conn, area, inputs):
-    """Horn's slope through the tile engine equals Horn's slope of the whole DEM, also on tile edges."""
+    """The slope through the tile engine equals the slope of the whole DEM, also on tile edges and next to
+    missing tiles (whose halo must be nodata, not a height)."""
     runs = run_both(conn, area, "slope")
-    want = horn_by_hand(inputs["dem"], PX)
-    # the outermost ring of the grid, the 3x3 neighbourhood of a hole and the border of missing tile 5 are nodata
-    assert np.isnan(want[0]).all() and np.isnan(want[-1]).all() and np.isnan(want[:, 0]).all() \
-        and np.isnan(want[:, -1]).all()
-    assert np.isnan(want[62:65, 62:65]).all() and np.isnan(want[63:65, 190:193]).all()
-    assert np.isnan(want[63, 64:128]).all() and np.isnan(want[128, 64:128]).all()  # around missing tile 5
+    want = slope_by_hand(inputs["dem"], PX)
+    # pygeoprocessing's stencil gives every valid DEM cell a slope: only the holes and missing tile 5 are
+    # nodata; the outermost ring of the grid, the neighbours of a hole and the border of tile 5 are not
+    assert np.array_equal(np.isnan(want), np.isnan(inputs["dem"]))
+    ring = np.ones((H, W), bool)
+    ring[1:-1, 1:-1] = False
+    assert np.isnan(want[ring]).sum() == 2  # the holes (0, 5) and (138, 202)
+    assert np.isnan(want[62:65, 62:65]).sum() == 2  # the hole (63, 63) and (64, 64) in tile 5
+    # cells beside missing tile 5 (rows 63 and 128, columns 63 and 128) take their slope from a NaN halo
+    beside_5 = np.zeros((H, W), bool)
+    beside_5[63, 63:129] = beside_5[128, 63:129] = beside_5[63:129, 63] = beside_5[63:129, 128] = True
+    beside_5 &= ~np.isnan(want)
+    assert beside_5.sum() > 250
     edges = np.zeros((H, W), bool)
     for k in range(1, TILES_X):
         edges[:, k * TS - 1:k * TS + 1] = True
@@ -312,6 +331,7 @@ def test_slope_halo_is_exact_at_tile_edges(conn, area, inputs):
         assert np.array_equal(np.isnan(got), np.isnan(want)), f"{backend}: nodata pixels differ"
         ok = ~np.isnan(want)
         np.testing.assert_allclose(got[ok & edges], want[ok & edges], rtol=1e-6, err_msg=f"{backend}: tile edges")
+        np.testing.assert_allclose(got[beside_5], want[beside_5], rtol=1e-6, err_msg=f"{backend}: beside tile 5")
         np.testing.assert_allclose(got[ok], want[ok], rtol=1e-6, err_msg=backend)
         assert stats.outputs["slope"].valid == ok.sum()
         assert 5 not in stored_blobs(conn, "slope", run_id)  # no DEM tile, no slope tile

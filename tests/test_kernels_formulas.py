@@ -554,19 +554,116 @@ def test_horn_slope_hand_computed_3x3():
     assert got2[0, 0] == pytest.approx(math.degrees(math.atan(math.hypot(0.125, 0.125))), abs=1e-10)
 
 
+# pygeoprocessing's stencil next to nodata (InVEST's slope).  A tilted plane, row r (y, down)
+# and column c (x, right), cell size (DX, DY); its slope is atan(0.5).
+DX, DY = 20.0, 10.0
+GX, GY = 0.3, 0.4  # dz/dx, dz/dy in m/m
+PLANE_DEG = math.degrees(math.atan(0.5))
+
+
+def _plane(rows=3, cols=3):
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(float)
+    return 100.0 + GX * DX * xx + GY * DY * yy
+
+
+# window cells: a b c / d e f / g h i -> (row, col)
+CELL = dict(zip("abcdefghi", [(r, c) for r in range(3) for c in range(3)]))
+
+
+@pytest.mark.parametrize("missing", [
+    "a", "c", "g", "i",  # outer line: one-cell difference with its middle cell (b-c, a-b, h-i, g-h; d-g, ...)
+    "b", "h", "d", "f",  # middle line: the valid end against the centre, 2 (e - p) or 2 (q - e) over 2 cells
+    "ac", "gi", "ag", "ci",  # a line with no valid end drops out; the other two carry the gradient
+    "bh", "df",  # both middle ends missing: 2 cells on the outer lines only
+    "abc", "ghi", "adg", "cfi",  # grid borders (the NaN halo of the first/last row or column)
+    "abcdg", "abcfi", "adghi", "cfghi",  # grid corners
+])
+def test_slope_fallbacks_reproduce_a_plane(missing):
+    """Every fallback but the sqrt(2) one is an exact difference of the plane: its slope, unchanged.
+
+    (The sqrt(2) branch needs an outer line with its middle cell and one end missing, e.g. "ab":
+    see test_slope_sqrt2_fallback_by_hand.)
+    """
+    dem = _plane()
+    for cell in missing:
+        dem[CELL[cell]] = np.nan
+    got = F.horn_slope_degrees(dem, (DX, DY))
+    assert got.shape == (1, 1)
+    assert got[0, 0] == pytest.approx(PLANE_DEG, abs=1e-12)
+
+
+def test_slope_sqrt2_fallback_by_hand():
+    """Row a-b-c with only a valid: pygeoprocessing takes (e - a) * sqrt(2) over one cell.
+
+    On the plane e - a = GX*DX + GY*DY (a is one column left and one row up), so with
+    square pixels (DX = DY = D; D = 10) dz/dx = (sqrt2 (GX + GY) D + 2 (f - d) + (i - g)) / (7 D)
+    = (sqrt2 (GX + GY) + 6 GX) / 7, while dz/dy comes from the full a-g column (g - a over
+    2 cells), the middle column's 2 (h - e) over 2 and the c-i column's i - f over 1: GY exactly.
+    The sqrt(2) branch is not exact on a plane (it is pygeoprocessing's rule, kept for parity).
+    """
+    d = 10.0
+    yy, xx = np.mgrid[0:3, 0:3].astype(float)
+    dem = GX * d * xx + GY * d * yy
+    dem[0, 1] = dem[0, 2] = np.nan  # b, c
+    dzdx = (math.sqrt(2.0) * (GX + GY) + 6 * GX) / 7  # 0.3986 instead of 0.3
+    want = math.degrees(math.atan(math.hypot(dzdx, GY)))
+    assert F.horn_slope_degrees(dem, d)[0, 0] == pytest.approx(want, abs=1e-12)
+    assert want == pytest.approx(29.45, abs=0.01)  # not the plane's 26.57°
+    # the mirror case (only c valid on that row) gives (c - e) * sqrt(2): same magnitude on a plane
+    # falling in y only, where c - e = e - a = GY*D
+    dem = GY * d * yy
+    dem[0, 0] = dem[0, 1] = np.nan  # a, b
+    mirrored = math.degrees(math.atan(math.hypot(math.sqrt(2.0) * GY / 7, GY)))
+    assert F.horn_slope_degrees(dem, d)[0, 0] == pytest.approx(mirrored, abs=1e-12)
+
+
+def test_slope_isolated_cell_is_flat_and_nodata_centre_is_nodata():
+    dem = np.full((3, 3), np.nan)
+    dem[1, 1] = 250.0
+    assert F.horn_slope_degrees(dem, 30.0)[0, 0] == 0.0  # no line contributes: dz/dx = dz/dy = 0
+    dem = _plane()
+    dem[1, 1] = np.nan  # Horn does not use e, but a nodata centre is nodata
+    assert np.isnan(F.horn_slope_degrees(dem, (DX, DY))[0, 0])
+    dem[1, 1] = np.inf  # any non-finite height is nodata
+    assert np.isnan(F.horn_slope_degrees(dem, (DX, DY))[0, 0])
+
+
+def test_slope_plane_with_nan_halo_is_exact_up_to_the_border():
+    """The tile kernel passes NaN beyond the grid: corners and borders of a plane keep its slope."""
+    dem = np.pad(_plane(6, 7), 1, constant_values=np.nan)
+    got = F.horn_slope_degrees(dem, (DX, DY))
+    assert got.shape == (6, 7)
+    np.testing.assert_allclose(got, PLANE_DEG, atol=1e-12)
+
+
 @pytest.mark.parametrize("pos", [(i, j) for i in range(3) for j in range(3)])
-def test_horn_slope_nan_in_any_of_the_nine_cells(pos):
-    dem = np.arange(25, dtype=float).reshape(5, 5)
-    dem[1 + pos[0], 1 + pos[1]] = np.nan  # one cell inside the window of interior (1, 1)... (3, 3)
+def test_horn_slope_nan_only_removes_its_own_cell(pos):
+    dem = np.arange(25, dtype=float).reshape(5, 5)  # plane: dz/dx = 1, dz/dy = 5 per cell
+    dem[1 + pos[0], 1 + pos[1]] = np.nan  # one cell inside the window of output (1, 1) = dem (2, 2)
     got = F.horn_slope_degrees(dem, 1.0)
-    # interior cell (1, 1) of the output = dem cell (2, 2): its window covers dem rows/cols 1..3
-    assert np.isnan(got[1, 1])
-    # the output cell whose window is farthest away stays valid when the NaN is outside its window
-    r, c = 1 + pos[0], 1 + pos[1]
-    for oi in range(3):
-        for oj in range(3):
-            inside = abs((oi + 1) - r) <= 1 and abs((oj + 1) - c) <= 1
-            assert np.isnan(got[oi, oj]) == inside
+    want = math.degrees(math.atan(math.hypot(1.0, 5.0)))
+    r, c = pos  # the NaN is dem (1 + r, 1 + c) = output (r, c)
+    assert np.isnan(got[r, c])
+    others = np.ones(got.shape, bool)
+    others[r, c] = False
+    # one missing neighbour never reaches the sqrt(2) branch: the plane's slope everywhere else
+    np.testing.assert_allclose(got[others], want, atol=1e-12)
+
+
+def test_slope_full_windows_are_plain_horn():
+    """Cells with 8 valid neighbours are bit-identical to Horn's formula, NaNs elsewhere or not."""
+    rng = np.random.default_rng(3)
+    dem = rng.normal(500.0, 40.0, (40, 50))
+    dem[rng.random(dem.shape) < 0.05] = np.nan
+    got = F.horn_slope_degrees(dem, (30.0, 25.0))
+    n = lambda dr, dc: dem[1 + dr:39 + dr, 1 + dc:49 + dc]  # noqa: E731
+    dzdx = ((n(-1, 1) + 2 * n(0, 1) + n(1, 1)) - (n(-1, -1) + 2 * n(0, -1) + n(1, -1))) / (8 * 30.0)
+    dzdy = ((n(1, -1) + 2 * n(1, 0) + n(1, 1)) - (n(-1, -1) + 2 * n(-1, 0) + n(-1, 1))) / (8 * 25.0)
+    horn = np.degrees(np.arctan(np.sqrt(dzdx * dzdx + dzdy * dzdy)))
+    full = ~np.isnan(horn) & ~np.isnan(n(0, 0))
+    assert 1000 < full.sum() < horn.size
+    np.testing.assert_array_equal(got[full], horn[full])  # same float64 operations, same order
+    assert np.array_equal(np.isnan(got), np.isnan(n(0, 0)))  # only nodata centres are nodata
 
 
 def test_horn_slope_bad_input():

@@ -339,26 +339,84 @@ def carbon_demand(pop, e_pc_co2):
 # ---------------------------------------------------------------------------
 
 
+_SQRT2 = 2.0**0.5
+
+
+def _outer_line(p, m, q, e, vp, vm, vq):
+    """pygeoprocessing's difference along an outer row or column ``p m q`` (weight 1) of the window.
+
+    Returns ``(numerator, factor)`` oriented from ``p`` to ``q``: ``q - p`` with factor 2
+    when both ends are valid; else the one-cell difference with the middle cell
+    (``m - p`` or ``q - m``, factor 1); else the valid end against the centre times
+    sqrt(2) (``(e - p) * sqrt 2`` or ``(q - e) * sqrt 2``, factor 1); else 0 with factor 0.
+    """
+    num = np.where(vp & vq, q - p,
+                   np.where(vp & vm, m - p,
+                            np.where(vm & vq, q - m,
+                                     np.where(vp, (e - p) * _SQRT2, np.where(vq, (q - e) * _SQRT2, 0.0)))))
+    fac = np.where(vp & vq, 2.0, np.where(vp | vq, 1.0, 0.0))
+    return num, fac
+
+
+def _middle_line(p, q, e, vp, vq):
+    """pygeoprocessing's difference along the middle row or column ``p e q`` (weight 2).
+
+    ``2 (q - p)`` with factor 4 when both are valid; else ``2 (e - p)`` or
+    ``2 (q - e)`` with factor 2; else 0 with factor 0.
+    """
+    num = np.where(vp & vq, 2.0 * (q - p), np.where(vp, 2.0 * (e - p), np.where(vq, 2.0 * (q - e), 0.0)))
+    fac = np.where(vp & vq, 4.0, np.where(vp | vq, 2.0, 0.0))
+    return num, fac
+
+
 @_quiet
 def horn_slope_degrees(dem_with_halo, cell_size):
-    """Slope in degrees by Horn's (1981) method, as GDAL ``gdaldem slope`` / PostGIS ``ST_Slope``.
+    """Slope in degrees by Horn's (1981) method, with pygeoprocessing's stencil next to nodata.
 
-    For every interior cell e of the window ``a b c / d e f / g h i``::
+    For every interior cell e of the window ``a b c / d e f / g h i`` whose 8
+    neighbours are all valid (Horn; GDAL ``gdaldem slope``, PostGIS ``ST_Slope``)::
 
         dz/dx = ((c + 2f + i) - (a + 2d + g)) / (8 * dx)
         dz/dy = ((g + 2h + i) - (a + 2b + c)) / (8 * dy)
         slope = atan(sqrt(dz/dx**2 + dz/dy**2))    in degrees
 
-    Input: a 2-D DEM tile carrying a 1-pixel halo on every side; output shape
-    is ``(rows - 2, cols - 2)`` (the interior).  ``cell_size`` is the pixel
-    size in the DEM's vertical unit (m): a scalar for square pixels or
-    ``(dx, dy)``; signs are ignored.  Output: degrees in [0, 90).
+    Where a neighbour is nodata, the rule of pygeoprocessing ``calculate_slope``
+    (InVEST's slope) is used.  dz/dx sums the three rows (a-c, d-f, g-i), dz/dy
+    the three columns (a-g, b-h, c-i); each line contributes:
 
-    Nodata: NaN where any of the 9 cells of the window is NaN — including the
-    centre cell, which Horn's weights do not use (GDAL does the same).
+    * outer line ``p m q`` (weight 1): ``q - p`` over 2 cells if both ends are
+      valid; else ``m - p`` or ``q - m`` over 1 cell if the middle cell and one
+      end are valid; else ``(e - p)`` or ``(q - e)`` times sqrt(2) over 1 cell
+      if one end is valid; else nothing;
+    * middle line ``p e q`` (weight 2): ``2 (q - p)`` over 4 cells if both are
+      valid; else ``2 (e - p)`` or ``2 (q - e)`` over 2 cells; else nothing;
+
+    and ``dz/dx = sum / (sum of cells * dx)`` (likewise dz/dy with dy), or 0
+    when no line contributes.  With all 8 neighbours valid this is Horn's
+    stencil, and those cells are computed with the Horn formulas above (the
+    same values as before the partial stencil existed).  The sqrt(2) branch
+    is pygeoprocessing's: it is not exact on a plane (sqrt 2 times the
+    diagonal rise, over one cell) and is kept for parity with InVEST.
+
+    Input: a 2-D DEM tile carrying a 1-pixel halo on every side (the halo is
+    NaN beyond the grid and in missing tiles, so the grid border follows the
+    same rule); output shape is ``(rows - 2, cols - 2)`` (the interior),
+    float64.  ``cell_size`` is the pixel size in the DEM's vertical unit (m):
+    a scalar for square pixels or ``(dx, dy)``; signs are ignored.
+    Output: degrees in [0, 90).
+
+    Nodata: NaN (any non-finite height) is nodata.  Centre cell nodata -> NaN.
+    A valid centre always gets a slope: nodata neighbours only change the
+    stencil as above, and a cell whose 8 neighbours are all nodata has slope 0.
+
+    Errors: ``ValueError`` if the tile is not 2-D and at least 3x3, or if a
+    cell size is zero.
 
     Source: domain.md §4.4 ("slope with Horn's method"); Horn (1981); GDAL
-    ``gdaldem`` slope algorithm.
+    ``gdaldem`` slope algorithm; pygeoprocessing ``calculate_slope``
+    (``geoprocessing_core.pyx``) as used by InVEST SDR 3.20 (which works in
+    percent, ``100 * sqrt(dz/dx**2 + dz/dy**2)``; see
+    :func:`slope_degrees_to_percent`).
     """
     z = _f(dem_with_halo)
     if z.ndim != 2 or z.shape[0] < 3 or z.shape[1] < 3:
@@ -370,17 +428,37 @@ def horn_slope_degrees(dem_with_halo, cell_size):
     if dx == 0 or dy == 0:
         raise ValueError("cell_size must be non-zero")
     rows, cols = z.shape
+    ok = np.isfinite(z)
 
-    def win(i, j):
-        return z[i : rows - 2 + i, j : cols - 2 + j]
+    def win(arr, i, j):
+        return arr[i : rows - 2 + i, j : cols - 2 + j]
 
-    a, b, c = win(0, 0), win(0, 1), win(0, 2)
-    d, e, f = win(1, 0), win(1, 1), win(1, 2)
-    g, h, i = win(2, 0), win(2, 1), win(2, 2)
+    a, b, c = win(z, 0, 0), win(z, 0, 1), win(z, 0, 2)
+    d, e, f = win(z, 1, 0), win(z, 1, 1), win(z, 1, 2)
+    g, h, i = win(z, 2, 0), win(z, 2, 1), win(z, 2, 2)
+    va, vb, vc = win(ok, 0, 0), win(ok, 0, 1), win(ok, 0, 2)
+    vd, ve, vf = win(ok, 1, 0), win(ok, 1, 1), win(ok, 1, 2)
+    vg, vh, vi = win(ok, 2, 0), win(ok, 2, 1), win(ok, 2, 2)
+
+    # Horn, where all 8 neighbours are valid
     dzdx = ((c + 2.0 * f + i) - (a + 2.0 * d + g)) / (8.0 * dx)
     dzdy = ((g + 2.0 * h + i) - (a + 2.0 * b + c)) / (8.0 * dy)
+    full = va & vb & vc & vd & vf & vg & vh & vi
+    if not full[ve].all():
+        # pygeoprocessing's partial stencil elsewhere (x: left -> right, y: top -> bottom, as Horn)
+        lines_x = (_outer_line(a, b, c, e, va, vb, vc), _middle_line(d, f, e, vd, vf),
+                   _outer_line(g, h, i, e, vg, vh, vi))
+        lines_y = (_outer_line(a, d, g, e, va, vd, vg), _middle_line(b, h, e, vb, vh),
+                   _outer_line(c, f, i, e, vc, vf, vi))
+        partial = []
+        for lines, size in ((lines_x, dx), (lines_y, dy)):
+            num = lines[0][0] + lines[1][0] + lines[2][0]
+            fac = lines[0][1] + lines[1][1] + lines[2][1]
+            partial.append(np.where(fac > 0, num / (np.where(fac > 0, fac, 1.0) * size), 0.0))
+        dzdx = np.where(full, dzdx, partial[0])
+        dzdy = np.where(full, dzdy, partial[1])
     slope = np.degrees(np.arctan(np.sqrt(dzdx * dzdx + dzdy * dzdy)))
-    return _ret(_set_nan(slope, np.isnan(e) | np.isnan(slope)))
+    return _ret(_set_nan(slope, ~ve | np.isnan(slope)))
 
 
 @_quiet
