@@ -767,7 +767,8 @@ def test_soil_erodible_class_without_b(syn):
 def test_ambiguous_parameter_tables(syn):
     syn.lulc_params("other", CLASS_TABLE)
     expect_input_error(syn.conn, compute_services, syn.conn, syn.area, ["carbon"], sides=("supply",),
-                       match=["several parameter tables", "classes", "other", "--params"])
+                       match=["several land-use parameter tables", "classes", "other",
+                              "--params classes or --params other"])
 
 
 def test_negative_county_statistic(syn):
