@@ -76,6 +76,8 @@ INSERT INTO param.scalar_def (name, unit, description, min_value, max_value, def
   ('q_ind', 'm3/(1e4 CNY)', 'industrial water use per 1e4 CNY of secondary-sector value added', 0, 10000, NULL, 'water_yield', 'water resources bulletins; domain.md 3.2'),
   ('q_irr', 'm3/ha', 'irrigation water use per hectare of irrigated land', 0, 100000, NULL, 'water_yield', 'water resources bulletins; domain.md 3.2'),
   ('k_const', 't*ha*h/(ha*MJ*mm)', 'soil erodibility K used everywhere when no erodibility or soil-texture layer is loaded', 0, 1, NULL, 'soil_conservation', 'domain.md 4.3'),
+  ('pawc_const', '1', 'plant available water content (fraction) used everywhere when no pawc layer is loaded', 0, 1, NULL, 'water_yield', 'InVEST AWY; domain.md 3.1'),
+  ('soil_depth_const', 'mm', 'depth to the root-restricting layer used everywhere when no soil_depth layer is loaded', 0, 100000, NULL, 'water_yield', 'InVEST AWY; domain.md 3.1'),
   ('fvc_ndvi_soil_pct', '%', 'percentile of scene NDVI taken as bare soil (dimidiate FVC)', 0, 100, 5, 'soil_conservation', 'domain.md 4.5'),
   ('fvc_ndvi_veg_pct', '%', 'percentile of scene NDVI taken as full cover (dimidiate FVC)', 0, 100, 95, 'soil_conservation', 'domain.md 4.5'),
   ('soil_demand_tolerance', 'flag', '1: soil demand = max(A - A_tol, 0); 0: demand = actual loss A', 0, 1, 0, 'soil_conservation', 'domain.md 4.7'),

@@ -897,3 +897,20 @@ def test_module_imports_only_numpy_and_stdlib():
             modules.add(node.module.split(".")[0])
     allowed = set(sys.stdlib_module_names) | {"numpy", "__future__"}
     assert modules <= allowed, modules - allowed
+
+
+def test_water_yield_kernel_takes_constant_soil_depth_and_pawc():
+    # the scalars soil_depth_const / pawc_const stand for layers holding that value everywhere
+    from restore_db.kernels import catalog
+
+    rng = np.random.default_rng(7)
+    shape = (4, 5)
+    a = {"lulc": rng.integers(0, 3, shape).astype(float), "eto": rng.uniform(600, 1200, shape),
+         "precipitation": rng.uniform(300, 900, shape)}
+    a["precipitation"][0, 0] = np.nan
+    p = {"kc": [0.6, 1.0, 0.8], "root_depth": [800.0, 3000.0, 1500.0], "lulc_veg": [1, 1, 0], "seasonality_z": 5.0}
+    with_layers = catalog.water_yield({**a, "soil_depth": np.full(shape, 800.0), "pawc": np.full(shape, 0.15)}, p)
+    with_scalars = catalog.water_yield(a, {**p, "soil_depth_const": 800, "pawc_const": 0.15})
+    for name in ("fractp", "aet", "wyield"):
+        np.testing.assert_array_equal(with_scalars[name], with_layers[name])   # same operations, same values
+    assert np.isnan(with_scalars["wyield"][0, 0]) and np.isfinite(with_scalars["wyield"][1:]).all()

@@ -1,6 +1,6 @@
 """Every county in every result: county shares of pixels for counties that hold no pixel centre, NULL values with
 their reasons, the unclassified zone; bi.county and bi.zone_map written once per zoning run (bi.publish) as keyed
-tables, bi.county_current a keyed materialized view.
+tables, bi.county_current a keyed materialized view; scalars pawc_const and soil_depth_const.
 
 Revision ID: 0005
 Revises: 0004
@@ -17,7 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind(), "045_county_membership.sql", "075_unclassified.sql", "080_bi_views.sql")
+    apply_sql_files(op.get_bind(), "025_param_catalogue.sql", "045_county_membership.sql", "075_unclassified.sql",
+                    "080_bi_views.sql")
 
 
 def downgrade() -> None:

@@ -146,8 +146,11 @@ def run_zoning(conn, area: StudyArea, cfg: dict, ratios_run_id: int | None = Non
     if not out.skipped:
         t0 = time.perf_counter()
         bi.publish(conn, out.run_id)     # after the run is marked succeeded: bi lists succeeded runs only
-        out.seconds += time.perf_counter() - t0
-        out.summary["publish_seconds"] = round(time.perf_counter() - t0, 3)
+        seconds = time.perf_counter() - t0
+        out.seconds += seconds
+        out.summary["publish_seconds"] = round(seconds, 3)
+        conn.execute("UPDATE core.run SET timings = timings || jsonb_build_object('publish_seconds', %s::float8) "
+                     "WHERE run_id = %s", (round(seconds, 3), out.run_id))
     _tick(progress, "zoning")
     return out
 

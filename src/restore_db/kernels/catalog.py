@@ -43,10 +43,16 @@ def carbon_storage(a, p):
 
 
 def water_yield(a, p):
-    """InVEST annual water yield, Budyko-Fu: fractp, aet and wyield (mm/yr) (domain.md 3.1)."""
+    """InVEST annual water yield, Budyko-Fu: fractp, aet and wyield (mm/yr) (domain.md 3.1).
+
+    ``soil_depth`` and ``pawc`` are layers, or one value everywhere
+    (``p["soil_depth_const"]``, ``p["pawc_const"]``) when the layer is not an input.
+    """
     codes = a["lulc"]
+    soil_depth = a["soil_depth"] if "soil_depth" in a else np.full(codes.shape, float(p["soil_depth_const"]))
+    pawc = a["pawc"] if "pawc" in a else np.full(codes.shape, float(p["pawc_const"]))
     fractp = formulas.awy_fractp(lookup(codes, p["kc"]), a["eto"], a["precipitation"],
-                                 lookup(codes, p["root_depth"]), a["soil_depth"], a["pawc"],
+                                 lookup(codes, p["root_depth"]), soil_depth, pawc,
                                  lookup(codes, p["lulc_veg"]), p["seasonality_z"])
     wyield, aet = formulas.awy_water_yield(fractp, a["precipitation"])
     return {"fractp": fractp, "aet": aet, "wyield": wyield}

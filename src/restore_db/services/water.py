@@ -1,8 +1,10 @@
 """Water: InVEST annual water yield as supply, per-capita and sectoral use as demand (domain.md 3.1, 3.2).
 
 Supply inputs: lulc, precipitation (mm/yr), eto (mm/yr), soil_depth (mm,
-depth to the root-restricting layer), pawc (fraction); lookup table with
-lulc_veg, root_depth (mm), kc; scalar seasonality_z. Outputs per pixel:
+depth to the root-restricting layer), pawc (fraction) — soil_depth and pawc
+may instead be one value everywhere, the scalars ``soil_depth_const`` and
+``pawc_const`` (a layer wins when loaded); lookup table with lulc_veg,
+root_depth (mm), kc; scalar seasonality_z. Outputs per pixel:
 fractp (AET/P), aet (mm/yr) and wyield (mm/yr); county supply = sum of
 wyield x pixel area / 1000 (m3/yr). Nodata and P = 0 give nodata, as in InVEST.
 
@@ -16,10 +18,12 @@ are left out and the run record says so.
 from __future__ import annotations
 
 from ..engine import Output
+from ..errors import InputError
 from .common import (COUNTY_STEP, Aggregate, Context, Plan, Step, allocation_step, population_demand,
                      source_layers)
 
 INPUTS = ("lulc", "precipitation", "eto", "soil_depth", "pawc")
+CONSTANTS = {"soil_depth": "soil_depth_const", "pawc": "pawc_const"}   # layer -> scalar standing in for it
 OUTPUTS = [
     Output("fractp", "1", "AET/P of the Budyko curve (InVEST fractp)"),
     Output("aet", "mm/yr", "actual evapotranspiration"),
@@ -34,10 +38,22 @@ SECTORS = {"water_industry": ("gdp_secondary", "q_ind", "built_up"),
 def plan(ctx: Context) -> Plan:
     steps, aggregates, record = [], [], {}
     if ctx.wants("supply"):
-        ctx.require(*INPUTS)
+        constants, missing = {}, []
+        for layer in INPUTS:
+            if ctx.has(layer):
+                continue
+            value, source = ctx.scalar_or_none(CONSTANTS[layer]) if layer in CONSTANTS else (None, None)
+            if value is None:
+                missing.append(layer + (f" (or the scalar {CONSTANTS[layer]})" if layer in CONSTANTS else ""))
+            else:
+                constants[CONSTANTS[layer]] = value
+                record[layer] = f"scalar {CONSTANTS[layer]} = {value:g} everywhere ({source})"
+        if missing:
+            raise InputError(f"study area {ctx.area.name!r} has no layer {', '.join(missing)}; load it first")
         luts = ctx.lookups(["lulc_veg", "root_depth", "kc"])
         z, z_src = ctx.scalar("seasonality_z")
-        steps.append(Step("water_yield", {l: l for l in INPUTS}, OUTPUTS, {**luts, "seasonality_z": z}))
+        layers = [l for l in INPUTS if ctx.has(l)]
+        steps.append(Step("water_yield", {l: l for l in layers}, OUTPUTS, {**luts, "seasonality_z": z, **constants}))
         aggregates.append(Aggregate("supply", "wyield", "m3/yr", ctx.pixel_area_m2 / 1000.0))
         record.update({**luts, "seasonality_z": z, "seasonality_z_source": z_src})
     if ctx.wants("demand"):
