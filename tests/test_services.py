@@ -817,3 +817,39 @@ def test_two_runs_with_different_parameter_sets(syn):
     assert [t[0] for t in tables] == [run_a, run_b] and tables[0][1] != tables[1][1]
     inputs = syn.conn.execute("SELECT inputs->'param_sets' FROM core.run ORDER BY run_id").fetchall()
     assert list(inputs[0][0]) == ["classes"] and list(inputs[1][0]) == ["doubled"]
+
+
+# ---------------------------------------------------------------- every county, with reasons
+
+
+def test_counties_without_values_get_null_rows_with_reasons(syn):
+    # county c3 has no land use at all (every pixel nodata); county c4 has no population statistic
+    lulc = syn.layers["lulc"].copy()
+    lulc[in_county(2)] = np.nan
+    path = write_tif(syn.tmp / "lulc_hole.tif", np.where(np.isnan(lulc), 255, lulc).astype(np.uint8), "EPSG:32650",
+                     TRANSFORM, nodata=255)
+    with syn.conn.transaction():
+        load_raster(syn.conn, syn.area, "lulc", path, "categorical", "class", replace=True, overviews=False)
+    syn.stats({"population": {**STATS["population"], "c4": None}})
+    run_id, results = syn.compute(["carbon"])
+    rows = syn.conn.execute(
+        """SELECT u.code, c.side, c.total, c.mean, c.density_km2, c.valid_cells, c.null_reason
+           FROM result.county_service c JOIN core.admin_unit u USING (unit_id) WHERE c.run_id = %s""",
+        (run_id,)).fetchall()
+    got = {(code, side): tuple(rest) for code, side, *rest in rows}
+    assert len(got) == 8                                     # every county, both sides
+    n3 = int(in_county(2).sum())
+    assert got[("c3", "supply")] == (None, None, None, 0.0,
+                                     f"none of its {n3} pixels has a value of layer 'c_storage'")
+    assert got[("c4", "demand")][:4] == (None, None, None, 0.0)
+    assert got[("c4", "demand")][4].startswith("no county statistic for population")
+    # c3's population has no pixel to go to either (its weight comes from the land use): reported
+    assert got[("c3", "demand")][0] is None
+    assert got[("c3", "demand")][4] == f"none of its {n3} pixels has a value of layer 'carbon_demand'"
+    assert any("population: county(ies) c3 have a positive total but no pixel" in w for w in warnings_of(syn, run_id))
+    assert all(v[0] is not None for k, v in got.items()
+               if k not in {("c3", "supply"), ("c3", "demand"), ("c4", "demand")})
+    assert results[0].counties == {"supply": 3, "demand": 2}
+    warnings = warnings_of(syn, run_id)
+    assert any("carbon supply: county(ies) c3 have no value (NULL)" in w for w in warnings), warnings
+    assert any("carbon demand: county(ies) c4 have no value (NULL)" in w for w in warnings), warnings
