@@ -140,3 +140,58 @@ def test_tiny_county_case_every_county_is_zoned(db_url, conn, cli_env, tmp_path)
     imputed = {r[0] for r in conn.execute("SELECT indicator FROM result.county_indicator WHERE run_id = %s "
                                           "AND unit_id = %s AND imputed", (resilience, tiny)).fetchall()}
     assert imputed == {"shdi", "pd", "cohesion"}
+
+
+def test_statistic_of_a_sub_pixel_county_is_allocated_to_the_pixels_it_overlaps(conn, tmp_path):
+    """A county holding no pixel centre keeps its population: the allocated layer's total is the census total."""
+    import test_services as ts
+    from shapely.geometry import box
+
+    from restore_db.load.boundaries import load_boundaries
+
+    syn = ts.Syn(conn, tmp_path)
+    syn.raster("lulc", ts.base_lulc(), "categorical", "class")
+    syn.lulc_params()
+    syn.scalars(ts.SCALARS)
+    # c5: 24 m x 24 m inside c1, between the centres of 60 m pixels; it overlaps pixel (row 1, col 1) only
+    tiny = box(ts.OX + 63, ts.OY - 87, ts.OX + 87, ts.OY - 63)
+    geoms = [box(ts.OX + x0, ts.OY - y1, ts.OX + x1, ts.OY - y0) for _, x0, x1, y0, y1 in ts.COUNTIES]
+    geoms[0] = geoms[0].difference(tiny)
+    path = tmp_path / "counties.gpkg"
+    gpd.GeoDataFrame({"code": ts.CODES + ["c5"]}, geometry=geoms + [tiny], crs="EPSG:32650").to_file(path)
+    with conn.transaction():
+        load_boundaries(conn, syn.area, path, "county")
+    population = {**ts.STATS["population"], "c5": 1000.0}
+    lines = ["code,year,population"] + [f"{c},{ts.YEAR},{v}" for c, v in population.items()]
+    (tmp_path / "pop.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from restore_db.load.stats import load_stats
+
+    with conn.transaction():
+        load_stats(conn, syn.area, tmp_path / "pop.csv")
+    run_id, _ = syn.compute(["food"], sides=("demand",))
+
+    pop = syn.layer("population", run_id)
+    # the layer holds every county's population, the small county's included (float32 storage: 1e-6)
+    assert np.nansum(pop) == pytest.approx(sum(population.values()), rel=1e-6)
+    # pixel (1, 1): c1's allocation by the pixel-centre rule, plus all of c5 (its only pixel)
+    w = syn.lookup("pop_weight")
+    c1 = ts.in_county(0) & np.isfinite(w)
+    expected = w[1, 1] * population["c1"] / w[c1].sum() + population["c5"]
+    assert pop[1, 1] == pytest.approx(expected, rel=1e-6)
+    others = np.ones(pop.shape, bool)
+    others[1, 1] = False
+    c1_others = c1 & others
+    np.testing.assert_allclose(pop[c1_others], (w * population["c1"] / w[c1].sum())[c1_others], rtol=1e-6)
+    # the layer statistics follow the written pixel
+    row = conn.execute("SELECT max_value, valid_cells FROM core.layer WHERE name = 'population' AND run_id = %s",
+                       (run_id,)).fetchone()
+    assert row == (pytest.approx(float(np.nanmax(pop)), rel=1e-7), int(np.isfinite(pop).sum()))
+    # county sums: c5 counts 0.16 of pixel (1, 1), taken from c1
+    got = dict((code, (n, total)) for code, n, total in conn.execute(
+        """SELECT u.code, c.valid_cells, c.total FROM result.county_service c JOIN core.admin_unit u USING (unit_id)
+           WHERE c.run_id = %s AND c.service = 'food' AND c.side = 'demand'""", (run_id,)).fetchall())
+    share = 24 * 24 / 3600
+    demand = syn.layer("food_demand", run_id)
+    assert got["c5"] == (pytest.approx(share), pytest.approx(share * demand[1, 1], rel=1e-6))
+    assert got["c1"][0] == pytest.approx(np.isfinite(demand[ts.in_county(0)]).sum() - share)
+    assert sum(t for _, t in got.values()) == pytest.approx(np.nansum(demand[ts.COUNTY >= 0]), rel=1e-9)
