@@ -17,8 +17,8 @@
 --   * bi.current_run and bi.county_current give the latest succeeded analysis.
 -- The geometry work of a zoning run (its county rows, its dissolved zones) is
 -- done once, when the run is made: bi.publish(run) writes bi.county and
--- bi.zone_map, so its cost never grows with the number of runs kept. County
--- shapes (bi.county_shape) are refreshed when boundaries are loaded.
+-- bi.zone_map, so its cost never grows with the number of runs kept. When
+-- boundaries are loaded, bi.refresh() brings county shapes and the rest along.
 --
 -- Re-appliable: every bi relation is dropped (without CASCADE, so views that
 -- users built on top of them stop the migration instead of vanishing) and
@@ -52,6 +52,9 @@ END $drop$;
 DROP FUNCTION IF EXISTS bi.current_run_id(text);
 DROP FUNCTION IF EXISTS bi.publish(integer);
 DROP FUNCTION IF EXISTS bi.refresh();
+DROP FUNCTION IF EXISTS bi.refresh_matview(text);
+DROP FUNCTION IF EXISTS bi.refresh_shapes();
+DROP FUNCTION IF EXISTS bi.refresh_current();
 
 -- bi.simplify_4326(geom, max_chars, tolerance): geom (in its projected storage
 -- CRS, metres) simplified with ST_SimplifyPreserveTopology and transformed to
@@ -127,7 +130,7 @@ COMMENT ON FUNCTION bi.current_run_id(text) IS 'Zoning run of the current analys
 -- bi.county_shape: one row per county (core.admin_unit of level county; cities
 -- and provinces are left out) with its polygon in EPSG:4326, simplified
 -- GeoJSON/WKT text and a point inside it. Materialized: the boundary loader
--- refreshes it (bi.refresh_shapes()); bi.publish() does when a county is missing.
+-- refreshes it (bi.refresh()); bi.publish() does when a county is missing.
 CREATE MATERIALIZED VIEW bi.county_shape AS
 SELECT u.unit_id, u.study_area_id, a.name AS study_area, u.level, u.code, u.name, u.parent_code, u.province_code,
        u.area_m2 / 1e6 AS area_km2,
@@ -143,7 +146,7 @@ CROSS JOIN LATERAL (SELECT ST_PointOnSurface(g.geom) AS geom) p
 WHERE u.level = 'county';
 CREATE UNIQUE INDEX county_shape_unit_id_idx ON bi.county_shape (unit_id);
 CREATE INDEX county_shape_geom_idx ON bi.county_shape USING gist (geom);
-COMMENT ON MATERIALIZED VIEW bi.county_shape IS 'County polygons in EPSG:4326 with simplified GeoJSON/WKT text (< 30000 characters) and a point inside (key unit_id); refreshed when boundaries are loaded (bi.refresh_shapes())';
+COMMENT ON MATERIALIZED VIEW bi.county_shape IS 'County polygons in EPSG:4326 with simplified GeoJSON/WKT text (< 30000 characters) and a point inside (key unit_id); refreshed when boundaries are loaded (bi.refresh())';
 COMMENT ON COLUMN bi.county_shape.unit_id IS 'County key (core.admin_unit.unit_id)';
 COMMENT ON COLUMN bi.county_shape.code IS 'Administrative code of the county';
 COMMENT ON COLUMN bi.county_shape.area_km2 IS 'County area (km2) in the study-area CRS';
@@ -363,39 +366,26 @@ COMMENT ON COLUMN bi.zone_map.geom IS 'Union of the zone''s county polygons, EPS
 COMMENT ON COLUMN bi.zone_map.geom_geojson_4326 IS 'Simplified zone polygon as GeoJSON text, EPSG:4326, 6 decimals, at most 30000 characters';
 COMMENT ON COLUMN bi.zone_map.geom_wkt_simpl IS 'Simplified zone polygon as WKT text, EPSG:4326, 6 decimals, at most 30000 characters';
 
--- bi.refresh_shapes(): refresh bi.county_shape (concurrently when populated);
--- returns its row count. Called after boundaries are loaded.
-CREATE FUNCTION bi.refresh_shapes() RETURNS bigint
+-- bi.refresh_matview(name): refresh materialized view bi.<name> (county_shape or
+-- county_current), concurrently when it is populated (readers keep the old rows
+-- until commit), plainly otherwise; returns its row count and whether the
+-- refresh was concurrent. county_shape follows the boundaries; county_current
+-- costs the rows of the current analyses only.
+CREATE FUNCTION bi.refresh_matview(p_name text, OUT row_count bigint, OUT concurrent boolean)
 LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
 BEGIN
-    IF (SELECT ispopulated FROM pg_matviews WHERE schemaname = 'bi' AND matviewname = 'county_shape') THEN
-        REFRESH MATERIALIZED VIEW CONCURRENTLY bi.county_shape;
-    ELSE
-        REFRESH MATERIALIZED VIEW bi.county_shape;
+    IF p_name NOT IN ('county_shape', 'county_current') THEN
+        RAISE EXCEPTION 'bi has no materialized view %', p_name;
     END IF;
-    SELECT count(*) INTO n FROM bi.county_shape;
-    RETURN n;
-END $$;
-COMMENT ON FUNCTION bi.refresh_shapes() IS 'Refresh bi.county_shape (after boundaries change); returns its row count';
-
--- bi.refresh_current(): refresh bi.county_current (concurrently when populated);
--- its cost depends on the rows of the current analyses only.
-CREATE FUNCTION bi.refresh_current() RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    IF (SELECT ispopulated FROM pg_matviews WHERE schemaname = 'bi' AND matviewname = 'county_current') THEN
-        REFRESH MATERIALIZED VIEW CONCURRENTLY bi.county_current;
+    SELECT m.ispopulated INTO concurrent FROM pg_matviews m WHERE m.schemaname = 'bi' AND m.matviewname = p_name;
+    IF concurrent THEN
+        EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY bi.%I', p_name);
     ELSE
-        REFRESH MATERIALIZED VIEW bi.county_current;
+        EXECUTE format('REFRESH MATERIALIZED VIEW bi.%I', p_name);
     END IF;
-    SELECT count(*) INTO n FROM bi.county_current;
-    RETURN n;
+    EXECUTE format('SELECT count(*) FROM bi.%I', p_name) INTO row_count;
 END $$;
-COMMENT ON FUNCTION bi.refresh_current() IS 'Refresh bi.county_current (after a zoning run or when runs are deleted); returns its row count';
+COMMENT ON FUNCTION bi.refresh_matview(text) IS 'Refresh bi.county_shape or bi.county_current, concurrently when populated; returns its row count and whether the refresh was concurrent';
 
 -- bi.publish(run): write the rows of succeeded zoning run p_run into bi.county
 -- (one per county, from the result tables of the run and the runs it read) and
@@ -413,7 +403,7 @@ BEGIN
     END IF;
     IF EXISTS (SELECT 1 FROM result.county_zone cz LEFT JOIN bi.county_shape sh ON sh.unit_id = cz.unit_id
                WHERE cz.run_id = p_run AND sh.unit_id IS NULL) THEN
-        PERFORM bi.refresh_shapes();
+        PERFORM bi.refresh_matview('county_shape');
     END IF;
     DELETE FROM bi.county WHERE run_id = p_run;
     DELETE FROM bi.zone_map WHERE run_id = p_run;
@@ -490,26 +480,30 @@ BEGIN
     CROSS JOIN LATERAL (SELECT bi.simplify_4326(d.geom) AS geom) s
     CROSS JOIN LATERAL (SELECT ST_PointOnSurface(g.geom) AS geom) p
     WHERE z.run_id = p_run;
-    PERFORM bi.refresh_current();
+    PERFORM bi.refresh_matview('county_current');
     RETURN n;
 END $$;
 COMMENT ON FUNCTION bi.publish(integer) IS 'Write the bi.county and bi.zone_map rows of a succeeded zoning run (once, when the run is made) and refresh bi.county_current; returns the number of county rows';
 
--- bi.refresh(): bring bi up to date after changes made outside restore-db:
--- county shapes, the rows of every succeeded zoning run not published yet,
--- and the current analysis. Returns each relation with its row count and
--- whether a materialized view was refreshed concurrently (NULL for tables).
+-- bi.refresh(): bring bi up to date after boundaries changed or after changes
+-- made outside restore-db: county shapes; the zone polygons of runs whose
+-- counties are gone (boundaries loaded again) are removed; every succeeded
+-- zoning run with counties but no published rows is published; the current
+-- analysis is refreshed. Returns each relation with its row count and whether a
+-- materialized view was refreshed concurrently (NULL for tables).
 CREATE FUNCTION bi.refresh() RETURNS TABLE (relation text, row_count bigint, concurrent boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     r integer;
 BEGIN
     relation := 'bi.county_shape';
-    concurrent := (SELECT ispopulated FROM pg_matviews WHERE schemaname = 'bi' AND matviewname = 'county_shape');
-    row_count := bi.refresh_shapes();
+    SELECT m.row_count, m.concurrent INTO row_count, concurrent FROM bi.refresh_matview('county_shape') m;
     RETURN NEXT;
+    DELETE FROM bi.zone_map m WHERE NOT EXISTS (SELECT 1 FROM bi.county c WHERE c.run_id = m.run_id);
     FOR r IN SELECT ar.run_id FROM result.analysis_run ar
-             WHERE NOT EXISTS (SELECT 1 FROM bi.zone_map m WHERE m.run_id = ar.run_id) ORDER BY ar.run_id LOOP
+             WHERE EXISTS (SELECT 1 FROM result.county_zone cz WHERE cz.run_id = ar.run_id)
+               AND NOT EXISTS (SELECT 1 FROM bi.county c WHERE c.run_id = ar.run_id)
+             ORDER BY ar.run_id LOOP
         PERFORM bi.publish(r);
     END LOOP;
     relation := 'bi.county';
@@ -520,11 +514,10 @@ BEGIN
     row_count := (SELECT count(*) FROM bi.zone_map);
     RETURN NEXT;
     relation := 'bi.county_current';
-    concurrent := (SELECT ispopulated FROM pg_matviews WHERE schemaname = 'bi' AND matviewname = 'county_current');
-    row_count := bi.refresh_current();
+    SELECT m.row_count, m.concurrent INTO row_count, concurrent FROM bi.refresh_matview('county_current') m;
     RETURN NEXT;
 END $$;
-COMMENT ON FUNCTION bi.refresh() IS 'Refresh county shapes, publish every succeeded zoning run not yet in bi.county / bi.zone_map, refresh the current analysis; returns each relation with its row count';
+COMMENT ON FUNCTION bi.refresh() IS 'Refresh county shapes, drop the zone polygons of runs whose counties are gone, publish every succeeded zoning run not yet in bi.county / bi.zone_map, refresh the current analysis; returns each relation with its row count';
 
 -- Keep PUBLIC (hence restore_bi) out of every schema but bi and public.
 -- PUBLIC has no default right on these schemas or their tables; functions get
@@ -535,7 +528,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE CREATE ON SCHEMA bi FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_shapes(), bi.refresh_current(), bi.publish(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_matview(text), bi.publish(integer) FROM PUBLIC;
 
 -- No object creation in schema public for PUBLIC (the default since
 -- PostgreSQL 15; databases upgraded from older versions still grant it).
@@ -572,8 +565,7 @@ BEGIN
     GRANT USAGE ON SCHEMA bi TO restore_bi;
     GRANT SELECT ON ALL TABLES IN SCHEMA bi TO restore_bi;
     GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bi TO restore_bi;
-    REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_shapes(), bi.refresh_current(), bi.publish(integer)
-        FROM restore_bi;
+    REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_matview(text), bi.publish(integer) FROM restore_bi;
     ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT SELECT ON TABLES TO restore_bi;
     ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT EXECUTE ON FUNCTIONS TO restore_bi;
 END $role$;

@@ -505,6 +505,41 @@ def test_deleting_a_run_deletes_its_published_rows(conn, area):
     conn.execute("DELETE FROM core.run WHERE run_id = %s", (z1,))
     assert conn.execute("SELECT count(*) FROM bi.county").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM bi.zone_map").fetchone()[0] == 0
+    assert bi.refresh_current(conn) == 0
+    assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 0
+
+
+def test_boundaries_loaded_again_leave_no_stale_rows(conn, area, tmp_path):
+    """Reloading the counties cascades their results away; bi follows (shapes, zones, current analysis)."""
+    import geopandas as gpd
+
+    from restore_db import studyarea
+    from restore_db.load.boundaries import load_boundaries
+
+    inputs = build_inputs(conn, area)
+    z1 = build_zoning(conn, area, inputs, ZONES_1)
+    bi.publish(conn, z1)
+    assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 4
+    path = tmp_path / "counties.gpkg"
+    gpd.GeoDataFrame({"code": [c for c, *_ in COUNTIES]}, geometry=[square(col, row) for _, _, col, row in COUNTIES],
+                     crs=f"EPSG:{SRID}").to_file(path)
+    load_boundaries(conn, studyarea.get(conn, "bia"), path, "county", replace=True)
+    for relation in ("bi.county", "bi.county_current", "bi.zone_map"):
+        assert conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0] == 0, relation
+    new_units = {r[0] for r in conn.execute("SELECT unit_id FROM core.admin_unit WHERE level = 'county'")}
+    assert {r[0] for r in conn.execute("SELECT unit_id FROM bi.county_shape")} == new_units
+
+
+def test_the_bi_file_can_be_applied_again(conn, analysis):
+    """sql/080 re-applies cleanly on a database at head, and rebuilds the published rows."""
+    from restore_db.resources import sql_dir
+
+    before = conn.execute("SELECT id, run_id, zone_code, missing_reason FROM bi.county ORDER BY id").fetchall()
+    zones = conn.execute("SELECT id, ST_AsBinary(geom) FROM bi.zone_map ORDER BY id").fetchall()
+    conn.execute((sql_dir() / "080_bi_views.sql").read_text(encoding="utf-8"))
+    assert conn.execute("SELECT id, run_id, zone_code, missing_reason FROM bi.county ORDER BY id").fetchall() == before
+    assert conn.execute("SELECT id, ST_AsBinary(geom) FROM bi.zone_map ORDER BY id").fetchall() == zones
+    assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 4
 
 
 def test_publish_rolls_back_with_the_transaction(conn, area):
@@ -582,8 +617,8 @@ def test_bi_role_reads_bi_only(conn, analysis, bi_login):
                       "CREATE FUNCTION bi.f() RETURNS integer LANGUAGE sql AS 'SELECT 1'",
                       "REFRESH MATERIALIZED VIEW bi.county_shape",
                       "REFRESH MATERIALIZED VIEW CONCURRENTLY bi.county_current",
-                      "SELECT * FROM bi.refresh()", "SELECT bi.publish(1)", "SELECT bi.refresh_shapes()",
-                      "SELECT bi.refresh_current()",
+                      "SELECT * FROM bi.refresh()", "SELECT bi.publish(1)",
+                      "SELECT * FROM bi.refresh_matview('county_current')",
                       "INSERT INTO public.spatial_ref_sys (srid) VALUES (990000)",
                       "DELETE FROM public.spatial_ref_sys",
                       "DROP MATERIALIZED VIEW bi.county_current", "ALTER TABLE bi.county RENAME TO c",

@@ -64,7 +64,7 @@ def test_membership_gives_sub_pixel_counties_their_shares(conn):
 
 @pytest.mark.realdata
 def test_tiny_county_case_every_county_is_zoned(db_url, conn, cli_env, tmp_path):
-    """cases/tiny-county: a 400 m district between the pixel centres of the demo's 1 km grid."""
+    """cases/tiny-county: a 400 m district between the pixel centres of the demo's 1 km grid, with no statistic."""
     gpkg = case("tiny-county", "counties_with_tiny.gpkg")
     demo.run(name="tiny", pixel_size=1000, workdir=tmp_path, url=db_url, log=lambda m: None)
     runner = CliRunner()
@@ -116,10 +116,15 @@ def test_tiny_county_case_every_county_is_zoned(db_url, conn, cli_env, tmp_path)
 
     area = studyarea.get(conn, "tiny")
     county = read_array(conn, area, "county", services)
-    for service, side, layer, total, mean, cells in conn.execute(
-            """SELECT service, side, layer, total, mean, valid_cells FROM result.county_service
+    for service, side, layer, total, mean, cells, why in conn.execute(
+            """SELECT service, side, layer, total, mean, valid_cells, null_reason FROM result.county_service
                WHERE run_id = %s AND unit_id = %s""", (services, tiny)).fetchall():
         values = read_array(conn, area, layer, services)
+        if (service, side) == ("food", "supply"):
+            # grain output is a county statistic allocated to pixels; 130199 has none: no value, and why
+            assert (total, mean, cells) == (None, None, 0.0)
+            assert why.startswith("no county statistic for food supply")
+            continue
         v = np.array([values[k] for k in expected])
         w = np.array(list(expected.values()))
         ok = np.isfinite(v)
@@ -133,27 +138,31 @@ def test_tiny_county_case_every_county_is_zoned(db_url, conn, cli_env, tmp_path)
         assert all_totals[1] == pytest.approx(values[in_counties].sum(), rel=1e-9), (service, side)
         if scale:
             assert all_totals[0] == pytest.approx(scale * values[in_counties].sum(), rel=1e-9), (service, side)
-    # and it is zoned like every other county (its landscape metrics took the median, with a warning)
+    # without food supply it has no CESD: unclassified, and the zone says why
     zone = conn.execute("SELECT zone_code, missing_reason FROM result.county_zone WHERE run_id = %s AND unit_id = %s",
                         (zoning, tiny)).fetchone()
-    assert zone[0] != "unclassified" and zone[1] is None
+    assert zone[0] == "unclassified" and "no food supply (no county statistic for food supply" in zone[1]
+    # its resilience is computed: its landscape metrics took the median, the rest came from its shares
+    assert conn.execute("SELECT resilience_index FROM result.county_resilience WHERE run_id = %s AND unit_id = %s",
+                        (resilience, tiny)).fetchone()[0] is not None
     imputed = {r[0] for r in conn.execute("SELECT indicator FROM result.county_indicator WHERE run_id = %s "
                                           "AND unit_id = %s AND imputed", (resilience, tiny)).fetchall()}
     assert imputed == {"shdi", "pd", "cohesion"}
 
 
-def test_statistic_of_a_sub_pixel_county_is_allocated_to_the_pixels_it_overlaps(conn, tmp_path):
-    """A county holding no pixel centre keeps its population: the allocated layer's total is the census total."""
+def _syn_with_sub_pixel_county(conn, tmp_path, population: dict):
+    """The services' synthetic area (tests/test_services.py) with c5, 24 m x 24 m inside c1 between the centres of
+    the 60 m pixels (it overlaps pixel row 1, col 1 only), and population statistics; food demand computed."""
     import test_services as ts
     from shapely.geometry import box
 
     from restore_db.load.boundaries import load_boundaries
+    from restore_db.load.stats import load_stats
 
     syn = ts.Syn(conn, tmp_path)
     syn.raster("lulc", ts.base_lulc(), "categorical", "class")
     syn.lulc_params()
     syn.scalars(ts.SCALARS)
-    # c5: 24 m x 24 m inside c1, between the centres of 60 m pixels; it overlaps pixel (row 1, col 1) only
     tiny = box(ts.OX + 63, ts.OY - 87, ts.OX + 87, ts.OY - 63)
     geoms = [box(ts.OX + x0, ts.OY - y1, ts.OX + x1, ts.OY - y0) for _, x0, x1, y0, y1 in ts.COUNTIES]
     geoms[0] = geoms[0].difference(tiny)
@@ -161,15 +170,36 @@ def test_statistic_of_a_sub_pixel_county_is_allocated_to_the_pixels_it_overlaps(
     gpd.GeoDataFrame({"code": ts.CODES + ["c5"]}, geometry=geoms + [tiny], crs="EPSG:32650").to_file(path)
     with conn.transaction():
         load_boundaries(conn, syn.area, path, "county")
-    population = {**ts.STATS["population"], "c5": 1000.0}
     lines = ["code,year,population"] + [f"{c},{ts.YEAR},{v}" for c, v in population.items()]
     (tmp_path / "pop.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from restore_db.load.stats import load_stats
-
     with conn.transaction():
         load_stats(conn, syn.area, tmp_path / "pop.csv")
     run_id, _ = syn.compute(["food"], sides=("demand",))
+    return ts, syn, run_id
 
+
+def test_sub_pixel_county_without_its_statistic_has_no_value(conn, tmp_path):
+    ts, syn, run_id = _syn_with_sub_pixel_county(conn, tmp_path, dict(ts_population()))
+    total, why = conn.execute(
+        """SELECT c.total, c.null_reason FROM result.county_service c JOIN core.admin_unit u USING (unit_id)
+           WHERE c.run_id = %s AND u.code = 'c5' AND c.service = 'food' AND c.side = 'demand'""",
+        (run_id,)).fetchone()
+    # it does not take its neighbour's population through its share
+    assert total is None and why.startswith("no county statistic for population")
+    assert any("population: county(ies) c5 have no statistic" in w
+               for w in syn.run_row(run_id)[2]["warnings"])
+
+
+def ts_population() -> dict:
+    import test_services as ts
+
+    return ts.STATS["population"]
+
+
+def test_statistic_of_a_sub_pixel_county_is_allocated_to_the_pixels_it_overlaps(conn, tmp_path):
+    """A county holding no pixel centre keeps its population: the allocated layer's total is the census total."""
+    population = {**ts_population(), "c5": 1000.0}
+    ts, syn, run_id = _syn_with_sub_pixel_county(conn, tmp_path, population)
     pop = syn.layer("population", run_id)
     # the layer holds every county's population, the small county's included (float32 storage: 1e-6)
     assert np.nansum(pop) == pytest.approx(sum(population.values()), rel=1e-6)

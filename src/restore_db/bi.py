@@ -4,9 +4,8 @@ The relations themselves are SQL (``sql/080_bi_views.sql``). Those with a
 geometry are keyed tables or materialized views, which QGIS opens without a
 key picked by hand: :func:`publish` writes a zoning run's rows of
 ``bi.county`` and its dissolved zones in ``bi.zone_map`` once, when the run is
-made, and refreshes ``bi.county_current``; :func:`refresh_shapes` refreshes
-``bi.county_shape`` after boundaries are loaded; :func:`refresh` repairs
-everything. All of them run in the caller's transaction, so readers keep
+made, and refreshes ``bi.county_current``; :func:`refresh` follows the
+boundaries (the boundary loader calls it) and repairs everything. All of them run in the caller's transaction, so readers keep
 seeing the old rows until it commits.
 
 BI users are login roles that are members of ``restore_bi``, the read-only
@@ -52,21 +51,16 @@ def publish(conn: psycopg.Connection, zoning_run_id: int) -> int:
         return conn.execute("SELECT bi.publish(%s)", (zoning_run_id,)).fetchone()[0]
 
 
-def refresh_shapes(conn: psycopg.Connection) -> int:
-    """Refresh ``bi.county_shape`` after boundaries changed; returns its row count."""
-    with conn.transaction():
-        return conn.execute("SELECT bi.refresh_shapes()").fetchone()[0]
-
-
 def refresh_current(conn: psycopg.Connection) -> int:
-    """Refresh ``bi.county_current`` (after runs or study areas are deleted); returns its row count."""
+    """Refresh ``bi.county_current`` (after runs are deleted); returns its row count."""
     with conn.transaction():
-        return conn.execute("SELECT bi.refresh_current()").fetchone()[0]
+        return conn.execute("SELECT row_count FROM bi.refresh_matview('county_current')").fetchone()[0]
 
 
 def refresh(conn: psycopg.Connection) -> list[tuple[str, int, bool | None]]:
-    """Bring bi up to date (``bi.refresh()``): county shapes, every succeeded zoning run not yet
-    published, the current analysis.
+    """Bring bi up to date (``bi.refresh()``) after boundaries changed or changes made by hand: county
+    shapes, the zones of runs whose counties are gone, every succeeded zoning run not yet published,
+    the current analysis.
 
     Runs in the caller's transaction when one is open (as a savepoint),
     otherwise in its own, committed. Returns (relation, row count, concurrent)

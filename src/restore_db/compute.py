@@ -85,12 +85,24 @@ def schedule(plans: dict) -> list[_Scheduled]:
                 first.outputs = first.outputs + [o for o in step.outputs if o.name not in produced]
             else:
                 if isinstance(step, Step):
-                    step = Step(step.kernel, dict(step.inputs), list(step.outputs), step.params, step.halo, step.post)
+                    step = Step(step.kernel, dict(step.inputs), list(step.outputs), step.params, step.halo)
                 item = _Scheduled(step, service, key)
                 out.append(item)
                 if key is not None:
                     by_key[key] = item
             produced.update(outputs)
+    return out
+
+
+def upstream_layers(scheduled: list[_Scheduled]) -> dict[str, set[str]]:
+    """layer -> every layer it is computed from in this run (its inputs, their inputs ...)."""
+    out: dict[str, set[str]] = {}
+    for item in scheduled:
+        step = item.step
+        inputs = set(step.inputs.values()) if isinstance(step, Step) else set(step.inputs)
+        names = [o.name for o in step.outputs] if isinstance(step, Step) else list(step.outputs)
+        for name in names:
+            out[name] = inputs.union(*(out.get(i, set()) for i in inputs))
     return out
 
 
@@ -155,8 +167,10 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     record["_aggregates"] = {name: [{"side": a.side, "layer": a.layer, "unit": a.unit, "scale": a.scale}
                                     for a in p.aggregates] for name, p in plans.items()}
     record["_sides"] = list(sides)
+    # the engine does not change results, nor does naming a set the run would choose anyway (the sets read are
+    # checksummed in ``inputs``): neither is part of the identity
+    identity = dict(record)
     record["_params"] = ctx.preferred_lulc_sets
-    identity = dict(record)   # the engine does not change results (identical tiles): not part of the identity
     if reuse:
         previous = runs.find_succeeded(conn, area, "services", identity, inputs)
         if previous is not None:
@@ -174,7 +188,9 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
                                 (area.study_area_id,)).fetchone() is not None
     if not has_counties:
         ctx.warnings.append(f"study area {area.name!r} has no counties: per-pixel layers only, no county sums")
-    for item in schedule({"_county": _county_plan(), **plans} if has_counties else plans):
+    scheduled = schedule({"_county": _county_plan(), **plans} if has_counties else plans)
+    ctx.upstream = upstream_layers(scheduled)
+    for item in scheduled:
         if item.service == "_county":
             item.service = services[0]
         step = item.step
@@ -194,8 +210,11 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
             resolved = {arg: (layer, produced.get(layer)) for arg, layer in step.inputs.items()}
             stats = run_kernel(conn, area, run_id, step.kernel, step_params, resolved, step.outputs, step.halo,
                                backend, tick)
-            if step.post is not None:
-                step.post(ctx, run_id)
+            planned = sum(len(v) for per_tile in step_params.get("_add", {}).values() for v in per_tile.values())
+            if stats.added < planned:
+                ctx.warnings.append(f"{'+'.join(o.name for o in step.outputs)}: {planned - stats.added} pixel(s) "
+                                    "of counties holding no pixel centre lie in tiles without input data; their "
+                                    "share of the statistic is not allocated")
             done = StepResult(f"{step.kernel} -> {label_}", item.service, stats.cells, stats.seconds, backend)
             produced.update({o.name: run_id for o in step.outputs})
         results[item.service].steps.append(done)

@@ -16,10 +16,10 @@ add up to the layer's total over the counties: region totals are conserved.
 A county mean is then share-weighted, a density is total / (share-weighted
 valid cells x pixel area).
 
-County statistics allocated to pixels follow the same weights
-(:func:`allocation_factors`): the weight sum of a county counts its shares,
-and a shared pixel receives w x (share-weighted mean of the factors of its
-counties), so the allocated layer's total equals the sum of the statistics.
+County statistics allocated to pixels keep the pixel-centre rule for the
+counties that hold centres; a county holding none adds T x s_p w_p / sum(s w)
+to each pixel p it overlaps (``services.common.share_additions``), so the
+allocated layer's total equals the sum of the statistics.
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ class Membership:
     ids: np.ndarray
     centres: dict[int, int]
     shares: list[Share]
+
+
+def codes(conn: psycopg.Connection, unit_ids) -> dict[int, str]:
+    """unit_id -> administrative code of the given units."""
+    return dict(conn.execute("SELECT unit_id, code FROM core.admin_unit WHERE unit_id = ANY(%s)",
+                             (list(unit_ids),)).fetchall())
 
 
 def rasterize(conn: psycopg.Connection, area: StudyArea) -> Membership:

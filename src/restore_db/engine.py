@@ -64,6 +64,7 @@ class KernelStats:
     cells: int = 0
     seconds: float = 0.0
     backend: str = "client"
+    added: int = 0          # pixels that received a value of params["_add"]
     outputs: dict[str, LayerStats] = field(default_factory=dict)
 
     @property
@@ -243,61 +244,17 @@ def pixel_values(conn: psycopg.Connection, area: StudyArea, layer: tuple[str, in
     if not pixels:
         return out
     schema, table = layer_table(conn, area, *layer)
-    tile_ids, xs, ys = _pixel_addresses(area, pixels)
+    places = [area.grid.place(r, c) for r, c in pixels]
+    tile_ids, ys, xs = ([p[i] for p in places] for i in range(3))
     rows = conn.execute(sql.SQL(
         """SELECT p.i, ST_Value(t.rast, 1, p.x, p.y) FROM unnest(%s::int[], %s::int[], %s::int[], %s::int[])
                AS p (i, tile_id, x, y)
            JOIN {}.{} t USING (tile_id)""").format(sql.Identifier(schema), sql.Identifier(table)),
-        (list(range(len(pixels))), tile_ids, xs, ys)).fetchall()
+        (list(range(len(pixels))), tile_ids, [x + 1 for x in xs], [y + 1 for y in ys])).fetchall()
     for i, v in rows:
         if v is not None:
             out[i] = v
     return out
-
-
-def set_pixels(conn: psycopg.Connection, area: StudyArea, layer: tuple[str, int], pixels: list[tuple[int, int]],
-               values: list[float]) -> None:
-    """Write float ``values`` at grid pixels (row, col) of computed layer ``layer`` (name, run).
-
-    A tile that is not stored yet (it had no valid pixel) is created all
-    nodata first. Call :func:`refresh_layer_stats` afterwards.
-    """
-    if len(pixels) != len(values):
-        raise ValueError("one value per pixel")
-    schema, table = layer_table(conn, area, *layer)
-    ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-    tile_ids, xs, ys = _pixel_addresses(area, pixels)
-    have = {r[0] for r in conn.execute(sql.SQL("SELECT tile_id FROM {} WHERE tile_id = ANY(%s)").format(ident),
-                                       (sorted(set(tile_ids)),)).fetchall()}
-    grid = area.grid
-    for tile_id in sorted(set(tile_ids) - have):
-        t = grid.tile(tile_id)
-        empty = np.full((t.height, t.width), FLOAT_NODATA, dtype=np.float32)
-        _copy_tiles(conn, (schema, table), [(tile_id, wkb.encode(empty, FLOAT_NODATA, grid.header(t)))])
-    with conn.cursor() as cur:
-        cur.executemany(sql.SQL("UPDATE {} SET rast = ST_SetValue(rast, 1, %s, %s, %s) WHERE tile_id = %s").format(ident),
-                        [(x, y, float(v), tid) for tid, x, y, v in zip(tile_ids, xs, ys, values)])
-
-
-def refresh_layer_stats(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None) -> None:
-    """Recompute the valid-cell count, min, max and mean of a stored layer in ``core.layer`` from its tiles."""
-    schema, table = layer_table(conn, area, layer, run_id)
-    count, total, lo, hi = conn.execute(sql.SQL(
-        "SELECT s.count, s.sum, s.min, s.max FROM (SELECT (ST_SummaryStatsAgg(rast, 1, true)).* FROM {}.{}) s").format(
-            sql.Identifier(schema), sql.Identifier(table))).fetchone()
-    count = count or 0
-    conn.execute(
-        """UPDATE core.layer SET valid_cells = %s, nodata_share = %s, min_value = %s, max_value = %s, mean_value = %s
-           WHERE study_area_id = %s AND name = %s AND run_id IS NOT DISTINCT FROM %s""",
-        (count, 1 - count / area.grid.cells, lo, hi, total / count if count else None, area.study_area_id, layer,
-         run_id))
-
-
-def _pixel_addresses(area: StudyArea, pixels: list[tuple[int, int]]) -> tuple[list[int], list[int], list[int]]:
-    """(tile_id, 1-based column in the tile, 1-based row in the tile) of grid pixels (row, col)."""
-    ts, tiles_x = area.grid.tile_size, area.grid.tiles_x
-    return ([(r // ts) * tiles_x + c // ts for r, c in pixels], [c % ts + 1 for _, c in pixels],
-            [r % ts + 1 for r, _ in pixels])
 
 
 # ---------------------------------------------------------------------------
@@ -332,7 +289,7 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
     else:
         summary = _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress)
     stats = KernelStats(tiles=summary["tiles"], cells=summary["cells"], seconds=time.perf_counter() - started,
-                        backend=backend,
+                        backend=backend, added=summary.get("added", 0),
                         outputs={n: LayerStats.from_dict(d) for n, d in summary["outputs"].items()})
     for o in outputs:
         register_layer(conn, area, run_id, o, targets[o.name], stats.outputs[o.name])

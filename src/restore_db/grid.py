@@ -83,6 +83,11 @@ class Grid:
         for tile_id in range(self.tiles_x * self.tiles_y):
             yield self.tile(tile_id)
 
+    def place(self, row: int, col: int) -> tuple[int, int, int]:
+        """(tile_id, row in the tile, column in the tile), all 0-based, of grid pixel (row, col)."""
+        ts = self.tile_size
+        return (row // ts) * self.tiles_x + col // ts, row % ts, col % ts
+
     def tile_row(self, trow: int) -> list[Tile]:
         return [self.tile(trow * self.tiles_x + c) for c in range(self.tiles_x)]
 

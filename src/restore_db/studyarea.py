@@ -183,7 +183,6 @@ def delete(conn: psycopg.Connection, area: StudyArea) -> None:
     ).fetchall():
         drop_layer_table(conn, schema, table)
     conn.execute("DELETE FROM core.study_area WHERE study_area_id = %s", (area.study_area_id,))
-    from .bi import refresh_current, refresh_shapes
+    from .bi import refresh
 
-    refresh_shapes(conn)      # its counties and its current analysis leave the bi relations
-    refresh_current(conn)
+    refresh(conn)      # its counties and its current analysis leave the bi relations

@@ -70,7 +70,7 @@ class Planner:
         self.lulc_layer = lulc_layer
         self.warnings: list[str] = []
         self.coefficients: dict[str, np.ndarray] = {}
-        self.param_set: str | None = None
+        self.param_sets: set[str] = set()      # land-use tables the class indicators read
 
     def layer(self, name: str) -> tuple[str, int | None] | None:
         """(layer, run) of the services run's layer, else of the source layer; None when neither exists."""
@@ -107,7 +107,7 @@ class Planner:
             name = choose_lulc_set(self.conn, self.area, [ind.source], preferred)
         except InputError as exc:
             raise InputError(f"indicator {ind.indicator!r}: {exc}") from None
-        self.param_set = name
+        self.param_sets.add(name)
         self.coefficients[ind.source] = lookup_table(self.conn, self.area, name, [ind.source],
                                                      self.lulc_layer)[ind.source]
         return False

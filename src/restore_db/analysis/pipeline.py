@@ -90,7 +90,7 @@ def run_ratios(conn, area: StudyArea, cfg: dict, services_run_id: int | None = N
 
 def _resilience_inputs(conn, area: StudyArea, plan: resilience.ResiliencePlan) -> dict:
     layers = sorted({layer for i in plan.indicators for layer, run in (i.layers or {}).values() if run is None})
-    sets = [plan.planner.param_set] if plan.planner.param_set else []
+    sets = sorted(plan.planner.param_sets)
     inputs = runs.input_checksums(conn, area, layers, sets)
     inputs["indicators"] = plan.record()
     inputs["boundaries"] = runs.boundary_checksum(conn, area)

@@ -60,7 +60,7 @@ def prepare(conn: psycopg.Connection, area: StudyArea, cfg: dict, services_run_i
     (params,) = conn.execute("SELECT params FROM core.run WHERE run_id = %s", (services_run_id,)).fetchone()
     counties = conn.execute(
         "SELECT unit_id, area_m2 / 1e6, code FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'"
-        " ORDER BY unit_id", (area.study_area_id,)).fetchall()
+        " ORDER BY unit_id", (area.study_area_id,)).fetchall()     # the boundaries, with the codes for messages
     area_km2 = pd.Series({u: a for u, a, _ in counties}, dtype=float)
     return RatioInputs(services_run_id, frame, units, params.get("_aggregates", {}), area_km2,
                        codes={u: c for u, _, c in counties})
@@ -121,8 +121,9 @@ def county_table(inp: RatioInputs, cfg: dict) -> tuple[pd.DataFrame, pd.DataFram
         s = wide[(service, "supply")].to_numpy(float) if (service, "supply") in wide else np.full(len(units), np.nan)
         d = wide[(service, "demand")].to_numpy(float) if (service, "demand") in wide else np.full(len(units), np.nan)
         ok = np.isfinite(s) & np.isfinite(d)
-        reasons = {**_missing_reasons(inp, service, "demand", units[~ok]),
-                   **_missing_reasons(inp, service, "supply", units[~ok])}
+        no_s = _missing_reasons(inp, service, "supply", units[~ok])
+        no_d = _missing_reasons(inp, service, "demand", units[~ok])
+        reasons = {u: "; ".join(r for r in (no_s.get(u), no_d.get(u)) if r) for u in set(no_s) | set(no_d)}
         s, d = np.where(ok, s, np.nan), np.where(ok, d, np.nan)
         su, du = inp.units[(service, "supply")], inp.units[(service, "demand")]
         scaling = scaling_of(cfg, su, du)

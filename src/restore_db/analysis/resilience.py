@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
+from ..counties import codes as county_codes
 from ..errors import InputError
 from ..load.common import short_list
 from ..studyarea import StudyArea
@@ -101,8 +102,7 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
     labels = [i.indicator for i in inds]
     raw_all, notes = evaluate(plan.planner, inds, units, backend)
     warnings = list(plan.warnings)
-    codes = dict(conn.execute("SELECT unit_id, code FROM core.admin_unit WHERE unit_id = ANY(%s)",
-                              (list(units),)).fetchall())
+    codes = county_codes(conn, units)
     missing = np.isnan(raw_all)
     reasons = {}     # (row, indicator) -> why the raw value is missing
     for r, u in enumerate(units):
@@ -127,7 +127,7 @@ def compute(conn: psycopg.Connection, plan: ResiliencePlan, cfg: dict, run_id: i
                             "took the median")
     if dropped.any():
         warnings.append(f"county(ies) {short_list(sorted(codes[units[r]] for r in np.flatnonzero(dropped)))} have "
-                        "no resilience index: " + _dropped_rule(rc))
+                        "no resilience index: " + _dropped_rule(rc) + "; reasons in result.county_resilience")
     norm = np.empty_like(raw)
     constant = []
     for j, ind in enumerate(inds):
@@ -228,10 +228,11 @@ def _counties_to_score(missing: np.ndarray, policy: str, max_share: float) -> tu
 
 
 def _dropped_rule(rc: dict) -> str:
+    """The setting that leaves a county without an index."""
     if rc["missing"] == "null":
-        return "an indicator value is missing (resilience.missing = \"null\"); reasons in result.county_resilience"
+        return "an indicator value is missing (resilience.missing = \"null\")"
     return (f"more than {rc['max_missing_share']:.0%} of the indicator values are missing "
-            "(resilience.max_missing_share); reasons in result.county_resilience")
+            "(resilience.max_missing_share)")
 
 
 def _county_reason(r: int, missing: np.ndarray, reasons: dict, inds: list[Indicator], rc: dict) -> str:
@@ -239,7 +240,7 @@ def _county_reason(r: int, missing: np.ndarray, reasons: dict, inds: list[Indica
     lacking = [j for j in range(len(inds)) if missing[r, j]]
     detail = "; ".join(f"{inds[j].indicator}: {reasons[(r, j)]}" for j in lacking[:5])
     more = f"; and {len(lacking) - 5} more" if len(lacking) > 5 else ""
-    return f"{len(lacking)} of {len(inds)} indicator values missing ({_dropped_rule(rc).split(';')[0]}): {detail}{more}"
+    return f"{len(lacking)} of {len(inds)} indicator values missing ({_dropped_rule(rc)}): {detail}{more}"
 
 
 def _num(x) -> float | None:

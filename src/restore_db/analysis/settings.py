@@ -115,9 +115,9 @@ def _check(cfg: dict, source: str) -> None:
     if z["min_counties"] < 0:
         raise InputError(f"{source}: zoning.min_counties must be >= 0")
     u = z["unclassified"]
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", u["code"]) or re.fullmatch(r"(HH|LH|LL|HL)-(H|L)", u["code"]):
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", u["code"]):    # a zone code such as LH-L has a '-'
         raise InputError(f"{source}: zoning.unclassified.code must be a word of letters, digits and underscores "
-                         f"that is not a zone code; got {u['code']!r}")
+                         f"(not a zone code such as LH-L); got {u['code']!r}")
     for key in ("display_code", "name_en", "strategy_name", "strategy"):
         if not u[key].strip():
             raise InputError(f"{source}: zoning.unclassified.{key} must not be empty")

@@ -171,10 +171,12 @@ def invest(
     datastack: Path = typer.Argument(..., help="InVEST parameter set JSON (annual_water_yield, carbon, sdr)."),
     study_area: str = typer.Option(..., "--study-area", "-a", help="Study area (created from the LULC grid if new)."),
     replace: bool = typer.Option(False, "--replace", help="Reload rasters even when unchanged."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding of a watershed shapefile that declares "
+                                 "none (e.g. GB18030)."),
 ) -> None:
     """Import an InVEST model's inputs unchanged."""
     with session() as conn, conn.transaction():
-        info = invest_mod.import_datastack(conn, datastack, study_area, replace=replace)
+        info = invest_mod.import_datastack(conn, datastack, study_area, replace=replace, encoding=encoding)
     err.print(f"InVEST {info.model} -> study area {info.study_area}"
               f"{' (created)' if info.created_area else ''}: layers {', '.join(info.layers) or '-'}"
               f"{'; kept ' + ', '.join(info.kept_layers) if info.kept_layers else ''}; "

@@ -110,6 +110,12 @@ class TileRunner:
     ``args`` names the kernel arguments in the order of the blobs fed to
     :meth:`feed`; ``outputs`` the outputs to encode. ``feed`` and ``finish``
     return ``(output, tile_id, wkb bytes)`` triples ready to be written.
+
+    ``params["_add"]``, when given, holds values added to single pixels of an
+    output after the kernel: ``{output: {str(tile_id): [[row, col, value], ...]}}``
+    with row and col inside the tile; a nodata pixel counts as 0 there. The
+    counties smaller than a pixel place their allocated statistics this way
+    (restore_db.counties). ``summary()["added"]`` counts the pixels added to.
     """
 
     def __init__(self, kernel: str, params: dict, args: list, outputs: list, halo: bool = False,
@@ -127,6 +133,8 @@ class TileRunner:
         self.stats = {o: LayerStats() for o in self.outputs}
         self.tiles = 0
         self.cells = 0
+        self.additions = params.get("_add") or {}
+        self.added = 0
         self._rows: dict = {}     # halo mode: tile row -> {tile col: (tile_id, header, array)}
         self._next_row = 0        # halo mode: first tile row not processed yet
 
@@ -200,6 +208,12 @@ class TileRunner:
             if arr.shape != (header.height, header.width):
                 raise ValueError(f"kernel output {name!r} has shape {arr.shape}, "
                                  f"tile {tile_id} is {header.height}x{header.width}")
+            extra = self.additions.get(name, {}).get(str(tile_id))
+            if extra:
+                arr = arr.copy()
+                for row, col, value in extra:
+                    arr[row, col] = (arr[row, col] if np.isfinite(arr[row, col]) else 0.0) + value
+                self.added += len(extra)
             valid = np.isfinite(arr)
             if not valid.any():
                 continue
@@ -209,7 +223,7 @@ class TileRunner:
         return written
 
     def summary(self) -> dict:
-        return {"tiles": self.tiles, "cells": self.cells,
+        return {"tiles": self.tiles, "cells": self.cells, "added": self.added,
                 "outputs": {name: s.as_dict() for name, s in self.stats.items()}}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 
-from ..bi import refresh_shapes
+from ..bi import refresh
 from ..errors import InputError
 from ..studyarea import StudyArea, crs_of_srid
 from .common import short_list
@@ -74,7 +74,7 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
                     ["study_area_id", "level", "code", "name", "parent_code", "province_code", "repaired",
                      "source_path"], rows, area.grid.srid)
     if level == "county":
-        refresh_shapes(conn)     # bi.county_shape follows the counties
+        refresh(conn)     # bi follows the counties: shapes, and the results of runs whose counties are gone
     return BoundaryInfo(level, len(rows), sorted(repaired), outside, polys.dropped_dims, source.detected_encoding)
 
 

@@ -101,7 +101,10 @@ def _arg_path(base: Path, value) -> Path | None:
 
 
 def import_datastack(conn: psycopg.Connection, path: str | Path, area_name: str, pixel_size: float | None = None,
-                     replace: bool = False) -> InvestImport:
+                     replace: bool = False, encoding: str | None = None) -> InvestImport:
+    """Load the rasters, tables, scalar arguments and watersheds of an InVEST datastack into study area
+    ``area_name`` (created on the grid of the land-use raster when new); ``encoding``: the text encoding of a
+    watershed shapefile that declares none. Raises :class:`InputError` naming the argument at fault."""
     path = existing_file(path, "InVEST parameter set")
     model, args = read_datastack(path)
     base = path.parent
@@ -148,7 +151,7 @@ def import_datastack(conn: psycopg.Connection, path: str | Path, area_name: str,
         if file is None:
             continue
         load_zones(conn, area, existing_file(file, f"{arg} of {path.name}:"), zone_set,
-                   code_field=code_field, replace=True)
+                   code_field=code_field, replace=True, encoding=encoding)
         result.zone_sets.append(zone_set)
     return result
 

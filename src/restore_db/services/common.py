@@ -24,7 +24,7 @@ import numpy as np
 import psycopg
 
 from .. import counties
-from ..engine import Output, has_layer, pixel_values, refresh_layer_stats, set_pixels, write_array, zonal_stats
+from ..engine import Output, has_layer, pixel_values, write_array, zonal_stats
 from ..errors import InputError
 from ..load.common import short_list
 from ..load.params import lulc_codes_in_layer
@@ -33,15 +33,12 @@ from ..studyarea import StudyArea
 
 @dataclass
 class Step:
-    """A tile kernel: ``params`` is a dict, or a callable ``(ctx, run_id) -> dict`` evaluated when it runs;
-    ``post(ctx, run_id)``, when given, runs right after the kernel (e.g. to place the parts of
-    statistics that counties smaller than a pixel hold)."""
+    """A tile kernel: ``params`` is a dict, or a callable ``(ctx, run_id) -> dict`` evaluated when it runs."""
     kernel: str
     inputs: dict[str, str]
     outputs: list[Output]
     params: dict | Callable = field(default_factory=dict)
     halo: bool = False
-    post: Callable | None = None
 
 
 @dataclass
@@ -97,13 +94,16 @@ class Context:
         self.membership: counties.Membership | None = None
         # unit_id -> why the county's values of a layer may be missing (e.g. no statistic)
         self.county_reasons: dict[int, list[str]] = {}
+        # allocated layer -> counties without the statistic (nothing derived from the layer has a value there)
+        self.void: dict[str, set[int]] = {}
+        # layer -> the layers it is computed from in this run (set by the orchestrator)
+        self.upstream: dict[str, set[str]] = {}
         self.service: str | None = None            # the service being planned
         self.used: dict[str, set[str]] = {}        # service -> parameter sets it reads
 
     def codes(self, unit_ids) -> list[str]:
         """Administrative codes of counties, in code order."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT code FROM core.admin_unit WHERE unit_id = ANY(%s) ORDER BY code", (list(unit_ids),)).fetchall()]
+        return sorted(counties.codes(self.conn, unit_ids).values())
 
     def wants(self, side: str) -> bool:
         return side in self.sides
@@ -305,20 +305,20 @@ def allocation_factor(ctx: Context, run_id: int, totals: dict[int, float], weigh
                       what: str, missing: float | None = None) -> list:
     """Per-county factor total / weight sum for :func:`catalog.allocate` (index = unit_id).
 
-    Over the counties holding pixel centres (pixel-centre rule). A county with
-    a positive total but no weight (nothing to allocate to) is a data
-    inconsistency: it is reported, and its total is not allocated. A county
-    without a total gets ``missing``: None (its pixels are nodata; the county
-    is named in ``ctx.county_reasons``) or 0.0 (an optional term, such as a
-    water-use sector, counts as absent); either way it is reported. Counties
-    holding no pixel centre are placed by :func:`allocate_shares`.
+    Over the counties holding pixel centres (pixel-centre rule); counties
+    holding none are placed by :func:`share_additions`. A county with a
+    positive total but no weight (nothing to allocate to) is a data
+    inconsistency: it is reported, and its total is not allocated. A county of
+    the boundaries without a total gets ``missing``: None (its pixels are
+    nodata, and ``ctx.county_reasons`` says why) or 0.0 (an optional term, such
+    as a water-use sector, counts as absent); either way it is reported.
     """
     sums = zonal_stats(ctx.conn, ctx.area, ("county", run_id), {"w": (weight_layer, run_id)}, ctx.backend)["w"]
-    size = max(list(totals) + list(sums) + [0]) + 1
+    size = max(list(totals) + list(sums) + list(ctx.membership.centres) + [0]) + 1
     factor: list = [None] * size
     lost = []
-    small = {s.unit_id for s in ctx.membership.shares} if ctx.membership else set()
-    absent = [uid for uid in sums if uid not in totals]
+    small = {s.unit_id for s in ctx.membership.shares}
+    absent = sorted(uid for uid in ctx.membership.centres if uid not in totals)
     if absent:
         effect = "its pixels are nodata" if missing is None else f"counted as {missing:g}"
         ctx.warnings.append(f"{what}: county(ies) {short_list(ctx.codes(absent))} have no statistic ({effect})")
@@ -343,59 +343,60 @@ def allocation_factor(ctx: Context, run_id: int, totals: dict[int, float], weigh
     return factor
 
 
-def allocate_shares(ctx: Context, run_id: int, totals: dict[int, float], weight_layer: str, output: str,
-                    what: str) -> None:
-    """Add the totals of counties holding no pixel centre to the pixels they overlap.
+def share_additions(ctx: Context, run_id: int, totals: dict[int, float], factor: list, weight_layer: str,
+                    what: str) -> dict[str, list]:
+    """Where the totals of counties holding no pixel centre go: ``{str(tile_id): [[row, col, value], ...]}``
+    (row and col inside the tile), the ``_add`` of the ``allocate`` kernel (kernels.tiles.TileRunner).
 
-    A county with total T whose shares s_p of pixels p have weight w_p adds
-    T x s_p w_p / sum(s w) to each such pixel of layer ``output`` of the run,
-    so the layer's total equals the sum of the statistics (docs/models/aggregation.md).
-    A pixel that is nodata although a county holds its centre (that county has
-    no statistic, or the weight is nodata) takes nothing; what cannot be placed
-    is reported.
+    A county with total T and shares s_p of pixels p of weight w_p adds
+    T x s_p w_p / sum(s w) to each pixel, on top of the allocation of the
+    county holding its centre, so the layer's total equals the sum of the
+    statistics (docs/models/aggregation.md). A pixel whose weight is nodata, or
+    whose centre county has no statistic (the pixel stays nodata), takes
+    nothing; a total that cannot be placed is reported.
     """
-    shares = [s for s in (ctx.membership.shares if ctx.membership else []) if s.unit_id in totals]
+    shares = [s for s in ctx.membership.shares if s.unit_id in totals]
     if not shares:
-        return
+        return {}
     pixels = sorted({(s.row, s.col) for s in shares})
-    at = {p: i for i, p in enumerate(pixels)}
-    w = pixel_values(ctx.conn, ctx.area, (weight_layer, run_id), pixels)
-    current = pixel_values(ctx.conn, ctx.area, (output, run_id), pixels)
-    weight = {}      # share index -> s x w, over the usable pixels
-    for k, s in enumerate(shares):
-        i = at[(s.row, s.col)]
-        if np.isfinite(w[i]) and (np.isfinite(current[i]) or s.centre is None):
-            weight[k] = s.share * w[i]
-    by_unit: dict[int, float] = {}
-    for k, x in weight.items():
-        by_unit[shares[k].unit_id] = by_unit.get(shares[k].unit_id, 0.0) + x
-    new = np.where(np.isfinite(current), current, 0.0)
-    touched = set()
-    for k, x in weight.items():
-        u = shares[k].unit_id
-        if by_unit[u] > 0:
-            i = at[(shares[k].row, shares[k].col)]
-            new[i] += totals[u] * x / by_unit[u]
-            touched.add(i)
-    lost = [u for u in sorted({s.unit_id for s in shares}) if by_unit.get(u, 0.0) <= 0 and totals[u] > 0]
+    w = dict(zip(pixels, pixel_values(ctx.conn, ctx.area, (weight_layer, run_id), pixels)))
+    usable = [s for s in shares if np.isfinite(w[(s.row, s.col)])
+              and (s.centre is None or (s.centre < len(factor) and factor[s.centre] is not None))]
+    weight_sum: dict[int, float] = {}
+    for s in usable:
+        weight_sum[s.unit_id] = weight_sum.get(s.unit_id, 0.0) + s.share * w[(s.row, s.col)]
+    added: dict[tuple[int, int], float] = {}
+    for s in usable:
+        if weight_sum[s.unit_id] > 0:
+            key = (s.row, s.col)
+            added[key] = added.get(key, 0.0) + totals[s.unit_id] * s.share * w[key] / weight_sum[s.unit_id]
+    lost = sorted({s.unit_id for s in shares if weight_sum.get(s.unit_id, 0.0) <= 0 and totals[s.unit_id] > 0})
     if lost:
         ctx.warnings.append(f"{what}: county(ies) {short_list(ctx.codes(lost))} hold no pixel centre and the pixels "
                             "they overlap take no allocation (no weight, or nodata); their total is not allocated")
-    changed = sorted(i for i in touched if not new[i] == current[i])
-    if changed:
-        set_pixels(ctx.conn, ctx.area, (output, run_id), [pixels[i] for i in changed],
-                                  [float(new[i]) for i in changed])
-        refresh_layer_stats(ctx.conn, ctx.area, output, run_id)
+    out: dict[str, list] = {}
+    for (row, col), value in sorted(added.items()):
+        tile_id, r, c = ctx.area.grid.place(row, col)
+        out.setdefault(str(tile_id), []).append([r, c, value])
+    return out
 
 
 def allocation_step(totals: dict[int, float], weight_layer: str, output: Output, what: str,
                     missing: float | None = None) -> Step:
     """The tile kernel ``allocate`` of county ``totals`` over ``weight_layer`` into ``output``
-    (dasymetric allocation, domain.md 1.2, 1.4, 3.2), with the shares of counties smaller than a pixel."""
-    return Step("allocate", {"county": "county", "weight": weight_layer}, [output],
-                lambda c, run: {"output": output.name,
-                                "factor": allocation_factor(c, run, totals, weight_layer, what, missing)},
-                post=lambda c, run: allocate_shares(c, run, totals, weight_layer, output.name, what))
+    (dasymetric allocation, domain.md 1.2, 1.4, 3.2), counties smaller than a pixel included.
+
+    With ``missing`` None, the counties without a total are recorded in
+    ``ctx.void[output]``: what is derived from ``output`` has no value for them.
+    """
+    def params(ctx: Context, run_id: int) -> dict:
+        factor = allocation_factor(ctx, run_id, totals, weight_layer, what, missing)
+        if missing is None:
+            ctx.void[output.name] = {u for u in ctx.membership.centres if u not in totals}
+        add = share_additions(ctx, run_id, totals, factor, weight_layer, what)
+        return {"output": output.name, "factor": factor, **({"_add": {output.name: add}} if add else {})}
+
+    return Step("allocate", {"county": "county", "weight": weight_layer}, [output], params)
 
 
 def population_plan(ctx: Context) -> tuple[list, str, dict]:
@@ -454,23 +455,30 @@ def county_sums(ctx: Context, run_id: int, service: str, aggregates: list[Aggreg
     boundaries gets a row: one without a valid pixel has NULL values and a
     ``null_reason``, and the run records a warning naming it.
     """
-    shares = ctx.membership.shares if ctx.membership else None
+    if ctx.membership is None:
+        raise RuntimeError("county sums need the county raster step of the run")
+    shares = ctx.membership.shares
     stats = counties.sums(ctx.conn, ctx.area, run_id, {a.side: (a.layer, run_id) for a in aggregates},
                           ctx.backend, shares)
     px_km2 = ctx.pixel_area_m2 / 1e6
-    centres = ctx.membership.centres if ctx.membership else {uid: 1 for s in stats.values() for uid in s}
-    small = {s.unit_id for s in shares or []}
+    centres = ctx.membership.centres
+    small = {s.unit_id for s in shares}
     out = {}
     for agg in aggregates:
         rows, empty = [], {}
+        # counties without a statistic the layer derives from: a county holding no pixel centre would
+        # otherwise take its neighbours' values through its shares
+        void = set().union(*(ctx.void.get(layer, set()) for layer in ctx.upstream.get(agg.layer, set()) | {agg.layer}))
         for uid in sorted(centres):
-            if uid in stats[agg.side]:
+            if uid in stats[agg.side] and not (uid in small and uid in void):
                 n, total = stats[agg.side][uid]
                 rows.append((run_id, uid, service, agg.side, agg.layer, total * agg.scale, agg.unit, total / n,
                              total * agg.scale / (n * px_km2), n, None))
                 continue
             why = list(ctx.county_reasons.get(uid, []))
-            if uid in small:
+            if uid in small and uid in void:
+                pass
+            elif uid in small:
                 why.append(f"holds no pixel centre and the pixels it overlaps have no value of layer {agg.layer!r}")
             elif centres[uid]:
                 why.append(f"none of its {centres[uid]} pixels has a value of layer {agg.layer!r}")

@@ -82,7 +82,8 @@ def demand_plan(ctx: Context) -> tuple[list, dict]:
             COUNTY_STEP,
             Step("class_values", {"lulc": "lulc"}, [Output(weight, "1", f"{flag} flag receiving {layer}")],
                  {"tables": {weight: flags[flag]}}),
-            allocation_step(volumes, weight, Output(layer, "m3/yr", f"county {variable} x {coef} allocated to {flag} land"),
+            allocation_step(volumes, weight,
+                            Output(layer, "m3/yr", f"county {variable} x {coef} allocated to {flag} land"),
                             layer, missing=0.0),
         ]
         sector_inputs[layer] = layer
