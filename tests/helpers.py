@@ -158,3 +158,67 @@ def slope_by_hand(dem: np.ndarray, cell: float) -> np.ndarray:
             dzdy = sy / (ny * cell) if ny else 0.0
             out[r, c] = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
     return out
+
+
+# ---------------------------------------------------------------- bad input through the real CLI
+
+# Every bad-input case of the suite goes through check_bad_input; it records each case so the suite can
+# count them (tests/test_bad_inputs.py reports the totals).
+BAD_INPUT_CASES: list[dict] = []
+
+
+def db_fingerprint(conn: psycopg.Connection) -> dict[str, str]:
+    """MD5 of the contents of every table and materialized view of the restore-db schemas (and the tile tables),
+    and of the list of relations: compares a database byte for byte, sequences excepted (PostgreSQL never rolls
+    a sequence back, so a failed transaction may advance one)."""
+    conn.rollback()
+    rels = conn.execute(
+        """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname IN ('core', 'param', 'src', 'calc', 'result', 'bi')
+           ORDER BY 1, 2""").fetchall()
+    out = {"_relations": ",".join(f"{s}.{r}" for s, r in rels)}
+    for schema, rel in rels:
+        out[f"{schema}.{rel}"] = conn.execute(sql.SQL(
+            "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {}.{} t").format(
+            sql.Identifier(schema), sql.Identifier(rel))).fetchone()[0]
+    out["spatial_ref_sys"] = conn.execute(
+        "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY srid), '')) FROM spatial_ref_sys t").fetchone()[0]
+    out["roles"] = conn.execute("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles").fetchone()[0]
+    conn.rollback()
+    return out
+
+
+def run_cli(env: dict, *args, cwd: Path | None = None, input: str | None = None, timeout: float = 300):
+    """Run ``restore-db ARGS`` as a user does: a separate process with the real entry point, stdin closed
+    unless ``input``; returns the CompletedProcess (text)."""
+    import os
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, **env, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-c", "from restore_db.cli import main; main()", *map(str, args)],
+                          env=full_env, cwd=cwd, input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def check_bad_input(conn: psycopg.Connection, env: dict, *args, exit_code: int = 1, match: str | list[str] = (),
+                    cwd: Path | None = None, unchanged: bool = True) -> str:
+    """A bad input through the CLI: it must end with exactly one line on stderr (no traceback) that contains
+    every ``match``, exit with ``exit_code``, and leave the database byte for byte as it was. Returns the line."""
+    before = db_fingerprint(conn) if unchanged else None
+    proc = run_cli(env, *args, cwd=cwd)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    case = {"args": [str(a) for a in args], "exit": proc.returncode, "lines": len(lines),
+            "traceback": "Traceback" in proc.stderr}
+    after = db_fingerprint(conn) if unchanged else None
+    case["unchanged"] = before == after if unchanged else None
+    BAD_INPUT_CASES.append(case)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{proc.stderr}"
+    assert proc.returncode == exit_code, (proc.returncode, proc.stderr)
+    for part in [match] if isinstance(match, str) else match:
+        assert part in lines[0], f"{part!r} not in: {lines[0]}"
+    if unchanged:
+        changed = [k for k in before if before[k] != after.get(k)] + [k for k in after if k not in before]
+        assert not changed, f"the database changed: {changed}"
+    return lines[0]
