@@ -127,8 +127,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION bi.current_run_id(text) IS 'Zoning run of the current analysis of a study area (by name); NULL when there is none';
 
--- bi.county_shape: one row per county (core.admin_unit of level county; cities
--- and provinces are left out) with its polygon in EPSG:4326, simplified
+-- bi.county_shape: one row per current county (core.admin_unit of level county;
+-- cities, provinces and superseded boundaries are left out) with its polygon in EPSG:4326, simplified
 -- GeoJSON/WKT text and a point inside it. Materialized: the boundary loader
 -- refreshes it (bi.refresh()); bi.publish() does when a county is missing.
 CREATE MATERIALIZED VIEW bi.county_shape AS
@@ -261,7 +261,7 @@ SELECT (ar.run_id::bigint << 34) | (r.id::bigint << 3) | m.ordinal AS id,
 FROM result.analysis_run ar
 JOIN core.study_area a ON a.study_area_id = ar.study_area_id
 JOIN result.county_ratio r ON r.run_id = ar.ratios_run_id
-JOIN core.admin_unit u ON u.unit_id = r.unit_id
+JOIN core.admin_unit_version u ON u.unit_id = r.unit_id
 CROSS JOIN LATERAL (VALUES
     (0, 'supply', r.supply), (1, 'demand', r.demand),
     (2, 'supply_scaled', r.supply_scaled), (3, 'demand_scaled', r.demand_scaled),
@@ -277,7 +277,7 @@ SELECT (ar.run_id::bigint << 32) | ci.id AS id,
 FROM result.analysis_run ar
 JOIN core.study_area a ON a.study_area_id = ar.study_area_id
 JOIN result.county_indicator ci ON ci.run_id = ar.resilience_run_id
-JOIN core.admin_unit u ON u.unit_id = ci.unit_id
+JOIN core.admin_unit_version u ON u.unit_id = ci.unit_id
 LEFT JOIN result.run_indicator ri ON ri.run_id = ci.run_id AND ri.indicator = ci.indicator;
 COMMENT ON VIEW bi.county_indicator_long IS 'Resilience indicators per county and zoning run: dimension, name, unit, direction, final weight, raw value and normalised (0-1) value; key id = run_id * 2^32 + county_indicator id';
 
@@ -291,7 +291,7 @@ SELECT (ar.run_id::bigint << 32) | d.id AS id,
 FROM result.analysis_run ar
 JOIN core.study_area a ON a.study_area_id = ar.study_area_id
 JOIN result.county_dimension d ON d.run_id = ar.resilience_run_id
-JOIN core.admin_unit u ON u.unit_id = d.unit_id
+JOIN core.admin_unit_version u ON u.unit_id = d.unit_id
 LEFT JOIN LATERAL (SELECT min(ri.dimension_name) AS dimension_name FROM result.run_indicator ri
                    WHERE ri.run_id = d.run_id AND ri.dimension = d.dimension) dn ON true;
 COMMENT ON VIEW bi.county_dimension_long IS 'Resilience per county, dimension and zoning run: contribution to the index and 0-1 dimension score; key id = run_id * 2^32 + county_dimension id';
@@ -401,7 +401,8 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM result.analysis_run WHERE run_id = p_run) THEN
         RAISE EXCEPTION 'run % is not a succeeded zoning run', p_run;
     END IF;
-    IF EXISTS (SELECT 1 FROM result.county_zone cz LEFT JOIN bi.county_shape sh ON sh.unit_id = cz.unit_id
+    IF EXISTS (SELECT 1 FROM result.county_zone cz JOIN core.admin_unit u ON u.unit_id = cz.unit_id
+               LEFT JOIN bi.county_shape sh ON sh.unit_id = cz.unit_id
                WHERE cz.run_id = p_run AND sh.unit_id IS NULL) THEN
         PERFORM bi.refresh_matview('county_shape');
     END IF;
@@ -420,14 +421,19 @@ BEGIN
            dm.d1_score, dm.d2_score, dm.d3_score, dm.d4_score, dm.d5_score,
            cz.zone_code, z.display_code, z.name_en, z.name_zh, z.strategy_name, z.strategy, cz.adjustment,
            cz.missing_reason,
-           sh.lon, sh.lat, sh.geom_geojson_4326, sh.geom
+           coalesce(sh.lon, ST_X(old.point)), coalesce(sh.lat, ST_Y(old.point)),
+           coalesce(sh.geom_geojson_4326, ST_AsGeoJSON(bi.simplify_4326(u.geom), 6)), coalesce(sh.geom, old.geom)
     FROM result.county_zone cz
     JOIN result.analysis_run ar ON ar.run_id = cz.run_id
     JOIN core.study_area a ON a.study_area_id = ar.study_area_id
-    JOIN core.admin_unit u ON u.unit_id = cz.unit_id
+    JOIN core.admin_unit_version u ON u.unit_id = cz.unit_id     -- the units the run used, current or not
     LEFT JOIN result.zone z ON z.run_id = cz.run_id AND z.zone_code = cz.zone_code
     LEFT JOIN result.county_resilience re ON re.run_id = ar.resilience_run_id AND re.unit_id = cz.unit_id
     LEFT JOIN bi.county_shape sh ON sh.unit_id = cz.unit_id
+    -- a unit of superseded boundaries has no row in bi.county_shape: its shape is made here
+    LEFT JOIN LATERAL (SELECT g.geom, ST_PointOnSurface(g.geom) AS point
+                       FROM (SELECT ST_Multi(ST_Transform(u.geom, 4326))::geometry(MultiPolygon, 4326) AS geom) g
+                       WHERE sh.unit_id IS NULL) old ON true
     CROSS JOIN LATERAL (
         SELECT max(r.supply) FILTER (WHERE r.service = 'food') AS food_supply,
                max(r.demand) FILTER (WHERE r.service = 'food') AS food_demand,
@@ -474,7 +480,7 @@ BEGIN
     CROSS JOIN LATERAL (
         SELECT ST_Multi(ST_CollectionExtract(ST_Union(u.geom), 3)) AS geom
         FROM result.county_zone cz
-        JOIN core.admin_unit u ON u.unit_id = cz.unit_id
+        JOIN core.admin_unit_version u ON u.unit_id = cz.unit_id
         WHERE cz.run_id = z.run_id AND cz.zone_code = z.zone_code) d
     CROSS JOIN LATERAL (SELECT ST_Transform(d.geom, 4326)::geometry(MultiPolygon, 4326) AS geom) g
     CROSS JOIN LATERAL (SELECT bi.simplify_4326(d.geom) AS geom) s

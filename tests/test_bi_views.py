@@ -24,7 +24,7 @@ from psycopg import errors, sql
 from pyproj import Transformer
 from typer.testing import CliRunner
 
-from helpers import create_area
+from helpers import create_area, expect_input_error
 from restore_db import bi
 from restore_db.errors import InputError
 
@@ -509,8 +509,9 @@ def test_deleting_a_run_deletes_its_published_rows(conn, area):
     assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 0
 
 
-def test_boundaries_loaded_again_leave_no_stale_rows(conn, area, tmp_path):
-    """Reloading the counties cascades their results away; bi follows (shapes, zones, current analysis)."""
+def test_boundaries_are_versioned_and_results_stay_whole(conn, area, tmp_path):
+    """Loading boundaries again never deletes results: replaced units that runs used are kept (superseded);
+    identical boundaries are a no-op; other boundaries need --replace."""
     import geopandas as gpd
 
     from restore_db import studyarea
@@ -519,15 +520,48 @@ def test_boundaries_loaded_again_leave_no_stale_rows(conn, area, tmp_path):
     inputs = build_inputs(conn, area)
     z1 = build_zoning(conn, area, inputs, ZONES_1)
     bi.publish(conn, z1)
-    assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 4
+    conn.commit()
+    bia = studyarea.get(conn, "bia")
     path = tmp_path / "counties.gpkg"
-    gpd.GeoDataFrame({"code": [c for c, *_ in COUNTIES]}, geometry=[square(col, row) for _, _, col, row in COUNTIES],
-                     crs=f"EPSG:{SRID}").to_file(path)
-    load_boundaries(conn, studyarea.get(conn, "bia"), path, "county", replace=True)
-    for relation in ("bi.county", "bi.county_current", "bi.zone_map"):
-        assert conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0] == 0, relation
-    new_units = {r[0] for r in conn.execute("SELECT unit_id FROM core.admin_unit WHERE level = 'county'")}
-    assert {r[0] for r in conn.execute("SELECT unit_id FROM bi.county_shape")} == new_units
+    gpd.GeoDataFrame({"code": [c for c, *_ in COUNTIES], "name": [n for _, n, *_ in COUNTIES]},
+                     geometry=[square(col, row) for _, _, col, row in COUNTIES], crs=f"EPSG:{SRID}").to_file(path)
+    old_units = set(area["units"].values())
+    with conn.transaction():
+        info = load_boundaries(conn, bia, path, "county", replace=True)
+    assert (info.count, info.unchanged, info.superseded) == (4, False, 4)
+    current = {r[0] for r in conn.execute("SELECT unit_id FROM core.admin_unit WHERE level = 'county'")}
+    assert len(current) == 4 and not current & old_units
+    kept = {r[0]: r[1] for r in conn.execute(
+        "SELECT unit_id, superseded_at IS NOT NULL FROM core.admin_unit_version WHERE unit_id = ANY(%s)",
+        (list(old_units),))}
+    assert kept == {u: True for u in old_units}
+    # the earlier analysis is whole, still current, and its rows still carry their counties
+    assert conn.execute("SELECT count(*) FROM result.county_zone WHERE run_id = %s", (z1,)).fetchone()[0] == 4
+    assert conn.execute("SELECT count(*) FROM bi.county WHERE run_id = %s AND geom IS NOT NULL",
+                        (z1,)).fetchone()[0] == 4
+    assert conn.execute("SELECT count(DISTINCT run_id), count(*) FROM bi.county_current").fetchone() == (1, 4)
+    assert conn.execute("SELECT count(*) FROM bi.zone_map WHERE run_id = %s", (z1,)).fetchone()[0] == 3
+    assert {r[0] for r in conn.execute("SELECT unit_id FROM bi.county_shape")} == current
+    # republishing the old run (e.g. after re-applying sql/080) still finds its superseded counties' shapes
+    bi.publish(conn, z1)
+    assert conn.execute("SELECT count(*) FROM bi.county WHERE run_id = %s AND geom IS NOT NULL AND lon IS NOT NULL",
+                        (z1,)).fetchone()[0] == 4
+    conn.commit()
+    # the same file again: nothing changes, not even the unit ids
+    with conn.transaction():
+        again = load_boundaries(conn, bia, path, "county")
+    assert again.unchanged and {r[0] for r in conn.execute(
+        "SELECT unit_id FROM core.admin_unit WHERE level = 'county'")} == current
+    # other boundaries without --replace: refused, nothing written
+    gpd.GeoDataFrame({"code": ["130101"]}, geometry=[square(0, 0)], crs=f"EPSG:{SRID}").to_file(tmp_path / "one.gpkg")
+    expect_input_error(conn, load_boundaries, conn, bia, tmp_path / "one.gpkg", "county",
+                       match=["already has 4 other county units", "--replace"])
+    # replaced units that no result refers to are deleted, not kept
+    with conn.transaction():
+        third = load_boundaries(conn, bia, tmp_path / "one.gpkg", "county", replace=True)
+    assert third.superseded == 0
+    assert conn.execute("SELECT count(*) FROM core.admin_unit_version WHERE unit_id = ANY(%s)",
+                        (list(current),)).fetchone()[0] == 0
 
 
 def test_the_bi_file_can_be_applied_again(conn, analysis):

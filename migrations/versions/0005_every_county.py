@@ -17,8 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind(), "025_param_catalogue.sql", "045_county_membership.sql", "075_unclassified.sql",
-                    "080_bi_views.sql")
+    apply_sql_files(op.get_bind(), "025_param_catalogue.sql", "045_county_membership.sql", "075_unclassified.sql")
+    apply_sql_files(op.get_bind(), "080_bi_views.sql", frozen="0005")
 
 
 def downgrade() -> None:

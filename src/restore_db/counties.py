@@ -63,9 +63,17 @@ class Membership:
 
 
 def codes(conn: psycopg.Connection, unit_ids) -> dict[int, str]:
-    """unit_id -> administrative code of the given units."""
-    return dict(conn.execute("SELECT unit_id, code FROM core.admin_unit WHERE unit_id = ANY(%s)",
+    """unit_id -> administrative code of the given units (current or superseded)."""
+    return dict(conn.execute("SELECT unit_id, code FROM core.admin_unit_version WHERE unit_id = ANY(%s)",
                              (list(unit_ids),)).fetchall())
+
+
+def of_run(conn: psycopg.Connection, services_run_id: int) -> list[int]:
+    """The counties of a services run (unit_id, in order): those of the boundaries it was computed with, which
+    later loads of boundaries may have superseded. Each has rows in ``result.county_service``."""
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT unit_id FROM result.county_service WHERE run_id = %s ORDER BY 1",
+        (services_run_id,)).fetchall()]
 
 
 def rasterize(conn: psycopg.Connection, area: StudyArea) -> Membership:

@@ -301,11 +301,10 @@ def evaluate(planner: Planner, inds: list[Indicator], units: list[int], backend:
         elif kind == "county_stat":
             rows = conn.execute(
                 """SELECT u.unit_id, s.value, u.area_m2 FROM src.county_stat s
-                   JOIN core.admin_unit u
-                     ON u.study_area_id = s.study_area_id AND u.code = s.code AND u.level = 'county'
+                   JOIN core.admin_unit_version u ON u.code = s.code AND u.unit_id = ANY(%s)
                    WHERE s.study_area_id = %s AND s.variable = %s
                      AND s.year = (SELECT max(year) FROM src.county_stat WHERE study_area_id = %s AND variable = %s)""",
-                (area.study_area_id, src, area.study_area_id, src)).fetchall()
+                (list(units), area.study_area_id, src, area.study_area_id, src)).fetchall()
             dens = (stat or "value") == "density"
             put(j, {u: (v / (a / 1e6) if dens else v) for u, v, a in rows if v is not None})
         elif kind == "sql":

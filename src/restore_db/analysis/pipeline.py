@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
-from .. import bi, runs
+from .. import bi, counties, runs
 from ..engine import choose_backend
 from ..errors import InputError
 from ..studyarea import StudyArea
@@ -109,10 +109,9 @@ def run_resilience(conn, area: StudyArea, cfg: dict, services_run_id: int | None
     services_run_id = services_run_id or latest_services_run(conn, area, cfg)
     plan = resilience.prepare(conn, area, cfg, services_run_id, params=params)
     backend = choose_backend(conn, engine)
-    units = [r[0] for r in conn.execute("SELECT unit_id FROM core.admin_unit WHERE study_area_id = %s "
-                                        "AND level = 'county' ORDER BY 1", (area.study_area_id,)).fetchall()]
+    units = counties.of_run(conn, services_run_id)     # every county of the boundaries the services used
     if len(units) < 2:
-        raise InputError(f"study area {area.name!r} has {len(units)} county(ies); resilience needs at least 2")
+        raise InputError(f"services run {services_run_id} has {len(units)} county(ies); resilience needs at least 2")
     out = _stage(conn, area, "resilience", label, {"resilience": cfg["resilience"]},
                  _resilience_inputs(conn, area, plan), {"services": services_run_id}, force, parent,
                  lambda run_id: resilience.compute(conn, plan, cfg, run_id, units, backend))

@@ -20,6 +20,7 @@ import pandas as pd
 import psycopg
 
 from ..engine import Output, read_array, run_kernel
+from ..counties import of_run
 from ..errors import InputError
 from ..kernels import formulas
 from ..load.common import short_list
@@ -58,9 +59,9 @@ def prepare(conn: psycopg.Connection, area: StudyArea, cfg: dict, services_run_i
     units = {(s, side): u + suffix for (s, side), u in
              frame.groupby(["service", "side"])["unit"].first().items()}
     (params,) = conn.execute("SELECT params FROM core.run WHERE run_id = %s", (services_run_id,)).fetchone()
-    counties = conn.execute(
-        "SELECT unit_id, area_m2 / 1e6, code FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'"
-        " ORDER BY unit_id", (area.study_area_id,)).fetchall()     # the boundaries, with the codes for messages
+    counties = conn.execute(   # the counties of the services run, with their codes for messages
+        "SELECT unit_id, area_m2 / 1e6, code FROM core.admin_unit_version WHERE unit_id = ANY(%s) ORDER BY unit_id",
+        (of_run(conn, services_run_id),)).fetchall()
     area_km2 = pd.Series({u: a for u, a, _ in counties}, dtype=float)
     return RatioInputs(services_run_id, frame, units, params.get("_aggregates", {}), area_km2,
                        codes={u: c for u, _, c in counties})

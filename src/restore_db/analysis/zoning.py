@@ -47,14 +47,18 @@ def _merge(zones: dict[int, str], cfg: dict) -> dict[int, str]:
     return out
 
 
-def neighbours(conn: psycopg.Connection, area: StudyArea, rule: str) -> dict[int, list[int]]:
-    """County adjacency: rook = shared boundary line, queen = any shared point."""
+def neighbours(conn: psycopg.Connection, area: StudyArea, rule: str, units: list[int] | None = None
+               ) -> dict[int, list[int]]:
+    """County adjacency among ``units`` (default: the current counties): rook = shared boundary line,
+    queen = any shared point."""
+    if units is None:
+        units = [r[0] for r in conn.execute("SELECT unit_id FROM core.admin_unit WHERE study_area_id = %s "
+                                            "AND level = 'county'", (area.study_area_id,)).fetchall()]
     test = "ST_Relate(a.geom, b.geom, '****1****')" if rule == "rook" else "ST_Intersects(a.geom, b.geom)"
     rows = conn.execute(
-        f"""SELECT a.unit_id, b.unit_id FROM core.admin_unit a JOIN core.admin_unit b
-              ON a.study_area_id = b.study_area_id AND a.unit_id <> b.unit_id AND a.geom && b.geom AND {test}
-            WHERE a.study_area_id = %s AND a.level = 'county' AND b.level = 'county'""",
-        (area.study_area_id,)).fetchall()
+        f"""SELECT a.unit_id, b.unit_id FROM core.admin_unit_version a JOIN core.admin_unit_version b
+              ON a.unit_id <> b.unit_id AND a.geom && b.geom AND {test}
+            WHERE a.unit_id = ANY(%s) AND b.unit_id = ANY(%s)""", (units, units)).fetchall()
     out: dict[int, list[int]] = {}
     for a, b in rows:
         out.setdefault(a, []).append(b)
@@ -94,14 +98,16 @@ def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, ratios_run_id:
     """
     types = zone_types(conn, cfg["zoning"]["zone_set"])
     unclassified = cfg["zoning"]["unclassified"]
+    # the counties of the two runs (the boundaries their services run used, current or superseded since)
     rows = conn.execute(
         """SELECT u.unit_id, u.code, u.area_m2 / 1e6, r.matching_type, r.missing_reason, e.resilience_class,
                   e.missing_reason
-           FROM core.admin_unit u
+           FROM core.admin_unit_version u
            LEFT JOIN result.county_ratio r ON r.unit_id = u.unit_id AND r.run_id = %s AND r.service = 'combined'
            LEFT JOIN result.county_resilience e ON e.unit_id = u.unit_id AND e.run_id = %s
-           WHERE u.study_area_id = %s AND u.level = 'county'
-           ORDER BY u.unit_id""", (ratios_run_id, resilience_run_id, area.study_area_id)).fetchall()
+           WHERE u.unit_id IN (SELECT unit_id FROM result.county_ratio WHERE run_id = %s
+                               UNION SELECT unit_id FROM result.county_resilience WHERE run_id = %s)
+           ORDER BY u.unit_id""", (ratios_run_id, resilience_run_id, ratios_run_id, resilience_run_id)).fetchall()
     info, missing = {}, {}
     for u, code, a, m, m_why, r, r_why in rows:
         info[u] = (m, r, a)
@@ -119,7 +125,7 @@ def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, ratios_run_id:
     merged = _merge(combination, cfg)
     final = merged
     if cfg["zoning"]["smoothing"] != "none":
-        final = smooth(merged, neighbours(conn, area, cfg["zoning"]["smoothing"]))
+        final = smooth(merged, neighbours(conn, area, cfg["zoning"]["smoothing"], sorted(info)))
     codes = display_codes(set(final.values()), types)
     with conn.cursor() as cur:
         cur.executemany(

@@ -31,8 +31,11 @@ def raster(
     unit: str = typer.Option(..., "--unit", help="Unit of the values, e.g. mm/yr, m, class."),
     nodata: float = typer.Option(None, "--nodata", help="Nodata value when the file declares none."),
     resampling: str = typer.Option(None, "--resampling", help="nearest, mode, bilinear, average ... (default by kind)."),
-    band: int = typer.Option(1, "--band"),
-    replace: bool = typer.Option(False, "--replace", help="Replace an existing layer of that name."),
+    band: int = typer.Option(None, "--band", help="Band to load; required when the file has several."),
+    src_crs: str = typer.Option(None, "--src-crs", help="CRS of a file that declares none or a local one "
+                                "(e.g. EPSG:32650); wins over the file's."),
+    replace: bool = typer.Option(False, "--replace", help="Replace a layer of that name loaded with other "
+                                 "content (the same file and options again change nothing)."),
     allow_non_square: bool = typer.Option(False, "--allow-non-square", help="Warp files with non-square pixels."),
     no_overviews: bool = typer.Option(False, "--no-overviews", help="Skip overview tables."),
     description: str = typer.Option(None, "--description"),
@@ -43,7 +46,11 @@ def raster(
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         info = raster_mod.load_raster(conn, area, name, file, kind, unit, nodata, resampling, band, replace,
-                                      description, allow_non_square, not no_overviews)
+                                      description, allow_non_square, not no_overviews, src_crs)
+    if info.unchanged:
+        err.print(f"layer {name}: unchanged (already loaded from the same file with the same options); "
+                  "nothing written", markup=False, highlight=False)
+        return
     seconds = time.perf_counter() - started
     err.print(f"layer {name}: {info.tiles} tiles, {info.valid_cells} valid cells "
               f"({info.nodata_share:.1%} nodata), {info.resampling}, {seconds:.2f} s")
@@ -70,7 +77,11 @@ def boundaries(
         area = studyarea.get(conn, study_area)
         info = boundaries_mod.load_boundaries(conn, area, file, level, layer, code_field, name_field, parent_field,
                                               province_field, not no_repair, replace, src_crs, encoding)
-    err.print(f"{info.count} {level} units loaded")
+    if info.unchanged:
+        err.print(f"the {info.count} {level} units are those already loaded: nothing changed")
+        return
+    err.print(f"{info.count} {level} units loaded"
+              + (f"; {info.superseded} replaced units kept for the runs that used them" if info.superseded else ""))
     if info.detected_encoding:
         err.print(f"text read as {info.detected_encoding} (detected: the shapefile declares no encoding)")
     if info.dropped_dims:

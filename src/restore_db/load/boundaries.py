@@ -26,6 +26,8 @@ class BoundaryInfo:
     outside: list[str]
     dropped_dims: str = ""  # "Z", "M" or "ZM" when the file had them; the polygons are stored in 2-D
     detected_encoding: str | None = None  # encoding of a shapefile's text found by restore-db (none declared)
+    unchanged: bool = False  # the file holds exactly the current units: nothing was written
+    superseded: int = 0      # units replaced by this load and kept, because runs refer to them
 
 
 def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path, level: str,
@@ -35,10 +37,12 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
                     encoding: str | None = None) -> BoundaryInfo:
     """Load the polygons of ``path`` as administrative units of ``level`` (caller's transaction).
 
-    ``encoding`` is the text encoding of a shapefile that declares none or declares a wrong one. Returns a
-    :class:`BoundaryInfo`. Raises InputError for a bad level, file, layer, field, text encoding or geometry
-    (see ``read_layer`` and ``prepare_polygons``), no polygon overlapping the study area, or units of that
-    level already loaded without ``replace``.
+    ``encoding`` is the text encoding of a shapefile that declares none or declares a wrong one. Boundaries are
+    versioned: a file holding exactly the current units (codes, names, parents, geometry) changes nothing; other
+    units replace the current ones only with ``replace``, and the replaced units that results refer to are kept
+    (superseded), so no run loses its results. Returns a :class:`BoundaryInfo`. Raises InputError for a bad
+    level, file, layer, field, text encoding or geometry (see ``read_layer`` and ``prepare_polygons``), no polygon
+    overlapping the study area, or other units of that level already loaded without ``replace``.
     """
     if level not in LEVELS:
         raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
@@ -52,17 +56,6 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
     if not inside.any():
         raise InputError(f"{path}: no {level} polygon overlaps study area {area.name!r}")
     outside = list(polys.frame["code"][~inside])
-    (existing,) = conn.execute(
-        "SELECT count(*) FROM core.admin_unit WHERE study_area_id = %s AND level = %s",
-        (area.study_area_id, level),
-    ).fetchone()
-    if existing:
-        if not replace:
-            raise InputError(
-                f"study area {area.name!r} already has {existing} {level} units; use --replace to load them again"
-            )
-        conn.execute("DELETE FROM core.admin_unit WHERE study_area_id = %s AND level = %s",
-                     (area.study_area_id, level))
     f = polys.frame[inside]
     repaired = set(polys.repaired)
     rows = [
@@ -70,12 +63,57 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
         for code, name, parent, prov, geom in zip(f["code"], f["name"], f["parent_code"], f["province_code"],
                                                   f.geometry.values)
     ]
+    info = BoundaryInfo(level, len(rows), sorted(repaired), outside, polys.dropped_dims, source.detected_encoding)
+    current = _current_units(conn, area, level)
+    if current:
+        if current == _fingerprints(rows, area.grid.srid):
+            info.unchanged = True          # the same units: nothing to do, earlier runs stay current
+            return info
+        if not replace:
+            raise InputError(f"{path}: study area {area.name!r} already has {len(current)} other {level} units; "
+                             "use --replace to load them (runs made with the current ones keep them)")
+        info.superseded = _supersede(conn, area, level)
     insert_polygons(conn, "core.admin_unit",
                     ["study_area_id", "level", "code", "name", "parent_code", "province_code", "repaired",
                      "source_path"], rows, area.grid.srid)
     if level == "county":
-        refresh(conn)     # bi follows the counties: shapes, and the results of runs whose counties are gone
-    return BoundaryInfo(level, len(rows), sorted(repaired), outside, polys.dropped_dims, source.detected_encoding)
+        refresh(conn)     # bi follows the counties
+    return info
+
+
+# Result tables whose rows refer to administrative units (a unit they refer to is kept when replaced).
+UNIT_REFERENCES = (("result.county_service", "unit_id"), ("result.county_share", "unit_id"),
+                   ("result.county_share", "centre_unit_id"), ("result.county_ratio", "unit_id"),
+                   ("result.county_indicator", "unit_id"), ("result.county_dimension", "unit_id"),
+                   ("result.county_resilience", "unit_id"), ("result.county_zone", "unit_id"))
+
+
+def _current_units(conn: psycopg.Connection, area: StudyArea, level: str) -> set[tuple]:
+    """(code, name, parent, province, WKB hex) of the current units of ``level``."""
+    return set(conn.execute(
+        """SELECT code, name, parent_code, province_code, encode(ST_AsBinary(geom, 'NDR'), 'hex')
+           FROM core.admin_unit WHERE study_area_id = %s AND level = %s""", (area.study_area_id, level)).fetchall())
+
+
+def _fingerprints(rows: list[tuple], srid: int) -> set[tuple]:
+    """The same tuples as :func:`_current_units` for rows about to be inserted."""
+    import shapely
+
+    return {(code, name, parent, prov, shapely.to_wkb(geom, byte_order=1, output_dimension=2).hex())
+            for _, _, code, name, parent, prov, _, _, geom in rows}
+
+
+def _supersede(conn: psycopg.Connection, area: StudyArea, level: str) -> int:
+    """Retire the current units of ``level``: those that results refer to are kept as superseded (the runs that
+    used them stay whole), the others are deleted. Returns the number kept."""
+    referenced = " OR ".join(f"EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = u.unit_id)"
+                             for table, column in UNIT_REFERENCES)
+    kept = conn.execute(
+        f"""UPDATE core.admin_unit_version u SET superseded_at = now()
+            WHERE u.study_area_id = %s AND u.level = %s AND u.superseded_at IS NULL AND ({referenced})""",
+        (area.study_area_id, level)).rowcount
+    conn.execute("DELETE FROM core.admin_unit WHERE study_area_id = %s AND level = %s", (area.study_area_id, level))
+    return kept
 
 
 def load_zones(conn: psycopg.Connection, area: StudyArea, path: str | Path, zone_set: str,

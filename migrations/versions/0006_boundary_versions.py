@@ -1,0 +1,24 @@
+"""Versioned boundaries: core.admin_unit_version keeps every unit ever loaded (a unit replaced by a later load is
+superseded, not deleted, so the results of earlier runs stay whole); core.admin_unit is the current boundaries.
+The bi relations join the units a run used.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from alembic import op
+
+from restore_db.migrate import apply_sql_files
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    apply_sql_files(op.get_bind(), "015_boundary_versions.sql", "080_bi_views.sql")
+
+
+def downgrade() -> None:
+    raise NotImplementedError("restore-db migrations are forward-only")
