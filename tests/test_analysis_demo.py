@@ -150,3 +150,40 @@ def test_missing_inputs_of_several_services_are_reported_together(db_url, conn, 
     assert message.startswith("2 services cannot be computed:"), message
     assert "water: study area 'demo' has no layer eto" in message and "soil: study area 'demo' has no layer dem" in message
     assert snapshot(conn) == before
+
+
+def test_boundaries_loaded_again_keep_every_result(db_url, conn, cli_env, tmp_path):
+    """The same boundaries again change nothing (every stage is reused); other boundaries with --replace keep
+    the earlier results whole, and the next compute all works on the new counties."""
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    first = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
+    assert first.exit_code == 0, first.output
+    (z1,) = conn.execute("SELECT run_id FROM bi.current_run").fetchone()
+    before = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+              for t in ("result.county_service", "result.county_ratio", "result.county_zone", "bi.county")}
+    conn.commit()
+    (gpkg,) = tmp_path.glob("demo-*/boundaries.gpkg")     # what the demo loaded
+    same = CliRunner().invoke(app, ["load", "boundaries", str(gpkg), "--layer", "county", "--level", "county",
+                                    "--code-field", "code", "--name-field", "name", "--parent-field", "city_code",
+                                    "--province-field", "province_code", "-a", "demo"], env=cli_env)
+    assert same.exit_code == 0 and "nothing changed" in same.output, same.output
+    again = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
+    assert again.exit_code == 0 and again.output.count("reused") == 4, again.output
+    # 199 of the counties, with --replace: the earlier analysis keeps its 200 counties
+    import geopandas as gpd
+
+    counties = gpd.read_file(gpkg, layer="county")
+    counties.iloc[1:].to_file(tmp_path / "fewer.gpkg", layer="county")
+    replaced = CliRunner().invoke(app, ["load", "boundaries", str(tmp_path / "fewer.gpkg"), "--level", "county",
+                                        "--code-field", "code", "--name-field", "name", "--parent-field", "city_code",
+                                        "--province-field", "province_code", "--replace", "-a", "demo"], env=cli_env)
+    assert replaced.exit_code == 0 and "replaced units kept" in replaced.output, replaced.output
+    after = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in before}
+    assert after == before
+    assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 200   # still the current run
+    new = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
+    assert new.exit_code == 0, new.output
+    (z2,) = conn.execute("SELECT run_id FROM bi.current_run").fetchone()
+    assert z2 != z1
+    assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 199
+    assert conn.execute("SELECT count(*) FROM bi.county WHERE run_id = %s", (z1,)).fetchone()[0] == 200
