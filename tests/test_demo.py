@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import rasterio
 from typer.testing import CliRunner
 
@@ -81,3 +82,63 @@ def test_five_services_run_on_the_demo(db_url, conn, tmp_path):
                             AND variable = 'grain_output'""", (area.study_area_id,)).fetchone()[0]
     food = next(r[4] for r in rows if r[0] == "food" and r[1] == "supply")
     assert abs(food - grain) / grain < 1e-6
+
+
+def _wait_for_other_sessions(conn, timeout: float = 20.0) -> None:
+    """Wait until no other session is connected to this database (a killed client's backend aborts its
+    transaction when it notices the closed connection)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (n,) = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND pid <> pg_backend_pid()").fetchone()
+        conn.rollback()
+        if n == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("another session is still connected")
+
+
+def test_demo_replace_is_all_or_nothing(db_url, conn, tmp_path, monkeypatch):
+    """A failure while loading the new region leaves the old one exactly as it was."""
+    from helpers import db_fingerprint
+    from restore_db.errors import InputError
+
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    before = db_fingerprint(conn)
+
+    def broken(*args, **kwargs):
+        raise InputError("statistics file unreadable")
+
+    monkeypatch.setattr(demo, "load_stats", broken)
+    with pytest.raises(InputError, match="unreadable"):
+        demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, replace=True, log=lambda m: None)
+    assert db_fingerprint(conn) == before
+
+
+def test_demo_replace_killed_half_way_leaves_the_old_region(db_url, conn, cli_env, tmp_path):
+    """kill -9 during `demo --replace`, after the old area is deleted and while the new one loads: nothing of
+    the new area shows and the old one is whole."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import db_fingerprint
+
+    demo.run(name="demo", pixel_size=2000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    before = db_fingerprint(conn)
+    proc = subprocess.Popen([sys.executable, "-c", "from restore_db.cli import main; main()", "demo", "--replace",
+                             "--pixel-size", "2000", "--workdir", str(tmp_path / "again")],
+                            env={**os.environ, **cli_env}, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    for line in proc.stderr:
+        if "generated files" in line:    # the old area is deleted in the transaction; loading starts
+            break
+    time.sleep(0.5)
+    assert proc.poll() is None, "the demo finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _wait_for_other_sessions(conn)
+    assert db_fingerprint(conn) == before

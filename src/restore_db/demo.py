@@ -388,7 +388,12 @@ def _write_stats(path: Path, region: Region, grid: Grid, layers: dict, seed: int
 
 def run(name: str = "demo", pixel_size: float = 1000.0, seed: int = 20230010, workdir: Path | None = None,
         replace: bool = False, log: Callable[[str], None] = print, url: str | None = None) -> str:
-    """Generate the region and load it into study area ``name``; returns a one-line summary."""
+    """Generate the region and load it into study area ``name``; returns a one-line summary.
+
+    Everything happens in one transaction: with ``replace``, the old study area is deleted and the new one
+    loaded in it, so an error or a killed process leaves the old area exactly as it was. Raises InputError
+    when the area exists and ``replace`` is not given.
+    """
     import time
 
     workdir = Path(workdir or ".restore-db/demo-data") / f"{name}-{pixel_size:g}m-{seed}"
@@ -396,16 +401,15 @@ def run(name: str = "demo", pixel_size: float = 1000.0, seed: int = 20230010, wo
     db.prepare(url)
     t0 = time.perf_counter()
     region = build_region(seed)
-    with db.connect(url) as conn:
-        with conn.transaction():
-            exists = conn.execute("SELECT 1 FROM core.study_area WHERE name = %s", (name,)).fetchone()
-            if exists:
-                if not replace:
-                    from .errors import InputError
+    with db.connect(url) as conn, conn.transaction():
+        exists = conn.execute("SELECT 1 FROM core.study_area WHERE name = %s", (name,)).fetchone()
+        if exists:
+            if not replace:
+                from .errors import InputError
 
-                    raise InputError(f"study area {name!r} exists; use --replace to regenerate it")
-                studyarea.delete(conn, studyarea.get(conn, name))
-            area = studyarea.create(conn, name, SRID, pixel_size, EXTENT, title="restore-db synthetic demo region")
+                raise InputError(f"study area {name!r} exists; use --replace to regenerate it")
+            studyarea.delete(conn, studyarea.get(conn, name))
+        area = studyarea.create(conn, name, SRID, pixel_size, EXTENT, title="restore-db synthetic demo region")
         grid = area.grid
         log(f"region: {len(region.counties)} counties, {len(region.cities)} cities, {len(region.provinces)} provinces; "
             f"grid {grid.width} x {grid.height} = {grid.cells:,} cells ({time.perf_counter() - t0:.1f} s)")
@@ -414,20 +418,16 @@ def run(name: str = "demo", pixel_size: float = 1000.0, seed: int = 20230010, wo
         log(f"generated files in {workdir} ({time.perf_counter() - t1:.1f} s)")
         t2 = time.perf_counter()
         for level, parent in (("province", None), ("city", "province_code"), ("county", "city_code")):
-            with conn.transaction():
-                load_boundaries(conn, area, paths["boundaries"], level, layer=level, code_field="code",
-                                name_field="name", parent_field=parent,
-                                province_field=None if level == "province" else "province_code")
+            load_boundaries(conn, area, paths["boundaries"], level, layer=level, code_field="code",
+                            name_field="name", parent_field=parent,
+                            province_field=None if level == "province" else "province_code")
         for layer, (kind, unit, description) in LAYERS.items():
-            with conn.transaction():
-                load_raster(conn, area, layer, paths[layer], kind, unit, description=description)
+            load_raster(conn, area, layer, paths[layer], kind, unit, description=description)
         params = package_data("params")
-        with conn.transaction():
-            load_params(conn, area, params / "demo_lulc.csv", name="lulc_coefficients",
-                        citation="restore-db defaults for the demo land-use scheme")
-            load_params(conn, area, params / "demo_scalars.csv", name="model_scalars",
-                        citation="restore-db default scalars")
-        with conn.transaction():
-            load_stats(conn, area, paths["stats"], source="restore-db synthetic demo statistics")
+        load_params(conn, area, params / "demo_lulc.csv", name="lulc_coefficients",
+                    citation="restore-db defaults for the demo land-use scheme")
+        load_params(conn, area, params / "demo_scalars.csv", name="model_scalars",
+                    citation="restore-db default scalars")
+        load_stats(conn, area, paths["stats"], source="restore-db synthetic demo statistics")
         log(f"loaded boundaries, {len(LAYERS)} rasters, parameters and statistics ({time.perf_counter() - t2:.1f} s)")
     return f"{len(region.counties)} counties, {len(LAYERS)} layers on a {grid.width} x {grid.height} grid"
