@@ -136,7 +136,7 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
                      label: str | None = None, params: str | list[str] | None = None, scalars: str | None = None,
                      progress: Callable[[str, int, int], None] | None = None, engine: str | None = None,
                      stats_year: int | None = None, sides: tuple[str, ...] = ("supply", "demand"),
-                     reuse: bool = False, parent_run_id: int | None = None,
+                     reuse: bool = False, parent_run_id: int | Callable[[], int] | None = None,
                      before_compute: Callable[[set[str]], None] | None = None,
                      ) -> tuple[int, list[ServiceResult]]:
     """Compute supply and demand layers of ``services`` and their county sums, as one run.
@@ -145,7 +145,12 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
     checksums is returned instead (with no service results) and nothing is computed.
     ``before_compute(layers)`` is called with the names of the layers the run
     will produce, after planning and before the first computation (later
-    stages check their settings there).
+    stages check their settings there). ``parent_run_id`` is the pipeline run this run belongs to, or a
+    callable returning it (called only when the run starts).
+
+    Raises:
+        InputError: an unknown service or side, or a service that cannot be computed (every problem of
+        every service in one message); raised before the run is recorded.
     """
     services = services or list(SERVICES)
     unknown = [s for s in services if s not in SERVICES]
@@ -179,7 +184,8 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
         before_compute({o.name if hasattr(o, "name") else o for p in plans.values() for st in p.steps
                         for o in st.outputs} | {"county"})
     record["_engine"] = backend
-    run_id = runs.start(conn, area, "services", label, record, inputs, identity=identity, parent_run_id=parent_run_id)
+    run_id = runs.start(conn, area, "services", label, record, inputs, identity=identity,
+                        parent_run_id=parent_run_id() if callable(parent_run_id) else parent_run_id)
 
     results = {name: ServiceResult(name, area.grid.cells) for name in services}
     produced: dict[str, int] = {}   # layer -> run holding it

@@ -6,8 +6,13 @@ Each stage is one ``core.run`` row linked to the runs it read
 run ids of its inputs; when a succeeded run of the same identity exists, the
 stage is skipped and that run is reused (unless ``force``). ``compute all``
 checks every stage's settings and catalogues before the first computation,
-records a parent ``pipeline`` run, and publishes a new zoning run to the
-``bi`` relations (:func:`restore_db.bi.publish`).
+records a parent ``pipeline`` run (when the first stage run starts, so that an
+input rejected before any computation leaves no run), and publishes a new
+zoning run to the ``bi`` relations (:func:`restore_db.bi.publish`).
+
+Run ids given by the user (``--services-run``, ``--ratios-run``,
+``--resilience-run``) are checked first: a succeeded run of that stage in the
+study area (:func:`restore_db.runs.require`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from . import ratios, resilience, zoning
 
 STAGES = ("services", "ratios", "resilience", "zoning")
 Progress = Callable[[str, int, int], None] | None
+# the parent pipeline run of a stage: its id, a callable that starts it on first use, or None
+Parent = int | Callable[[], int] | None
 
 
 @dataclass
@@ -58,7 +65,7 @@ def latest_services_run(conn, area: StudyArea, cfg: dict) -> int:
 
 
 def _stage(conn, area: StudyArea, stage: str, label: str | None, params: dict, inputs: dict,
-           upstream: dict[str, int], force: bool, parent: int | None,
+           upstream: dict[str, int], force: bool, parent: Parent,
            body: Callable[[int], dict]) -> StageOutcome:
     """Run ``body(run_id)`` as a recorded run of ``stage``, or reuse an identical succeeded run."""
     t0 = time.perf_counter()
@@ -67,7 +74,8 @@ def _stage(conn, area: StudyArea, stage: str, label: str | None, params: dict, i
         previous = runs.find_succeeded(conn, area, stage, params, identity_inputs)
         if previous is not None:
             return StageOutcome(stage, previous, True, time.perf_counter() - t0)
-    run_id = runs.start(conn, area, stage, label, params, identity_inputs, parent_run_id=parent, upstream=upstream)
+    run_id = runs.start(conn, area, stage, label, params, identity_inputs,
+                        parent_run_id=parent() if callable(parent) else parent, upstream=upstream)
     summary = body(run_id)
     seconds = time.perf_counter() - t0
     runs.finish(conn, run_id, {"seconds": round(seconds, 3), "warnings": summary.get("warnings", []),
@@ -77,9 +85,14 @@ def _stage(conn, area: StudyArea, stage: str, label: str | None, params: dict, i
 
 def run_ratios(conn, area: StudyArea, cfg: dict, services_run_id: int | None = None, *, force: bool = False,
                label: str | None = None, engine: str | None = None, progress: Progress = None,
-               parent: int | None = None) -> StageOutcome:
-    """ESDR, CESD, classes and matching types of a services run (default: the newest complete one)."""
-    services_run_id = services_run_id or latest_services_run(conn, area, cfg)
+               parent: Parent = None) -> StageOutcome:
+    """ESDR, CESD, classes and matching types of a services run (default: the newest complete one).
+
+    Raises:
+        InputError: ``services_run_id`` is not a succeeded services run of the area, or the settings or
+        the run's results do not allow the ratios.
+    """
+    services_run_id = _services_run(conn, area, cfg, services_run_id)
     inp = ratios.prepare(conn, area, cfg, services_run_id)
     backend = choose_backend(conn, engine) if cfg["ratios"]["pixel_maps"] else "client"
     out = _stage(conn, area, "ratios", label, {"ratios": cfg["ratios"]}, {}, {"services": services_run_id},
@@ -103,10 +116,15 @@ def _resilience_inputs(conn, area: StudyArea, plan: resilience.ResiliencePlan) -
 
 def run_resilience(conn, area: StudyArea, cfg: dict, services_run_id: int | None = None, *, force: bool = False,
                    label: str | None = None, engine: str | None = None, progress: Progress = None,
-                   parent: int | None = None, params: list[str] | None = None) -> StageOutcome:
+                   parent: Parent = None, params: list[str] | None = None) -> StageOutcome:
     """Resilience index of every county of the boundaries (default: the newest complete services run);
-    ``params``: land-use parameter sets to prefer (``--params``), as for the services."""
-    services_run_id = services_run_id or latest_services_run(conn, area, cfg)
+    ``params``: land-use parameter sets to prefer (``--params``), as for the services.
+
+    Raises:
+        InputError: ``services_run_id`` is not a succeeded services run of the area, or the indicators
+        cannot be computed.
+    """
+    services_run_id = _services_run(conn, area, cfg, services_run_id)
     plan = resilience.prepare(conn, area, cfg, services_run_id, params=params)
     backend = choose_backend(conn, engine)
     units = counties.of_run(conn, services_run_id)     # every county of the boundaries the services used
@@ -121,8 +139,17 @@ def run_resilience(conn, area: StudyArea, cfg: dict, services_run_id: int | None
 
 def run_zoning(conn, area: StudyArea, cfg: dict, ratios_run_id: int | None = None,
                resilience_run_id: int | None = None, *, force: bool = False, label: str | None = None,
-               progress: Progress = None, parent: int | None = None) -> StageOutcome:
-    """Zones from a ratios run and a resilience run of the same services run (default: the newest such pair)."""
+               progress: Progress = None, parent: Parent = None) -> StageOutcome:
+    """Zones from a ratios run and a resilience run of the same services run (default: the newest such pair).
+
+    Raises:
+        InputError: a run id given is not a succeeded run of its stage in the area; the two runs read
+        different services runs; no ratios or resilience run to use.
+    """
+    if ratios_run_id is not None:
+        runs.require(conn, area, ratios_run_id, "ratios")
+    if resilience_run_id is not None:
+        runs.require(conn, area, resilience_run_id, "resilience")
     if ratios_run_id is None:
         ratios_run_id = _latest(conn, area, "ratios")
         if ratios_run_id is None:
@@ -136,7 +163,8 @@ def run_zoning(conn, area: StudyArea, cfg: dict, ratios_run_id: int | None = Non
                              "read): run `restore-db compute resilience` first")
     elif _input_run(conn, resilience_run_id) != services:
         raise InputError(f"resilience run {resilience_run_id} and ratios run {ratios_run_id} read different "
-                         "services runs")
+                         f"services runs ({_input_run(conn, resilience_run_id)} and {services}): give runs of "
+                         "the same services run")
     types = zoning.zone_types(conn, cfg["zoning"]["zone_set"])
     inputs = {"zone_types": types, "boundaries": runs.boundary_checksum(conn, area)}
     upstream = {"ratios": ratios_run_id, "resilience": resilience_run_id, "services": services}
@@ -152,6 +180,13 @@ def run_zoning(conn, area: StudyArea, cfg: dict, ratios_run_id: int | None = Non
                      "WHERE run_id = %s", (round(seconds, 3), out.run_id))
     _tick(progress, "zoning")
     return out
+
+
+def _services_run(conn, area: StudyArea, cfg: dict, run_id: int | None) -> int:
+    """The services run given (checked), or the newest complete one."""
+    if run_id is None:
+        return latest_services_run(conn, area, cfg)
+    return runs.require(conn, area, run_id, "services")
 
 
 def _input_run(conn, run_id: int) -> int:
@@ -179,11 +214,22 @@ def check(conn, area: StudyArea, cfg: dict, planned_layers: set[str], services_r
 def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str | None = None,
             engine: str | None = None, progress: Progress = None, services_options: dict | None = None,
             ) -> list[StageOutcome]:
-    """Services -> ratios -> resilience -> zoning, under one parent ``pipeline`` run."""
+    """Services -> ratios -> resilience -> zoning, under one parent ``pipeline`` run.
+
+    The pipeline run is started with the first stage run (a stage rejected before it computes leaves no
+    run); when every stage is reused it is recorded at the end.
+    """
     from ..compute import compute_services
 
     t0 = time.perf_counter()
-    parent = runs.start(conn, area, "pipeline", label, {"settings": cfg, "services": services_options or {}}, {})
+    started: list[int] = []
+
+    def parent() -> int:
+        if not started:
+            started.append(runs.start(conn, area, "pipeline", label,
+                                      {"settings": cfg, "services": services_options or {}}, {}))
+        return started[0]
+
     opts = dict(services_options or {})
     opts.setdefault("services", cfg["ratios"]["services"])
     params = opts.get("params")
@@ -202,9 +248,9 @@ def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str
     outcomes.append(run_ratios(conn, area, cfg, run_id, engine=engine, **common))
     outcomes.append(run_resilience(conn, area, cfg, run_id, engine=engine, params=params, **common))
     outcomes.append(run_zoning(conn, area, cfg, outcomes[1].run_id, outcomes[2].run_id, **common))
-    runs.finish(conn, parent, {"seconds": round(time.perf_counter() - t0, 3),
+    runs.finish(conn, parent(), {"seconds": round(time.perf_counter() - t0, 3),
                                "stages": [{"stage": o.stage, "run_id": o.run_id, "skipped": o.skipped,
                                            "seconds": round(o.seconds, 3)} for o in outcomes]})
     conn.execute("UPDATE core.run SET inputs = %s WHERE run_id = %s",
-                 (json.dumps({"runs": {o.stage: o.run_id for o in outcomes}}), parent))
+                 (json.dumps({"runs": {o.stage: o.run_id for o in outcomes}}), parent()))
     return outcomes

@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Iterator
 
 import psycopg
 import typer
 from rich.console import Console
 
-from .. import db
+from .. import db, runs
 
-err = Console(stderr=True)
+
+def _console() -> Console:
+    """The stderr console. On a terminal, rich wraps to its width; otherwise (a pipe, a file, a CI log)
+    lines are never wrapped, and tables take the width they need (or ``COLUMNS`` when it is set)."""
+    if sys.stderr.isatty():
+        return Console(stderr=True)
+    columns = os.environ.get("COLUMNS", "")
+    return Console(stderr=True, soft_wrap=True, width=int(columns) if columns.isdigit() and int(columns) > 0
+                   else 1000)
+
+
+err = _console()
 
 StudyAreaOption = typer.Option(None, "--study-area", "-a", help="Study area name (default: the only one).")
 
 
 @contextlib.contextmanager
 def session() -> Iterator[psycopg.Connection]:
-    """A connection to the prepared database (embedded cluster started on demand)."""
-    with db.session() as conn:
+    """A connection to the prepared database (embedded cluster started on demand); the runs started through
+    it are recorded as failed when the command fails (:func:`restore_db.runs.recording`)."""
+    with db.session() as conn, runs.recording(conn):
         yield conn
