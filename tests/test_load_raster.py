@@ -671,3 +671,211 @@ def test_real_rasters_on_one_grid(conn):
     assert p_valid.min() <= info["min_value"] and info["max_value"] <= p_valid.max()
     info = layer_row(conn, "bth", "dem")
     assert info["max_value"] <= d_max and info["min_value"] > -500
+
+
+# ---------------------------------------------------------------- reload rule, bad inputs through the CLI
+
+
+def test_identical_reload_is_a_no_op_other_content_needs_replace(conn, area, tmp_path):
+    arr = (np.arange(H * W).reshape(H, W) % 100).astype(np.int16)
+    path = write_tif(tmp_path / "p.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-1)
+    with conn.transaction():
+        first = load_raster(conn, area, "precipitation", path, "continuous", "mm/yr")
+    assert not first.unchanged
+    before = layer_row(conn, "t", "precipitation")
+    for replace in (False, True):  # the same file and options: nothing written, with or without --replace
+        snap = snapshot(conn)
+        with conn.transaction():
+            again = load_raster(conn, area, "precipitation", path, "continuous", "mm/yr", replace=replace)
+        assert again.unchanged and (again.tiles, again.valid_cells) == (first.tiles, first.valid_cells)
+        assert layer_row(conn, "t", "precipitation") == before and snapshot(conn) == snap
+    # the same file with an option that changes what is stored is other content; so is another file
+    same_values = write_tif(tmp_path / "copy.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-1, compress="deflate")
+    for file, kind, unit, options in ((path, "continuous", "mm/yr", {"nodata": 0}),
+                                      (path, "continuous", "mm", {}),
+                                      (path, "categorical", "class", {}),
+                                      (same_values, "continuous", "mm/yr", {})):
+        expect_input_error(conn, load_raster, conn, area, "precipitation", file, kind, unit, **options,
+                           match=["'t'", "already has a layer 'precipitation'", "(loaded from p.tif)",
+                                  "other content", "--replace"])
+    with conn.transaction():
+        again = load_raster(conn, area, "precipitation", path, "continuous", "mm/yr", nodata=0, replace=True)
+    assert not again.unchanged and again.valid_cells == first.valid_cells - (arr == 0).sum()
+
+
+def test_band_choice_is_part_of_the_layer(conn, area, tmp_path):
+    bands = np.stack([np.full((H, W), 1.0, np.float32), np.full((H, W), 2.0, np.float32)])
+    path = write_tif(tmp_path / "two.tif", bands, "EPSG:32650", GRID_TRANSFORM, nodata=-9999.0)
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "1",
+                       match=[str(path), "has 2 bands", "--band"])
+    with conn.transaction():
+        load_raster(conn, area, "x", path, "continuous", "1", band=1)
+    with conn.transaction():
+        assert load_raster(conn, area, "x", path, "continuous", "1", band=1).unchanged
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "1", band=2,
+                       match=["'x'", "other content", "--replace"])
+
+
+@pytest.mark.parametrize("dtype,nodata", [(np.uint8, 255.5), (np.int16, 40000.0), (np.float32, -1e39)])
+def test_nodata_the_band_cannot_hold(conn, area, tmp_path, dtype, nodata):
+    path = small_source(tmp_path, dtype=dtype, nodata=None)
+    expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m", nodata=nodata,
+                       match=[str(path), f"--nodata {nodata:g}", f"cannot be held by band 1 ({np.dtype(dtype)}"])
+
+
+def test_nodata_is_compared_as_the_band_holds_it(conn, area, tmp_path):
+    """--nodata 0.1 on float32 means float32(0.1): those cells are nodata, as GDAL reads them."""
+    arr = np.full((30, 40), 5.0, np.float32)
+    arr[:10] = np.float32(0.1)
+    path = write_tif(tmp_path / "f.tif", arr, "EPSG:32650", Affine(PX, 0, OX, 0, -PX, OY))
+    with conn.transaction():
+        info = load_raster(conn, area, "x", path, "continuous", "m", nodata=0.1)
+    assert info.valid_cells == 20 * 40 and info.min_value == info.max_value == 5.0
+
+
+@pytest.mark.parametrize("name,unit,values,match", [
+    ("precipitation", "mm/yr", (10.0, 25000.0), ["'precipitation'", "10..25000 mm/yr", "0..20000 mm/yr"]),
+    ("eto", "mm/yr", (-5.0, 800.0), ["'eto'", "-5..800", "0..5000"]),
+    ("dem", "m", (-600.0, 100.0), ["'dem'", "-600..100 m", "-500..9000 m"]),
+    ("pawc", "fraction", (0.1, 1.5), ["'pawc'", "0.1..1.5", "0..1 fraction"]),
+    ("ndvi", "1", (-1.2, 0.5), ["'ndvi'", "-1.2..0.5", "-1..1"]),
+    ("sand", "%", (0.0, 120.0), ["'sand'", "0..120 %", "0..100 %"]),
+    ("anything", "m", (0.0, 1e35), ["'anything'", "0..1e+35 m", "-1e+30..1e+30"]),
+])
+def test_values_outside_plausible_bounds(conn, area, tmp_path, name, unit, values, match):
+    arr = np.full((30, 40), values[0], np.float32)
+    arr[5, 5] = values[1]
+    path = write_tif(tmp_path / "v.tif", arr, "EPSG:32650", Affine(PX, 0, OX, 0, -PX, OY), nodata=-9999.0)
+    expect_input_error(conn, load_raster, conn, area, name, path, "continuous", unit, match=[str(path), *match])
+
+
+def local_cs_source(tmp_path):
+    from rasterio.crs import CRS
+
+    local = CRS.from_wkt('LOCAL_CS["Site grid",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
+    return write_tif(tmp_path / "local.tif", np.ones((30, 40), np.float32), local, Affine(PX, 0, OX, 0, -PX, OY),
+                     nodata=-9999.0)
+
+
+def test_local_crs_needs_src_crs(conn, area, tmp_path):
+    path = local_cs_source(tmp_path)
+    message = expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m",
+                                 match=[str(path), "local (engineering) CRS 'Site grid'", "--src-crs", "reproject"])
+    assert "\n" not in message and "{" not in message
+    with conn.transaction():
+        info = load_raster(conn, area, "x", path, "continuous", "m", src_crs="EPSG:32650")
+    assert info.valid_cells == 30 * 40 and info.resampling == "nearest"
+    assert "32650" in layer_row(conn, "t", "x")["source_crs"]
+
+
+def test_corrupt_tiff_names_gdal_error(conn, area, tmp_path):
+    rng = np.random.default_rng(1)
+    good = write_tif(tmp_path / "good.tif", rng.random((H, W)).astype(np.float32), "EPSG:32650", GRID_TRANSFORM,
+                     nodata=-9999.0, compress="deflate", tiled=True, blockxsize=64, blockysize=64)
+    data = bytearray(good.read_bytes())
+    data[2000:-200] = rng.bytes(len(data) - 2200)  # header intact, compressed tiles garbage
+    path = tmp_path / "corrupt.tif"
+    path.write_bytes(bytes(data))
+    message = expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "m",
+                                 match=[str(path), "cannot read raster"])
+    assert "previous exception" not in message and "Decod" in message and "\n" not in message
+
+
+def two_band_source(tmp_path):
+    return write_tif(tmp_path / "rgb.tif", np.ones((3, 30, 40), np.uint8), "EPSG:32650", Affine(PX, 0, OX, 0, -PX, OY),
+                     nodata=0)
+
+
+def test_cli_bad_rasters_one_line_database_unchanged(cli_env, conn, area, tmp_path):
+    from helpers import check_bad_input
+
+    ok = write_tif(tmp_path / "ok.tif", np.full((30, 40), 500.0, np.float32), "EPSG:32650",
+                   Affine(PX, 0, OX, 0, -PX, OY), nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "precipitation", ok, "continuous", "mm/yr")
+    u8 = small_source(tmp_path, "u8.tif", dtype=np.uint8, nodata=None)
+    f32 = small_source(tmp_path, "f32.tif", nodata=None)
+    noise = tmp_path / "noise.tif"
+    values = np.frombuffer(np.random.default_rng(2).bytes(30 * 40 * 4), dtype=np.float32).reshape(30, 40)
+    write_tif(noise, values, "EPSG:32650", Affine(PX, 0, OX, 0, -PX, OY), nodata=-9999.0)
+    rgb = two_band_source(tmp_path)
+    local = local_cs_source(tmp_path)
+    rng = np.random.default_rng(1)
+    good = write_tif(tmp_path / "good.tif", rng.random((H, W)).astype(np.float32), "EPSG:32650", GRID_TRANSFORM,
+                     nodata=-9999.0, compress="deflate", tiled=True, blockxsize=64, blockysize=64)
+    data = bytearray(good.read_bytes())
+    data[2000:-200] = rng.bytes(len(data) - 2200)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(bytes(data))
+    other = write_tif(tmp_path / "other.tif", np.full((30, 40), 600.0, np.float32), "EPSG:32650",
+                      Affine(PX, 0, OX, 0, -PX, OY), nodata=-9999.0)
+    cases = [
+        (["x", u8, "--unit", "m", "--nodata", "-9999"], ["u8.tif", "--nodata -9999", "uint8"]),
+        (["x", f32, "--unit", "m", "--nodata", "1e40"], ["f32.tif", "--nodata 1e+40", "float32"]),
+        (["precip2", noise, "--unit", "mm/yr"], ["noise.tif", "'precip2'", "e+38"]),
+        (["precipitation", noise, "--unit", "mm/yr", "--replace"], ["noise.tif", "'precipitation'", "0..20000"]),
+        (["x", rgb, "--unit", "m"], ["rgb.tif", "3 bands", "--band"]),
+        (["x", local, "--unit", "m"], ["local.tif", "local (engineering) CRS", "--src-crs"]),
+        (["x", ok, "--unit", "m", "--src-crs", "EPSG:bogus"], ["--src-crs 'EPSG:bogus'"]),
+        (["x", corrupt, "--unit", "m"], ["corrupt.tif", "Decod"]),
+        (["precipitation", other, "--unit", "mm/yr"], ["'precipitation'", "ok.tif", "other content", "--replace"]),
+    ]
+    for args, match in cases:
+        check_bad_input(conn, cli_env, "load", "raster", *args, "--kind", "continuous", match=match)
+    # an identical reload through the CLI says so and writes nothing
+    from helpers import db_fingerprint, run_cli
+
+    before = db_fingerprint(conn)
+    proc = run_cli(cli_env, "load", "raster", "precipitation", ok, "--kind", "continuous", "--unit", "mm/yr")
+    assert proc.returncode == 0 and "unchanged" in proc.stderr and "nothing written" in proc.stderr, proc.stderr
+    assert db_fingerprint(conn) == before
+
+
+def test_concurrent_loads_of_one_layer_name(db_url, conn, area, tmp_path):
+    """Two sessions load the same layer name at once: the second waits for the first, then follows the
+    reload rule (identical file: nothing written; other file: the one-line error naming --replace)."""
+    import threading
+    import time
+
+    import psycopg
+
+    first = write_tif(tmp_path / "first.tif", np.full((H, W), 100.0, np.float32), "EPSG:32650", GRID_TRANSFORM,
+                      nodata=-9999.0)
+    second = write_tif(tmp_path / "second.tif", np.full((H, W), 200.0, np.float32), "EPSG:32650", GRID_TRANSFORM,
+                       nodata=-9999.0)
+    for name, other in (("a", second), ("b", first)):
+        results: dict = {}
+        started = threading.Event()
+
+        def slow_first():
+            with psycopg.connect(db_url) as c, c.transaction():
+                a = studyarea.get(c, "t")
+                load_raster(c, a, name, first, "continuous", "mm/yr", overviews=False)
+                started.set()
+                time.sleep(1.5)  # the layer is written but not committed while the other load starts
+            results["first"] = "loaded"
+
+        def racing():
+            started.wait(30)
+            try:
+                with psycopg.connect(db_url) as c, c.transaction():
+                    a = studyarea.get(c, "t")
+                    info = load_raster(c, a, name, other, "continuous", "mm/yr", overviews=False)
+                results["second"] = "unchanged" if info.unchanged else "loaded"
+            except Exception as exc:  # noqa: BLE001 - the test reports what the racing load raised
+                results["second"] = exc
+
+        threads = [threading.Thread(target=slow_first), threading.Thread(target=racing)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert results["first"] == "loaded"
+        if other == first:
+            assert results["second"] == "unchanged", results
+        else:
+            assert isinstance(results["second"], InputError), results
+            assert f"already has a layer {name!r}" in str(results["second"]) and "--replace" in str(results["second"])
+        stored, _, info = read_layer(conn, "t", name)
+        assert (stored == 100.0).all() and info["source_path"] == str(first.resolve())
+        conn.rollback()

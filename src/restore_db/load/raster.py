@@ -18,6 +18,7 @@ in QGIS.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from .. import wkb
 from ..errors import InputError
 from ..kernels.tiles import FLOAT_NODATA, LayerStats
 from ..studyarea import LAYER_NAME_RE, StudyArea, check_name, crs_of_srid
-from .common import existing_file, sha256
+from .common import existing_file, lock_name, must_load, sha256
 
 CATEGORICAL_NODATA = {"16BSI": -32768, "32BSI": -2147483648}
 RESAMPLING = {r.name: r for r in Resampling}
@@ -62,6 +63,31 @@ class LayerInfo:
     max_value: float | None
     mean_value: float | None
     resampling: str
+    unchanged: bool = False  # the layer was loaded from the same file with the same options: nothing written
+
+
+# Plausible values of the layers the services read, by (layer name, unit): a layer whose values fall
+# outside is refused (a corrupt file, an undeclared nodata or a wrong unit). Other names take the bounds of
+# their unit (UNIT_BOUNDS) when it has some; every continuous layer is refused with a value beyond
+# MAX_MAGNITUDE (float32 garbage such as +-3.4e38).
+LAYER_BOUNDS: dict[tuple[str, str], tuple[float | None, float | None]] = {
+    ("precipitation", "mm/yr"): (0.0, 20000.0),
+    ("eto", "mm/yr"): (0.0, 5000.0),
+    ("dem", "m"): (-500.0, 9000.0),
+    ("temperature", "degC"): (-90.0, 60.0),
+    ("soil_depth", "mm"): (0.0, 100000.0),
+    ("pawc", "fraction"): (0.0, 1.0),
+    ("ndvi", "1"): (-1.0, 1.0),
+    ("population", "persons"): (0.0, None),
+    ("erosivity", "MJ*mm/(ha*h*yr)"): (0.0, 100000.0),
+    ("erodibility", "t*ha*h/(ha*MJ*mm)"): (0.0, 1.0),
+    ("soil_sand", "%"): (0.0, 100.0),
+    ("soil_silt", "%"): (0.0, 100.0),
+    ("soil_clay", "%"): (0.0, 100.0),
+    ("soil_oc", "%"): (0.0, 100.0),
+}
+UNIT_BOUNDS: dict[str, tuple[float | None, float | None]] = {"fraction": (0.0, 1.0), "%": (0.0, 100.0)}
+MAX_MAGNITUDE = 1e30
 
 
 def table_name(area: StudyArea, layer: str) -> str:
@@ -72,10 +98,10 @@ def _square(res: tuple[float, float]) -> bool:
     return abs(abs(res[0]) - abs(res[1])) <= 1e-6 * max(abs(res[0]), abs(res[1]))
 
 
-def _grid_bounds_in_source(src, dst_crs, grid) -> tuple[float, float, float, float]:
+def _grid_bounds_in_source(src_crs, dst_crs, grid) -> tuple[float, float, float, float]:
     """The study-area extent in the source CRS. (The other way round is not well defined: the
     extent of a global or far-away lon/lat raster has no meaningful bounds in a UTM zone.)"""
-    return transform_bounds(dst_crs, src.crs, *grid.bounds, densify_pts=21)
+    return transform_bounds(dst_crs, src_crs, *grid.bounds, densify_pts=21)
 
 
 def _source_resolution_in_grid_units(src, grid, grid_in_src) -> float:
@@ -86,8 +112,8 @@ def _source_resolution_in_grid_units(src, grid, grid_in_src) -> float:
     return math.sqrt((gx1 - gx0) * (gy1 - gy0) / src_cells)
 
 
-def _same_grid(src, dst_crs, grid) -> bool:
-    if src.crs is None or not PyprojCRS.from_user_input(src.crs.to_wkt()).equals(dst_crs):
+def _same_grid(src, src_crs, dst_crs, grid) -> bool:
+    if not PyprojCRS.from_user_input(src_crs.to_wkt()).equals(dst_crs):
         return False
     t = src.transform
     if t.b or t.d or not math.isclose(t.a, grid.pixel_size) or not math.isclose(-t.e, grid.pixel_size):
@@ -103,11 +129,138 @@ def choose_resampling(kind: str, finer: bool) -> Resampling:
     return Resampling.average if finer else Resampling.bilinear
 
 
+def gdal_message(exc: BaseException) -> str:
+    """GDAL's own message for a rasterio error, on one line: rasterio's "see previous exception" points to
+    the errors chained to ``exc``, whose messages are given innermost (GDAL's cause) first."""
+    messages = []
+    while exc is not None:
+        text = " ".join(str(exc).split()).rstrip(".")
+        if text and "previous exception" not in text.lower():
+            messages.append(text)
+        exc = exc.__cause__ or exc.__context__
+    kept = [m for i, m in enumerate(messages) if not any(m in other for j, other in enumerate(messages) if j != i)
+            and m not in messages[:i]]
+    return "; ".join(reversed(kept)) or "unknown GDAL error"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _band(src, path: Path, band: int | None) -> int:
+    """The band to load: ``band``, or 1 when the file has only one. Raises InputError for a band not in the
+    file, and for a file of several bands when none is chosen."""
+    if band is None:
+        if src.count > 1:
+            raise InputError(f"raster {path} has {src.count} bands; choose the one to load with --band "
+                             f"(1..{src.count})")
+        return 1
+    if not 1 <= band <= src.count:
+        raise InputError(f"raster {path} has {src.count} band(s), band {band} requested")
+    return band
+
+
+def _source_crs(src, path: Path, given: str | None) -> RioCRS:
+    """The CRS of the file: ``given`` (``--src-crs``) when set, else the one the file declares.
+
+    Raises InputError for an invalid ``given``, a file without a CRS, and a local (engineering) CRS, which
+    cannot be placed on the earth."""
+    if given is not None:
+        try:
+            return RioCRS.from_wkt(PyprojCRS.from_user_input(given).to_wkt())
+        except Exception as exc:
+            raise InputError(f"--src-crs {given!r} is not a valid CRS ({_one_line(exc, 120)}); "
+                             "give e.g. EPSG:32650, a PROJ string or WKT") from None
+    if src.crs is None:
+        raise InputError(f"raster {path} declares no CRS; give it with --src-crs (e.g. EPSG:32650) or assign one "
+                         "(gdal_edit.py -a_srs) before loading")
+    try:
+        crs = PyprojCRS.from_user_input(src.crs.to_wkt())
+    except Exception:
+        crs = None
+    if crs is None or crs.is_engineering or not (crs.is_geographic or crs.is_projected):
+        what = f"a local (engineering) CRS {crs.name!r}" if crs is not None else "a CRS that PROJ cannot read"
+        raise InputError(f"raster {path} has {what}, unknown on the earth; give its real CRS with --src-crs "
+                         "(e.g. EPSG:32650) or reproject the file (gdalwarp -t_srs)")
+    return src.crs
+
+
+def _source_nodata(src, path: Path, band: int, nodata: float | None) -> float:
+    """The nodata value of ``band`` as the band's type holds it: ``nodata`` (``--nodata``) when given, else
+    the one the file declares.
+
+    Raises InputError when there is none, or when the band's type cannot hold it (-9999 in uint8, 1e40 in
+    float32): no cell could equal it, so cells meant as nodata would load as data."""
+    value = nodata if nodata is not None else src.nodatavals[band - 1]
+    if value is None:
+        raise InputError(
+            f"raster {path} declares no nodata value for band {band}; give one with --nodata "
+            "(cells outside the file and invalid cells must be distinguishable from data)"
+        )
+    dtype = np.dtype(src.dtypes[band - 1])
+    where = f"--nodata {value:g}" if nodata is not None else f"the nodata value {value:g} the file declares"
+    fix = "" if nodata is not None else "; give a valid one with --nodata"
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not (math.isfinite(value) and float(value).is_integer() and info.min <= value <= info.max):
+            raise InputError(f"raster {path}: {where} cannot be held by band {band} ({dtype}: integers "
+                             f"{info.min}..{info.max}); no cell could be nodata{fix}")
+        return float(value)
+    if dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            held = dtype.type(value)
+        if math.isfinite(value) and not np.isfinite(held):
+            raise InputError(f"raster {path}: {where} cannot be held by band {band} ({dtype}: at most "
+                             f"{np.finfo(dtype).max:g} in magnitude); no cell could be nodata{fix}")
+        return float(held)
+    raise InputError(f"raster {path}: band {band} holds {dtype} values; restore-db loads integer or real bands")
+
+
+def value_bounds(name: str, unit: str) -> tuple[float | None, float | None] | None:
+    """The plausible (min, max) of layer ``name`` in ``unit`` (None: no bound on that side), or None when
+    neither the layer nor the unit has bounds."""
+    return LAYER_BOUNDS.get((name, unit)) or UNIT_BOUNDS.get(unit)
+
+
+def _check_values(path: Path, name: str, unit: str, found_min: float, found_max: float) -> None:
+    """Raise InputError when the values of a continuous layer fall outside its plausible bounds or beyond
+    MAX_MAGNITUDE; the message names the layer, the range found and the bounds."""
+    bounds = value_bounds(name, unit)
+    lo, hi = bounds or (None, None)
+    if max(abs(found_min), abs(found_max)) <= MAX_MAGNITUDE and (lo is None or found_min >= lo) \
+            and (hi is None or found_max <= hi):
+        return
+    if bounds:
+        allowed = f"{'-inf' if lo is None else f'{lo:g}'}..{'inf' if hi is None else f'{hi:g}'} {unit}"
+        basis = f"the plausible bounds of {name!r} in {unit}" if (name, unit) in LAYER_BOUNDS else \
+            f"the plausible bounds of a value in {unit}"
+    else:
+        allowed, basis = f"-{MAX_MAGNITUDE:g}..{MAX_MAGNITUDE:g}", "the magnitude of any real quantity"
+    raise InputError(f"raster {path}: layer {name!r} has values {found_min:g}..{found_max:g} {unit}, outside "
+                     f"{allowed} ({basis}): a corrupt file, an undeclared nodata (--nodata) or another unit?")
+
+
 def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str | Path, kind: str,
-                unit: str, nodata: float | None = None, resampling: str | None = None, band: int = 1,
+                unit: str, nodata: float | None = None, resampling: str | None = None, band: int | None = None,
                 replace: bool = False, description: str | None = None,
-                allow_non_square: bool = False, overviews: bool = True) -> LayerInfo:
-    """Warp ``path`` onto the grid of ``area`` and store it as layer ``name`` (caller's transaction)."""
+                allow_non_square: bool = False, overviews: bool = True, src_crs: str | None = None) -> LayerInfo:
+    """Warp ``path`` onto the grid of ``area`` and store it as source layer ``name`` (caller's transaction).
+
+    Takes the layer's kind (categorical or continuous) and unit, the nodata value when the file declares
+    none (or to use another), the resampling (default by kind and resolution), the band (required when the
+    file has several), whether to replace a layer of that name loaded with other content, a description,
+    whether to warp non-square pixels, whether to build overviews, and the CRS of a file that declares none
+    or a local one (``src_crs``, which wins over the file's).
+
+    Follows the reload rule of :mod:`restore_db.load.common`: a layer of that name loaded from the same file
+    (checksum) with the same kind, unit, band, nodata, CRS and resampling is left as it is, and the result
+    says so (``unchanged``). Returns a :class:`LayerInfo`. Raises InputError naming the file for an unreadable
+    or corrupt file (with GDAL's message), a missing, invalid or local CRS, a band not in the file or not
+    chosen, a nodata the band's type cannot hold, values outside the plausible bounds of the layer
+    (:data:`LAYER_BOUNDS`), no overlap with the area, and a layer of that name loaded with other content
+    without ``replace``.
+    """
     check_name(name, "layer name", LAYER_NAME_RE)
     if kind not in ("categorical", "continuous"):
         raise InputError(f"layer {name!r}: kind must be 'categorical' or 'continuous', got {kind!r}")
@@ -120,32 +273,26 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
     try:
         src = rasterio.open(path)
     except RasterioError as exc:
-        raise InputError(f"cannot read raster {path}: {exc}") from exc
+        raise InputError(f"cannot read raster {path}: {gdal_message(exc)}") from exc
     with src:
-        if not 1 <= band <= src.count:
-            raise InputError(f"raster {path} has {src.count} band(s), band {band} requested")
-        if src.crs is None:
-            raise InputError(f"raster {path} declares no CRS; assign one (e.g. gdal_edit.py -a_srs) before loading")
+        band = _band(src, path, band)
+        crs = _source_crs(src, path, src_crs)
         if not _square(src.res) and not allow_non_square:
             raise InputError(
-                f"raster {path} has non-square pixels ({src.res[0]:g} x {src.res[1]:g} in {src.crs.to_string()}); "
+                f"raster {path} has non-square pixels ({src.res[0]:g} x {src.res[1]:g} in {crs.to_string()}); "
                 "resample it to square pixels first, or pass --allow-non-square to warp it anyway"
             )
         if src.transform.b or src.transform.d:
             raise InputError(f"raster {path} is rotated (skewed geotransform); rectify it first")
-        src_nodata = nodata if nodata is not None else src.nodatavals[band - 1]
-        if src_nodata is None:
-            raise InputError(
-                f"raster {path} declares no nodata value for band {band}; give one with --nodata "
-                "(cells outside the file and invalid cells must be distinguishable from data)"
-            )
+        src_nodata = _source_nodata(src, path, band, nodata)
         dtype = np.dtype(src.dtypes[band - 1])
         if kind == "categorical" and dtype.kind == "f":
             raise InputError(f"raster {path} holds floating-point values ({dtype}); a categorical layer needs integer codes")
         try:
-            grid_in_src = _grid_bounds_in_source(src, dst_crs, grid)
+            grid_in_src = _grid_bounds_in_source(crs, dst_crs, grid)
         except Exception as exc:
-            raise InputError(f"raster {path}: cannot transform the study-area extent to its CRS: {exc}") from exc
+            raise InputError(f"raster {path}: cannot transform the study-area extent to its CRS: "
+                             f"{_one_line(exc)}") from exc
         gx0, gy0, gx1, gy1 = grid_in_src
         left, bottom, right, top = src.bounds
         if not all(map(math.isfinite, grid_in_src)) or right <= gx0 or left >= gx1 or top <= gy0 or bottom >= gy1:
@@ -154,7 +301,7 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                 f"({left:.6g}, {bottom:.6g}, {right:.6g}, {top:.6g}) vs area bounds "
                 f"({gx0:.6g}, {gy0:.6g}, {gx1:.6g}, {gy1:.6g}) in the file's CRS"
             )
-        if _same_grid(src, grid_crs, grid):
+        if _same_grid(src, crs, grid_crs, grid):
             method = Resampling.nearest
         elif resampling:
             if resampling not in RESAMPLING:
@@ -173,13 +320,24 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
             pixel_type, out_dtype, out_nodata = "32BF", np.float32, FLOAT_NODATA
 
         table = table_name(area, name)
-        _drop_existing(conn, area, name, replace)
+        checksum = sha256(path)
+        identity = {"kind": kind, "unit": unit, "source_sha256": checksum, "source_crs": crs.to_string(),
+                    "resampling": method.name, "band": band, "source_nodata": repr(src_nodata)}
+        lock_name(conn, area.study_area_id, "layer", name)
+        existing = _existing_layer(conn, area, name)
+        loaded = None if existing is None else f"loaded from {Path(existing['source_path'] or '?').name}"
+        if not must_load(area.name, "a layer", name, loaded,
+                         existing is not None and existing["identity"] == identity, replace):
+            return _unchanged(conn, existing)
+        if existing is not None:
+            drop_layer_table(conn, existing["table_schema"], existing["table_name"])
+            conn.execute("DELETE FROM core.layer WHERE layer_id = %s", (existing["layer_id"],))
         _create_table(conn, table)
         stats = LayerStats()
         stored_tiles = 0
         try:
-            with WarpedVRT(src, crs=dst_crs, transform=grid.transform, width=grid.width, height=grid.height,
-                           resampling=method, src_nodata=src_nodata, nodata=src_nodata) as vrt:
+            with WarpedVRT(src, src_crs=crs, crs=dst_crs, transform=grid.transform, width=grid.width,
+                           height=grid.height, resampling=method, src_nodata=src_nodata, nodata=src_nodata) as vrt:
                 with conn.cursor().copy(
                     sql.SQL("COPY {}.{} (tile_id, rast) FROM STDIN").format(sql.Identifier(SCHEMA), sql.Identifier(table))
                 ) as copy:
@@ -208,10 +366,13 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                             copy.write_row((tile.tile_id, data.hex()))
                             stored_tiles += 1
         except RasterioError as exc:
-            raise InputError(f"cannot read raster {path} (corrupt or truncated file?): {exc}") from exc
+            raise InputError(f"cannot read raster {path} (corrupt or truncated file?): {gdal_message(exc)}") from exc
         if stats.valid == 0:
             raise InputError(f"raster {path} has no valid cell inside study area {area.name!r} (all nodata after warping)")
+        if kind == "continuous":
+            _check_values(path, name, unit, stats.min, stats.max)
         _finish_table(conn, table, overviews, kind)
+        _set_options(conn, table, identity)
         info = LayerInfo(name, f"{SCHEMA}.{table}", kind, unit, pixel_type, out_nodata, stored_tiles, stats.valid,
                          1.0 - stats.valid / grid.cells, stats.min, stats.max,
                          stats.mean, method.name)
@@ -221,24 +382,52 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                    min_value, max_value, mean_value)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             (area.study_area_id, name, kind, unit, pixel_type, out_nodata, SCHEMA, table, description,
-             str(path.resolve()), sha256(path), src.crs.to_string(), method.name, info.valid_cells,
+             str(path.resolve()), checksum, crs.to_string(), method.name, info.valid_cells,
              info.nodata_share, info.min_value, info.max_value, info.mean_value),
         )
         return info
 
 
-def _drop_existing(conn: psycopg.Connection, area: StudyArea, name: str, replace: bool) -> None:
-    row = conn.execute(
-        "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id IS NULL",
-        (area.study_area_id, name),
-    ).fetchone()
+# The options of a load that change what is stored but have no column in core.layer (band, source nodata)
+# are kept in the comment of the tile table, after this prefix, as JSON.
+OPTIONS_PREFIX = "restore-db load options: "
+
+
+def _set_options(conn: psycopg.Connection, table: str, identity: dict) -> None:
+    options = {k: identity[k] for k in ("band", "source_nodata")}
+    conn.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
+        sql.Identifier(SCHEMA), sql.Identifier(table), sql.Literal(OPTIONS_PREFIX + json.dumps(options))))
+
+
+def _existing_layer(conn: psycopg.Connection, area: StudyArea, name: str) -> dict | None:
+    """The source layer ``name`` of ``area`` (core.layer row) with its ``identity`` (as in load_raster), or None."""
+    cur = conn.execute(
+        """SELECT l.*, obj_description(to_regclass(format('%%I.%%I', l.table_schema, l.table_name)), 'pg_class')
+                  AS table_comment
+           FROM core.layer l WHERE study_area_id = %s AND name = %s AND run_id IS NULL""",
+        (area.study_area_id, name))
+    row = cur.fetchone()
     if row is None:
-        return
-    if not replace:
-        raise InputError(f"study area {area.name!r} already has a layer {name!r}; use --replace to load it again")
-    drop_layer_table(conn, *row)
-    conn.execute("DELETE FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id IS NULL",
-                 (area.study_area_id, name))
+        return None
+    row = dict(zip([d.name for d in cur.description], row))
+    comment = row["table_comment"] or ""
+    try:
+        options = json.loads(comment[len(OPTIONS_PREFIX):]) if comment.startswith(OPTIONS_PREFIX) else {}
+    except ValueError:
+        options = {}
+    row["identity"] = {"kind": row["kind"], "unit": row["unit"], "source_sha256": row["source_sha256"],
+                       "source_crs": row["source_crs"], "resampling": row["resampling"],
+                       "band": options.get("band"), "source_nodata": options.get("source_nodata")}
+    return row
+
+
+def _unchanged(conn: psycopg.Connection, row: dict) -> LayerInfo:
+    """The LayerInfo of a loaded layer left as it is."""
+    (tiles,) = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
+        sql.Identifier(row["table_schema"]), sql.Identifier(row["table_name"]))).fetchone()
+    return LayerInfo(row["name"], f"{row['table_schema']}.{row['table_name']}", row["kind"], row["unit"],
+                     row["pixel_type"], row["nodata"], tiles, row["valid_cells"], row["nodata_share"],
+                     row["min_value"], row["max_value"], row["mean_value"], row["resampling"], unchanged=True)
 
 
 def drop_layer_table(conn: psycopg.Connection, schema: str, table: str) -> None:
