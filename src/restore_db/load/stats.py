@@ -63,7 +63,7 @@ import psycopg
 
 from ..errors import InputError
 from ..studyarea import StudyArea
-from .common import code_text, existing_file, short_list
+from .common import cell_text, code_list, existing_file, short_list
 from .params import read_csv
 
 DESCRIPTIVE = {"name", "county", "city", "province", "district", "level"}
@@ -113,11 +113,12 @@ def read_crosswalk(path: str | Path) -> Crosswalk:
         raise InputError(f"crosswalk {path}: no rows")
     targets: dict[str, list[tuple[str | None, float]]] = defaultdict(list)
     shares = frame["share"] if "share" in frame.columns else [None] * len(frame)
-    for line, (old_raw, new_raw, share_raw) in enumerate(zip(frame["old_code"], frame["new_code"], shares), start=2):
-        old, new = code_text(old_raw), code_text(new_raw)
+    olds = code_list(frame["old_code"], f"crosswalk {path}, column 'old_code'")
+    news = code_list(frame["new_code"], f"crosswalk {path}, column 'new_code'")
+    for line, (old, new, share_raw) in enumerate(zip(olds, news, shares), start=2):
         if old is None:
             raise InputError(f"crosswalk {path}: line {line} has no old_code")
-        share_text = code_text(share_raw)  # None for an empty cell
+        share_text = cell_text(share_raw)  # None for an empty cell
         if share_text is None:
             share = 1.0
         else:
@@ -199,7 +200,7 @@ def load_stats(conn: psycopg.Connection, area: StudyArea, path: str | Path, year
     dup_vars = sorted({v for v in mapping.values() if list(mapping.values()).count(v) > 1})
     if dup_vars:
         raise InputError(f"{path}: several columns load into variable(s) {', '.join(dup_vars)}")
-    codes = [code_text(c) for c in frame[code_column]]
+    codes = code_list(frame[code_column], f"{path}, column {code_column!r}")
     if any(c is None for c in codes):
         raise InputError(f"{path}: {sum(c is None for c in codes)} row(s) without a code in column {code_column!r}")
     if year_column in frame.columns:

@@ -19,7 +19,7 @@ import shapely
 from pyproj import CRS
 
 from ..errors import InputError
-from .common import code_text, existing_file, short_list
+from .common import code_list, existing_file, short_list
 
 CODE_CANDIDATES = ("code", "adcode", "district_adcode", "ws_id", "subws_id", "gb", "id")
 NAME_CANDIDATES = ("name", "district_name", "short_name", "ws_name")
@@ -265,7 +265,7 @@ def prepare_polygons(frame: gpd.GeoDataFrame, path: Path, target_crs: CRS, code_
     code_col = pick_field(frame, code_field, CODE_CANDIDATES, "code", path, True)
     name_col = pick_field(frame, name_field, NAME_CANDIDATES, "name", path, False)
     # object columns: a missing code/name stays None (pandas' string dtype would turn it into NaN)
-    codes = [code_text(v) for v in frame[code_col]]
+    codes = code_list(frame[code_col], f"{path}, field {code_col!r}")
     out = gpd.GeoDataFrame(
         {"code": pd.Series(codes, dtype=object)}, geometry=frame.geometry.values, crs=frame.crs
     )
@@ -276,7 +276,7 @@ def prepare_polygons(frame: gpd.GeoDataFrame, path: Path, target_crs: CRS, code_
             out[key] = None
         else:
             col = pick_field(frame, field, (), key.replace("_", " "), path, True)
-            out[key] = pd.Series([code_text(v) for v in frame[col]], index=out.index, dtype=object)
+            out[key] = pd.Series(code_list(frame[col], f"{path}, field {col!r}"), index=out.index, dtype=object)
     missing = [i for i, c in enumerate(codes) if c is None]
     if missing:
         raise InputError(f"{path}: feature(s) {short_list(missing)} have no {what} code in field {code_col!r}")
