@@ -195,7 +195,7 @@ def run_cli(env: dict, *args, cwd: Path | None = None, input: str | None = None,
     import subprocess
     import sys
 
-    full_env = {**os.environ, **env, "COLUMNS": "200"}
+    full_env = {**os.environ, **env}
     return subprocess.run([sys.executable, "-c", "from restore_db.cli import main; main()", *map(str, args)],
                           env=full_env, cwd=cwd, input=input, stdin=None if input is not None else subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)

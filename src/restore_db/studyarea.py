@@ -8,6 +8,7 @@ registered there under a new SRID >= 900000.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -47,11 +48,48 @@ def check_name(name: str, what: str = "name", pattern: re.Pattern = NAME_RE) -> 
     return name
 
 
-def parse_crs(user_crs: str | int) -> CRS:
+def parse_crs(user_crs: str | int, what: str | None = None) -> CRS:
+    """A CRS given by the user: an EPSG code, 'EPSG:32650', a PROJ string, WKT or PROJJSON.
+
+    Args:
+        user_crs: the text (or EPSG number) given.
+        what: the option or file that gave it (e.g. ``--src-crs``), named in the message.
+    Returns:
+        The pyproj CRS.
+    Raises:
+        InputError: pyproj cannot read it (one line naming ``what`` and the text).
+    """
     try:
         return CRS.from_user_input(user_crs)
     except Exception as exc:  # pyproj raises CRSError, a subclass of Exception
-        raise InputError(f"cannot read CRS {user_crs!r}: {exc}") from exc
+        reason = " ".join(str(exc).split())
+        raise InputError(f"{what + ': ' if what else ''}cannot read CRS {user_crs!r}: {reason}") from None
+
+
+def parse_bbox(text: str, what: str = "--bbox") -> tuple[float, float, float, float]:
+    """Four finite numbers ``xmin,ymin,xmax,ymax`` with xmin < xmax and ymin < ymax.
+
+    Args:
+        text: the comma-separated numbers given.
+        what: the option that gave them, named in the message.
+    Returns:
+        (xmin, ymin, xmax, ymax).
+    Raises:
+        InputError: not four numbers, a value that is not finite (inf, nan, 1e999), or an empty extent.
+    """
+    try:
+        bounds = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        bounds = ()
+    if len(bounds) != 4:
+        raise InputError(f"{what} must be four numbers xmin,ymin,xmax,ymax, got {text!r}")
+    bad = [v for v in text.split(",") if not math.isfinite(float(v))]
+    if bad:
+        raise InputError(f"{what} must be four finite numbers xmin,ymin,xmax,ymax, got {text!r} "
+                         f"({', '.join(v.strip() for v in bad)} is not finite)")
+    if not (bounds[2] > bounds[0] and bounds[3] > bounds[1]):
+        raise InputError(f"{what} {text!r} is an empty extent: it needs xmin < xmax and ymin < ymax")
+    return bounds
 
 
 def require_projected_metres(crs: CRS, what: str) -> None:
@@ -114,14 +152,19 @@ def create(conn: psycopg.Connection, name: str, crs: str | int, pixel_size: floa
     check_name(name, "study-area name")
     target = parse_crs(crs)
     require_projected_metres(target, f"study area {name!r}")
-    if not pixel_size or pixel_size <= 0:
-        raise InputError(f"study area {name!r}: pixel size must be positive, got {pixel_size}")
+    if not math.isfinite(pixel_size) or pixel_size <= 0:
+        raise InputError(f"study area {name!r}: pixel size must be a positive number, got {pixel_size}")
+    if not all(math.isfinite(v) for v in bounds):
+        raise InputError(f"study area {name!r}: the extent {tuple(bounds)} is not finite")
     if not 16 <= tile_size <= 4096:
         raise InputError(f"study area {name!r}: tile size must be 16..4096, got {tile_size}")
     if bounds_crs is not None and not bounds_crs.equals(target):
         from pyproj import Transformer
 
         bounds = Transformer.from_crs(bounds_crs, target, always_xy=True).transform_bounds(*bounds, densify_pts=51)
+        if not all(math.isfinite(v) for v in bounds):
+            raise InputError(f"study area {name!r}: the extent does not transform to the grid CRS (is it "
+                             "inside the area where that CRS is defined?)")
     xmin, ymin, xmax, ymax = bounds
     if not (xmax > xmin and ymax > ymin):
         raise InputError(f"study area {name!r}: empty extent {bounds}")

@@ -128,15 +128,34 @@ def _check(cfg: dict, source: str) -> None:
 
 
 def load(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """Defaults, merged with the TOML file ``path`` and then ``overrides`` (a dict of the same shape)."""
+    """Defaults, merged with the TOML file ``path`` and then ``overrides`` (a dict of the same shape).
+
+    Args:
+        path: a TOML file (UTF-8, as TOML requires) holding the keys that change, or None.
+        overrides: settings of the same shape, merged last.
+    Returns:
+        The resolved settings.
+    Raises:
+        InputError: the file is missing, unreadable, not UTF-8 or not TOML; a key is unknown, of the
+        wrong type or outside its choices (naming the file and the key).
+    """
     cfg = defaults()
     if path is not None:
         p = Path(path)
         try:
-            with p.open("rb") as fh:
-                user = tomllib.load(fh)
+            data = p.read_bytes()
         except FileNotFoundError:
             raise InputError(f"settings file not found: {p}") from None
+        except OSError as exc:
+            raise InputError(f"cannot read settings file {p}: {exc.strerror or exc}") from None
+        try:
+            text = data.decode("utf-8-sig")     # a byte-order mark, as Windows editors write, is dropped
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            raise InputError(f"{p}: not UTF-8 text (a TOML file must be UTF-8): byte 0x{data[exc.start]:02x} "
+                             f"on line {line}; save it as UTF-8") from None
+        try:
+            user = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"{p}: not valid TOML: {exc}") from None
         _merge(cfg, user, "", str(p))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -29,15 +30,13 @@ def create(
     """Create a study area and its reference grid."""
     if (from_boundaries is None) == (bbox is None):
         raise InputError("give exactly one of --from-boundaries FILE or --bbox xmin,ymin,xmax,ymax")
-    target = studyarea.parse_crs(int(crs) if crs.isdigit() else crs)
+    target = studyarea.parse_crs(int(crs) if crs.isdigit() else crs, "--srid")
     bounds_crs = None
+    if not math.isfinite(margin):
+        raise InputError(f"--margin must be a finite number of metres, got {margin}")
     if bbox is not None:
-        try:
-            bounds = tuple(float(v) for v in bbox.split(","))
-            assert len(bounds) == 4
-        except (ValueError, AssertionError):
-            raise InputError(f"--bbox must be four numbers xmin,ymin,xmax,ymax, got {bbox!r}") from None
-        bounds_crs = studyarea.parse_crs(bbox_crs) if bbox_crs else None
+        bounds = studyarea.parse_bbox(bbox)
+        bounds_crs = studyarea.parse_crs(bbox_crs, "--bbox-crs") if bbox_crs else None
     else:
         studyarea.require_projected_metres(target, f"study area {name!r}")
         bounds = studyarea.bounds_of_vector(from_boundaries, layer, target)

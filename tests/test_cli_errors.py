@@ -1,0 +1,139 @@
+"""Every error of the CLI ends in one line and an exit status (1 input, 2 usage,
+3 database, 4 internal); ``--debug`` or RESTORE_DB_DEBUG=1 adds the traceback;
+messages are not wrapped when stderr is not a terminal."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+
+import psycopg
+import pytest
+
+from helpers import check_bad_input, run_cli
+from restore_db import demo, runs
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_lock_conflict_is_a_database_error_in_one_line(db_url, conn, cli_env, tmp_path):
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    with psycopg.connect(db_url) as holder:
+        holder.execute("LOCK TABLE core.run IN EXCLUSIVE MODE")     # readers pass, a new run waits
+        line = check_bad_input(conn, {**cli_env, "PGOPTIONS": "-c lock_timeout=300"},
+                               "compute", "services", "-a", "demo", "--service", "carbon", exit_code=3,
+                               match="error: database: canceling statement due to lock timeout "
+                                     "(SQLSTATE 55P03 lock_not_available)")
+    assert line.startswith("error: database:")
+
+
+def test_a_server_that_is_not_there_is_a_database_error_in_one_line(conn, db_url):
+    url = db_url.replace(f":{conn.info.port}/", f":{_free_port()}/")
+    assert url != db_url
+    check_bad_input(conn, {"RESTORE_DB_URL": url}, "status", exit_code=3, match="cannot connect to the database")
+
+
+def test_a_connection_lost_while_computing_ends_in_one_line_and_a_failed_run(db_url, conn, cli_env, tmp_path):
+    demo.run(name="demo", pixel_size=2000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    conn.rollback()
+    seen: list[int] = []
+
+    def cut() -> None:
+        with psycopg.connect(db_url, autocommit=True) as watcher:
+            deadline = time.monotonic() + 120
+            while not seen and time.monotonic() < deadline:
+                row = watcher.execute("SELECT run_id FROM core.run WHERE status = 'running'").fetchone()
+                if row:
+                    seen.append(row[0])
+                else:
+                    time.sleep(0.02)
+            # the server ends the command's connection (as a restart or an administrator would)
+            watcher.execute("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                               WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), %s)
+                                 AND application_name <> %s""", (conn.info.backend_pid, runs.LEDGER_APPLICATION))
+
+    thread = threading.Thread(target=cut)
+    thread.start()
+    line = check_bad_input(conn, cli_env, "compute", "services", "-a", "demo", exit_code=3, match="error: database: ",
+                           unchanged=False)
+    thread.join()
+    assert seen, "the run was not seen running"
+    (status, error) = conn.execute("SELECT status, error FROM core.run WHERE run_id = %s", seen).fetchone()
+    assert status == "failed" and error and error in line, (status, error, line)
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
+    from restore_db.cli import compute as compute_cli
+    from restore_db.cli import main
+
+    def broken(path):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(compute_cli.settings, "load", broken)
+    monkeypatch.delenv("RESTORE_DB_DEBUG", raising=False)
+    for argv, debug in ((["compute", "all"], False), (["--debug", "compute", "all"], True),
+                        (["compute", "all"], "env")):
+        if debug == "env":
+            monkeypatch.setenv("RESTORE_DB_DEBUG", "1")
+        monkeypatch.setattr(sys, "argv", ["restore-db", *argv])
+        with pytest.raises(SystemExit) as info:
+            main()
+        assert info.value.code == 4
+        err = capsys.readouterr().err
+        lines = _lines(err)
+        assert lines[-1] == ("error: internal error: ZeroDivisionError: float division by zero "
+                             "(run with --debug for the traceback)"), err
+        if debug:
+            assert "Traceback (most recent call last)" in err and "broken" in err
+        else:
+            assert len(lines) == 1, err
+
+
+def test_usage_errors_keep_typers_message_and_status_2(cli_env):
+    proc = run_cli(cli_env, "compute", "all", "--no-such-option")
+    assert proc.returncode == 2 and "No such option" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_messages_are_not_wrapped_when_stderr_is_not_a_terminal(conn, cli_env, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    value = ",".join(["123456789.5"] * 3) + ",[bold]x" + "y" * 60
+    line = check_bad_input(conn, cli_env, "study-area", "create", "wide", "--srid", "32650", "--pixel-size", "1000",
+                           "--bbox", value, match=value)
+    assert len(line) > 120
+
+
+def test_tables_print_whole_rows_when_stderr_is_not_a_terminal(db_url, conn, cli_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    proc = run_cli(cli_env, "compute", "all", "-a", "demo")
+    assert proc.returncode == 0, proc.stderr
+    zones = conn.execute("SELECT display_code, zone_code, name_en, counties FROM result.zone z "
+                         "JOIN bi.current_run c ON c.run_id = z.run_id").fetchall()
+    assert zones
+    lines = proc.stderr.splitlines()
+    for display, code, name, counties in zones:     # one row per zone, its name whole
+        assert any(display in line and code in line and name in line and str(counties) in line for line in lines), \
+            (name, proc.stderr)
+    proc = run_cli(cli_env, "status")
+    assert proc.returncode == 0, proc.stderr
+    layers = conn.execute("SELECT name, kind, unit, pixel_type FROM core.layer WHERE run_id IS NULL").fetchall()
+    for name, kind, unit, pixel_type in layers:
+        assert any(f" {name} " in line and kind in line and unit in line and pixel_type in line
+                   for line in proc.stderr.splitlines()), (name, proc.stderr)
+
+
+def test_a_settings_file_that_is_not_utf8_is_one_line(conn, cli_env, tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("[zoning]\nsmoothing = 'none' # réglage\n".encode("latin-1"))
+    check_bad_input(conn, cli_env, "compute", "all", "--config", path, exit_code=1,
+                    match=[str(path), "not UTF-8", "byte 0xe9 on line 2"])
