@@ -163,6 +163,108 @@ def test_cli_column_mapping(cli_env, conn, area, tmp_path):
     assert result.exit_code != 0 and "CSV_COLUMN=variable" in str(result.exception)
 
 
+# --- values: missing markers, non-finite, negative; codes and years --------------------------------------------------
+
+
+def test_missing_markers_are_counted_per_column(conn, area, tmp_path):
+    path = write_csv(tmp_path / "s.csv", "code,population,gdp\n"
+                                         "110101,5,\n110102,NA,1\n110105,n/a,2\n110106,NULL,3\n110107,-,4\n"
+                                         "110108,nan,5\n110109,  ,6\n110110,7,N/A\n")
+    with conn.transaction():
+        info = load_stats(conn, area, path, year=2020)
+    assert info.missing == {"population": ["110102", "110105", "110106", "110107", "110108", "110109"],
+                            "gdp": ["110101", "110110"]}
+    assert {c: v[1] for c, v in stats(conn).items()} == {"110101": 5.0, "110110": 7.0}
+    assert len(stats(conn, "gdp")) == 6 and info.rows == 8
+
+
+@pytest.mark.parametrize("cell,match", [
+    ("1e400", ["not finite", "110102: '1e400'"]),
+    ("inf", ["not finite", "110102: 'inf'"]),
+    ("-Infinity", ["not finite", "110102: '-Infinity'"]),
+    ("-5", ["negative", "110102: -5", "counts or amounts"]),
+    ("1_000", ["non-numeric", "110102: '1_000'", "NULL"]),
+])
+def test_values_must_be_finite_and_not_negative(conn, area, tmp_path, cell, match):
+    path = write_csv(tmp_path / "s.csv", f"code,population\n110101,5\n110102,{cell}\n")
+    expect_input_error(conn, load_stats, conn, area, path, year=2020, match=[str(path), "'population'", *match])
+
+
+def test_codes_and_years_with_a_decimal_part(conn, area, tmp_path):
+    path = write_csv(tmp_path / "s.csv", "code,population\n110101,5\n110101.5,6\n110102.00,7\n")
+    expect_input_error(conn, load_stats, conn, area, path, year=2020,
+                       match=[str(path), "column 'code'", "110101.5", "decimal part"])
+    years = write_csv(tmp_path / "y.csv", "code,year,population\n110101,2020.5,5\n")
+    expect_input_error(conn, load_stats, conn, area, years, match=[str(years), "'year'", "valid year"])
+    cw = write_csv(tmp_path / "cw.csv", "old_code,new_code\n110101,110101.5\n")
+    ok = write_csv(tmp_path / "ok.csv", "code,population\n110101,5\n")
+    expect_input_error(conn, load_stats, conn, area, ok, year=2020, crosswalk=cw,
+                       match=[str(cw), "'new_code'", "110101.5", "decimal part"])
+
+
+def test_replace_merge_and_identical_reload(conn, area, tmp_path):
+    first = write_csv(tmp_path / "all.csv", "code,population\n110101,1\n110102,2\n110105,5\n")
+    with conn.transaction():
+        load_stats(conn, area, first, year=2020)
+    values = lambda: {c: v[1] for c, v in stats(conn).items()}  # noqa: E731
+    # the same file again: nothing written, with or without an option
+    for options in ({}, {"replace": True}, {"merge": True}):
+        before = conn.execute("SELECT code, loaded_at FROM src.county_stat ORDER BY 1").fetchall()
+        with conn.transaction():
+            assert load_stats(conn, area, first, year=2020, **options).unchanged
+        assert conn.execute("SELECT code, loaded_at FROM src.county_stat ORDER BY 1").fetchall() == before
+    # other values of the same variable and year: --replace or --merge
+    part = write_csv(tmp_path / "part.csv", "code,population\n110102,20\n110106,6\n")
+    expect_input_error(conn, load_stats, conn, area, part, year=2020,
+                       match=["'s'", "already has statistics 'population'", "3 values of population for 2020",
+                              "--replace", "--merge"])
+    expect_input_error(conn, load_stats, conn, area, part, year=2020, replace=True, merge=True,
+                       match=["--replace and --merge exclude each other"])
+    with conn.transaction():
+        info = load_stats(conn, area, part, year=2020, merge=True)
+    assert not info.unchanged and values() == {"110101": 1.0, "110102": 20.0, "110105": 5.0, "110106": 6.0}
+    with conn.transaction():  # the codes of the file hold these values now: merging it again is a no-op
+        assert load_stats(conn, area, part, year=2020, merge=True).unchanged
+    with conn.transaction():
+        load_stats(conn, area, part, year=2020, replace=True)
+    assert values() == {"110102": 20.0, "110106": 6.0}
+    # another year is other variables and years: no option needed, the 2020 values stay
+    with conn.transaction():
+        load_stats(conn, area, first, year=2019)
+    assert conn.execute("SELECT count(*) FROM src.county_stat WHERE year = 2020").fetchone() == (2,)
+
+
+def test_cli_bad_statistics_one_line_database_unchanged(cli_env, conn, area, tmp_path):
+    from helpers import check_bad_input, run_cli
+
+    ok = write_csv(tmp_path / "ok.csv", "code,population\n110101,5\n110102,6\n")
+    with conn.transaction():
+        load_stats(conn, area, ok, year=2020)
+    cases = [
+        ("inf.csv", "code,population\n110101,1e400\n", ["inf.csv", "'population'", "not finite", "1e400"]),
+        ("neg.csv", "code,population\n110101,-3\n", ["neg.csv", "negative", "110101: -3"]),
+        ("dec.csv", "code,population\n110101.5,3\n", ["dec.csv", "110101.5", "decimal part"]),
+        ("text.csv", "code,population\n110101,lots\n", ["text.csv", "non-numeric", "'lots'"]),
+        ("other.csv", "code,population\n110101,7\n", ["already has statistics", "--replace", "--merge"]),
+    ]
+    for name, text, match in cases:
+        check_bad_input(conn, cli_env, "load", "stats", write_csv(tmp_path / name, text), "--year", "2020",
+                        match=match)
+    check_bad_input(conn, cli_env, "load", "stats", ok, "--year", "2020", "--replace", "--merge",
+                    match=["--replace and --merge"])
+    missing = write_csv(tmp_path / "gaps.csv", "code,name,population\n110101,A,5\n110102,B,NA\n110105,C,-\n")
+    proc = run_cli(cli_env, "load", "stats", missing, "--year", "2019")
+    assert proc.returncode == 0, proc.stderr
+    assert "column population: missing values: 2\n  110102 B, 110105 C\n" in proc.stderr
+    proc = run_cli(cli_env, "load", "stats", missing, "--year", "2019")
+    assert proc.returncode == 0 and "unchanged (already stored); nothing written" in proc.stderr, proc.stderr
+    part = write_csv(tmp_path / "part.csv", "code,population\n110102,60\n")
+    proc = run_cli(cli_env, "load", "stats", part, "--year", "2020", "--merge")
+    assert proc.returncode == 0 and "1 values of population for 2020 merged" in proc.stderr, proc.stderr
+    assert dict(conn.execute("SELECT code, value FROM src.county_stat WHERE year = 2020").fetchall()) == {
+        "110101": 5.0, "110102": 60.0}
+
+
 # --- crosswalk: old statistics codes -> boundary codes -------------------------------------------------------------
 
 HAND_STATS = ("code,name,population,gdp\n"
@@ -320,7 +422,9 @@ def test_cli_crosswalk_and_lists(cli_env, conn, area, hand, tmp_path):
     assert ("county boundaries without statistics: 4\n  110101 One, 110105 Five, 110106 Six, 110108 Eight\n"
             in result.output)
     assert ("statistics codes without boundary: 5\n  110120 Split, 110171 Zone A, 110172 Zone dropped, "
-            "110173 Zone kept,\n  110199 Old one\n") in result.output  # wrapped at 80 columns, between items
+            "110173 Zone kept,") in result.output  # wrapped to the console's width (if any), between items
+    assert ("statistics codes without boundary: 5 110120 Split, 110171 Zone A, 110172 Zone dropped, "
+            "110173 Zone kept, 110199 Old one") in " ".join(result.output.split())
 
     # a study area without boundaries says so
     with conn.transaction():

@@ -145,10 +145,17 @@ def stats(
     name_column: str = typer.Option(None, "--name-column", help="Column with unit names for the lists "
                                     "(default: name, county, district, 区县 ...)."),
     source: str = typer.Option(None, "--source"),
-    replace: bool = typer.Option(False, "--replace", help="Replace all values of these variables and years."),
+    replace: bool = typer.Option(False, "--replace", help="Replace all stored values of the file's variables and "
+                                 "years by the file's (codes absent from the file lose their values)."),
+    merge: bool = typer.Option(False, "--merge", help="Insert or update the file's codes only; the other codes "
+                               "keep their values (e.g. one province after another)."),
     study_area: str = StudyAreaOption,
 ) -> None:
-    """Load county statistics; list boundaries without statistics and statistics without boundary."""
+    """Load county statistics; list boundaries without statistics and statistics without boundary.
+
+    Values of the file's variables and years already stored: the same values again change nothing; other
+    values need --replace or --merge. Missing values (empty, NA, N/A, NaN, NULL, -, --, —) are reported per
+    column."""
     mapping = None
     if column:
         mapping = {}
@@ -160,9 +167,14 @@ def stats(
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         info = stats_mod.load_stats(conn, area, file, year, code_column, year_column, mapping, replace, source,
-                                    crosswalk, name_column)
-    err.print(f"{info.rows} values of {', '.join(info.variables)} for {', '.join(map(str, info.years))}",
-              markup=False, highlight=False)
+                                    crosswalk, name_column, merge)
+    what = f"{info.rows} values of {', '.join(info.variables)} for {', '.join(map(str, info.years))}"
+    if info.unchanged:
+        err.print(f"{what}: unchanged (already stored); nothing written", markup=False, highlight=False)
+    else:
+        err.print(what + (" merged" if merge else ""), markup=False, highlight=False)
+    for col, codes in info.missing.items():
+        _print_codes(f"column {col}: missing values", codes, info.names)
     if crosswalk is not None:
         err.print(f"crosswalk {crosswalk.name}: {len(info.mapped_codes)} code(s) of the file mapped, "
                   f"{len(info.dropped_codes)} dropped", markup=False, highlight=False)
@@ -170,7 +182,7 @@ def stats(
             _print_codes("dropped by the crosswalk", info.dropped_codes, info.names)
     if not info.has_boundaries:
         err.print(f"study area {area.name} has no county boundaries yet: codes not checked "
-                  "(load boundaries, then the statistics again with --replace)", markup=False, highlight=False)
+                  "(load boundaries, then the statistics again to list them)", markup=False, highlight=False)
         return
     _print_codes("county boundaries without statistics", info.boundaries_without_stats, info.names)
     _print_codes("statistics codes without boundary" + (" (after the crosswalk)" if crosswalk else ""),

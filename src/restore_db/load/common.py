@@ -107,15 +107,16 @@ def lock_name(conn: psycopg.Connection, study_area_id: int, what: str, name: str
 
 
 def must_load(area_name: str, what: str, name: str, loaded: str | None, same: bool, replace: bool,
-              options: str = "--replace") -> bool:
+              advice: str = "use --replace to replace it") -> bool:
     """The reload rule of every loader (module docstring).
 
     Takes the study area's name, what is loaded (``a layer``, ``a parameter set`` ...), its name, a
     description of what is loaded under that name now (None when nothing is), whether the new content is
-    identical to it, whether ``--replace`` was given and the option(s) to name in the message. Returns True
-    when the content must be written (nothing loaded yet, or other content with ``replace``), False when the
-    loaded content is identical (nothing to write). Raises InputError when other content is loaded and
-    ``replace`` is False: the message names the existing layer or set and the option.
+    identical to it, whether ``--replace`` was given and the advice that ends the message (the option to
+    pass). Returns True when the content must be written (nothing loaded yet, or other content with
+    ``replace``), False when the loaded content is identical (nothing to write, with or without ``replace``).
+    Raises InputError when other content is loaded and ``replace`` is False: the message names the study
+    area, the existing layer or set, what it was loaded from, and the option.
     """
     if loaded is None:
         return True
@@ -123,6 +124,6 @@ def must_load(area_name: str, what: str, name: str, loaded: str | None, same: bo
         return False
     if not replace:
         raise InputError(f"study area {area_name!r} already has {what} {name!r} ({loaded}) with other content; "
-                         f"use {options} to replace it")
+                         f"{advice}")
     return True
 

@@ -49,6 +49,18 @@ per-capita values) must not be loaded through a crosswalk.
 Stored rows keep their provenance in ``src.county_stat.source``: a value that
 came through the crosswalk reads e.g. ``census.csv via crosswalk cw.csv:
 130105 + 130171`` or ``... via crosswalk cw.csv: 0.6 of 130521``.
+
+Values: an empty cell, ``NA``, ``N/A``, ``NaN``, ``NULL`` (any case), ``-``,
+``--`` or ``—`` is a missing value (nothing is stored; every load reports the
+codes without a value, per column). Any other cell must be a finite number
+(``1e400`` and ``inf`` are refused) and not negative, as every variable is a
+count or amount. Codes are integers or text without a decimal part
+(``110101.5`` is refused).
+
+Loading variables and years that already have values: the same values again
+change nothing; other values are refused unless ``--replace`` (all values of
+those variables and years are replaced by the file's) or ``--merge`` (the
+file's codes are inserted or updated, the other codes keep their values).
 """
 
 from __future__ import annotations
@@ -63,13 +75,17 @@ import psycopg
 
 from ..errors import InputError
 from ..studyarea import StudyArea
-from .common import cell_text, code_list, existing_file, short_list
+from .common import cell_text, code_list, existing_file, lock_name, must_load, short_list
 from .params import read_csv
 
 DESCRIPTIVE = {"name", "county", "city", "province", "district", "level"}
 # columns taken as the unit name when no --name-column is given (first found, case-insensitive)
 NAME_COLUMNS = ("name", "county_name", "district_name", "county", "district", "区县", "名称")
 CROSSWALK_COLUMNS = ("old_code", "new_code", "share", "note")
+# cell texts read as a missing value (compared in lower case after stripping blanks); anything else must be
+# a finite number
+MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "-", "--", "—"})
+MISSING_TEXT = "an empty cell, NA, N/A, NaN, NULL (any case), -, -- or —"
 SHARE_TOLERANCE = 1e-9
 
 
@@ -94,6 +110,8 @@ class StatsInfo:
     names: dict[str, str] = field(default_factory=dict)  # code -> name (boundaries, else the file's name column)
     mapped_codes: list[str] = field(default_factory=list)  # file codes the crosswalk renamed, merged or split
     dropped_codes: list[str] = field(default_factory=list)  # file codes (wholly or partly) dropped by the crosswalk
+    missing: dict[str, list[str]] = field(default_factory=dict)  # column -> codes of its rows without a value
+    unchanged: bool = False  # the values were stored already: nothing written
 
 
 def read_crosswalk(path: str | Path) -> Crosswalk:
@@ -153,15 +171,54 @@ def _part(old: str, share: float) -> str:
     return old if share == 1.0 else f"{share:.6g} of {old}"
 
 
+def _values(raw: pd.Series, codes: list[str], path: Path, column: str) -> tuple[list[float | None], list[str]]:
+    """The numbers of one statistics column (None where missing) and the codes of the rows without a value.
+
+    A cell holding one of MISSING_MARKERS (any case) is missing. Raises InputError naming the column and the
+    codes for text that is not a number, a number that is not finite (1e400, inf) and a negative number (every
+    variable is a count or amount: see the module docstring).
+    """
+    values: list[float | None] = []
+    missing, bad, infinite, negative = [], [], [], []
+    for code, cell in zip(codes, raw):
+        text = cell_text(cell)
+        if text is None or text.lower() in MISSING_MARKERS:
+            values.append(None)
+            missing.append(code)
+            continue
+        try:
+            value = float(text) if "_" not in text else None
+        except ValueError:
+            value = None
+        if value is None:
+            bad.append(f"{code}: {text!r}")
+        elif not math.isfinite(value):
+            infinite.append(f"{code}: {text!r}")
+        elif value < 0:
+            negative.append(f"{code}: {text}")
+        values.append(value)
+    if bad:
+        raise InputError(f"{path}: non-numeric value(s) in column {column!r}: {short_list(bad)} "
+                         f"(missing values are written as {MISSING_TEXT})")
+    if infinite:
+        raise InputError(f"{path}: value(s) in column {column!r} are not finite numbers: {short_list(infinite)}")
+    if negative:
+        raise InputError(f"{path}: negative value(s) in column {column!r}: {short_list(negative)}; statistics are "
+                         "counts or amounts (persons, t, ha, m3, CNY ...), never negative")
+    return values, missing
+
+
 def load_stats(conn: psycopg.Connection, area: StudyArea, path: str | Path, year: int | None = None,
                code_column: str = "code", year_column: str = "year",
                columns: dict[str, str] | None = None, replace: bool = False,
                source: str | None = None, crosswalk: str | Path | None = None,
-               name_column: str | None = None) -> StatsInfo:
+               name_column: str | None = None, merge: bool = False) -> StatsInfo:
     """Load a wide CSV (one row per county and year) into ``src.county_stat`` (caller's transaction).
 
     ``columns`` maps CSV column -> variable (e.g. ``{"人口数_合计": "population"}``);
-    without it every non-descriptive column must be a known variable.
+    without it every non-descriptive column must be a known variable. A cell
+    holding one of MISSING_MARKERS is a missing value: nothing is stored for it,
+    and ``StatsInfo.missing`` lists the codes per column.
 
     ``crosswalk`` is a CSV mapping the file's codes to the boundary codes (see
     the module docstring). All variables are extensive quantities (persons, t,
@@ -170,16 +227,26 @@ def load_stats(conn: psycopg.Connection, area: StudyArea, path: str | Path, year
     ``name_column`` holds the unit names used in the returned lists (default: the
     first of name, county_name, district_name, county, district, 区县, 名称).
 
-    ``replace`` deletes every stored value of the loaded variables and years of
-    the study area before inserting, so codes renamed or dropped since an
-    earlier load do not linger.
+    Values of the loaded variables and years already stored follow the reload
+    rule of :mod:`restore_db.load.common`: the same values (and sources) again
+    change nothing (``StatsInfo.unchanged``); other values are an error unless
+    ``replace`` (every stored value of those variables and years is deleted
+    first, so codes renamed or dropped since an earlier load do not linger) or
+    ``merge`` (the codes of this file are inserted or updated, the other codes
+    keep their values: for loading provinces one file after another).
 
     The result lists, by code, the county units of the study area with no
     stored value and the stored codes that match no unit of any level.
+    Raises InputError naming the file, column and codes for a bad file, column,
+    code, year or value (see :func:`_values`), for ``replace`` with ``merge``,
+    and for other values already stored without either.
     """
+    if replace and merge:
+        raise InputError("--replace and --merge exclude each other: --replace replaces every value of the loaded "
+                         "variables and years, --merge updates the codes of the file")
     path = existing_file(path, "statistics file")
     cw = read_crosswalk(crosswalk) if crosswalk is not None else None
-    frame = read_csv(path, dtype={code_column: str})
+    frame = read_csv(path, dtype=str, keep_default_na=False)
     if code_column not in frame.columns:
         raise InputError(f"{path}: no code column {code_column!r} (columns: {short_list(frame.columns, 30)})")
     name_col = _name_column(frame, name_column, path)
@@ -205,7 +272,7 @@ def load_stats(conn: psycopg.Connection, area: StudyArea, path: str | Path, year
         raise InputError(f"{path}: {sum(c is None for c in codes)} row(s) without a code in column {code_column!r}")
     if year_column in frame.columns:
         years = pd.to_numeric(frame[year_column], errors="coerce")
-        if years.isna().any():
+        if years.isna().any() or (years != years.round()).any():
             raise InputError(f"{path}: column {year_column!r} has rows without a valid year")
         years = years.astype(int).tolist()
     elif year is not None:
@@ -216,15 +283,12 @@ def load_stats(conn: psycopg.Connection, area: StudyArea, path: str | Path, year
     dup = keys[keys.duplicated()]
     if len(dup):
         raise InputError(f"{path}: duplicate code/year row(s): {short_list(sorted(set(dup)))}")
-    values: dict[str, list[float]] = {}
-    for col, var in mapping.items():
-        raw = frame[col]
-        numeric = pd.to_numeric(raw, errors="coerce")
-        bad = raw.notna() & numeric.isna()
-        if bad.any():
-            detail = short_list(f"{codes[i]}: {raw.iloc[i]!r}" for i in bad[bad].index)
-            raise InputError(f"{path}: non-numeric value(s) in column {col!r}: {detail}")
-        values[col] = [None if pd.isna(v) else float(v) for v in numeric]
+    values: dict[str, list[float | None]] = {}
+    missing: dict[str, list[str]] = {}
+    for col in mapping:
+        values[col], gaps = _values(frame[col], codes, path, col)
+        if gaps:
+            missing[col] = gaps
 
     # old code -> [(new code, share)]; codes outside the crosswalk keep their code
     targets = cw.targets if cw else {}
@@ -268,36 +332,58 @@ def load_stats(conn: psycopg.Connection, area: StudyArea, path: str | Path, year
 
     variables = sorted(set(mapping.values()))
     year_list = sorted(set(years))
-    existing = conn.execute(
-        "SELECT count(*) FROM src.county_stat WHERE study_area_id = %s AND variable = ANY(%s) AND year = ANY(%s)",
-        (area.study_area_id, variables, year_list),
-    ).fetchone()[0]
-    if existing:
-        if not replace:
-            raise InputError(f"study area {area.name!r} already has statistics for these variables and years; "
-                             "use --replace")
-        conn.execute("DELETE FROM src.county_stat WHERE study_area_id = %s AND variable = ANY(%s) AND year = ANY(%s)",
-                     (area.study_area_id, variables, year_list))
-    with conn.cursor() as cur:
-        cur.executemany(
-            """INSERT INTO src.county_stat (study_area_id, code, year, variable, value, unit, source)
-               VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-            rows,
-        )
+    for var in variables:
+        lock_name(conn, area.study_area_id, "statistic", var)
+    stored_before = {(code, yr, var): (value, unit, text) for code, yr, var, value, unit, text in conn.execute(
+        """SELECT code, year, variable, value, unit, source FROM src.county_stat
+           WHERE study_area_id = %s AND variable = ANY(%s) AND year = ANY(%s)""",
+        (area.study_area_id, variables, year_list)).fetchall()}
+    new = {(code, yr, var): (value, unit, text) for _, code, yr, var, value, unit, text in rows}
+    info = StatsInfo(len(rows), variables, year_list, mapped_codes=mapped, dropped_codes=dropped, missing=missing)
+    if merge:
+        info.unchanged = all(stored_before.get(key) == row for key, row in new.items())
+        if not info.unchanged:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    """INSERT INTO src.county_stat (study_area_id, code, year, variable, value, unit, source)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (study_area_id, code, year, variable) DO UPDATE
+                       SET value = EXCLUDED.value, unit = EXCLUDED.unit, source = EXCLUDED.source,
+                           loaded_at = now()""", rows)
+    else:
+        loaded = None
+        if stored_before:
+            loaded = (f"{len(stored_before)} values of {', '.join(sorted({k[2] for k in stored_before}))} for "
+                      f"{', '.join(map(str, sorted({k[1] for k in stored_before})))}")
+        info.unchanged = not must_load(
+            area.name, "statistics", ", ".join(variables), loaded, stored_before == new, replace,
+            advice="use --replace to replace all values of these variables and years, or --merge to insert or "
+                   "update the codes of this file only")
+        if not info.unchanged:
+            conn.execute("DELETE FROM src.county_stat WHERE study_area_id = %s AND variable = ANY(%s) "
+                         "AND year = ANY(%s)", (area.study_area_id, variables, year_list))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    """INSERT INTO src.county_stat (study_area_id, code, year, variable, value, unit, source)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                    rows,
+                )
 
     units = conn.execute("SELECT code, level, name FROM core.admin_unit WHERE study_area_id = %s",
                          (area.study_area_id,)).fetchall()
     counties = {code: name for code, level, name in units if level == "county"}
-    stored = {r[1] for r in rows}
-    info = StatsInfo(len(rows), variables, year_list, mapped_codes=mapped, dropped_codes=dropped)
+    stored = {r[0] for r in conn.execute(
+        "SELECT DISTINCT code FROM src.county_stat WHERE study_area_id = %s AND variable = ANY(%s) AND year = ANY(%s)",
+        (area.study_area_id, variables, year_list)).fetchall()}
     if counties:
         info.has_boundaries = True
         info.boundaries_without_stats = sorted(set(counties) - stored)
         info.stats_without_boundary = sorted(stored - {code for code, _, _ in units})
     listed = set(info.boundaries_without_stats) | set(info.stats_without_boundary) | set(mapped) | set(dropped)
+    listed |= {code for gaps in missing.values() for code in gaps}
     if name_col:  # the file's names, then the boundaries' names where both exist
         for code, name in zip(codes, frame[name_col]):
-            if code in listed and not pd.isna(name) and str(name).strip():
+            if code in listed and str(name).strip():
                 info.names[code] = str(name).strip()
     info.names.update({code: name for code, _, name in units if name and code in listed})
     return info

@@ -253,15 +253,20 @@ def prepare_polygons(frame: gpd.GeoDataFrame, path: Path, target_crs: CRS, code_
     other fields to keep as {column: field}, whether to repair invalid polygons, the CRS of a layer that
     declares none, the name of one feature in messages and whether the layer had M values dropped on reading.
     Returns :class:`Polygons` in ``target_crs``: Z and M coordinates are dropped, polygons become
-    MultiPolygons. Raises InputError for an empty layer, a missing CRS, field, code or geometry, duplicate
-    codes, non-polygons, and invalid polygons when ``repair`` is False.
+    MultiPolygons. Raises InputError for an empty layer, a missing or invalid CRS, a missing field, code or
+    geometry, a code with a decimal part (110101.5), duplicate codes, non-polygons, and invalid polygons when
+    ``repair`` is False.
     """
     if frame.empty:
         raise InputError(f"{path}: the layer has no features")
     if frame.crs is None:
         if src_crs is None:
             raise InputError(f"{path}: the layer declares no CRS; give it with --src-crs (e.g. EPSG:4326)")
-        frame = frame.set_crs(src_crs)
+        try:
+            frame = frame.set_crs(src_crs)
+        except Exception as exc:
+            raise InputError(f"--src-crs {src_crs!r} is not a valid CRS ({' '.join(str(exc).split())[:120]}); "
+                             "give e.g. EPSG:4326, a PROJ string or WKT") from None
     code_col = pick_field(frame, code_field, CODE_CANDIDATES, "code", path, True)
     name_col = pick_field(frame, name_field, NAME_CANDIDATES, "name", path, False)
     # object columns: a missing code/name stays None (pandas' string dtype would turn it into NaN)
