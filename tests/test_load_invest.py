@@ -181,3 +181,106 @@ def test_sdr_datastack(conn):
                        "sdr_ic0": args["ic_0_param"], "sdr_max": args["sdr_max"], "l_max": args["l_max"]}
     assert_layer_equals_file(conn, "bth", "erosivity", path.parent / args["erosivity_path"])
     assert_layer_equals_file(conn, "bth", "dem", path.parent / args["dem_path"])
+
+
+# --- the reload rule: nothing loaded is replaced without --replace ---------------------------------------------------
+
+
+def synthetic_datastack(tmp_path, precipitation=500.0, seasonality=5, watershed_width=2000.0, lulc_cur=None):
+    """An annual water yield datastack on a 40 x 30 grid of 100 m (two land-use classes, one watershed)."""
+    import geopandas as gpd
+    from affine import Affine
+    from shapely.geometry import box
+
+    from helpers import write_tif
+
+    folder = tmp_path / "inputs"
+    folder.mkdir(exist_ok=True)
+    transform = Affine(100, 0, 400000, 0, -100, 4500000)
+    lulc = np.resize(np.array([1, 2], dtype=np.uint8), (30, 40))
+    write_tif(folder / "lulc.tif", lulc, "EPSG:32650", transform, nodata=255)
+    write_tif(folder / f"precip_{precipitation:g}.tif", np.full((30, 40), precipitation, np.float32), "EPSG:32650",
+              transform, nodata=-9999.0)
+    (folder / "bio.csv").write_text("lucode,description,lulc_veg,root_depth,kc\n1,forest,1,5000,1.0\n"
+                                    "2,crop,1,1500,0.7\n", encoding="utf-8")
+    gpd.GeoDataFrame({"ws_id": [1]}, geometry=[box(400000, 4497000, 400000 + watershed_width, 4500000)],
+                     crs=32650).to_file(folder / f"ws_{watershed_width:g}.gpkg")
+    args = {"lulc_path": "inputs/lulc.tif", "precipitation_path": f"inputs/precip_{precipitation:g}.tif",
+            "biophysical_table_path": "inputs/bio.csv", "seasonality_constant": seasonality,
+            "watersheds_path": f"inputs/ws_{watershed_width:g}.gpkg"}
+    model = "annual_water_yield"
+    if lulc_cur is not None:  # a carbon datastack naming two land-use rasters
+        write_tif(folder / "lulc_cur.tif", np.resize(np.array(lulc_cur, dtype=np.uint8), (30, 40)), "EPSG:32650",
+                  transform, nodata=255)
+        (folder / "pools.csv").write_text("lucode,c_above,c_below,c_soil,c_dead\n1,5,1,50,0\n2,2,5,70,1\n"
+                                          "3,1,1,1,0\n", encoding="utf-8")
+        args = {"lulc_bas_path": "inputs/lulc.tif", "lulc_cur_path": "inputs/lulc_cur.tif",
+                "carbon_pools_path": "inputs/pools.csv"}
+        model = "carbon"
+    path = tmp_path / f"{model}_{precipitation:g}_{seasonality}_{watershed_width:g}.json"
+    path.write_text(json.dumps({"model_id": model, "args": args}))
+    return path
+
+
+def test_reimport_keeps_identical_and_refuses_other_content(conn, tmp_path):
+    from conftest import snapshot
+
+    from helpers import db_fingerprint
+
+    path = synthetic_datastack(tmp_path)
+    with conn.transaction():
+        first = import_datastack(conn, path, "syn")
+    assert first.created_area and sorted(first.layers) == ["lulc", "precipitation"]
+    assert first.param_sets == ["awy_biophysical", "invest_annual_water_yield"] and first.zone_sets == ["watersheds"]
+    before = db_fingerprint(conn)
+    for replace in (False, True):  # the same datastack again: everything kept, nothing written
+        with conn.transaction():
+            again = import_datastack(conn, path, "syn", replace=replace)
+        assert (again.layers, again.param_sets, again.zone_sets) == ([], [], [])
+        assert sorted(again.kept_layers) == ["lulc", "precipitation"] and again.kept_zone_sets == ["watersheds"]
+        assert again.kept_param_sets == ["awy_biophysical", "invest_annual_water_yield"]
+        assert db_fingerprint(conn) == before
+    # one input changed: refused, naming the layer or set and --replace, nothing written
+    for changed, match in (
+        ({"precipitation": 800.0}, ["a layer 'precipitation'", "precip_500.tif"]),
+        ({"seasonality": 9}, ["a parameter set 'invest_annual_water_yield'"]),
+        ({"watershed_width": 3000.0}, ["a zone set 'watersheds'", "1 zones, loaded from ws_2000.gpkg"]),
+    ):
+        other = synthetic_datastack(tmp_path, **changed)
+        snap = snapshot(conn)
+        expect_input_error(conn, import_datastack, conn, other, "syn",
+                           match=["'syn'", *match, "other content", "--replace"])
+        assert snapshot(conn) == snap and db_fingerprint(conn) == before
+    other = synthetic_datastack(tmp_path, precipitation=800.0, seasonality=9, watershed_width=3000.0)
+    with conn.transaction():
+        result = import_datastack(conn, other, "syn", replace=True)
+    assert result.layers == ["precipitation"] and result.kept_layers == ["lulc"]
+    assert result.param_sets == ["invest_annual_water_yield"] and result.kept_param_sets == ["awy_biophysical"]
+    assert result.zone_sets == ["watersheds"]
+    assert read_layer(conn, "syn", "precipitation")[2]["max_value"] == 800.0
+    (area_m2,) = conn.execute("SELECT area_m2 FROM core.zone WHERE zone_set = 'watersheds'").fetchone()
+    assert area_m2 == pytest.approx(3000.0 * 3000.0)
+
+
+def test_two_land_use_arguments_naming_different_files(conn, tmp_path):
+    path = synthetic_datastack(tmp_path, lulc_cur=[1, 3])
+    expect_input_error(conn, import_datastack, conn, path, "syn",
+                       match=[str(path), "lulc_bas_path and lulc_cur_path", "'lulc'", "lulc.tif, lulc_cur.tif"])
+    same = synthetic_datastack(tmp_path, lulc_cur=[1, 2])  # the same codes: the same file content
+    with conn.transaction():
+        result = import_datastack(conn, same, "syn")
+    assert result.layers == ["lulc"]
+
+
+@pytest.mark.realdata
+def test_cli_datastack_onto_the_demo_replaces_nothing(cli_env, db_url, conn, tmp_path):
+    """The InVEST annual water yield datastack onto the demo region, whose lulc, precipitation, eto, soil_depth
+    and pawc come from other files: refused in one line, the demo left byte for byte as it was."""
+    from restore_db import demo
+
+    from helpers import check_bad_input
+
+    path = shared_data(*REF, "annual_water_yield_datastack.json")
+    demo.run(name="demo", pixel_size=4000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    check_bad_input(conn, cli_env, "load", "invest", path, "-a", "demo",
+                    match=["'demo'", "already has a layer 'lulc'", "other content", "--replace"])

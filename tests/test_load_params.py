@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from conftest import shared_data
+from conftest import shared_data, snapshot
 from helpers import create_area, expect_input_error, write_tif
 from restore_db.load.params import load_params
 from restore_db.load.raster import load_raster
@@ -110,13 +110,52 @@ def test_scalar_table(conn, area, tmp_path):
 def test_replace_parameter_set(conn, area, tmp_path):
     path = write_csv(tmp_path / "s.csv", "name,value\nseasonality_z,5\n")
     with conn.transaction():
-        load_params(conn, area, path, name="s")
-    expect_input_error(conn, load_params, conn, area, path, name="s", match=["'s'", "--replace"])
+        assert not load_params(conn, area, path, name="s").unchanged
+    before = snapshot(conn), conn.execute("SELECT param_set_id, loaded_at FROM param.param_set").fetchall()
+    for replace in (False, True):  # the same file again: nothing written, with or without --replace
+        with conn.transaction():
+            info = load_params(conn, area, path, name="s", replace=replace)
+        assert info.unchanged and (info.kind, info.rows, info.columns) == ("scalar", 1, ["seasonality_z"])
+        assert (snapshot(conn), conn.execute("SELECT param_set_id, loaded_at FROM param.param_set").fetchall()) == before
+    expect_input_error(conn, load_params, conn, area, path, name="s", citation="another source",
+                       match=["'s'", "already has a parameter set 's'", "s.csv", "other content", "--replace"])
     path.write_text("name,value\nseasonality_z,9\n")
+    expect_input_error(conn, load_params, conn, area, path, name="s", match=["'s'", "other content", "--replace"])
     with conn.transaction():
         load_params(conn, area, path, name="s", replace=True)
     assert conn.execute("SELECT value FROM param.scalar").fetchall() == [(9.0,)]
     assert conn.execute("SELECT count(*) FROM param.param_set").fetchone() == (1,)
+
+
+def test_lulc_layer_must_be_loaded(conn, area, tmp_path):
+    path = write_csv(tmp_path / "t.csv", LULC_OK)
+    with conn.transaction():  # no land-use layer yet: the default 'lulc' is checked when it is used
+        load_params(conn, area, path, name="early")
+    expect_input_error(conn, load_params, conn, area, path, name="named", lulc_layer="nope",
+                       match=[str(path), "no layer 'nope'", "--lulc-layer", "categorical layers: none"])
+    lulc_layer(conn, area, tmp_path, [1, 2, 3])
+    expect_input_error(conn, load_params, conn, area, path, name="named", lulc_layer="landuse",
+                       match=[str(path), "no layer 'landuse'", "categorical layers: lulc"])
+    with conn.transaction():
+        load_params(conn, area, path, name="named", lulc_layer="lulc")
+
+
+def test_cli_bad_parameter_tables_one_line_database_unchanged(cli_env, conn, area, tmp_path):
+    from helpers import check_bad_input, db_fingerprint, run_cli
+
+    lulc_layer(conn, area, tmp_path, [1, 2, 3])
+    path = write_csv(tmp_path / "t.csv", LULC_OK)
+    with conn.transaction():
+        load_params(conn, area, path, name="coefficients")
+    check_bad_input(conn, cli_env, "load", "params", path, "--name", "other", "--lulc-layer", "nope",
+                    match=["t.csv", "no layer 'nope'", "--lulc-layer"])
+    changed = write_csv(tmp_path / "t2.csv", LULC_OK.replace("0.7,1500", "0.8,1500"))
+    check_bad_input(conn, cli_env, "load", "params", changed, "--name", "coefficients",
+                    match=["already has a parameter set 'coefficients'", "(lulc, loaded from t.csv)", "--replace"])
+    before = db_fingerprint(conn)
+    proc = run_cli(cli_env, "load", "params", path, "--name", "coefficients")
+    assert proc.returncode == 0 and "unchanged" in proc.stderr and "nothing written" in proc.stderr, proc.stderr
+    assert db_fingerprint(conn) == before
 
 
 LULC_OK = "lucode,description,kc,root_depth,lulc_veg\n1,forest,1.0,5000,1\n2,crop,0.7,1500,1\n3,urban,0.3,1,0\n"

@@ -99,8 +99,10 @@ def params(
                                 "demo_lulc, demo_scalars."),
     name: str = typer.Option(None, "--name", help="Parameter-set name (default: file name)."),
     citation: str = typer.Option(None, "--citation", help="Source of the values."),
-    lulc_layer: str = typer.Option("lulc", "--lulc-layer", help="Land-use layer whose classes the table must cover."),
-    replace: bool = typer.Option(False, "--replace"),
+    lulc_layer: str = typer.Option(None, "--lulc-layer", help="Land-use layer whose classes the table must cover "
+                                   "(default: lulc, when loaded)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace a parameter set of that name loaded with other "
+                                 "content (the same file again changes nothing)."),
     study_area: str = StudyAreaOption,
 ) -> None:
     """Load a parameter table."""
@@ -111,6 +113,10 @@ def params(
             file = Path(str(shipped))
             citation = citation or "restore-db shipped defaults (see the source column)"
         info = params_mod.load_params(conn, area, file, name, citation, replace, lulc_layer)
+    if info.unchanged:
+        err.print(f"parameter set {info.name}: unchanged (already loaded from the same file); nothing written",
+                  markup=False, highlight=False)
+        return
     err.print(f"parameter set {info.name} ({info.kind}): {info.rows} rows, {', '.join(info.columns)}")
 
 
@@ -193,14 +199,19 @@ def stats(
 def invest(
     datastack: Path = typer.Argument(..., help="InVEST parameter set JSON (annual_water_yield, carbon, sdr)."),
     study_area: str = typer.Option(..., "--study-area", "-a", help="Study area (created from the LULC grid if new)."),
-    replace: bool = typer.Option(False, "--replace", help="Reload rasters even when unchanged."),
+    replace: bool = typer.Option(False, "--replace", help="Replace layers, parameter sets and zone sets of the "
+                                 "same names loaded with other content (those loaded the same are kept)."),
     encoding: str = typer.Option(None, "--encoding", help="Text encoding of a watershed shapefile that declares "
                                  "none (e.g. GB18030)."),
 ) -> None:
     """Import an InVEST model's inputs unchanged."""
     with session() as conn, conn.transaction():
         info = invest_mod.import_datastack(conn, datastack, study_area, replace=replace, encoding=encoding)
-    err.print(f"InVEST {info.model} -> study area {info.study_area}"
-              f"{' (created)' if info.created_area else ''}: layers {', '.join(info.layers) or '-'}"
-              f"{'; kept ' + ', '.join(info.kept_layers) if info.kept_layers else ''}; "
-              f"parameter sets {', '.join(info.param_sets)}; zones {', '.join(info.zone_sets) or '-'}")
+    def listed(what: str, loaded: list[str], kept: list[str]) -> str:
+        return (f"{what} {', '.join(loaded) or '-'}"
+                + (f"; kept {', '.join(kept)} (already loaded the same)" if kept else ""))
+
+    err.print(f"InVEST {info.model} -> study area {info.study_area}{' (created)' if info.created_area else ''}: "
+              f"{listed('layers', info.layers, info.kept_layers)}; "
+              f"{listed('parameter sets', info.param_sets, info.kept_param_sets)}; "
+              f"{listed('zones', info.zone_sets, info.kept_zone_sets)}", markup=False, highlight=False)

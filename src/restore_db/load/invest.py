@@ -6,8 +6,12 @@ Supported models: annual_water_yield, carbon and sdr. Both the current format
 are relative to the JSON file's folder. Rasters become layers of the study
 area (created from the LULC raster's grid when it does not exist yet), tables
 become parameter sets, numeric arguments become scalars, and watersheds
-become zone sets. A raster that is already loaded from the same file
-(same checksum) is kept, so several datastacks sharing inputs can be imported.
+become zone sets. Every layer and set follows the reload rule of
+:mod:`restore_db.load.common`: one already loaded with the same content (a
+raster from the same file with the same options, a table from the same file,
+the same scalar values, the same zones) is kept, so several datastacks sharing
+inputs can be imported; one loaded with other content is an error naming it
+unless ``--replace``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ..errors import InputError
 from .. import studyarea
 from ..studyarea import StudyArea
 from .boundaries import load_zones
-from .common import existing_file, sha256
+from .common import existing_file, lock_name, must_load, sha256
 from .params import insert_scalars, load_params
 from .raster import load_raster
 
@@ -69,6 +73,8 @@ LULC_ARGS = ("lulc_path", "lulc_bas_path", "lulc_cur_path")
 
 @dataclass
 class InvestImport:
+    """What an import wrote (layers, param_sets, zone_sets) and what it kept, already loaded the same (kept_*)."""
+
     model: str
     study_area: str
     created_area: bool
@@ -76,6 +82,8 @@ class InvestImport:
     kept_layers: list[str] = field(default_factory=list)
     param_sets: list[str] = field(default_factory=list)
     zone_sets: list[str] = field(default_factory=list)
+    kept_param_sets: list[str] = field(default_factory=list)
+    kept_zone_sets: list[str] = field(default_factory=list)
 
 
 def read_datastack(path: Path) -> tuple[str, dict]:
@@ -104,7 +112,12 @@ def import_datastack(conn: psycopg.Connection, path: str | Path, area_name: str,
                      replace: bool = False, encoding: str | None = None) -> InvestImport:
     """Load the rasters, tables, scalar arguments and watersheds of an InVEST datastack into study area
     ``area_name`` (created on the grid of the land-use raster when new); ``encoding``: the text encoding of a
-    watershed shapefile that declares none. Raises :class:`InputError` naming the argument at fault."""
+    watershed shapefile that declares none.
+
+    Each layer, parameter set and zone set follows the reload rule (module docstring): the same content is
+    kept, other content is replaced only with ``replace``. Returns an :class:`InvestImport`. Raises
+    :class:`InputError` naming the argument at fault, and naming the layer or set loaded with other content
+    without ``replace``."""
     path = existing_file(path, "InVEST parameter set")
     model, args = read_datastack(path)
     base = path.parent
@@ -119,24 +132,29 @@ def import_datastack(conn: psycopg.Connection, path: str | Path, area_name: str,
         created = True
     area = studyarea.get(conn, area_name)
     result = InvestImport(model, area.name, created)
+    given: dict[str, tuple[str, Path]] = {}  # layer -> (argument, file) of this datastack
     for arg, (layer, kind, unit) in RASTERS[model].items():
         file = _arg_path(base, args.get(arg))
         if file is None:
             continue
         file = existing_file(file, f"{arg} of {path.name}:")
-        if _same_source(conn, area, layer, file) and not replace:
-            result.kept_layers.append(layer)
+        if layer in given:
+            first_arg, first_file = given[layer]
+            if sha256(first_file) != sha256(file):
+                raise InputError(f"{path}: {first_arg} and {arg} are both layer {layer!r} but name different files "
+                                 f"({first_file.name}, {file.name}); keep one of them")
             continue
-        load_raster(conn, area, layer, file, kind, unit, replace=True,
-                    description=f"InVEST {model} argument {arg}")
-        result.layers.append(layer)
+        given[layer] = (arg, file)
+        info = load_raster(conn, area, layer, file, kind, unit, replace=replace,
+                           description=f"InVEST {model} argument {arg}")
+        (result.kept_layers if info.unchanged else result.layers).append(layer)
     for arg, set_name in TABLES[model].items():
         file = _arg_path(base, args.get(arg))
         if file is None:
             continue
-        load_params(conn, area, existing_file(file, f"{arg} of {path.name}:"), name=set_name,
-                    citation=f"InVEST {model} {arg} ({path.name})", replace=True)
-        result.param_sets.append(set_name)
+        info = load_params(conn, area, existing_file(file, f"{arg} of {path.name}:"), name=set_name,
+                           citation=f"InVEST {model} {arg}", replace=replace)
+        (result.kept_param_sets if info.unchanged else result.param_sets).append(set_name)
     scalars = {name: args[arg] for arg, name in SCALARS[model].items() if args.get(arg) not in (None, "")}
     if scalars:
         set_name = f"invest_{model}"[:40]
@@ -144,23 +162,45 @@ def import_datastack(conn: psycopg.Connection, path: str | Path, area_name: str,
             scalars = {k: float(v) for k, v in scalars.items()}
         except (TypeError, ValueError) as exc:
             raise InputError(f"{path}: non-numeric model argument: {exc}") from exc
-        insert_scalars(conn, area, set_name, scalars, str(path.resolve()), replace=True)
-        result.param_sets.append(set_name)
+        info = insert_scalars(conn, area, set_name, scalars, str(path.resolve()), replace=replace)
+        (result.kept_param_sets if info.unchanged else result.param_sets).append(set_name)
     for arg, (zone_set, code_field) in ZONES.items():
         file = _arg_path(base, args.get(arg))
         if file is None:
             continue
-        load_zones(conn, area, existing_file(file, f"{arg} of {path.name}:"), zone_set,
-                   code_field=code_field, replace=True, encoding=encoding)
-        result.zone_sets.append(zone_set)
+        written = _load_zone_set(conn, area, existing_file(file, f"{arg} of {path.name}:"), zone_set, code_field,
+                                 replace, encoding)
+        (result.zone_sets if written else result.kept_zone_sets).append(zone_set)
     return result
 
 
-def _same_source(conn, area: StudyArea, layer: str, file: Path) -> bool:
-    row = conn.execute("SELECT source_sha256 FROM core.layer WHERE study_area_id = %s AND name = %s"
-                       " AND run_id IS NULL",
-                       (area.study_area_id, layer)).fetchone()
-    return row is not None and row[0] == sha256(file)
+def _zones(conn: psycopg.Connection, area: StudyArea, zone_set: str) -> list[tuple]:
+    """(code, name, attributes, WKB hex) of every zone of ``zone_set``: its content, whatever file it came from."""
+    return conn.execute(
+        """SELECT code, name, attrs::text, encode(ST_AsBinary(geom, 'NDR'), 'hex') FROM core.zone
+           WHERE study_area_id = %s AND zone_set = %s ORDER BY code""", (area.study_area_id, zone_set)).fetchall()
+
+
+def _load_zone_set(conn: psycopg.Connection, area: StudyArea, file: Path, zone_set: str, code_field: str | None,
+                   replace: bool, encoding: str | None) -> bool:
+    """Load ``file`` as zone set ``zone_set`` under the reload rule: True when written, False when the zone
+    set already holds the same zones (the new load is rolled back to a savepoint, nothing changes). Raises
+    InputError for other zones without ``replace``, and for a bad file (see ``load_zones``)."""
+    lock_name(conn, area.study_area_id, "zone set", zone_set)
+    before = _zones(conn, area, zone_set)
+    if not before:
+        load_zones(conn, area, file, zone_set, code_field=code_field, encoding=encoding)
+        return True
+    sources = {r[0] for r in conn.execute("SELECT DISTINCT source_path FROM core.zone WHERE study_area_id = %s "
+                                          "AND zone_set = %s", (area.study_area_id, zone_set)).fetchall()}
+    loaded = f"{len(before)} zones, loaded from {', '.join(sorted(Path(p or '?').name for p in sources))}"
+    written = True
+    with conn.transaction():
+        load_zones(conn, area, file, zone_set, code_field=code_field, replace=True, encoding=encoding)
+        if not must_load(area.name, "a zone set", zone_set, loaded, _zones(conn, area, zone_set) == before, replace):
+            written = False
+            raise psycopg.Rollback()
+    return written
 
 
 def _create_area_from_raster(conn, name: str, raster: Path, pixel_size: float | None) -> None:

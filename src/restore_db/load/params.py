@@ -15,7 +15,7 @@ from psycopg import sql
 
 from ..errors import InputError
 from ..studyarea import StudyArea, check_name
-from .common import existing_file, sha256, short_list
+from .common import existing_file, lock_name, must_load, sha256, short_list
 
 DESCRIPTIVE = {"description", "lulc_name", "name", "lulc_desc", "desc", "source", "class", "class_name"}
 SCALAR_COLUMNS = {"name", "value", "unit", "source", "description"}
@@ -27,6 +27,7 @@ class ParamInfo:
     kind: str
     rows: int
     columns: list[str]
+    unchanged: bool = False  # the set was loaded with the same content: nothing written
 
 
 def read_csv(path: Path, **kwargs) -> pd.DataFrame:
@@ -68,10 +69,22 @@ def lulc_codes_in_layer(conn: psycopg.Connection, area: StudyArea, layer: str) -
     return [r[0] for r in rows]
 
 
-def check_classes_cover_layer(conn, area: StudyArea, codes: set[int], what: str, layer: str = "lulc") -> None:
-    present = lulc_codes_in_layer(conn, area, layer)
+def check_classes_cover_layer(conn, area: StudyArea, codes: set[int], what: str, layer: str | None = None) -> None:
+    """Raise InputError naming ``what`` when a class of the land-use layer ``layer`` is not in ``codes``.
+
+    ``layer`` None is the layer ``lulc`` when it is loaded (a table loaded before the land use is checked when
+    it is used). A ``layer`` given by name must be loaded and categorical: InputError otherwise.
+    """
+    present = lulc_codes_in_layer(conn, area, layer or "lulc")
     if present is None:
-        return
+        if layer is None:
+            return
+        loaded = [r[0] for r in conn.execute(
+            "SELECT name FROM core.layer WHERE study_area_id = %s AND run_id IS NULL AND kind = 'categorical' "
+            "ORDER BY name", (area.study_area_id,)).fetchall()]
+        raise InputError(f"{what}: study area {area.name!r} has no layer {layer!r} to check the land-use classes "
+                         f"against (--lulc-layer); categorical layers: {short_list(loaded) if loaded else 'none'}")
+    layer = layer or "lulc"
     missing = sorted(set(present) - codes)
     if missing:
         raise InputError(
@@ -88,8 +101,19 @@ def default_set_name(path: Path) -> str:
 
 
 def load_params(conn: psycopg.Connection, area: StudyArea, path: str | Path, name: str | None = None,
-                citation: str | None = None, replace: bool = False, lulc_layer: str = "lulc") -> ParamInfo:
-    """Load a land-use lookup table (has ``lucode``) or a scalar list (``name``, ``value``)."""
+                citation: str | None = None, replace: bool = False, lulc_layer: str | None = None) -> ParamInfo:
+    """Load a land-use lookup table (has ``lucode``) or a scalar list (``name``, ``value``) as parameter set
+    ``name`` (default: from the file name) of ``area`` (caller's transaction).
+
+    ``citation`` is the source of values without their own; ``lulc_layer`` the categorical layer whose classes a
+    lookup table must cover (default: ``lulc`` when loaded). Follows the reload rule of
+    :mod:`restore_db.load.common`: a set of that name loaded from the same file (checksum) with the same
+    citation is left as it is (``ParamInfo.unchanged``); other content needs ``replace``. Returns a
+    :class:`ParamInfo`. Raises InputError naming the file for an unreadable table, unknown columns or
+    parameters, values outside the catalogue's bounds or in another unit, classes of the land-use layer
+    missing from the table, a ``lulc_layer`` that is not loaded, and a set of that name with other content
+    without ``replace``.
+    """
     path = existing_file(path, "parameter file")
     frame = read_csv(path)
     columns = {c.lower(): c for c in frame.columns}
@@ -106,11 +130,16 @@ def load_params(conn: psycopg.Connection, area: StudyArea, path: str | Path, nam
             f"{path}: not a parameter table: it needs a 'lucode' column (land-use lookup table) or "
             f"'name' and 'value' columns (scalar parameters); columns are {short_list(frame.columns, 30)}"
         )
-    _replace_set(conn, area, name, replace)
+    checksum = sha256(path)
+    columns_loaded = parsed["coefficients"] if kind == "lulc" else [p[0] for p in parsed]
+    rows = len(parsed["codes"]) if kind == "lulc" else len(parsed)
+    if not _must_write(conn, area, name, replace,
+                       lambda row: (row["kind"], row["source_sha256"], row["citation"]) == (kind, checksum, citation)):
+        return ParamInfo(name, kind, rows, columns_loaded, unchanged=True)
     (set_id,) = conn.execute(
         """INSERT INTO param.param_set (study_area_id, name, kind, source_path, source_sha256, citation)
            VALUES (%s, %s, %s, %s, %s, %s) RETURNING param_set_id""",
-        (area.study_area_id, name, kind, str(path.resolve()), sha256(path), citation),
+        (area.study_area_id, name, kind, str(path.resolve()), checksum, citation),
     ).fetchone()
     with conn.cursor() as cur:
         if kind == "lulc":
@@ -126,14 +155,23 @@ def load_params(conn: psycopg.Connection, area: StudyArea, path: str | Path, nam
         return ParamInfo(name, kind, len(parsed), [p[0] for p in parsed])
 
 
-def _replace_set(conn, area: StudyArea, name: str, replace: bool) -> None:
-    row = conn.execute("SELECT param_set_id FROM param.param_set WHERE study_area_id = %s AND name = %s",
-                       (area.study_area_id, name)).fetchone()
-    if row is None:
-        return
-    if not replace:
-        raise InputError(f"study area {area.name!r} already has a parameter set {name!r}; use --replace")
-    conn.execute("DELETE FROM param.param_set WHERE param_set_id = %s", (row[0],))
+def _must_write(conn, area: StudyArea, name: str, replace: bool, same) -> bool:
+    """The reload rule (:func:`restore_db.load.common.must_load`) for parameter set ``name``: True when the set
+    is to be written (a set of that name with other content is deleted first), False when ``same(row)`` says
+    the loaded set (a dict of its param.param_set row) holds the same content. Raises InputError for other
+    content without ``replace``."""
+    lock_name(conn, area.study_area_id, "parameter set", name)
+    cur = conn.execute("SELECT * FROM param.param_set WHERE study_area_id = %s AND name = %s",
+                       (area.study_area_id, name))
+    row = cur.fetchone()
+    if row is not None:
+        row = dict(zip([d.name for d in cur.description], row))
+    loaded = None if row is None else f"{row['kind']}, loaded from {Path(row['source_path'] or '?').name}"
+    if not must_load(area.name, "a parameter set", name, loaded, row is not None and same(row), replace):
+        return False
+    if row is not None:
+        conn.execute("DELETE FROM param.param_set WHERE param_set_id = %s", (row["param_set_id"],))
+    return True
 
 
 def _catalogue(conn, table: str) -> dict[str, tuple]:
@@ -217,16 +255,34 @@ def _parse_scalars(conn, path: Path, frame: pd.DataFrame, columns: dict[str, str
 
 
 def insert_scalars(conn, area: StudyArea, name: str, values: dict[str, float], source: str,
-                   replace: bool = False) -> None:
-    """Store scalars given as a mapping (e.g. InVEST datastack args) as a scalar parameter set."""
+                   replace: bool = False) -> ParamInfo:
+    """Store scalars given as a mapping (e.g. InVEST datastack args) as scalar parameter set ``name``.
+
+    ``source`` (a file) is the source of every value. Follows the reload rule of
+    :mod:`restore_db.load.common`: a scalar set of that name holding the same values is left as it is
+    (``ParamInfo.unchanged``); other content needs ``replace``. Returns a :class:`ParamInfo`. Raises
+    InputError for a value outside the catalogue's bounds and for other content without ``replace``.
+    """
     catalogue = _catalogue(conn, "scalar_def")
-    _replace_set(conn, area, name, replace)
+    values = {key: float(value) for key, value in values.items()}
+    for key, value in values.items():
+        unit, lo, hi = catalogue[key]
+        _check_bounds(Path(source), key, value, unit, lo, hi)
+
+    def same(row: dict) -> bool:
+        stored = dict(conn.execute("SELECT name, value FROM param.scalar WHERE param_set_id = %s",
+                                   (row["param_set_id"],)).fetchall())
+        return row["kind"] == "scalar" and stored == values
+
+    info = ParamInfo(name, "scalar", len(values), list(values))
+    if not _must_write(conn, area, name, replace, same):
+        info.unchanged = True
+        return info
     (set_id,) = conn.execute(
         "INSERT INTO param.param_set (study_area_id, name, kind, source_path, citation) VALUES (%s, %s, 'scalar', %s, %s) RETURNING param_set_id",
         (area.study_area_id, name, source, source),
     ).fetchone()
     for key, value in values.items():
-        unit, lo, hi = catalogue[key]
-        _check_bounds(Path(source), key, float(value), unit, lo, hi)
         conn.execute("INSERT INTO param.scalar (param_set_id, name, value, unit, source) VALUES (%s, %s, %s, %s, %s)",
-                     (set_id, key, float(value), unit, source))
+                     (set_id, key, value, catalogue[key][0], source))
+    return info
