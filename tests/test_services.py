@@ -772,9 +772,35 @@ def test_ambiguous_parameter_tables(syn):
 
 
 def test_negative_county_statistic(syn):
-    syn.stats({"grain_output": {**STATS["grain_output"], "c2": -5.0}})
+    syn.stats({"grain_output": STATS["grain_output"]})
+    # loading refuses negative statistics; one stored by other means is still refused when it is used
+    syn.conn.execute("UPDATE src.county_stat SET value = -5 WHERE code = 'c2' AND variable = 'grain_output'")
+    syn.conn.commit()
     expect_input_error(syn.conn, compute_services, syn.conn, syn.area, ["food"], sides=("supply",),
                        match="'grain_output' (2020) is negative for 1 county")
+
+
+def test_unknown_scalar_set(syn, cli_env):
+    from helpers import check_bad_input
+
+    syn.stats({"population": STATS["population"]})
+    expect_input_error(syn.conn, compute_services, syn.conn, syn.area, ["food"], scalars="nope",
+                       match=["'syn'", "no scalar parameter set 'nope'", "--scalars", "loaded: scalars"])
+    check_bad_input(syn.conn, cli_env, "compute", "services", "-a", "syn", "--service", "food", "--scalars", "nope",
+                    match=["no scalar parameter set 'nope'", "loaded: scalars"])
+
+
+def test_year_without_statistics(syn, cli_env):
+    """--year naming a year without grain_output must not switch the food supply to method B silently."""
+    from helpers import check_bad_input
+
+    syn.stats({"grain_output": STATS["grain_output"], "population": STATS["population"]})
+    expect_input_error(syn.conn, compute_services, syn.conn, syn.area, ["food"], sides=("supply",), stats_year=1999,
+                       match=["'grain_output'", "no county value for --year 1999", f"years loaded: {YEAR}"])
+    check_bad_input(syn.conn, cli_env, "compute", "services", "-a", "syn", "--service", "food", "--year", "1999",
+                    match=["'grain_output'", "--year 1999"])
+    run_id, _ = syn.compute(["food"], sides=("supply",), stats_year=YEAR)
+    assert syn.run_row(run_id)[1]["food"]["supply_method"].startswith("A:")
 
 
 def test_failed_plan_leaves_no_run_and_no_table(syn):

@@ -84,6 +84,13 @@ class Context:
         if unknown:
             raise InputError(f"study area {area.name!r} has no land-use parameter set {short_list(unknown)} "
                              f"(loaded: {short_list(sorted(known)) if known else 'none'})")
+        if scalars is not None:
+            sets = [r[0] for r in conn.execute(
+                "SELECT name FROM param.param_set WHERE study_area_id = %s AND kind = 'scalar' ORDER BY name",
+                (area.study_area_id,)).fetchall()]
+            if scalars not in sets:
+                raise InputError(f"study area {area.name!r} has no scalar parameter set {scalars!r} (--scalars; "
+                                 f"loaded: {short_list(sets) if sets else 'none'})")
         self.scalar_set = scalars
         self.stats_year = stats_year
         self.param_sets: set[str] = set()
@@ -161,7 +168,9 @@ class Context:
             return None, None
 
     def county_stat(self, variable: str) -> tuple[dict[int, float], int] | tuple[None, None]:
-        """{unit_id: value} of a county statistic for the chosen (default: newest) year, and the year."""
+        """{unit_id: value} of a county statistic for the chosen (default: newest) year, and the year;
+        (None, None) when the statistic is not loaded. Raises InputError when the year chosen with --year has
+        no county value of a statistic loaded for other years (the service would silently change method)."""
         year = self.stats_year
         if year is None:
             row = self.conn.execute(
@@ -176,6 +185,13 @@ class Context:
                WHERE s.study_area_id = %s AND s.variable = %s AND s.year = %s AND s.value IS NOT NULL""",
             (self.area.study_area_id, variable, year)).fetchall()
         if not rows:
+            if self.stats_year is not None:
+                years = [r[0] for r in self.conn.execute(
+                    "SELECT DISTINCT year FROM src.county_stat WHERE study_area_id = %s AND variable = %s "
+                    "AND value IS NOT NULL ORDER BY 1", (self.area.study_area_id, variable)).fetchall()]
+                if years:
+                    raise InputError(f"county statistic {variable!r} has no county value for --year {year} "
+                                     f"(years loaded: {short_list(years)})")
             return None, None
         negative = [uid for uid, v in rows if v < 0]
         if negative:
