@@ -2,7 +2,8 @@
 
 Every command goes through :func:`database_url` (embedded cluster or
 ``RESTORE_DB_URL``) and :func:`prepare` (extensions present, schema migrated to
-head). Loaders then work inside one transaction of a psycopg connection, so a
+head). Only ``restore-db db up`` creates the embedded cluster; read-only
+commands never start it either. Loaders then work inside one transaction of a psycopg connection, so a
 failure leaves the database exactly as it was.
 """
 
@@ -27,36 +28,69 @@ OPTIONAL_EXTENSIONS = {
 
 
 def embedded_cluster() -> Cluster:
+    """The embedded cluster of the folder :func:`config.locate` finds (it may not exist yet)."""
     return Cluster(config.home())
 
 
-def database_url(start: bool = True) -> str:
-    """The URL to use: ``RESTORE_DB_URL`` or the embedded cluster (started on demand)."""
+def database_url(start: bool = True, create: bool = False) -> str:
+    """The URL to use: ``RESTORE_DB_URL``, else the embedded cluster's (with its password).
+
+    Args:
+        start: start the embedded cluster when it exists but is stopped (read-only commands pass False).
+        create: create the embedded cluster when there is none (only ``db up`` does).
+
+    Raises:
+        DatabaseError: no embedded cluster (and not ``create``), it is stopped (and not ``start``),
+            it still uses trust authentication, or it fails to start.
+    """
     url = config.external_url()
     if url:
         return url
-    cluster = embedded_cluster()
-    if not cluster.running():
+    home = config.locate()
+    cluster = Cluster(home.path)
+    if not cluster.exists():
+        if not create:
+            raise DatabaseError(
+                f"no restore-db database in {home.path} ({home.reason()}): `restore-db db up` creates one there; "
+                f"set {config.ENV_HOME} or {config.ENV_URL} to use another"
+            )
+        cluster.start()
+    elif cluster.initialised() and not cluster.secured():
+        raise DatabaseError(
+            f"the embedded database in {home.path} was made by an older restore-db with trust authentication "
+            "(every local user may connect as its superuser): run `restore-db db up` once to switch it to passwords"
+        )
+    elif not cluster.running():
         if not start:
-            raise DatabaseError("the embedded database is not running: run `restore-db db up`")
+            raise DatabaseError(f"the embedded database in {home.path} is not running: `restore-db db up` starts it")
         cluster.start()
     ensure_database(cluster.url("postgres"), config.DEFAULT_DBNAME)
     return cluster.url(config.DEFAULT_DBNAME)
 
 
 def ensure_database(maintenance_url: str, dbname: str) -> None:
-    """Create database ``dbname`` on the server of ``maintenance_url`` if absent."""
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+    """Create database ``dbname`` on the server of ``maintenance_url`` if absent.
+
+    Raises:
+        DatabaseError: the server cannot be reached or refuses.
+    """
+    with connect(maintenance_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{dbname}"')
 
 
 def connect(url: str, **kwargs) -> psycopg.Connection:
+    """``psycopg.connect``.
+
+    Raises:
+        DatabaseError: the server refuses the connection (one line, without the password).
+    """
     try:
         return psycopg.connect(url, **kwargs)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {exc}".strip()) from exc
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise DatabaseError(f"cannot connect to the database: {detail}") from exc
 
 
 def check_extensions(conn: psycopg.Connection) -> dict[str, str | None]:
@@ -83,9 +117,18 @@ def prepare(url: str) -> None:
 
 
 @contextlib.contextmanager
-def session(url: str | None = None, migrate: bool = True) -> Iterator[psycopg.Connection]:
-    """A prepared connection; the caller opens transactions as needed."""
-    url = url or database_url()
+def session(url: str | None = None, migrate: bool = True, start: bool = True) -> Iterator[psycopg.Connection]:
+    """A prepared connection; the caller opens transactions as needed.
+
+    Args:
+        url: the database (default :func:`database_url`, which never creates the embedded cluster).
+        migrate: bring the schema to head first.
+        start: start a stopped embedded cluster (read-only commands pass False).
+
+    Raises:
+        DatabaseError: see :func:`database_url`, :func:`prepare` and :func:`connect`.
+    """
+    url = url or database_url(start=start)
     if migrate:
         prepare(url)
     with connect(url) as conn:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from .. import studyarea
+from .. import db, studyarea
 from ..export import export_raster
-from ._common import StudyAreaOption, err, session
+from ._common import StudyAreaOption, err
 
 app = typer.Typer(help="Export layers to files (read-only).", no_args_is_help=True)
 
@@ -23,7 +23,7 @@ def raster(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Write a layer as a GeoTIFF on the study-area grid (exact values, stored pixel type and nodata)."""
-    with session() as conn, conn.transaction():
+    with db.session(start=False) as conn, conn.transaction():  # never creates nor starts the embedded database
         area = studyarea.get(conn, study_area)
         info = export_raster(conn, area, layer, file, run_id=run, overwrite=overwrite)
     err.print(info.summary(), highlight=False, soft_wrap=True)

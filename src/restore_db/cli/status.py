@@ -6,13 +6,14 @@ import json
 
 import typer
 
+from .. import db
 from .. import status as status_mod
-from ._common import err, session
+from ._common import err
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout.")) -> None:
     """Study areas, grids, layers (nodata share, alignment), boundaries, parameter sets and runs."""
-    with session() as conn:
+    with db.session(start=False) as conn:  # read-only: never creates nor starts the embedded database
         info = status_mod.collect(conn)
     if as_json:
         typer.echo(json.dumps(info, indent=2, ensure_ascii=False, default=str))
