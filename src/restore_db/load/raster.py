@@ -14,6 +14,13 @@ are not stored. Then a GiST index on the tile hulls, the PostGIS raster
 constraints (so ``raster_columns`` answers at once) and overviews (4, 16, 64
 while an overview still spans a full tile) make the table open quickly
 in QGIS.
+
+Checks: the file's band (``--band``, required when it has several), CRS
+(``--src-crs`` for a file without one or with a local engineering CRS) and
+nodata (one its band type can hold) are settled before anything is written;
+the values of a continuous layer must lie within the plausible bounds of the
+layer and unit (:data:`LAYER_BOUNDS`). A name already loaded follows the
+reload rule of :mod:`restore_db.load.common`.
 """
 
 from __future__ import annotations
