@@ -137,9 +137,10 @@ def test_password_percent_encoded_in_url(cluster):
         cluster.secret_file.write_text(real)
 
 
-def test_trust_cluster_refused_then_secured(tmp_path):
-    """A cluster made by an older restore-db (trust, no secret): commands refuse it in one line and say what to
-    do; `Cluster.secure` (what `db up` runs) sets the password and rewrites pg_hba.conf, keeping BI passwords."""
+def test_trust_cluster_refused_then_secured_by_db_up(tmp_path):
+    """A cluster made by an older restore-db (trust, no secret, socket folder 0775): commands refuse it in one
+    line that says what to do; `db up` sets a password, rewrites pg_hba.conf and names the login roles left
+    without a password; BI roles keep their passwords."""
     base = open_folder("restore-db-trust-")
     cl = Cluster(base / "state", throwaway=True)
     try:
@@ -150,18 +151,22 @@ def test_trust_cluster_refused_then_secured(tmp_path):
             conn.execute("ALTER ROLE postgres PASSWORD NULL")
         cl._write_server_file(cl.pgdata / "pg_hba.conf", "local all all trust\nhost all all 127.0.0.1/32 trust\n")
         cl.secret_file.unlink()
+        os.chmod(cl.socket_dir, 0o775)
         cl.stop()
         cl.start()
         assert cl.auth_method() == "trust"
+        assert accepted_as(with_login(cl.url("postgres"), "postgres", "anything")) == "postgres"
         env = user_env(tmp_path, RESTORE_DB_HOME=str(cl.state_dir))
         proc = run_cli(env, "status", cwd=tmp_path)
         assert proc.returncode == 3 and "trust" in one_line(proc) and "restore-db db up" in one_line(proc)
         assert json.loads(cli(env, tmp_path, "db", "status", "--json").stdout)["authentication"] == "trust"
 
-        notes = cl.secure()
-        assert any("old_nopw" in note for note in notes)
+        result = cli(env, tmp_path, "db", "up")
+        assert result.exit_code == 0, result.output
+        assert "old_nopw" in result.stderr and str(cl.secret_file) in result.stderr
         assert cl.auth_method() == "scram-sha-256"
         assert stat.S_IMODE(cl.secret_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(cl.socket_dir.stat().st_mode) == 0o700
         url = cl.url("postgres")
         assert accepted_as(url) == "postgres"
         assert "password authentication failed" in refused(with_login(url, "postgres", "wrong"))
