@@ -55,6 +55,7 @@ DROP FUNCTION IF EXISTS bi.refresh();
 DROP FUNCTION IF EXISTS bi.refresh_matview(text);
 DROP FUNCTION IF EXISTS bi.refresh_shapes();
 DROP FUNCTION IF EXISTS bi.refresh_current();
+DROP FUNCTION IF EXISTS bi.secure_database();
 
 -- bi.simplify_4326(geom, max_chars, tolerance): geom (in its projected storage
 -- CRS, metres) simplified with ST_SimplifyPreserveTopology and transformed to
@@ -525,6 +526,24 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION bi.refresh() IS 'Refresh county shapes, drop the zone polygons of runs whose counties are gone, publish every succeeded zoning run not yet in bi.county / bi.zone_map, refresh the current analysis; returns each relation with its row count';
 
+-- bi.secure_database(): the database-level rights of the BI role, which a copy
+-- of the database (CREATE DATABASE ... TEMPLATE) does not inherit, so
+-- restore-db calls it whenever it prepares a database: no temporary tables for
+-- PUBLIC (a BI user must have nothing to write, whatever its
+-- default_transaction_read_only, which a session may always change; the owner
+-- and superusers keep TEMP), and CONNECT for restore_bi.
+CREATE FUNCTION bi.secure_database() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'restore_bi') THEN
+        EXECUTE format('GRANT CONNECT ON DATABASE %I TO restore_bi', current_database());
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'cannot set the rights on database % (%): only its owner can', current_database(), SQLERRM;
+END $$;
+COMMENT ON FUNCTION bi.secure_database() IS 'Revoke TEMPORARY on this database from PUBLIC and grant CONNECT to restore_bi (database rights are not copied with a template)';
+
 -- Keep PUBLIC (hence restore_bi) out of every schema but bi and public.
 -- PUBLIC has no default right on these schemas or their tables; functions get
 -- EXECUTE for PUBLIC when created, revoked here for those that exist (schema
@@ -534,7 +553,8 @@ REVOKE ALL ON ALL TABLES IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA core, param, src, calc, result FROM PUBLIC;
 REVOKE CREATE ON SCHEMA bi FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_matview(text), bi.publish(integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_matview(text), bi.publish(integer), bi.secure_database()
+    FROM PUBLIC;
 
 -- No object creation in schema public for PUBLIC (the default since
 -- PostgreSQL 15; databases upgraded from older versions still grant it).
@@ -571,10 +591,12 @@ BEGIN
     GRANT USAGE ON SCHEMA bi TO restore_bi;
     GRANT SELECT ON ALL TABLES IN SCHEMA bi TO restore_bi;
     GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bi TO restore_bi;
-    REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_matview(text), bi.publish(integer) FROM restore_bi;
+    REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_matview(text), bi.publish(integer), bi.secure_database()
+        FROM restore_bi;
     ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT SELECT ON TABLES TO restore_bi;
     ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT EXECUTE ON FUNCTIONS TO restore_bi;
 END $role$;
 
 -- Rebuild the published rows of the runs made so far (after re-applying this file).
 SELECT bi.publish(run_id) FROM result.analysis_run ORDER BY run_id;
+SELECT bi.secure_database();

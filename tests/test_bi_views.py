@@ -610,6 +610,9 @@ def bi_login(conn, db_url, analysis):
     """A login member of restore_bi, with the URL to connect as it; dropped afterwards."""
     if not can_create_roles(conn):
         pytest.skip("the test server's user may not create roles")
+    from restore_db import db
+
+    db.prepare(db_url)      # as every command does (the test database is a copy, without database rights)
     name = f"bi_test_{os.getpid()}_{next(_roles)}"
     password = secrets.token_hex(12)
     bi.create_user(conn, name, password)
@@ -647,7 +650,7 @@ def test_bi_role_reads_bi_only(conn, analysis, bi_login):
                       "SELECT * FROM core.run", "SELECT core.study_area_id('bia')",
                       "SELECT * FROM public.alembic_version",
                       "CREATE TABLE bi.x (i integer)", "CREATE VIEW bi.v AS SELECT 1 AS i",
-                      "CREATE TABLE public.x (i integer)", "CREATE SCHEMA x",
+                      "CREATE TABLE public.x (i integer)", "CREATE SCHEMA x", "CREATE TEMP TABLE t (i integer)",
                       "CREATE FUNCTION bi.f() RETURNS integer LANGUAGE sql AS 'SELECT 1'",
                       "REFRESH MATERIALIZED VIEW bi.county_shape",
                       "REFRESH MATERIALIZED VIEW CONCURRENTLY bi.county_current",

@@ -45,7 +45,8 @@ def current(url: str) -> str | None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate to ``revision``; at head, also bring the stored kernel modules up to date."""
+    """Migrate to ``revision``; at head, also bring the stored kernel modules up to date and set the
+    database-level rights of the BI role (``bi.secure_database()``: a copy of a database does not inherit them)."""
     if not (revision == "head" and current(url) == head()):
         command.upgrade(alembic_config(url), revision)
     if revision == "head":
@@ -55,6 +56,7 @@ def upgrade(url: str, revision: str = "head") -> None:
             from .engine import sync_kernel_modules
 
             sync_kernel_modules(conn)
+            conn.execute("SELECT bi.secure_database()")
 
 
 def sync_kernels(connection) -> None:
