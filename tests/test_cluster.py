@@ -101,13 +101,13 @@ def cluster():
 
 def test_password_needed_over_tcp(cluster):
     url = cluster.url("postgres")
-    password = cluster.password()
-    assert password and len(password) >= 40
-    assert accepted_as(url) == "postgres"
     assert "password authentication failed" in refused(with_login(url, "postgres", "wrong"))
     assert "no password supplied" in refused(with_login(url, "postgres", None) + "?passfile=/dev/null")
-    assert "password authentication failed" in refused(with_login(url, "mallory", password))
     assert "no password supplied" in refused(with_login(url, "mallory", None) + "?passfile=/dev/null")
+    assert accepted_as(url) == "postgres"
+    password = cluster.password()
+    assert password and len(password) >= 40
+    assert "password authentication failed" in refused(with_login(url, "mallory", password))
     hba = (cluster.pgdata / "pg_hba.conf").read_text()
     assert "trust" not in [word for line in hba.splitlines() for word in line.split("#", 1)[0].split()]
     assert cluster.auth_method() == "scram-sha-256"
@@ -223,6 +223,20 @@ def test_port_stays_after_kill(cluster):
         assert cluster.port == port
         assert json.loads(cluster.state_file.read_text())["port"] == port
         assert accepted_as(cluster.url("postgres")) == "postgres"
+
+
+def test_port_of_postgresql_conf_wins_over_a_stale_cluster_json(cluster):
+    """An older restore-db could leave cluster.json naming another port than postgresql.conf: the server's own
+    port wins and cluster.json is corrected."""
+    port = cluster.port
+    cluster.stop()
+    state = json.loads(cluster.state_file.read_text())
+    cluster.state_file.write_text(json.dumps({**state, "port": port + 1}))
+    cluster.start()
+    assert cluster.port == port
+    assert json.loads(cluster.state_file.read_text())["port"] == port
+    assert urlsplit(cluster.url()).port == port
+    assert accepted_as(cluster.url("postgres")) == "postgres"
 
 
 def test_port_taken_names_the_process(cluster, tmp_path):
