@@ -418,8 +418,10 @@ class Cluster:
         made = [data_root / part for part in DATA_PARTS if not (data_root / part).exists()]
         try:
             if made_root:
-                data_root.mkdir(parents=True, mode=0o755)
-                os.chmod(data_root, 0o755)
+                missing = [p for p in (data_root, *data_root.parents) if not p.exists()]
+                data_root.mkdir(parents=True)
+                for path in missing:  # whatever the umask, the server user must be able to enter them
+                    os.chmod(path, 0o755)
             for part in DATA_PARTS:
                 self._make_dir(data_root / part, 0o700)
             password = secrets.token_urlsafe(32)
@@ -532,7 +534,8 @@ class Cluster:
                     "ORDER BY 1", (SUPERUSER,))]
                 self._write_private(self.secret_file, password + "\n")
                 self._write_auth_files(self.pgdata)
-                os.chmod(self.socket_dir, 0o700)
+                if self.socket_dir.is_dir():
+                    os.chmod(self.socket_dir, 0o700)
                 conn.execute("SELECT pg_reload_conf()")
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot switch the embedded database in {self.state_dir} to passwords: "
