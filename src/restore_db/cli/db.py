@@ -28,8 +28,11 @@ def _embedded() -> tuple[config.Home, Cluster]:
 def up() -> None:
     """Create (the first time) and start the embedded PostGIS cluster, then migrate the schema.
 
-    The only command that creates the embedded database. A cluster made by an older restore-db with trust
-    authentication is switched to passwords. With RESTORE_DB_URL set, only migrates that database.
+    The only command that creates the embedded database.
+
+    A cluster made by an older restore-db with trust authentication is switched to passwords.
+
+    With RESTORE_DB_URL set, only migrates that database.
     """
     external = config.external_url()
     if external:
@@ -112,9 +115,9 @@ def url(
 ) -> None:
     """Print the database URL for psql, QGIS or a BI tool.
 
-    The URL contains the database superuser's password: anyone who reads it can read, change and delete every
-    database of the embedded server. Keep it out of shared files, tickets and screenshots; --no-password prints
-    it without. Never starts or creates a database.
+    The URL holds the superuser's password: whoever reads it can change or delete every database of the server.
+
+    Keep it out of shared files and screenshots; --no-password leaves it out. Never starts or creates a database.
     """
     url_ = config.external_url() or db.database_url(start=False)
     typer.echo(config.without_password(url_) if no_password else url_)
@@ -130,8 +133,10 @@ def migrate_cmd() -> None:
 
 @app.command()
 def destroy(yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
-    """Stop the embedded cluster and delete what restore-db made in its folder: the database (pgdata, log,
-    sock), cluster.json, the password file and demo-data. Other files in the folder are kept."""
+    """Stop the embedded cluster and delete what restore-db made: pgdata, log, sock, cluster.json, secret, demo-data.
+
+    Other files in the folder are kept.
+    """
     if config.external_url():
         err.print(f"{config.ENV_URL} is set: restore-db does not delete external databases")
         raise typer.Exit(1)
