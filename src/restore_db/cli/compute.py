@@ -1,4 +1,8 @@
-"""``restore-db compute``: ecosystem services, ratios, resilience, zoning, or all of them."""
+"""``restore-db compute``: ecosystem services, ratios, resilience, zoning, or all of them.
+
+The computation modules are imported by the commands that run them, so that other commands (and errors in
+the settings) do not wait for numpy, scipy and pandas to load.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .. import studyarea
-from ..analysis import pipeline, settings
-from ..compute import compute_services
+from ..analysis import settings
 from ._common import StudyAreaOption, err, session
 
 ConfigOption = typer.Option(None, "--config", help="TOML file of analysis settings (only the keys that change; "
@@ -41,6 +44,8 @@ def services(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Supply and demand of the ecosystem services per pixel and per county."""
+    from ..compute import compute_services
+
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         with _progress() as progress:
@@ -129,6 +134,8 @@ def all_(
     Parameter sets are chosen as by `compute services`, with the same --params, --scalars and --year.
     """
     cfg = settings.load(config)
+    from ..analysis import pipeline
+
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         with _progress() as progress:
@@ -153,6 +160,8 @@ def ratios(
 ) -> None:
     """ESDR per service, CESD, deficit/surplus classes and matching types per county (and per pixel)."""
     cfg = settings.load(config)
+    from ..analysis import pipeline
+
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         with _progress() as progress:
@@ -176,6 +185,8 @@ def resilience(
 ) -> None:
     """Resilience indicators, weights and index per county."""
     cfg = settings.load(config)
+    from ..analysis import pipeline
+
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         out = pipeline.run_resilience(conn, area, cfg, services_run, force=force, label=run_label, engine=engine,
@@ -198,6 +209,8 @@ def zoning(
 ) -> None:
     """Restoration zones: combined matching type x resilience class, with names and strategies."""
     cfg = settings.load(config)
+    from ..analysis import pipeline
+
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         out = pipeline.run_zoning(conn, area, cfg, ratios_run, resilience_run, force=force, label=run_label)
