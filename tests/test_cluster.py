@@ -375,6 +375,9 @@ def test_bi_user_needs_its_password(project):
     generated = result.stdout.strip()
     assert len(generated) >= 20
     assert accepted_as(with_login(url, "viewer2", generated)) == "viewer2"
+    # a BI role reaches the restore database only, not the cluster's other databases
+    for other in ("postgres", "template1"):
+        assert "permission denied for database" in refused(with_login(cl.url(other), "viewer", "right-pw"))
 
 
 def test_read_only_commands_never_start_it(project):

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Iterator
 
 import psycopg
+from psycopg import sql
 
 from . import config
 from .cluster import Cluster
@@ -69,7 +70,9 @@ def database_url(start: bool = True, create: bool = False) -> str:
 
 
 def ensure_database(maintenance_url: str, dbname: str) -> None:
-    """Create database ``dbname`` on the server of ``maintenance_url`` if absent.
+    """Create database ``dbname`` of the embedded cluster if absent, and keep every other database of the
+    cluster closed to roles that are not superusers (a BI role reaches ``dbname`` only; PUBLIC may connect to
+    ``postgres`` and ``template1`` by default).
 
     Raises:
         DatabaseError: the server cannot be reached or refuses.
@@ -78,6 +81,9 @@ def ensure_database(maintenance_url: str, dbname: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{dbname}"')
+        for (other,) in conn.execute("SELECT datname FROM pg_database WHERE datname <> %s AND datallowconn "
+                                     "AND has_database_privilege('public', oid, 'CONNECT')", (dbname,)).fetchall():
+            conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(other)))
 
 
 def connect(url: str, **kwargs) -> psycopg.Connection:
