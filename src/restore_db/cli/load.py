@@ -207,11 +207,12 @@ def invest(
     """Import an InVEST model's inputs unchanged."""
     with session() as conn, conn.transaction():
         info = invest_mod.import_datastack(conn, datastack, study_area, replace=replace, encoding=encoding)
-    def listed(what: str, loaded: list[str], kept: list[str]) -> str:
-        return (f"{what} {', '.join(loaded) or '-'}"
-                + (f"; kept {', '.join(kept)} (already loaded the same)" if kept else ""))
-
     err.print(f"InVEST {info.model} -> study area {info.study_area}{' (created)' if info.created_area else ''}: "
-              f"{listed('layers', info.layers, info.kept_layers)}; "
-              f"{listed('parameter sets', info.param_sets, info.kept_param_sets)}; "
-              f"{listed('zones', info.zone_sets, info.kept_zone_sets)}", markup=False, highlight=False)
+              f"{_loaded_and_kept('layers', info.layers, info.kept_layers)}; "
+              f"{_loaded_and_kept('parameter sets', info.param_sets, info.kept_param_sets)}; "
+              f"{_loaded_and_kept('zones', info.zone_sets, info.kept_zone_sets)}", markup=False, highlight=False)
+
+
+def _loaded_and_kept(what: str, loaded: list[str], kept: list[str]) -> str:
+    """``what`` loaded names, then the names kept because they were loaded the same already."""
+    return f"{what} {', '.join(loaded) or '-'}" + (f"; kept {', '.join(kept)} (already loaded the same)" if kept else "")
