@@ -182,6 +182,9 @@ def test_carbon_storage_of_compute_services(conn, area, tmp_path):
     path, codes = categorical_source(tmp_path)
     load(conn, area, "lulc", path, "categorical", "class")
     pop_path, _ = continuous_source(tmp_path, name="population.tif")  # the carbon demand side needs a population
+    with rasterio.open(pop_path, "r+") as dst:  # a count of persons is never negative (the loader refuses it)
+        band = dst.read(1)
+        dst.write(np.where(band == -9999, band, np.abs(band)), 1)
     load(conn, area, "population", pop_path, "continuous", "persons")
     with conn.transaction():
         load_params(conn, area, pools_csv(tmp_path, "pools1", POOLS_1), name="pools1")
