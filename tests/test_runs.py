@@ -5,6 +5,7 @@ stage."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -151,6 +152,12 @@ def test_a_killed_run_is_reported_interrupted(db_url, conn, cli_env, tmp_path):
         done = run_cli(cli_env, "compute", "services", "-a", "demo", "--service", "carbon")
         assert done.returncode == 0, done.stderr
         assert runs.state(watcher, run_id) == "interrupted"
+        # `restore-db status` shows it, in the text and in --json
+        shown = run_cli(cli_env, "status")
+        assert f"interrupted run #{run_id} services: its process ended while it ran" in shown.stderr, shown.stderr
+        listed = json.loads(run_cli(cli_env, "status", "--json").stdout)["study_areas"][0]
+        assert [(p["run_id"], p["state"]) for p in listed["problems"]] == [(run_id, "interrupted")]
+        assert {r["run_id"]: r["status"] for r in listed["runs"]}[run_id] == "interrupted"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
+from . import runs as runs_mod
+
 
 def collect(conn: psycopg.Connection) -> dict:
     areas = []
@@ -51,9 +53,14 @@ def collect(conn: psycopg.Connection) -> dict:
             dict(run_id=r[0], stage=r[1], label=r[2], status=r[3], started_at=r[4].isoformat(),
                  seconds=None if r[5] is None else round(r[5], 3))
             for r in conn.execute(
-                """SELECT run_id, stage, label, status, started_at, extract(epoch FROM finished_at - started_at)::float
-                   FROM core.run WHERE study_area_id = %s ORDER BY run_id DESC LIMIT 20""", (area_id,)).fetchall()
+                f"""SELECT r.run_id, r.stage, r.label, {runs_mod.STATE_SQL} AS status, r.started_at,
+                           extract(epoch FROM r.finished_at - r.started_at)::float
+                    FROM core.run r WHERE r.study_area_id = %s ORDER BY r.run_id DESC LIMIT 20""",
+                (area_id,)).fetchall()
         ]
+        problems = [{**p, "started_at": p["started_at"].isoformat(),
+                     "finished_at": p["finished_at"].isoformat() if p["finished_at"] else None}
+                    for p in runs_mod.problems(conn, area_id)]
         areas.append(dict(
             name=name, title=title,
             grid=dict(srid=srid, origin_x=ox, origin_y=oy, pixel_size=px, width=w, height=h, cells=w * h,
@@ -61,6 +68,6 @@ def collect(conn: psycopg.Connection) -> dict:
             layers=layers,
             all_layers_aligned=all(layer["aligned"] for layer in layers) if layers else None,
             boundaries=dict(levels=units, counties_by_province=by_province),
-            zones=zones, parameter_sets=params, statistics=stats, runs=runs,
+            zones=zones, parameter_sets=params, statistics=stats, runs=runs, problems=problems,
         ))
     return {"study_areas": areas}

@@ -18,6 +18,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     if as_json:
         typer.echo(json.dumps(info, indent=2, ensure_ascii=False, default=str))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     if not info["study_areas"]:
@@ -52,3 +53,6 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
             err.print("  zone sets: " + ", ".join(f"{k} ({v})" for k, v in area["zones"].items()))
         if area["runs"]:
             err.print("  runs: " + ", ".join(f"#{r['run_id']} {r['stage']} {r['status']}" for r in area["runs"][:5]))
+        for p in area["problems"]:
+            err.print(f"  {p['state']} run #{p['run_id']} {p['stage']}: "
+                      + escape(p["error"] or "its process ended while it ran"), highlight=False)
