@@ -387,7 +387,8 @@ def test_read_only_commands_never_start_it(project):
         line = check_bad_input(None, env, "export", "raster", "lulc", sub / "out.tif", exit_code=3, cwd=sub,
                                unchanged=False, match=["not running", "restore-db db up"])
         assert str(root / ".restore-db") in line
-        for args in (["status"], ["db", "url"], ["db", "status"], ["export", "raster", "lulc", sub / "out.tif"]):
+        for args in (["status"], ["db", "url"], ["db", "status"], ["study-area", "list"],
+                     ["export", "raster", "lulc", sub / "out.tif"]):
             result = cli(env, sub, *args)
             assert not cl.running(), args
             if args != ["db", "status"]:

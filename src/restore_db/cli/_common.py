@@ -30,8 +30,9 @@ StudyAreaOption = typer.Option(None, "--study-area", "-a", help="Study area name
 
 
 @contextlib.contextmanager
-def session() -> Iterator[psycopg.Connection]:
-    """A connection to the prepared database (embedded cluster started on demand); the runs started through
-    it are recorded as failed when the command fails (:func:`restore_db.runs.recording`)."""
-    with db.session() as conn, runs.recording(conn):
+def session(start: bool = True) -> Iterator[psycopg.Connection]:
+    """A connection to the prepared database; the runs started through it are recorded as failed when the
+    command fails (:func:`restore_db.runs.recording`). ``start``: start a stopped embedded cluster (read-only
+    commands pass False); no command but ``db up`` creates one."""
+    with db.session(start=start) as conn, runs.recording(conn):
         yield conn

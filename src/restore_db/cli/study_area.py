@@ -55,7 +55,7 @@ def create(
 @app.command("list")
 def list_() -> None:
     """List study areas."""
-    with session() as conn:
+    with session(start=False) as conn:     # read-only: never starts the embedded database
         for name, srid, px, w, h in conn.execute(
             "SELECT name, srid, pixel_size, width, height FROM core.study_area ORDER BY name"
         ).fetchall():
