@@ -36,6 +36,7 @@ setup: ## Install system packages (apt) and .venv; fast when done already
 	@bash scripts/setup.sh
 
 demo: setup ## Start the embedded database, load the synthetic demo region, compute everything, show status
+	@if [ -z "$$RESTORE_DB_HOME$$RESTORE_DB_URL" ]; then mkdir -p .restore-db; fi  # the checkout's own database
 	$(BIN)/restore-db db up
 	$(BIN)/restore-db demo --replace --name $(DEMO_NAME) $(DEMO_ARGS)
 	$(BIN)/restore-db compute all --study-area $(DEMO_NAME)
@@ -52,11 +53,12 @@ bench: setup ## Benchmark the services end to end vs numpy (BENCH_PIXEL=250 BENC
 		--services $(BENCH_SERVICES) --repeat $(BENCH_REPEAT) $(if $(BENCH_JSON),--json "$(BENCH_JSON)") \
 		$(if $(BENCH_URL),--url "$(BENCH_URL)") $(BENCH_ARGS)
 
-db-up: setup ## Start the embedded database (created on first use in .restore-db)
+db-up: setup ## Start the embedded database (created in .restore-db of the checkout unless RESTORE_DB_HOME is set)
+	@if [ -z "$$RESTORE_DB_HOME$$RESTORE_DB_URL" ]; then mkdir -p .restore-db; fi
 	$(BIN)/restore-db db up
 
 db-down: setup ## Stop the embedded database (its data is kept)
 	$(BIN)/restore-db db down
 
-clean: ## Remove .venv and .pytest_cache (the database in .restore-db is kept)
+clean: ## Remove .venv and .pytest_cache (the database is kept; `restore-db db destroy --yes` removes it)
 	rm -rf .venv .pytest_cache
