@@ -121,3 +121,17 @@ def snapshot(conn: psycopg.Connection) -> dict:
     out["spatial_ref_sys"] = conn.execute("SELECT count(*) FROM spatial_ref_sys").fetchone()[0]
     conn.rollback()
     return out
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The totals of the bad inputs run through the real CLI (helpers.check_bad_input) in this session."""
+    import helpers
+
+    cases = helpers.BAD_INPUT_CASES
+    if cases:
+        one_line = sum(1 for c in cases if c["lines"] == 1 and not c["traceback"])
+        unchanged = sum(1 for c in cases if c["unchanged"] is True)
+        not_checked = sum(1 for c in cases if c["unchanged"] is None)
+        terminalreporter.write_line(
+            f"bad inputs through the CLI: {len(cases)} cases, {one_line} ending in one line, {unchanged} leaving the "
+            f"database byte for byte unchanged ({not_checked} not compared: no database or a deliberate change)")
