@@ -21,3 +21,21 @@ SELECT unit_id, study_area_id, level, code, name, parent_code, province_code, re
 FROM core.admin_unit_version
 WHERE superseded_at IS NULL;
 COMMENT ON VIEW core.admin_unit IS 'The current administrative units (core.admin_unit_version not superseded): county, city and province polygons in the study-area CRS';
+
+-- A result row keeps its unit: the foreign keys that referred to core.admin_unit
+-- with ON DELETE CASCADE (results vanished with a deleted unit) now forbid
+-- deleting a unit that a result refers to. Deleting a study area still deletes
+-- everything: its runs and results go with it in the same statement.
+DO $fk$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT con.conrelid::regclass AS rel, con.conname, pg_get_constraintdef(con.oid) AS def
+             FROM pg_constraint con
+             WHERE con.confrelid = 'core.admin_unit_version'::regclass AND con.contype = 'f'
+               AND con.confdeltype = 'c' AND con.conrelid <> 'core.admin_unit_version'::regclass LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.rel, c.conname);
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.rel, c.conname,
+                       replace(c.def, ' ON DELETE CASCADE', ''));
+    END LOOP;
+END $fk$;

@@ -556,12 +556,15 @@ def test_boundaries_are_versioned_and_results_stay_whole(conn, area, tmp_path):
     gpd.GeoDataFrame({"code": ["130101"]}, geometry=[square(0, 0)], crs=f"EPSG:{SRID}").to_file(tmp_path / "one.gpkg")
     expect_input_error(conn, load_boundaries, conn, bia, tmp_path / "one.gpkg", "county",
                        match=["already has 4 other county units", "--replace"])
-    # replaced units that no result refers to are deleted, not kept
+    # replaced units are kept even when no result refers to them yet (a run may be committing them)
     with conn.transaction():
         third = load_boundaries(conn, bia, tmp_path / "one.gpkg", "county", replace=True)
-    assert third.superseded == 0
-    assert conn.execute("SELECT count(*) FROM core.admin_unit_version WHERE unit_id = ANY(%s)",
-                        (list(current),)).fetchone()[0] == 0
+    assert third.superseded == 4
+    assert conn.execute("SELECT count(*) FROM core.admin_unit_version WHERE unit_id = ANY(%s) "
+                        "AND superseded_at IS NOT NULL", (list(current),)).fetchone()[0] == 4
+    # a unit that a result refers to cannot be deleted: results never vanish with their counties
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
+        conn.execute("DELETE FROM core.admin_unit_version WHERE unit_id = ANY(%s)", (list(old_units),))
 
 
 def test_the_bi_file_can_be_applied_again(conn, analysis):

@@ -432,3 +432,46 @@ def test_destroy_deletes_only_what_restore_db_made(tmp_path):
         assert result.exit_code == 0 and "nothing to delete" in result.stderr
     finally:
         cl.destroy()
+
+
+# ------------------------------------------------------------------ a .restore-db of someone else
+
+
+def test_a_folder_of_another_user_is_never_taken(tmp_path):
+    """A `.restore-db` planted in a parent folder by another user (or writable by others) is not the database:
+    its cluster.json could name the programs to run. Nothing it names is run, nothing is created."""
+    base = open_folder("restore-db-planted-")
+    try:
+        shared = base / "shared"
+        work = shared / "work"
+        work.mkdir(parents=True)
+        os.chmod(shared, 0o777)
+        planted = shared / ".restore-db"
+        planted.mkdir()
+        evil = base / "bin"
+        evil.mkdir()
+        marker = base / "ran"
+        for tool in ("pg_ctl", "initdb", "postgres"):
+            script = evil / tool
+            script.write_text(f"#!/bin/sh\ntouch '{marker}'\n")
+            script.chmod(0o755)
+        (planted / "cluster.json").write_text(json.dumps({"data_root": str(planted), "port": 55999,
+                                                          "bindir": str(evil)}))
+        (planted / "pgdata").mkdir()
+        (planted / "pgdata" / "PG_VERSION").write_text("15\n")
+        env = user_env(base)
+        for owner, mode in ((65534, 0o755), (os.geteuid(), 0o777)):   # another user's; anybody's to write
+            os.chown(planted, owner, -1)
+            os.chmod(planted, mode)
+            info = json.loads(cli(env, work, "db", "status", "--json").stdout)
+            assert info["source"] == "default", info
+            cli(env, work, "status")
+            assert not marker.exists()
+        # the same folder, made private and our own, is taken; its bindir is still not run
+        os.chown(planted, os.geteuid(), -1)
+        os.chmod(planted, 0o755)
+        info = json.loads(cli(env, work, "db", "status", "--json").stdout)
+        assert (info["source"], info["folder"]) == ("parent", str(planted))
+        assert not marker.exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -528,3 +528,41 @@ def test_zones_from_undeclared_shapefile(conn, syn, tmp_path):
     assert info.count == 2
     rows = conn.execute("SELECT code, name, attrs->>'name' FROM core.zone ORDER BY code").fetchall()
     assert rows == [(c, n, n) for c, n in NAMES.items()]
+
+
+def test_concurrent_loads_of_one_level_wait_for_each_other(db_url, conn, syn, tmp_path):
+    """Two sessions load county boundaries at once: the second waits for the first, then follows the rule
+    (the same units: nothing written) instead of a unique-key violation."""
+    import threading
+    import time
+
+    import psycopg
+
+    conn.commit()
+    path = write_vector(tmp_path / "a.geojson", [{"code": "1101", "name": "A", "geometry": square(116.2, 39.2)}])
+    results: dict = {}
+    started = threading.Event()
+
+    def slow_first():
+        with psycopg.connect(db_url) as c, c.transaction():
+            load_boundaries(c, studyarea.get(c, "syn"), path, "county")
+            started.set()
+            time.sleep(1.5)      # written, not committed, while the other load starts
+        results["first"] = "loaded"
+
+    def racing():
+        started.wait(30)
+        try:
+            with psycopg.connect(db_url) as c, c.transaction():
+                info = load_boundaries(c, studyarea.get(c, "syn"), path, "county")
+            results["second"] = "unchanged" if info.unchanged else "loaded"
+        except Exception as exc:  # noqa: BLE001 - the test reports what the racing load raised
+            results["second"] = exc
+
+    threads = [threading.Thread(target=slow_first), threading.Thread(target=racing)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {"first": "loaded", "second": "unchanged"}
+    assert conn.execute("SELECT count(*) FROM core.admin_unit_version").fetchone()[0] == 1

@@ -291,7 +291,17 @@ class Cluster:
         return self._running_port() or self._conf_port() or int(self._state().get("port", 0))
 
     def _bindir(self) -> Path:
-        return Path(self._state().get("bindir") or find_bindir())
+        """The server binaries to run for this cluster: those of its PostgreSQL major version in the system's
+        folder when they are there, else :func:`find_bindir`. Never a folder named in ``cluster.json``: a file
+        must not decide which programs run."""
+        try:
+            major = (self.pgdata / "PG_VERSION").read_text().strip()
+        except OSError:
+            major = ""
+        system = Path("/usr/lib/postgresql") / major / "bin"
+        if major.isdigit() and (system / "pg_ctl").is_file():
+            return system
+        return find_bindir()
 
     def password(self) -> str | None:
         """The superuser password (None for a cluster made with trust authentication).
@@ -712,6 +722,9 @@ class Cluster:
         """
         self.stop()
         data_root = self.data_root
+        if data_root.resolve() != self.state_dir.resolve() and DATA_FALLBACK.resolve() not in data_root.resolve().parents:
+            raise DatabaseError(f"{self.state_file} names data folder {data_root}, neither {self.state_dir} nor below "
+                                f"{DATA_FALLBACK}: not deleting it")
         targets = []
         if self.exists():
             targets += [data_root / part for part in DATA_PARTS] + [self.state_file, self.secret_file]

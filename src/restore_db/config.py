@@ -10,7 +10,10 @@ the user stands:
 1. ``RESTORE_DB_HOME`` when set;
 2. else the nearest folder named ``.restore-db`` in the current folder or one
    of its parents (as git finds ``.git``), so a project keeps its own database
-   and every subfolder of the project finds it;
+   and every subfolder of the project finds it. Only a folder of your own is
+   taken (owned by you, writable by nobody else: another user's folder could
+   name the programs restore-db runs), and the search stops at your home
+   folder and at the edge of the file system;
 3. else the per-user default ``$XDG_DATA_HOME/restore-db`` (by default
    ``~/.local/share/restore-db``).
 """
@@ -65,11 +68,40 @@ def locate() -> Home:
     except OSError:  # the current folder was deleted
         here = None
     if here is not None:
-        for folder in (here, *here.parents):
-            candidate = folder / MARKER
-            if candidate.is_dir():
+        for candidate in _candidates(here):
+            if _own_folder(candidate):
                 return Home(candidate, "parent")
     return Home(default_home().absolute(), "default")
+
+
+def _candidates(here: Path):
+    """``.restore-db`` of ``here`` and of its parents, up to the home folder and within one file system."""
+    try:
+        home, device = Path.home().resolve(), here.stat().st_dev
+    except (OSError, RuntimeError):
+        home, device = None, None
+    for folder in (here, *here.parents):
+        try:
+            if device is not None and folder.stat().st_dev != device:
+                return
+        except OSError:
+            return
+        yield folder / MARKER
+        if home is not None and folder == home:
+            return
+
+
+def _own_folder(path: Path) -> bool:
+    """True when ``path`` is a real folder owned by the current user (root's when root) that no other user
+    may write to."""
+    import stat
+
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+            and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 def home() -> Path:

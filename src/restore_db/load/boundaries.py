@@ -10,7 +10,7 @@ import psycopg
 from ..bi import refresh
 from ..errors import InputError
 from ..studyarea import StudyArea, crs_of_srid
-from .common import short_list
+from .common import lock_name, short_list
 from .vector import insert_polygons, overlaps_extent, prepare_polygons, read_layer
 
 LEVELS = ("county", "city", "province")
@@ -27,7 +27,7 @@ class BoundaryInfo:
     dropped_dims: str = ""  # "Z", "M" or "ZM" when the file had them; the polygons are stored in 2-D
     detected_encoding: str | None = None  # encoding of a shapefile's text found by restore-db (none declared)
     unchanged: bool = False  # the file holds exactly the current units: nothing was written
-    superseded: int = 0      # units replaced by this load and kept, because runs refer to them
+    superseded: int = 0      # units replaced by this load, kept (superseded) for the runs that used them
 
 
 def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path, level: str,
@@ -39,8 +39,8 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
 
     ``encoding`` is the text encoding of a shapefile that declares none or declares a wrong one. Boundaries are
     versioned: a file holding exactly the current units (codes, names, parents, geometry) changes nothing; other
-    units replace the current ones only with ``replace``, and the replaced units that results refer to are kept
-    (superseded), so no run loses its results. Returns a :class:`BoundaryInfo`. Raises InputError for a bad
+    units replace the current ones only with ``replace``, and the replaced units are kept (superseded), so no run
+    loses its results (results may not refer to a deleted unit). Returns a :class:`BoundaryInfo`. Raises InputError for a bad
     level, file, layer, field, text encoding or geometry (see ``read_layer`` and ``prepare_polygons``), no polygon
     overlapping the study area, or other units of that level already loaded without ``replace``.
     """
@@ -64,9 +64,10 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
                                                   f.geometry.values)
     ]
     info = BoundaryInfo(level, len(rows), sorted(repaired), outside, polys.dropped_dims, source.detected_encoding)
+    lock_name(conn, area.study_area_id, "boundaries", level)    # a concurrent load of this level waits
     current = _current_units(conn, area, level)
     if current:
-        if current == _fingerprints(rows, area.grid.srid):
+        if current == _fingerprints(rows):
             info.unchanged = True          # the same units: nothing to do, earlier runs stay current
             return info
         if not replace:
@@ -81,13 +82,6 @@ def load_boundaries(conn: psycopg.Connection, area: StudyArea, path: str | Path,
     return info
 
 
-# Result tables whose rows refer to administrative units (a unit they refer to is kept when replaced).
-UNIT_REFERENCES = (("result.county_service", "unit_id"), ("result.county_share", "unit_id"),
-                   ("result.county_share", "centre_unit_id"), ("result.county_ratio", "unit_id"),
-                   ("result.county_indicator", "unit_id"), ("result.county_dimension", "unit_id"),
-                   ("result.county_resilience", "unit_id"), ("result.county_zone", "unit_id"))
-
-
 def _current_units(conn: psycopg.Connection, area: StudyArea, level: str) -> set[tuple]:
     """(code, name, parent, province, WKB hex) of the current units of ``level``."""
     return set(conn.execute(
@@ -95,7 +89,7 @@ def _current_units(conn: psycopg.Connection, area: StudyArea, level: str) -> set
            FROM core.admin_unit WHERE study_area_id = %s AND level = %s""", (area.study_area_id, level)).fetchall())
 
 
-def _fingerprints(rows: list[tuple], srid: int) -> set[tuple]:
+def _fingerprints(rows: list[tuple]) -> set[tuple]:
     """The same tuples as :func:`_current_units` for rows about to be inserted."""
     import shapely
 
@@ -104,16 +98,11 @@ def _fingerprints(rows: list[tuple], srid: int) -> set[tuple]:
 
 
 def _supersede(conn: psycopg.Connection, area: StudyArea, level: str) -> int:
-    """Retire the current units of ``level``: those that results refer to are kept as superseded (the runs that
-    used them stay whole), the others are deleted. Returns the number kept."""
-    referenced = " OR ".join(f"EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = u.unit_id)"
-                             for table, column in UNIT_REFERENCES)
-    kept = conn.execute(
-        f"""UPDATE core.admin_unit_version u SET superseded_at = now()
-            WHERE u.study_area_id = %s AND u.level = %s AND u.superseded_at IS NULL AND ({referenced})""",
-        (area.study_area_id, level)).rowcount
-    conn.execute("DELETE FROM core.admin_unit WHERE study_area_id = %s AND level = %s", (area.study_area_id, level))
-    return kept
+    """Retire the current units of ``level``: they are kept, superseded, so every run that used them (or that
+    commits while this load runs) stays whole; nothing is deleted. Returns the number retired."""
+    return conn.execute(
+        """UPDATE core.admin_unit_version SET superseded_at = now()
+           WHERE study_area_id = %s AND level = %s AND superseded_at IS NULL""", (area.study_area_id, level)).rowcount
 
 
 def load_zones(conn: psycopg.Connection, area: StudyArea, path: str | Path, zone_set: str,
