@@ -535,8 +535,15 @@ COMMENT ON FUNCTION bi.refresh() IS 'Refresh county shapes, drop the zone polygo
 CREATE FUNCTION bi.secure_database() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'restore_bi') THEN
+    -- only what is not set yet: a GRANT or REVOKE rewrites the database's row, and two sessions doing so at
+    -- once fail ("tuple concurrently updated")
+    IF has_database_privilege('public', current_database(), 'TEMPORARY') THEN
+        EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'restore_bi')
+       AND NOT EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) a
+                       WHERE d.datname = current_database() AND a.grantee = 'restore_bi'::regrole
+                         AND a.privilege_type = 'CONNECT') THEN
         EXECUTE format('GRANT CONNECT ON DATABASE %I TO restore_bi', current_database());
     END IF;
 EXCEPTION WHEN insufficient_privilege THEN

@@ -735,3 +735,29 @@ def test_cli_bi_user(cli_env, conn, analysis):
         conn.rollback()
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
         conn.commit()
+
+
+def test_securing_the_database_is_safe_under_concurrency(db_url, conn):
+    """bi.secure_database() runs at the start of every command: once the rights are set it writes nothing, so
+    commands starting together never fail on "tuple concurrently updated"."""
+    import threading
+
+    conn.execute("SELECT bi.secure_database()")
+    conn.commit()
+    errors_seen: list[str] = []
+
+    def work():
+        with psycopg.connect(db_url, autocommit=True) as c:
+            for _ in range(100):
+                try:
+                    c.execute("SELECT bi.secure_database()")
+                except psycopg.Error as exc:
+                    errors_seen.append(str(exc).splitlines()[0])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors_seen == []
+    assert not conn.execute("SELECT has_database_privilege('public', current_database(), 'TEMPORARY')").fetchone()[0]

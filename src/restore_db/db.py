@@ -70,9 +70,9 @@ def database_url(start: bool = True, create: bool = False) -> str:
 
 
 def ensure_database(maintenance_url: str, dbname: str) -> None:
-    """Create database ``dbname`` of the embedded cluster if absent, and keep every other database of the
-    cluster closed to roles that are not superusers (a BI role reaches ``dbname`` only; PUBLIC may connect to
-    ``postgres`` and ``template1`` by default).
+    """Create database ``dbname`` of the embedded cluster if absent, and keep the cluster's own databases
+    ``postgres`` and ``template1`` closed to roles that are not superusers (a BI role reaches ``dbname`` only;
+    PUBLIC may connect to both by default). Databases a user made are left as they are.
 
     Raises:
         DatabaseError: the server cannot be reached or refuses.
@@ -81,8 +81,9 @@ def ensure_database(maintenance_url: str, dbname: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{dbname}"')
-        for (other,) in conn.execute("SELECT datname FROM pg_database WHERE datname <> %s AND datallowconn "
-                                     "AND has_database_privilege('public', oid, 'CONNECT')", (dbname,)).fetchall():
+        for (other,) in conn.execute("SELECT datname FROM pg_database WHERE datname IN ('postgres', 'template1') "
+                                     "AND datname <> %s AND has_database_privilege('public', oid, 'CONNECT')",
+                                     (dbname,)).fetchall():
             conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(other)))
 
 
