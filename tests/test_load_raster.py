@@ -714,6 +714,20 @@ def test_band_choice_is_part_of_the_layer(conn, area, tmp_path):
         assert load_raster(conn, area, "x", path, "continuous", "1", band=1).unchanged
     expect_input_error(conn, load_raster, conn, area, "x", path, "continuous", "1", band=2,
                        match=["'x'", "other content", "--replace"])
+    assert layer_row(conn, "t", "x")["load_options"] == {"band": 1, "source_nodata": "-9999.0"}
+
+
+def test_a_layer_loaded_before_its_options_were_recorded_reloads_as_unchanged(conn, area, tmp_path):
+    """A database upgraded from a version that did not record the load options: the same file again is still
+    the same layer (its band and nodata are taken to be the file's)."""
+    path = write_tif(tmp_path / "d.tif", np.full((H, W), 50.0, np.float32), "EPSG:32650", GRID_TRANSFORM,
+                     nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area, "dem", path, "continuous", "m")
+    with conn.transaction():
+        conn.execute("UPDATE core.layer SET load_options = NULL WHERE name = 'dem'")
+    with conn.transaction():
+        assert load_raster(conn, area, "dem", path, "continuous", "m").unchanged
 
 
 @pytest.mark.parametrize("dtype,nodata", [(np.uint8, 255.5), (np.int16, 40000.0), (np.float32, -1e39)])

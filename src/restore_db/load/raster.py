@@ -331,7 +331,7 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
         identity = {"kind": kind, "unit": unit, "source_sha256": checksum, "source_crs": crs.to_string(),
                     "resampling": method.name, "band": band, "source_nodata": repr(src_nodata)}
         lock_name(conn, area.study_area_id, "layer", name)
-        existing = _existing_layer(conn, area, name)
+        existing = _existing_layer(conn, area, name, identity)
         loaded = None if existing is None else f"loaded from {Path(existing['source_path'] or '?').name}"
         if not must_load(area.name, "a layer", name, loaded,
                          existing is not None and existing["identity"] == identity, replace):
@@ -379,52 +379,41 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
         if kind == "continuous":
             _check_values(path, name, unit, stats.min, stats.max)
         _finish_table(conn, table, overviews, kind)
-        _set_options(conn, table, identity)
         info = LayerInfo(name, f"{SCHEMA}.{table}", kind, unit, pixel_type, out_nodata, stored_tiles, stats.valid,
                          1.0 - stats.valid / grid.cells, stats.min, stats.max,
                          stats.mean, method.name)
         conn.execute(
             """INSERT INTO core.layer (study_area_id, name, kind, unit, pixel_type, nodata, table_schema, table_name,
                    description, source_path, source_sha256, source_crs, resampling, valid_cells, nodata_share,
-                   min_value, max_value, mean_value)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                   min_value, max_value, mean_value, load_options)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             (area.study_area_id, name, kind, unit, pixel_type, out_nodata, SCHEMA, table, description,
              str(path.resolve()), checksum, crs.to_string(), method.name, info.valid_cells,
-             info.nodata_share, info.min_value, info.max_value, info.mean_value),
+             info.nodata_share, info.min_value, info.max_value, info.mean_value,
+             json.dumps({k: identity[k] for k in LOAD_OPTIONS})),
         )
         return info
 
 
-# The options of a load that change what is stored but have no column in core.layer (band, source nodata)
-# are kept in the comment of the tile table, after this prefix, as JSON.
-OPTIONS_PREFIX = "restore-db load options: "
+# The options of a load that change what is stored and have no column of their own (core.layer.load_options).
+LOAD_OPTIONS = ("band", "source_nodata")
 
 
-def _set_options(conn: psycopg.Connection, table: str, identity: dict) -> None:
-    options = {k: identity[k] for k in ("band", "source_nodata")}
-    conn.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
-        sql.Identifier(SCHEMA), sql.Identifier(table), sql.Literal(OPTIONS_PREFIX + json.dumps(options))))
+def _existing_layer(conn: psycopg.Connection, area: StudyArea, name: str, identity: dict) -> dict | None:
+    """The source layer ``name`` of ``area`` (core.layer row) with its ``identity`` (as in load_raster), or None.
 
-
-def _existing_layer(conn: psycopg.Connection, area: StudyArea, name: str) -> dict | None:
-    """The source layer ``name`` of ``area`` (core.layer row) with its ``identity`` (as in load_raster), or None."""
-    cur = conn.execute(
-        """SELECT l.*, obj_description(to_regclass(format('%%I.%%I', l.table_schema, l.table_name)), 'pg_class')
-                  AS table_comment
-           FROM core.layer l WHERE study_area_id = %s AND name = %s AND run_id IS NULL""",
-        (area.study_area_id, name))
+    A layer loaded before its load options were recorded (``load_options`` NULL) takes them from ``identity``:
+    the same file with the same kind, unit, CRS and resampling counts as the same layer."""
+    cur = conn.execute("SELECT * FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id IS NULL",
+                       (area.study_area_id, name))
     row = cur.fetchone()
     if row is None:
         return None
     row = dict(zip([d.name for d in cur.description], row))
-    comment = row["table_comment"] or ""
-    try:
-        options = json.loads(comment[len(OPTIONS_PREFIX):]) if comment.startswith(OPTIONS_PREFIX) else {}
-    except ValueError:
-        options = {}
+    options = row["load_options"] if row["load_options"] is not None else {k: identity[k] for k in LOAD_OPTIONS}
     row["identity"] = {"kind": row["kind"], "unit": row["unit"], "source_sha256": row["source_sha256"],
                        "source_crs": row["source_crs"], "resampling": row["resampling"],
-                       "band": options.get("band"), "source_nodata": options.get("source_nodata")}
+                       **{k: options.get(k) for k in LOAD_OPTIONS}}
     return row
 
 
