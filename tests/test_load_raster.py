@@ -830,7 +830,7 @@ def test_cli_bad_rasters_one_line_database_unchanged(cli_env, conn, area, tmp_pa
         (["precipitation", noise, "--unit", "mm/yr", "--replace"], ["noise.tif", "'precipitation'", "0..20000"]),
         (["x", rgb, "--unit", "m"], ["rgb.tif", "3 bands", "--band"]),
         (["x", local, "--unit", "m"], ["local.tif", "local (engineering) CRS", "--src-crs"]),
-        (["x", ok, "--unit", "m", "--src-crs", "EPSG:bogus"], ["--src-crs 'EPSG:bogus'"]),
+        (["x", ok, "--unit", "m", "--src-crs", "EPSG:bogus"], ["--src-crs: cannot read CRS 'EPSG:bogus'"]),
         (["x", corrupt, "--unit", "m"], ["corrupt.tif", "Decod"]),
         (["precipitation", other, "--unit", "mm/yr"], ["'precipitation'", "ok.tif", "other content", "--replace"]),
     ]

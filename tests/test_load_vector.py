@@ -4,6 +4,7 @@ with --src-crs."""
 from __future__ import annotations
 
 import geopandas as gpd
+from shapely.geometry import MultiPolygon
 import pytest
 from pyproj import CRS
 from shapely.geometry import box
@@ -49,7 +50,7 @@ def test_polygons_with_decimal_parent_codes_refused(tmp_path):
 
 def test_invalid_src_crs(tmp_path):
     frame = gpd.GeoDataFrame({"code": [1, 2, 3]}, geometry=SQUARES)
-    with pytest.raises(InputError, match="--src-crs 'EPSG:bogus' is not a valid CRS"):
+    with pytest.raises(InputError, match="--src-crs: cannot read CRS 'EPSG:bogus'"):
         prepare_polygons(frame, tmp_path / "units.gpkg", CRS.from_epsg(32650), None, src_crs="EPSG:bogus")
 
 
@@ -64,4 +65,20 @@ def test_cli_bad_boundaries_one_line_database_unchanged(cli_env, conn, tmp_path)
         gpd.GeoDataFrame({"code": [1, 2, 3]}, geometry=SQUARES).to_file(no_crs)
     assert not no_crs.with_suffix(".prj").exists()
     check_bad_input(conn, cli_env, "load", "boundaries", no_crs, "--level", "county", "--src-crs", "EPSG:bogus",
-                    match=["--src-crs 'EPSG:bogus'", "not a valid CRS"])
+                    match=["--src-crs: cannot read CRS 'EPSG:bogus'"])
+
+
+def test_src_crs_wins_and_a_local_crs_is_refused(tmp_path):
+    """--src-crs overrides the CRS the file declares (as for rasters); a local (engineering) CRS cannot be placed
+    on the earth: one line naming the file and --src-crs, not an internal error."""
+    from pyproj import CRS as Crs
+
+    frame = gpd.GeoDataFrame({"code": [1, 2, 3]}, geometry=SQUARES, crs=32650)
+    # declared UTM 50N, but the coordinates are UTM 51N: --src-crs says so, and it is used
+    polys = prepare_polygons(frame, tmp_path / "units.gpkg", CRS.from_epsg(32651), None, src_crs="EPSG:32651")
+    assert polys.frame.geometry.values[0].equals_exact(MultiPolygon([SQUARES[0]]), 1e-6)   # not moved
+    local = Crs.from_wkt('LOCAL_CS["Site grid",LOCAL_DATUM["site",32767],UNIT["metre",1],AXIS["X",EAST],'
+                         'AXIS["Y",NORTH]]')
+    with pytest.raises(InputError, match=r"local \(engineering\) CRS 'Site grid'.*--src-crs"):
+        prepare_polygons(frame.set_crs(local, allow_override=True), tmp_path / "site.gpkg", CRS.from_epsg(32650),
+                         None)

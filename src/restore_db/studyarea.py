@@ -66,6 +66,36 @@ def parse_crs(user_crs: str | int, what: str | None = None) -> CRS:
         raise InputError(f"{what + ': ' if what else ''}cannot read CRS {user_crs!r}: {reason}") from None
 
 
+def source_crs(declared, given: str | None, path, kind: str, example: str = "EPSG:4326") -> CRS:
+    """The CRS of a source file (raster or vector): ``given`` (``--src-crs``) when set, else the one the file
+    declares, which must be placed on the earth (geographic or projected).
+
+    Args:
+        declared: what the file declares (a pyproj/rasterio CRS, WKT, or None).
+        given: the ``--src-crs`` text, or None.
+        path: the file, named in messages; kind: "raster" or "vector file".
+        example: the CRS suggested in messages.
+    Returns:
+        The pyproj CRS.
+    Raises:
+        InputError: an unreadable ``given``, a file without a CRS, or a local (engineering) CRS.
+    """
+    if given is not None:
+        crs = parse_crs(given, "--src-crs")
+    elif declared is None:
+        raise InputError(f"{kind} {path} declares no CRS; give it with --src-crs (e.g. {example})")
+    else:
+        try:
+            crs = CRS.from_user_input(declared.to_wkt() if hasattr(declared, "to_wkt") else declared)
+        except Exception:  # pyproj raises CRSError
+            crs = None
+    if crs is None or crs.is_engineering or not (crs.is_geographic or crs.is_projected):
+        what = f"a local (engineering) CRS {crs.name!r}" if crs is not None else "a CRS that PROJ cannot read"
+        raise InputError(f"{kind} {path} has {what}, unknown on the earth; give its real CRS with --src-crs "
+                         f"(e.g. {example}) or reproject the file")
+    return crs
+
+
 def parse_bbox(text: str, what: str = "--bbox") -> tuple[float, float, float, float]:
     """Four finite numbers ``xmin,ymin,xmax,ymax`` with xmin < xmax and ymin < ymax.
 

@@ -45,7 +45,7 @@ from rasterio.windows import Window
 from .. import wkb
 from ..errors import InputError
 from ..kernels.tiles import FLOAT_NODATA, LayerStats
-from ..studyarea import LAYER_NAME_RE, StudyArea, check_name, crs_of_srid
+from ..studyarea import LAYER_NAME_RE, StudyArea, check_name, crs_of_srid, source_crs
 from .common import existing_file, lock_name, must_load, sha256
 
 CATEGORICAL_NODATA = {"16BSI": -32768, "32BSI": -2147483648}
@@ -168,31 +168,6 @@ def _band(src, path: Path, band: int | None) -> int:
     return band
 
 
-def _source_crs(src, path: Path, given: str | None) -> RioCRS:
-    """The CRS of the file: ``given`` (``--src-crs``) when set, else the one the file declares.
-
-    Raises InputError for an invalid ``given``, a file without a CRS, and a local (engineering) CRS, which
-    cannot be placed on the earth."""
-    if given is not None:
-        try:
-            return RioCRS.from_wkt(PyprojCRS.from_user_input(given).to_wkt())
-        except Exception as exc:
-            raise InputError(f"--src-crs {given!r} is not a valid CRS ({_one_line(exc, 120)}); "
-                             "give e.g. EPSG:32650, a PROJ string or WKT") from None
-    if src.crs is None:
-        raise InputError(f"raster {path} declares no CRS; give it with --src-crs (e.g. EPSG:32650) or assign one "
-                         "(gdal_edit.py -a_srs) before loading")
-    try:
-        crs = PyprojCRS.from_user_input(src.crs.to_wkt())
-    except Exception:
-        crs = None
-    if crs is None or crs.is_engineering or not (crs.is_geographic or crs.is_projected):
-        what = f"a local (engineering) CRS {crs.name!r}" if crs is not None else "a CRS that PROJ cannot read"
-        raise InputError(f"raster {path} has {what}, unknown on the earth; give its real CRS with --src-crs "
-                         "(e.g. EPSG:32650) or reproject the file (gdalwarp -t_srs)")
-    return src.crs
-
-
 def _source_nodata(src, path: Path, band: int, nodata: float | None) -> float:
     """The nodata value of ``band`` as the band's type holds it: ``nodata`` (``--nodata``) when given, else
     the one the file declares.
@@ -283,7 +258,7 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
         raise InputError(f"cannot read raster {path}: {gdal_message(exc)}") from exc
     with src:
         band = _band(src, path, band)
-        crs = _source_crs(src, path, src_crs)
+        crs = RioCRS.from_wkt(source_crs(src.crs, src_crs, path, "raster", "EPSG:32650").to_wkt())
         if not _square(src.res) and not allow_non_square:
             raise InputError(
                 f"raster {path} has non-square pixels ({src.res[0]:g} x {src.res[1]:g} in {crs.to_string()}); "

@@ -259,14 +259,10 @@ def prepare_polygons(frame: gpd.GeoDataFrame, path: Path, target_crs: CRS, code_
     """
     if frame.empty:
         raise InputError(f"{path}: the layer has no features")
-    if frame.crs is None:
-        if src_crs is None:
-            raise InputError(f"{path}: the layer declares no CRS; give it with --src-crs (e.g. EPSG:4326)")
-        try:
-            frame = frame.set_crs(src_crs)
-        except Exception as exc:
-            raise InputError(f"--src-crs {src_crs!r} is not a valid CRS ({' '.join(str(exc).split())[:120]}); "
-                             "give e.g. EPSG:4326, a PROJ string or WKT") from None
+    from ..studyarea import source_crs
+
+    # --src-crs wins over what the file declares (as for rasters); the CRS must be placed on the earth
+    frame = frame.set_crs(source_crs(frame.crs, src_crs, path, "vector file"), allow_override=True)
     code_col = pick_field(frame, code_field, CODE_CANDIDATES, "code", path, True)
     name_col = pick_field(frame, name_field, NAME_CANDIDATES, "name", path, False)
     # object columns: a missing code/name stays None (pandas' string dtype would turn it into NaN)
