@@ -40,7 +40,6 @@ enabled for ST_AsGDALRaster/ST_FromGDALRaster.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
@@ -144,7 +143,7 @@ def _is_root() -> bool:
 
 def server_os_user() -> str:
     """The OS user the server runs as: ``postgres`` when we are root, else ourselves."""
-    return SERVER_USER if _is_root() else getpass.getuser()
+    return SERVER_USER if _is_root() else pwd.getpwuid(os.geteuid()).pw_name   # not $USER: the real account
 
 
 def conf_quote(text: str) -> str:

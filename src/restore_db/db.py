@@ -28,11 +28,6 @@ OPTIONAL_EXTENSIONS = {
 }
 
 
-def embedded_cluster() -> Cluster:
-    """The embedded cluster of the folder :func:`config.locate` finds (it may not exist yet)."""
-    return Cluster(config.home())
-
-
 def database_url(start: bool = True, create: bool = False) -> str:
     """The URL to use: ``RESTORE_DB_URL``, else the embedded cluster's (with its password).
 

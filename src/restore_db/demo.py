@@ -396,7 +396,12 @@ def run(name: str = "demo", pixel_size: float = 1000.0, seed: int = 20230010, wo
     """
     import time
 
-    workdir = Path(workdir or ".restore-db/demo-data") / f"{name}-{pixel_size:g}m-{seed}"
+    if workdir is None:   # beside the embedded database; never a new .restore-db in the current folder
+        from .cluster import DEMO_DATA
+        from .config import home
+
+        workdir = home() / DEMO_DATA
+    workdir = Path(workdir) / f"{name}-{pixel_size:g}m-{seed}"
     url = url or db.database_url()
     db.prepare(url)
     t0 = time.perf_counter()

@@ -106,7 +106,6 @@ def _resilience_inputs(conn, area: StudyArea, plan: resilience.ResiliencePlan) -
     sets = sorted(plan.planner.param_sets)
     inputs = runs.input_checksums(conn, area, layers, sets)
     inputs["indicators"] = plan.record()
-    inputs["boundaries"] = runs.boundary_checksum(conn, area)
     if any(i.source_kind in ("county_stat", "sql") for i in plan.indicators):
         inputs["county_stats"] = runs.stats_checksum(conn, area)
     if any(i.source_kind == "sql" for i in plan.indicators):
@@ -166,7 +165,8 @@ def run_zoning(conn, area: StudyArea, cfg: dict, ratios_run_id: int | None = Non
                          f"services runs ({_input_run(conn, resilience_run_id)} and {services}): give runs of "
                          "the same services run")
     types = zoning.zone_types(conn, cfg["zoning"]["zone_set"])
-    inputs = {"zone_types": types, "boundaries": runs.boundary_checksum(conn, area)}
+    # the counties are those of the services run (versioned, never changed): its id in ``upstream`` fixes them
+    inputs = {"zone_types": types}
     upstream = {"ratios": ratios_run_id, "resilience": resilience_run_id, "services": services}
     out = _stage(conn, area, "zoning", label, {"zoning": cfg["zoning"]}, inputs, upstream, force, parent,
                  lambda run_id: zoning.compute(conn, area, cfg, ratios_run_id, resilience_run_id, run_id))
