@@ -7,7 +7,7 @@ Create Date: ${create_date}
 
 from alembic import op
 
-from restore_db.migrate import apply_sql_files
+from restore_db.migrate import apply_revision_sql
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
@@ -16,7 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind())
+    # the files this revision applies, frozen in migrations/frozen/<revision>/ (copied from sql/ when written)
+    apply_revision_sql(op.get_bind(), revision)
 
 
 def downgrade() -> None:

@@ -1,6 +1,10 @@
 -- 070_analysis_results.sql
 -- Results of the stages after the services: supply-demand ratios and matching
--- (domain.md 6), resilience (7) and zoning (8). Every row belongs to the run of
+-- (docs/models/ratios.md), resilience (resilience.md) and zoning (zoning.md).
+-- Every county of the boundaries has a row in every county result: where a
+-- value cannot be computed it is NULL and missing_reason says why; a county
+-- without a matching type or a resilience class gets the "unclassified" zone
+-- of the zoning settings (zoning.unclassified). Every row belongs to the run of
 -- its stage; core.run_input links a run to the runs it read, so a zoning run
 -- names its ratios, resilience and services runs. Every table has an integer
 -- identity key for QGIS and BI tools.
@@ -34,7 +38,7 @@ COMMENT ON TABLE result.ratio_service IS 'Per ratios run and service: county bas
 CREATE TABLE result.county_ratio (
     id              integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id          integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
-    unit_id         integer NOT NULL REFERENCES core.admin_unit ON DELETE CASCADE,
+    unit_id         integer NOT NULL REFERENCES core.admin_unit_version,
     service         text NOT NULL,
     supply          double precision,
     demand          double precision,
@@ -46,9 +50,11 @@ CREATE TABLE result.county_ratio (
     matching_type   text CHECK (matching_type IN ('HH', 'LH', 'LL', 'HL')),
     balance_rank    smallint,
     balance_class   text,
+    missing_reason  text,
     UNIQUE (run_id, unit_id, service)
 );
 COMMENT ON TABLE result.county_ratio IS 'Per county and service (combined = CESD): supply and demand on the run basis, the values entering ESDR, ESDR, z-scores, matching type (HH/LH/LL/HL) and the deficit/surplus class (rank -k..k, 0 = balance)';
+COMMENT ON COLUMN result.county_ratio.missing_reason IS 'Why ESDR (or CESD) and the matching type are NULL; NULL when they have values';
 
 -- Deficit/surplus classes: bounds, counties or cells, area and area share.
 CREATE TABLE result.balance_class (
@@ -92,20 +98,24 @@ COMMENT ON TABLE result.run_indicator IS 'Weights table of a resilience run: the
 CREATE TABLE result.county_indicator (
     id           integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id       integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
-    unit_id      integer NOT NULL REFERENCES core.admin_unit ON DELETE CASCADE,
+    unit_id      integer NOT NULL REFERENCES core.admin_unit_version,
     indicator    text NOT NULL,
     raw_value    double precision,
     norm_value   double precision,
+    imputed      boolean NOT NULL DEFAULT false,
+    missing_reason text,
     UNIQUE (run_id, unit_id, indicator)
 );
 COMMENT ON TABLE result.county_indicator IS 'Resilience indicator per county: raw value in the indicator unit and min-max value by direction (0-1)';
+COMMENT ON COLUMN result.county_indicator.imputed IS 'The raw value was missing and the indicator''s median over the counties stands in for it (resilience.missing = "median")';
+COMMENT ON COLUMN result.county_indicator.missing_reason IS 'Why the county has no raw value of the indicator; NULL when it has one';
 
 -- Dimension scores per county: contribution = sum of w_j x_j over the dimension
 -- (the contributions add up to the index); score = contribution / dimension weight (0-1).
 CREATE TABLE result.county_dimension (
     id            integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id        integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
-    unit_id       integer NOT NULL REFERENCES core.admin_unit ON DELETE CASCADE,
+    unit_id       integer NOT NULL REFERENCES core.admin_unit_version,
     dimension     text NOT NULL,
     contribution  double precision,
     score         double precision,
@@ -116,29 +126,33 @@ COMMENT ON TABLE result.county_dimension IS 'Resilience per county and dimension
 CREATE TABLE result.county_resilience (
     id                integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id            integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
-    unit_id           integer NOT NULL REFERENCES core.admin_unit ON DELETE CASCADE,
+    unit_id           integer NOT NULL REFERENCES core.admin_unit_version,
     resilience_index  double precision,
     resilience_class  text CHECK (resilience_class IN ('H', 'L')),
     level             smallint CHECK (level BETWEEN 1 AND 5),
     level_name        text,
+    missing_reason    text,
     UNIQUE (run_id, unit_id)
 );
 COMMENT ON TABLE result.county_resilience IS 'Ecosystem resilience index per county (0-1), two-level class for zoning (H/L) and five-level reporting class';
+COMMENT ON COLUMN result.county_resilience.missing_reason IS 'Why the resilience index is NULL; NULL when it has a value';
 
 -- Zone of each county: the combination of matching type and resilience class,
 -- and the zone after merge rules and smoothing (adjustment says which applied).
 CREATE TABLE result.county_zone (
     id                integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id            integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
-    unit_id           integer NOT NULL REFERENCES core.admin_unit ON DELETE CASCADE,
-    matching_type     text NOT NULL CHECK (matching_type IN ('HH', 'LH', 'LL', 'HL')),
-    resilience_class  text NOT NULL CHECK (resilience_class IN ('H', 'L')),
-    combination       text NOT NULL,
+    unit_id           integer NOT NULL REFERENCES core.admin_unit_version,
+    matching_type     text CHECK (matching_type IN ('HH', 'LH', 'LL', 'HL')),
+    resilience_class  text CHECK (resilience_class IN ('H', 'L')),
+    combination       text,
     zone_code         text NOT NULL,
     adjustment        text CHECK (adjustment IN ('merged', 'smoothed')),
+    missing_reason    text,
     UNIQUE (run_id, unit_id)
 );
 COMMENT ON TABLE result.county_zone IS 'Restoration zone per county: combination = matching type x resilience class, zone_code = canonical zone after merge rules and smoothing';
+COMMENT ON COLUMN result.county_zone.missing_reason IS 'Why the county is unclassified (its matching type or resilience class is missing); NULL for a classified county';
 
 -- The zones of a zoning run with their display code, names, strategy (snapshot
 -- of param.zone_type at run time), county count, area and area share.
@@ -147,8 +161,8 @@ CREATE TABLE result.zone (
     run_id            integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
     zone_code         text NOT NULL,
     display_code      text NOT NULL,
-    matching_type     text NOT NULL,
-    resilience_class  text NOT NULL,
+    matching_type     text,
+    resilience_class  text,
     name_en           text NOT NULL,
     name_zh           text,
     strategy_name     text NOT NULL,
@@ -156,10 +170,12 @@ CREATE TABLE result.zone (
     counties          integer NOT NULL,
     area_km2          double precision NOT NULL,
     area_share        double precision NOT NULL,
+    classified        boolean NOT NULL DEFAULT true,
     UNIQUE (run_id, zone_code),
     UNIQUE (run_id, display_code)
 );
 COMMENT ON TABLE result.zone IS 'Restoration zones of a zoning run: canonical and display code (I-1 ...), names, strategy, number of counties, area (km2) and area share (%)';
+COMMENT ON COLUMN result.zone.classified IS 'false for the zone of counties that could not be classified (zoning.unclassified)';
 
 -- The runs behind one zoning result: the zoning run and the ratios,
 -- resilience and services runs it read.

@@ -7,7 +7,7 @@ Revises:
 
 from alembic import op
 
-from restore_db.migrate import apply_sql_files
+from restore_db.migrate import apply_revision_sql
 
 revision = "0001"
 down_revision = None
@@ -16,8 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(
+    apply_revision_sql(
         op.get_bind(),
+        revision,
         "000_extensions_and_schemas.sql",
         "010_core_tables.sql",
         "020_param_tables.sql",

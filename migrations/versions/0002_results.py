@@ -6,7 +6,7 @@ Revises: 0001
 
 from alembic import op
 
-from restore_db.migrate import apply_sql_files
+from restore_db.migrate import apply_revision_sql
 
 revision = "0002"
 down_revision = "0001"
@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind(), "040_results.sql")
+    apply_revision_sql(op.get_bind(), revision, "040_results.sql")
 
 
 def downgrade() -> None:

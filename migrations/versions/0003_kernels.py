@@ -6,7 +6,7 @@ Revises: 0002
 
 from alembic import op
 
-from restore_db.migrate import apply_sql_files, sync_kernels
+from restore_db.migrate import apply_revision_sql, sync_kernels
 
 revision = "0003"
 down_revision = "0002"
@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind(), "025_param_catalogue.sql", "050_kernels.sql")
+    apply_revision_sql(op.get_bind(), revision, "025_param_catalogue.sql", "050_kernels.sql")
     sync_kernels(op.get_bind())
 
 

@@ -6,7 +6,7 @@ Revises: 0003
 
 from alembic import op
 
-from restore_db.migrate import apply_sql_files
+from restore_db.migrate import apply_revision_sql
 
 revision = "0004"
 down_revision = "0003"
@@ -15,9 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind(), "030_grid_functions.sql", "050_kernels.sql", "060_analysis_params.sql",
-                    "070_analysis_results.sql")
-    apply_sql_files(op.get_bind(), "080_bi_views.sql", frozen="0004")
+    apply_revision_sql(op.get_bind(), revision, "030_grid_functions.sql", "050_kernels.sql", "060_analysis_params.sql",
+                       "070_analysis_results.sql", "080_bi_views.sql")
 
 
 def downgrade() -> None:

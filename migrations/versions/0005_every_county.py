@@ -8,7 +8,7 @@ Revises: 0004
 
 from alembic import op
 
-from restore_db.migrate import apply_sql_files
+from restore_db.migrate import apply_revision_sql
 
 revision = "0005"
 down_revision = "0004"
@@ -17,8 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind(), "025_param_catalogue.sql", "045_county_membership.sql", "075_unclassified.sql")
-    apply_sql_files(op.get_bind(), "080_bi_views.sql", frozen="0005")
+    apply_revision_sql(op.get_bind(), revision, "025_param_catalogue.sql", "045_county_membership.sql",
+                       "075_unclassified.sql", "080_bi_views.sql")
 
 
 def downgrade() -> None:

@@ -9,7 +9,7 @@ Revises: 0005
 
 from alembic import op
 
-from restore_db.migrate import apply_sql_files
+from restore_db.migrate import apply_revision_sql
 
 revision = "0006"
 down_revision = "0005"
@@ -18,7 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_sql_files(op.get_bind(), "012_layer_load_options.sql", "015_boundary_versions.sql", "080_bi_views.sql")
+    apply_revision_sql(op.get_bind(), revision, "012_layer_load_options.sql", "015_boundary_versions.sql",
+                       "080_bi_views.sql")
 
 
 def downgrade() -> None:
