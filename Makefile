@@ -49,7 +49,7 @@ test: setup ## Run the test suite (its own throw-away PostgreSQL cluster)
 	exit $$rc
 
 bench: setup ## Benchmark the services end to end vs numpy (BENCH_PIXEL=250 BENCH_ENGINE=auto|server|client|both)
-	$(BIN)/python -m restore_db.bench --pixel-size $(BENCH_PIXEL) --engine $(BENCH_ENGINE) \
+	$(BIN)/python benchmarks/bench.py --pixel-size $(BENCH_PIXEL) --engine $(BENCH_ENGINE) \
 		--services $(BENCH_SERVICES) --repeat $(BENCH_REPEAT) $(if $(BENCH_JSON),--json "$(BENCH_JSON)") \
 		$(if $(BENCH_URL),--url "$(BENCH_URL)") $(BENCH_ARGS)
 

@@ -1,9 +1,9 @@
-"""Alembic environment: runs revisions on the URL given by restore_db.migrate."""
+"""Alembic environment: runs revisions on the URL given by restore_db.db.migrate."""
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from restore_db.migrate import VERSION_SCHEMA, VERSION_TABLE
+from restore_db.db.migrate import VERSION_SCHEMA, VERSION_TABLE
 
 config = context.config
 

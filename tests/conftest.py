@@ -20,7 +20,7 @@ import pytest
 
 from restore_db import db
 from restore_db.config import with_dbname
-from restore_db.cluster import Cluster
+from restore_db.db.cluster import Cluster
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TEMPLATE = "restore_test_template"

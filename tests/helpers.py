@@ -2,7 +2,7 @@
 from PostGIS tile by tile, and the "a failed load changes nothing" check.
 
 Expected values are always computed from numpy / rasterio / geopandas, never
-with the code under test; reading back uses only ``restore_db.wkb.decode``
+with the code under test; reading back uses only ``restore_db.kernels.wkb.decode``
 (itself checked against PostGIS in test_wkb.py) and the registry rows.
 """
 
@@ -18,7 +18,8 @@ from affine import Affine
 from psycopg import sql
 
 from conftest import snapshot
-from restore_db import studyarea, wkb
+from restore_db.grid import studyarea
+from restore_db.kernels import wkb
 from restore_db.errors import InputError
 
 

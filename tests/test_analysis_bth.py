@@ -3,7 +3,7 @@ ratios -> resilience -> zoning for the 199 Tianditu counties."""
 
 import pytest
 
-from restore_db.analysis import pipeline, settings
+from restore_db.stages import pipeline, settings
 
 from test_services_bth import bth  # noqa: F401  (fixture)
 

@@ -1,4 +1,4 @@
-"""Tests of restore_db.analysis.classify (pure numpy + mapclassify, no database).
+"""Tests of restore_db.stages.classify (pure numpy + mapclassify, no database).
 
 Expected numbers come from outside the code under test:
 
@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from restore_db.analysis import classify as C
+from restore_db.stages import classify as C
 from restore_db.errors import InputError
 
 # --- breaks -----------------------------------------------------------------

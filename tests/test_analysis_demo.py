@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from restore_db import demo
+from restore_db.load import demo
 from restore_db.cli import app
 
 from conftest import snapshot

@@ -1,4 +1,4 @@
-"""Tests of restore_db.analysis.landscape (pure numpy, no database).
+"""Tests of restore_db.stages.resilience.landscape (pure numpy, no database).
 
 Expected numbers come from outside the code under test:
 
@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from restore_db.analysis.landscape import METRICS, landscape_metrics, zone_metrics
+from restore_db.stages.resilience.landscape import METRICS, landscape_metrics, zone_metrics
 
 # docs/domain.md §16.8
 EX168 = np.array(

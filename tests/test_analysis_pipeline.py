@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from restore_db.analysis import pipeline, settings, zoning
+from restore_db.stages import pipeline, settings, zoning
 from restore_db.errors import InputError
 
 from analysis_cases import DIRECTIONS, SERVICES, S, D, X, four_counties, services_run, sql_indicator_set

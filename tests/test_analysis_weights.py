@@ -1,4 +1,4 @@
-"""Tests of restore_db.analysis.weights (pure numpy, no database).
+"""Tests of restore_db.stages.resilience.weights (pure numpy, no database).
 
 Expected numbers come from outside the code under test:
 
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from restore_db.analysis import weights as W
+from restore_db.stages.resilience import weights as W
 from restore_db.errors import InputError
 
 # --- §16.11 -----------------------------------------------------------------

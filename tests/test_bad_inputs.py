@@ -22,7 +22,7 @@ from shapely.geometry import box
 import helpers
 from conftest import TEMPLATE
 from helpers import check_bad_input, run_cli, write_tif
-from restore_db import demo
+from restore_db.load import demo
 from restore_db.config import with_dbname
 from restore_db.resources import package_data
 

@@ -25,7 +25,7 @@ from pyproj import Transformer
 from typer.testing import CliRunner
 
 from helpers import create_area, expect_input_error
-from restore_db import bi
+from restore_db.publish import bi
 from restore_db.errors import InputError
 
 SRID = 32650
@@ -514,7 +514,7 @@ def test_boundaries_are_versioned_and_results_stay_whole(conn, area, tmp_path):
     identical boundaries are a no-op; other boundaries need --replace."""
     import geopandas as gpd
 
-    from restore_db import studyarea
+    from restore_db.grid import studyarea
     from restore_db.load.boundaries import load_boundaries
 
     inputs = build_inputs(conn, area)

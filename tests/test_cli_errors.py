@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from helpers import check_bad_input, run_cli
-from restore_db import demo, runs
+from restore_db.load import demo
+from restore_db.stages import runs
 
 
 def _lines(text: str) -> list[str]:

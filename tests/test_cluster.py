@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from helpers import check_bad_input, run_cli
-from restore_db.cluster import Cluster
+from restore_db.db.cluster import Cluster
 
 HOSTILE = "a q'b \"c\" $(touch x) `touch y`"
 """A folder name with a space, both quotes and two command substitutions."""

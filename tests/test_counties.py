@@ -1,4 +1,4 @@
-"""Which county each pixel counts for (restore_db.counties): pixel shares of
+"""Which county each pixel counts for (restore_db.grid.counties): pixel shares of
 counties that hold no pixel centre, county sums with those shares, and the
 tiny-county case of ../shared/cases through the CLI.
 
@@ -17,9 +17,10 @@ import shapely
 from typer.testing import CliRunner
 
 from helpers import create_area
-from restore_db import counties, demo
+from restore_db.grid import counties
+from restore_db.load import demo
 from restore_db.cli import app
-from restore_db.engine import read_array
+from restore_db.grid.engine import read_array
 
 CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
 SRID = 32650
@@ -112,7 +113,7 @@ def test_tiny_county_case_every_county_is_zoned(db_url, conn, cli_env, tmp_path)
 
     # every service: 130199's mean is the share-weighted mean of its pixels; its total is taken from the
     # county holding the pixel centres, so the region total is the total over the county raster
-    from restore_db import studyarea
+    from restore_db.grid import studyarea
 
     area = studyarea.get(conn, "tiny")
     county = read_array(conn, area, "county", services)

@@ -7,7 +7,8 @@ import pytest
 import rasterio
 from typer.testing import CliRunner
 
-from restore_db import demo, status
+from restore_db.load import demo
+from restore_db.publish import status
 from restore_db.cli import app
 
 
@@ -63,8 +64,8 @@ def test_status_json_after_demo(db_url, cli_env, tmp_path):
 
 def test_five_services_run_on_the_demo(db_url, conn, tmp_path):
     """Every service, supply and demand, on the demo region; county totals cover all 200 counties."""
-    from restore_db import studyarea
-    from restore_db.compute import compute_services
+    from restore_db.grid import studyarea
+    from restore_db.stages.services.stage import compute_services
 
     demo.run(name="demo", pixel_size=4000, workdir=tmp_path, url=db_url, log=lambda m: None)
     area = studyarea.get(conn, "demo")

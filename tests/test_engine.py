@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import create_area, read_layer, slope_by_hand, write_tif
-from restore_db import wkb
-from restore_db.engine import Output, choose_backend, run_kernel, server_backend, write_array, zonal_stats
+from restore_db.kernels import wkb
+from restore_db.grid.engine import Output, choose_backend, run_kernel, server_backend, write_array, zonal_stats
 from restore_db.errors import InputError
 from restore_db.load.raster import load_raster
 
@@ -421,7 +421,7 @@ def test_backend_choice_when_the_stored_kernels_do_not_load(conn):
 
 
 def test_kernel_modules_stored_match_the_package(conn):
-    names = ["restore_db.wkb", "restore_db.kernels.formulas", "restore_db.kernels.catalog",
+    names = ["restore_db.kernels.wkb", "restore_db.kernels.formulas", "restore_db.kernels.catalog",
              "restore_db.kernels.tiles"]
     rows = conn.execute("SELECT name, load_order, source, sha256 FROM calc.kernel_module ORDER BY load_order"
                         ).fetchall()

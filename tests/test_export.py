@@ -19,9 +19,11 @@ from typer.testing import CliRunner
 
 from conftest import snapshot
 from helpers import create_area, expect_input_error, read_layer, write_tif
-from restore_db import export, studyarea, wkb
+from restore_db.publish import export
+from restore_db.grid import studyarea
+from restore_db.kernels import wkb
 from restore_db.errors import InputError
-from restore_db.export import export_raster, read_layer_array
+from restore_db.publish.export import export_raster, read_layer_array
 from restore_db.load.params import load_params
 from restore_db.load.raster import FLOAT_NODATA, load_raster
 
@@ -177,7 +179,7 @@ def expected_storage(codes: np.ndarray, pools: dict) -> np.ndarray:
 
 def test_carbon_storage_of_compute_services(conn, area, tmp_path):
     """c_storage computed by the carbon service equals the sum of the four pools looked up by hand."""
-    from restore_db.compute import compute_services  # imported here: the rest of the file does not need it
+    from restore_db.stages.services.stage import compute_services
 
     path, codes = categorical_source(tmp_path)
     load(conn, area, "lulc", path, "categorical", "class")
@@ -352,7 +354,7 @@ def test_misplaced_tile_is_reported(conn, area, tmp_path):
 
 
 def test_cli_export(cli_env, conn, area, tmp_path):
-    from restore_db.cli import app  # imported here: the CLI imports every command group
+    from restore_db.cli import app
 
     path, expected = categorical_source(tmp_path)
     load(conn, area, "lulc", path, "categorical", "class")

@@ -18,7 +18,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from conftest import shared_data, snapshot
 from helpers import expect_input_error
-from restore_db import studyarea
+from restore_db.grid import studyarea
 from restore_db.load.boundaries import load_boundaries, load_zones
 
 GARY = ("boundaries", "bth_counties_2020_garybikini.gpkg")

@@ -276,7 +276,7 @@ def test_two_land_use_arguments_naming_different_files(conn, tmp_path):
 def test_cli_datastack_onto_the_demo_replaces_nothing(cli_env, db_url, conn, tmp_path):
     """The InVEST annual water yield datastack onto the demo region, whose lulc, precipitation, eto, soil_depth
     and pawc come from other files: refused in one line, the demo left byte for byte as it was."""
-    from restore_db import demo
+    from restore_db.load import demo
 
     from helpers import check_bad_input
 

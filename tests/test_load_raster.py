@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from conftest import shared_data, snapshot
 from helpers import alignment, create_area, expect_input_error, layer_row, read_layer, write_tif
-from restore_db import studyarea
+from restore_db.grid import studyarea
 from restore_db.cli import app
 from restore_db.errors import InputError
 from restore_db.load.raster import load_raster

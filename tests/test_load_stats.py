@@ -11,7 +11,7 @@ from pyproj import CRS
 
 from conftest import shared_data
 from helpers import create_area, expect_input_error
-from restore_db import studyarea
+from restore_db.grid import studyarea
 from restore_db.load.boundaries import load_boundaries
 from restore_db.errors import InputError
 from restore_db.load.stats import load_stats

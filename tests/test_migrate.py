@@ -13,8 +13,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from psycopg import sql
 
-from restore_db import migrate
-from restore_db.cluster import find_bindir
+from restore_db.db import migrate
+from restore_db.db.cluster import find_bindir
 from restore_db.config import with_dbname
 
 SCHEMAS = ("core", "param", "src", "calc", "result", "bi")

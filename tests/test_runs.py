@@ -16,7 +16,10 @@ import psycopg
 import pytest
 
 from helpers import run_cli
-from restore_db import compute, demo, runs, studyarea
+from restore_db.stages.services import stage as compute
+from restore_db.load import demo
+from restore_db.stages import runs
+from restore_db.grid import studyarea
 from restore_db.errors import InputError
 
 BOOM = ("SELECT unit_id, 1.0 / (unit_id - unit_id) FROM core.admin_unit "

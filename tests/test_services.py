@@ -19,7 +19,7 @@ from shapely.geometry import box
 
 from conftest import snapshot
 from helpers import create_area, expect_input_error, read_layer, slope_by_hand, write_tif
-from restore_db.compute import compute_services
+from restore_db.stages.services.stage import compute_services
 from restore_db.errors import InputError
 from restore_db.load.boundaries import load_boundaries
 from restore_db.load.params import load_params
@@ -208,7 +208,7 @@ def syn(conn, tmp_path, request):
     """Counties, land use, class table and scalars; each test adds what it needs."""
     callspec = getattr(request.node, "callspec", None)
     if callspec is not None and callspec.params.get("engine") == "server":
-        from restore_db.engine import server_backend
+        from restore_db.grid.engine import server_backend
 
         ok, why = server_backend(conn)
         if not ok:

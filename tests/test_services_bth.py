@@ -10,8 +10,8 @@ import csv
 import pandas as pd
 import pytest
 
-from restore_db import studyarea
-from restore_db.compute import compute_services
+from restore_db.grid import studyarea
+from restore_db.stages.services.stage import compute_services
 from restore_db.load.boundaries import load_boundaries
 from restore_db.load.invest import import_datastack
 from restore_db.load.params import load_params

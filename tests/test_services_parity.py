@@ -11,8 +11,8 @@ import pytest
 import rasterio
 
 import helpers
-from restore_db import studyarea
-from restore_db.compute import compute_services
+from restore_db.grid import studyarea
+from restore_db.stages.services.stage import compute_services
 from restore_db.load.invest import import_datastack
 
 from conftest import shared_data

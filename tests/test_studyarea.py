@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from conftest import shared_data, snapshot
 from helpers import expect_input_error
-from restore_db import studyarea
+from restore_db.grid import studyarea
 from restore_db.cli import app
 
 ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +datum=WGS84 +units=m"

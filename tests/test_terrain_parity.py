@@ -10,7 +10,7 @@ nodata outside the counties, so the DEM it routed is ``dem_m.tif`` on that windo
 masked where ``pit_filled_dem`` is nodata.  No database is needed.
 
 The numbers asserted are the ones measured on this data (docs/csle-vs-invest-sdr.md).
-The last tests are small synthetic cases for :func:`restore_db.terrain.flow_accumulation`.
+The last tests are small synthetic cases for :func:`restore_db.stages.services.terrain.flow_accumulation`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import rasterio
 
 from conftest import shared_data
-from restore_db import terrain
+from restore_db.stages.services import terrain
 from restore_db.kernels import formulas as F
 
 REF = ("invest", "bth_1km_reference")

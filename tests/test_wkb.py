@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from restore_db import wkb
-from restore_db.grid import Grid
+from restore_db.kernels import wkb
+from restore_db.grid.reference import Grid
 
 
 @pytest.mark.parametrize("dtype,nodata", [(np.float32, -9999.0), (np.int16, -32768), (np.uint8, 255), (np.float64, -1.0)])

@@ -7,7 +7,7 @@ Revises:
 
 from alembic import op
 
-from restore_db.migrate import apply_revision_sql
+from restore_db.db.migrate import apply_revision_sql
 
 revision = "0001"
 down_revision = None

@@ -6,7 +6,7 @@ Revises: 0001
 
 from alembic import op
 
-from restore_db.migrate import apply_revision_sql
+from restore_db.db.migrate import apply_revision_sql
 
 revision = "0002"
 down_revision = "0001"

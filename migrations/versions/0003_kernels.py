@@ -6,7 +6,7 @@ Revises: 0002
 
 from alembic import op
 
-from restore_db.migrate import apply_revision_sql, sync_kernels
+from restore_db.db.migrate import apply_revision_sql, sync_kernels
 
 revision = "0003"
 down_revision = "0002"

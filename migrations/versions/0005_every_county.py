@@ -8,7 +8,7 @@ Revises: 0004
 
 from alembic import op
 
-from restore_db.migrate import apply_revision_sql
+from restore_db.db.migrate import apply_revision_sql
 
 revision = "0005"
 down_revision = "0004"

@@ -9,7 +9,7 @@ Revises: 0005
 
 from alembic import op
 
-from restore_db.migrate import apply_revision_sql
+from restore_db.db.migrate import apply_revision_sql
 
 revision = "0006"
 down_revision = "0005"

@@ -18,16 +18,15 @@ import traceback
 import typer
 from rich.markup import escape
 
-from ..errors import (DATABASE_EXIT_CODE, INPUT_EXIT_CODE, INTERNAL_EXIT_CODE, RestoreDbError, database_cause,
-                      database_message, one_line)
-from . import compute as compute_cmd
-from . import db as db_cmd
-from . import demo as demo_cmd
-from . import export as export_cmd
-from . import load as load_cmd
-from . import status as status_cmd
-from . import study_area as study_area_cmd
-from ._common import err
+from restore_db.errors import DATABASE_EXIT_CODE, INPUT_EXIT_CODE, INTERNAL_EXIT_CODE, RestoreDbError, database_cause, database_message, one_line
+from restore_db.cli import compute as compute_cmd
+from restore_db.cli import db as db_cmd
+from restore_db.cli import demo as demo_cmd
+from restore_db.cli import export as export_cmd
+from restore_db.cli import load as load_cmd
+from restore_db.cli import status as status_cmd
+from restore_db.cli import study_area as study_area_cmd
+from restore_db.cli._common import err
 
 DEBUG_ENV = "RESTORE_DB_DEBUG"
 _options = {"debug": False}

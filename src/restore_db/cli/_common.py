@@ -11,7 +11,8 @@ import psycopg
 import typer
 from rich.console import Console
 
-from .. import db, runs
+from restore_db import db
+from restore_db.stages import runs
 
 
 def _console() -> Console:
@@ -32,7 +33,7 @@ StudyAreaOption = typer.Option(None, "--study-area", "-a", help="Study area name
 @contextlib.contextmanager
 def session(start: bool = True) -> Iterator[psycopg.Connection]:
     """A connection to the prepared database; the runs started through it are recorded as failed when the
-    command fails (:func:`restore_db.runs.recording`). ``start``: start a stopped embedded cluster (read-only
+    command fails (:func:`restore_db.stages.runs.recording`). ``start``: start a stopped embedded cluster (read-only
     commands pass False); no command but ``db up`` creates one."""
     with db.session(start=start) as conn, runs.recording(conn):
         yield conn

@@ -10,9 +10,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .. import studyarea
-from ..analysis import settings
-from ._common import StudyAreaOption, err, session
+from restore_db.grid import studyarea
+from restore_db.stages import settings
+from restore_db.cli._common import StudyAreaOption, err, session
 
 ConfigOption = typer.Option(None, "--config", help="TOML file of analysis settings (only the keys that change; "
                             "see `restore-db compute settings`).")
@@ -44,7 +44,7 @@ def services(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Supply and demand of the ecosystem services per pixel and per county."""
-    from ..compute import compute_services
+    from restore_db.stages.services.stage import compute_services
 
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
@@ -134,7 +134,7 @@ def all_(
     Parameter sets are chosen as by `compute services`, with the same --params, --scalars and --year.
     """
     cfg = settings.load(config)
-    from ..analysis import pipeline
+    from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
@@ -160,7 +160,7 @@ def ratios(
 ) -> None:
     """ESDR per service, CESD, deficit/surplus classes and matching types per county (and per pixel)."""
     cfg = settings.load(config)
-    from ..analysis import pipeline
+    from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
@@ -185,7 +185,7 @@ def resilience(
 ) -> None:
     """Resilience indicators, weights and index per county."""
     cfg = settings.load(config)
-    from ..analysis import pipeline
+    from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
@@ -209,7 +209,7 @@ def zoning(
 ) -> None:
     """Restoration zones: combined matching type x resilience class, with names and strategies."""
     cfg = settings.load(config)
-    from ..analysis import pipeline
+    from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
@@ -221,6 +221,6 @@ def zoning(
 @app.command("settings")
 def show_settings() -> None:
     """Print the default analysis settings (a commented TOML file to copy and edit)."""
-    from ..resources import package_data
+    from restore_db.resources import package_data
 
     print(package_data("analysis.toml").read_text(encoding="utf-8"), end="")

@@ -7,9 +7,11 @@ import secrets
 
 import typer
 
-from .. import bi, config, db, migrate
-from ..cluster import Cluster
-from ._common import err, session
+from restore_db.publish import bi
+from restore_db import config, db
+from restore_db.db import migrate
+from restore_db.db.cluster import Cluster
+from restore_db.cli._common import err, session
 
 WHERE = (
     "The embedded database lives in RESTORE_DB_HOME when set, else in the nearest .restore-db folder of the "

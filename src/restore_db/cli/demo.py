@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import err
+from restore_db.cli._common import err
 
 
 def demo(
@@ -18,7 +18,8 @@ def demo(
     replace: bool = typer.Option(False, "--replace", help="Delete an existing study area of that name first."),
 ) -> None:
     """Generate a synthetic region (~200 counties, 3 provinces) and load it with the public loaders."""
-    from .. import config, demo as demo_mod
+    from restore_db import config
+    from restore_db.load import demo as demo_mod
 
     started = time.perf_counter()
     workdir = workdir or config.home() / "demo-data"

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from .. import db, studyarea
-from ..export import export_raster
-from ._common import StudyAreaOption, err
+from restore_db import db
+from restore_db.grid import studyarea
+from restore_db.publish.export import export_raster
+from restore_db.cli._common import StudyAreaOption, err
 
 app = typer.Typer(help="Export layers to files (read-only).", no_args_is_help=True)
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import typer
 
-from .. import studyarea
-from ..errors import InputError
-from ..load import boundaries as boundaries_mod
-from ..load import invest as invest_mod
-from ..load import params as params_mod
-from ..resources import package_data
-from ..load import raster as raster_mod
-from ..load import stats as stats_mod
-from ._common import StudyAreaOption, err, session
+from restore_db.grid import studyarea
+from restore_db.errors import InputError
+from restore_db.load import boundaries as boundaries_mod
+from restore_db.load import invest as invest_mod
+from restore_db.load import params as params_mod
+from restore_db.resources import package_data
+from restore_db.load import raster as raster_mod
+from restore_db.load import stats as stats_mod
+from restore_db.cli._common import StudyAreaOption, err, session
 
 app = typer.Typer(help="Load data into a study area (transactional).", no_args_is_help=True)
 

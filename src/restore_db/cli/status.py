@@ -6,9 +6,9 @@ import json
 
 import typer
 
-from .. import db
-from .. import status as status_mod
-from ._common import err
+from restore_db import db
+from restore_db.publish import status as status_mod
+from restore_db.cli._common import err
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout.")) -> None:

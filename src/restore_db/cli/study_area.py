@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from .. import studyarea
-from ..errors import InputError
-from ._common import err, session
+from restore_db.grid import studyarea
+from restore_db.errors import InputError
+from restore_db.cli._common import err, session
 
 app = typer.Typer(help="Create and list study areas (reference grids).", no_args_is_help=True)
 

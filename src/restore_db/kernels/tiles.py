@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from restore_db import wkb
+from restore_db.kernels import wkb
 from restore_db.kernels import catalog
 
 FLOAT_NODATA = float(np.finfo(np.float32).min)
@@ -115,7 +115,7 @@ class TileRunner:
     output after the kernel: ``{output: {str(tile_id): [[row, col, value], ...]}}``
     with row and col inside the tile; a nodata pixel counts as 0 there. The
     counties smaller than a pixel place their allocated statistics this way
-    (restore_db.counties). ``summary()["added"]`` counts the pixels added to.
+    (restore_db.grid.counties). ``summary()["added"]`` counts the pixels added to.
     """
 
     def __init__(self, kernel: str, params: dict, args: list, outputs: list, halo: bool = False,

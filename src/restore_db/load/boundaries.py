@@ -7,11 +7,11 @@ from pathlib import Path
 
 import psycopg
 
-from ..bi import refresh
-from ..errors import InputError
-from ..studyarea import StudyArea, crs_of_srid
-from .common import lock_name, short_list
-from .vector import insert_polygons, overlaps_extent, prepare_polygons, read_layer
+from restore_db.publish.bi import refresh
+from restore_db.errors import InputError
+from restore_db.grid.studyarea import StudyArea, crs_of_srid
+from restore_db.load.common import lock_name, short_list
+from restore_db.load.vector import insert_polygons, overlaps_extent, prepare_polygons, read_layer
 
 LEVELS = ("county", "city", "province")
 

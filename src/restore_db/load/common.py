@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from ..errors import InputError
+from restore_db.errors import InputError
 
 
 def sha256(path: Path) -> str:

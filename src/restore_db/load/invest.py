@@ -24,13 +24,13 @@ import psycopg
 import rasterio
 from rasterio.errors import RasterioError
 
-from ..errors import InputError
-from .. import studyarea
-from ..studyarea import StudyArea
-from .boundaries import load_zones
-from .common import existing_file, lock_name, must_load, sha256
-from .params import insert_scalars, load_params
-from .raster import load_raster
+from restore_db.errors import InputError
+from restore_db.grid import studyarea
+from restore_db.grid.studyarea import StudyArea
+from restore_db.load.boundaries import load_zones
+from restore_db.load.common import existing_file, lock_name, must_load, sha256
+from restore_db.load.params import insert_scalars, load_params
+from restore_db.load.raster import load_raster
 
 # arg -> (layer name, kind, unit)
 RASTERS = {

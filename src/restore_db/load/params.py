@@ -13,9 +13,9 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ..errors import InputError
-from ..studyarea import StudyArea, check_name
-from .common import existing_file, lock_name, must_load, sha256, short_list
+from restore_db.errors import InputError
+from restore_db.grid.studyarea import StudyArea, check_name
+from restore_db.load.common import existing_file, lock_name, must_load, sha256, short_list
 
 DESCRIPTIVE = {"description", "lulc_name", "name", "lulc_desc", "desc", "source", "class", "class_name"}
 SCALAR_COLUMNS = {"name", "value", "unit", "source", "description"}

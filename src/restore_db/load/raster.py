@@ -42,11 +42,11 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from .. import wkb
-from ..errors import InputError
-from ..kernels.tiles import FLOAT_NODATA, LayerStats
-from ..studyarea import LAYER_NAME_RE, StudyArea, check_name, crs_of_srid, source_crs
-from .common import existing_file, lock_name, must_load, sha256
+from restore_db.kernels import wkb
+from restore_db.errors import InputError
+from restore_db.kernels.tiles import FLOAT_NODATA, LayerStats
+from restore_db.grid.studyarea import LAYER_NAME_RE, StudyArea, check_name, crs_of_srid, source_crs
+from restore_db.load.common import existing_file, lock_name, must_load, sha256
 
 CATEGORICAL_NODATA = {"16BSI": -32768, "32BSI": -2147483648}
 RESAMPLING = {r.name: r for r in Resampling}

@@ -73,10 +73,10 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
-from ..errors import InputError
-from ..studyarea import StudyArea
-from .common import cell_text, code_list, existing_file, lock_name, must_load, short_list
-from .params import read_csv
+from restore_db.errors import InputError
+from restore_db.grid.studyarea import StudyArea
+from restore_db.load.common import cell_text, code_list, existing_file, lock_name, must_load, short_list
+from restore_db.load.params import read_csv
 
 DESCRIPTIVE = {"name", "county", "city", "province", "district", "level"}
 # columns taken as the unit name when no --name-column is given (first found, case-insensitive)

@@ -18,8 +18,8 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from ..errors import InputError
-from .common import code_list, existing_file, short_list
+from restore_db.errors import InputError
+from restore_db.load.common import code_list, existing_file, short_list
 
 CODE_CANDIDATES = ("code", "adcode", "district_adcode", "ws_id", "subws_id", "gb", "id")
 NAME_CANDIDATES = ("name", "district_name", "short_name", "ws_name")
@@ -259,7 +259,7 @@ def prepare_polygons(frame: gpd.GeoDataFrame, path: Path, target_crs: CRS, code_
     """
     if frame.empty:
         raise InputError(f"{path}: the layer has no features")
-    from ..studyarea import source_crs
+    from restore_db.grid.studyarea import source_crs
 
     # --src-crs wins over what the file declares (as for rasters); the CRS must be placed on the earth
     frame = frame.set_crs(source_crs(frame.crs, src_crs, path, "vector file"), allow_override=True)

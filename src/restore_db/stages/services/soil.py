@@ -1,0 +1,144 @@
+"""Soil conservation with the Chinese Soil Loss Equation (domain.md 4).
+
+SC = R K LS (1 - B E T) in t/(ha*yr), the erosion the present cover and
+measures prevent (domain.md 4.1); county supply = sum x pixel area / 10 000
+(t/yr). Demand = actual loss A (default) or max(A - A_tol, 0) when the scalar
+``soil_demand_tolerance`` is 1 (domain.md 4.7).
+
+* Slope: Horn's method on the DEM with a one-pixel tile halo (exact at tile
+  edges); flow accumulation (cells) over the whole grid, see
+  :mod:`restore_db.stages.services.terrain` (D8 by pyflwdir by default; MFD as InVEST with the
+  scalar ``flow_routing`` = 2), reused across runs on the same DEM; LS by the unit-contributing-area method with
+  Liu's steep-slope S (domain.md 4.4), L capped at ``l_max``.
+* R: the ``erosivity`` layer when loaded, else annual precipitation by Zhang
+  & Fu (2003) (domain.md 4.2d).
+* K: the ``erodibility`` layer, else EPIC from soil_sand/silt/clay/oc with
+  the Zhang (2007) correction (4.3), else the scalar ``k_const``.
+* B: the class value ``csle_b`` where the table has one, else from NDVI
+  (FVC by the dimidiate model, 5 %/95 % NDVI percentiles of the scene):
+  forest/shrub B_forest with GD = FVC, grassland B_grass, cropland 1 (4.5).
+* E, T: class tables ``csle_e``, ``csle_t``. Classes with ``erodible`` = 0
+  (water, built-up) lose and conserve nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from restore_db.stages import runs
+from restore_db.grid.engine import Output, read_array, write_array
+from restore_db.errors import InputError
+from restore_db.load.common import short_list
+from restore_db.load.params import lulc_codes_in_layer
+from restore_db.stages.services.common import Aggregate, Context, GridStep, Plan, Step, source_layers
+
+SLOPE = Output("slope", "degree", "slope by Horn's method (tile halo)")
+OUTPUTS = [
+    Output("ls", "1", "CSLE slope length and steepness factor LS"),
+    Output("soil_potential", "t/(ha*yr)", "potential soil loss R K LS"),
+    Output("soil_loss", "t/(ha*yr)", "actual soil loss R K LS B E T"),
+    Output("soil_conservation", "t/(ha*yr)", "soil conservation R K LS (1 - B E T)"),
+    Output("soil_demand", "t/(ha*yr)", "soil-conservation demand (actual loss, or loss above tolerance)"),
+]
+TEXTURE = ("soil_sand", "soil_silt", "soil_clay", "soil_oc")
+
+
+FLOW_METHODS = {1: "d8_pyflwdir", 2: "mfd", 3: "d8"}   # scalar flow_routing -> terrain.flow_accumulation method
+
+
+def flow_accumulation_step(method: str, dem_key: str):
+    def run(ctx: Context, run_id: int) -> dict | None:
+        """Flow accumulation (cells, the cell included) over the whole DEM.
+
+        Reused from an earlier succeeded run computed from the same DEM with the
+        same method (it depends on nothing else); returns {"flow_acc": that run}.
+        """
+        row = ctx.conn.execute(
+            """SELECT l.run_id FROM core.layer l JOIN core.run r USING (run_id)
+               WHERE l.study_area_id = %s AND l.name = 'flow_acc' AND r.status = 'succeeded'
+                 AND r.params #>> '{soil,flow_accumulation}' = %s AND r.inputs #>> '{layers,dem}' = %s
+               ORDER BY l.run_id DESC LIMIT 1""", (ctx.area.study_area_id, method, dem_key)).fetchone()
+        if row:
+            ctx.notes.append(f"flow accumulation ({method}) reused from run {row[0]}")
+            return {"flow_acc": row[0]}
+        from restore_db.stages.services.terrain import flow_accumulation
+
+        dem = read_array(ctx.conn, ctx.area, "dem")
+        acc = flow_accumulation(dem, ctx.area.grid.pixel_size, method=method)
+        write_array(ctx.conn, ctx.area, run_id,
+                    Output("flow_acc", "cells", f"flow accumulation ({method}), the cell included"), acc)
+        return None
+    return run
+
+
+def plan(ctx: Context) -> Plan:
+    ctx.require("dem", "lulc")
+    record: dict = {}
+    inputs = {"slope": "slope", "flow_acc": "flow_acc", "lulc": "lulc"}
+    params: dict = {"cell_size": ctx.area.grid.pixel_size, "s_method": "csle", "m_method": "csle"}
+    if ctx.has("erosivity"):
+        inputs["erosivity"] = "erosivity"
+        record["R"] = "layer erosivity"
+    else:
+        ctx.require("precipitation")
+        inputs["precipitation"] = "precipitation"
+        record["R"] = "annual precipitation, R = 0.0534 P^1.6548 (Zhang & Fu 2003)"
+    if ctx.has("erodibility"):
+        inputs["erodibility"] = "erodibility"
+        record["K"] = "layer erodibility"
+    elif all(ctx.has(t) for t in TEXTURE):
+        inputs.update({t: t for t in TEXTURE})
+        record["K"] = "EPIC from soil texture and organic carbon, Zhang (2007) correction"
+    else:
+        k, k_src = ctx.scalar_or_none("k_const")
+        if k is None:
+            raise InputError(f"study area {ctx.area.name!r}: soil erodibility needs an 'erodibility' layer, the "
+                             f"layers {', '.join(TEXTURE)}, or the scalar k_const")
+        params["k_const"] = k
+        record["K"] = f"constant {k} ({k_src})"
+    tables = ctx.lookups(["csle_e", "csle_t", "erodible", "forest", "grassland", "cropland"], optional=("csle_b",))
+    tables.setdefault("csle_b", [None] * len(tables["csle_e"]))
+    params.update(tables)
+    present = lulc_codes_in_layer(ctx.conn, ctx.area, "lulc") or []
+    has_ndvi = ctx.has("ndvi")
+    derivable = {"forest", "grassland", "cropland"} if has_ndvi else set()
+    lacking = [c for c in present if tables["erodible"][c] == 1 and tables["csle_b"][c] is None
+               and not any(tables[f][c] == 1 for f in derivable)]
+    if lacking:
+        how = "" if has_ndvi else " (no ndvi layer to derive it from vegetation cover)"
+        raise InputError(f"parameter table: erodible land-use class(es) {short_list(lacking)} have no csle_b{how}")
+    if has_ndvi:
+        inputs["ndvi"] = "ndvi"
+        lo_pct, _ = ctx.scalar("fvc_ndvi_soil_pct")
+        hi_pct, _ = ctx.scalar("fvc_ndvi_veg_pct")
+        ndvi = read_array(ctx.conn, ctx.area, "ndvi")
+        ndvi = ndvi[~np.isnan(ndvi)]
+        params["ndvi_soil"], params["ndvi_veg"] = (float(v) for v in np.percentile(ndvi, [lo_pct, hi_pct]))
+        record["fvc"] = {"ndvi_soil": params["ndvi_soil"], "ndvi_veg": params["ndvi_veg"],
+                         "percentiles": [lo_pct, hi_pct]}
+    params["l_max"], _ = ctx.scalar("l_max")
+    tolerance, _ = ctx.scalar("soil_demand_tolerance")
+    if tolerance:
+        params["demand_method"] = "tolerance"
+        params["a_tol"], a_src = ctx.scalar("a_tol")
+        record["demand"] = f"max(A - A_tol, 0), A_tol = {params['a_tol']} t/(ha*yr) ({a_src})"
+    else:
+        params["demand_method"] = "actual"
+        record["demand"] = "actual soil loss A"
+    routing, _ = ctx.scalar("flow_routing")
+    if int(routing) not in FLOW_METHODS:
+        raise InputError(f"scalar flow_routing must be one of {sorted(FLOW_METHODS)} "
+                         f"({', '.join(f'{k} = {v}' for k, v in FLOW_METHODS.items())}), got {routing:g}")
+    method = FLOW_METHODS[int(routing)]
+    dem_key = runs.input_checksums(ctx.conn, ctx.area, ["dem"], [])["layers"]["dem"]
+    record.update({"flow_accumulation": method, "l_max": params["l_max"], "S": "Liu et al. 1994 (csle)"})
+    steps = [
+        Step("slope", {"dem": "dem"}, [SLOPE], {"cell_size": ctx.area.grid.pixel_size}, halo=True),
+        GridStep("flow accumulation", flow_accumulation_step(method, dem_key), ["flow_acc"], ["dem"]),
+        Step("soil", inputs, OUTPUTS, params),
+    ]
+    scale = ctx.pixel_area_m2 / 10_000.0
+    aggregates = [Aggregate(side, layer, "t/yr", scale)
+                  for side, layer in (("supply", "soil_conservation"), ("demand", "soil_demand")) if ctx.wants(side)]
+    return Plan(steps, aggregates, record,
+                source_layers(ctx, "dem", "lulc", "erosivity", "precipitation", "erodibility", *TEXTURE, "ndvi"))
