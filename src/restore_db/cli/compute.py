@@ -218,6 +218,26 @@ def zoning(
         _zone_table(conn, out.run_id)
 
 
+@app.command("stages")
+def stages() -> None:
+    """List the stages `compute all` runs, in order: the runs each reads, its inputs, outputs (with units) and
+    settings."""
+    from rich.markup import escape
+
+    from restore_db.stages import registry
+
+    table = Table(title="Stages of `compute all`, in order", show_lines=True)
+    for col in ("stage", "reads runs of", "reads", "writes", "settings"):
+        table.add_column(col)
+    for stage in registry.stages().values():
+        reads = "\n".join(f"{i.kind}: {i.name}" for i in stage.inputs) or "-"
+        writes = "\n".join(f"{o.kind} {o.name}" + (f" [{o.unit}]" if o.unit else "") for o in stage.outputs)
+        cells = (f"{stage.name}\n({stage.title})", ", ".join(stage.upstream) or "-", reads, writes,
+                 f"[{stage.settings_key}]" if stage.settings_key else "-")
+        table.add_row(*map(escape, cells))
+    err.print(table)
+
+
 @app.command("settings")
 def show_settings() -> None:
     """Print the default analysis settings (a commented TOML file to copy and edit)."""

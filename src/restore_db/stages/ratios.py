@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from restore_db.grid.engine import Output, read_array, run_kernel
+from restore_db.grid.engine import Output, choose_backend, read_array, run_kernel
 from restore_db.grid.counties import of_run
 from restore_db.errors import InputError
 from restore_db.kernels import formulas
 from restore_db.load.common import short_list
 from restore_db.grid.studyarea import StudyArea
-from restore_db.stages import classify
+from restore_db.stages import base, classify, runs
 from restore_db.stages.resilience import weights
 
 COMBINED = "combined"
@@ -308,3 +308,35 @@ def pixel_maps(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioI
     rows = _class_rows("pixel", COMBINED, ranks, info, np.full(ranks.shape, px_km2), k)
     return {"class_rows": rows, "pixel_cells": stats.cells,
             "pixel_seconds": round(stats.seconds, 3)}
+
+
+class RatiosStage(base.Stage):
+    """ESDR per service, CESD, deficit/surplus classes and matching types of a services run."""
+
+    name = "ratios"
+    title = "Supply-demand ratios and matching types"
+    settings_key = "ratios"
+    upstream = ("services",)
+    inputs = ()
+    outputs = (base.Output("table", "result.ratio_service", None, "how each service's ESDR was formed"),
+               base.Output("table", "result.county_ratio", "1", "ESDR (CESD for 'combined'), z-scores, matching type "
+                           "and deficit/surplus class per county"),
+               base.Output("table", "result.balance_class", "km2, %", "class bounds, counts, area and area share"),
+               base.Output("layer", "esdr_<service>, cesd", "1", "per-pixel ESDR and CESD (ratios.pixel_maps)"))
+
+    def resolve(self, ctx: base.Context, given: dict[str, int | None]) -> dict[str, int]:
+        run = given.get("services")
+        if run is None:
+            return {"services": runs.latest_services_run(ctx.conn, ctx.area, ctx.cfg["ratios"]["services"])}
+        return {"services": runs.require(ctx.conn, ctx.area, run, "services")}
+
+    def plan(self, ctx: base.Context, upstream: dict[str, int]) -> base.Plan:
+        cfg = ctx.cfg
+        inp = prepare(ctx.conn, ctx.area, cfg, upstream["services"])
+        backend = choose_backend(ctx.conn, ctx.option("engine")) if cfg["ratios"]["pixel_maps"] else "client"
+
+        def run(run_id: int) -> base.Result:
+            summary = compute(ctx.conn, ctx.area, cfg, inp, run_id, backend, ctx.progress)
+            return base.Result(summary, summary.get("warnings", []))
+
+        return base.Plan(self.settings(ctx), {}, run)

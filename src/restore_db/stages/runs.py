@@ -297,3 +297,56 @@ def require(conn: psycopg.Connection, area: StudyArea, run_id: int, stage: str) 
                "interrupted": "it was interrupted (its process ended while it ran)"}.get(run_state, run_state)
         raise InputError(f"{stage} run {run_id} did not succeed: {why}")
     return run_id
+
+
+# ---------------------------------------------------------------- finding the runs a stage reads
+
+
+def latest(conn: psycopg.Connection, area: StudyArea, stage: str, where: str = "", args: tuple = ()) -> int | None:
+    """The newest succeeded run of ``stage`` in ``area`` that also meets the SQL condition ``where`` on the run
+    ``r`` (with ``args``), or None."""
+    row = conn.execute(
+        f"""SELECT r.run_id FROM core.run r WHERE r.study_area_id = %s AND r.stage = %s AND r.status = 'succeeded'
+            {where} ORDER BY r.run_id DESC LIMIT 1""", (area.study_area_id, stage, *args)).fetchone()
+    return row[0] if row else None
+
+
+def latest_services_run(conn: psycopg.Connection, area: StudyArea, services: list[str]) -> int:
+    """The newest succeeded services run with county supply and demand of every one of ``services``.
+
+    Raises:
+        InputError: there is none.
+    """
+    run = latest(conn, area, "services",
+                 """AND (SELECT count(DISTINCT (cs.service, cs.side)) FROM result.county_service cs
+                         WHERE cs.run_id = r.run_id AND cs.service = ANY(%s)) = %s""",
+                 (services, 2 * len(services)))
+    if run is None:
+        raise InputError(f"study area {area.name!r} has no services run with county supply and demand of "
+                         f"{', '.join(services)}: run `restore-db compute services` (or `compute all`)")
+    return run
+
+
+def input_run(conn: psycopg.Connection, run_id: int, stage: str = "services") -> int:
+    """The run of ``stage`` that run ``run_id`` read (``core.run_input``).
+
+    Raises:
+        InputError: the run recorded no input of that stage.
+    """
+    row = conn.execute("SELECT input_run_id FROM core.run_input WHERE run_id = %s AND stage = %s",
+                       (run_id, stage)).fetchone()
+    if row is None:
+        raise InputError(f"run {run_id} is not a ratios or resilience run (no {stage} input recorded)")
+    return row[0]
+
+
+def lineage(conn: psycopg.Connection, run_id: int) -> dict[str, int]:
+    """Every run that run ``run_id`` read, directly or through the runs it read: stage -> run id (the nearest
+    one when a stage appears at several depths)."""
+    rows = conn.execute(
+        """WITH RECURSIVE up(run_id, stage, depth) AS (
+               SELECT input_run_id, stage, 1 FROM core.run_input WHERE run_id = %s
+               UNION ALL
+               SELECT i.input_run_id, i.stage, up.depth + 1 FROM core.run_input i JOIN up ON i.run_id = up.run_id)
+           SELECT DISTINCT ON (stage) stage, run_id FROM up ORDER BY stage, depth""", (run_id,)).fetchall()
+    return dict(rows)

@@ -17,6 +17,7 @@ import psycopg
 from restore_db.errors import InputError
 from restore_db.load.common import short_list
 from restore_db.grid.studyarea import StudyArea
+from restore_db.stages import base, runs
 
 MATCHING_ORDER = ("HH", "LH", "LL", "HL")
 
@@ -165,3 +166,54 @@ def compute(conn: psycopg.Connection, area: StudyArea, cfg: dict, ratios_run_id:
                       for s in summary],
             "adjusted": {"merged": sum(1 for u in final if merged[u] != combination[u]),
                          "smoothed": sum(1 for u in final if final[u] != merged[u])}}
+
+
+class ZoningStage(base.Stage):
+    """Restoration zones: the combined matching type of a ratios run x the resilience class of a resilience run
+    of the same services run."""
+
+    name = "zoning"
+    title = "Restoration zoning"
+    settings_key = "zoning"
+    upstream = ("ratios", "resilience", "services")
+    inputs = (base.Input("catalogue", "param.zone_type", "the zone set of zoning.zone_set: names and strategies"),)
+    outputs = (base.Output("table", "result.county_zone", None, "zone of each county, merges and smoothing"),
+               base.Output("table", "result.zone", "km2, %", "zones with names, strategy, counties, area share"))
+
+    def resolve(self, ctx: base.Context, given: dict[str, int | None]) -> dict[str, int]:
+        conn, area = ctx.conn, ctx.area
+        ratios_run, resilience_run = given.get("ratios"), given.get("resilience")
+        if ratios_run is not None:
+            runs.require(conn, area, ratios_run, "ratios")
+        if resilience_run is not None:
+            runs.require(conn, area, resilience_run, "resilience")
+        if ratios_run is None:
+            ratios_run = runs.latest(conn, area, "ratios")
+            if ratios_run is None:
+                raise InputError(f"study area {area.name!r} has no ratios run: run `restore-db compute ratios` first")
+        services = runs.input_run(conn, ratios_run)
+        if resilience_run is None:
+            resilience_run = runs.latest(conn, area, "resilience", """AND EXISTS (SELECT 1 FROM core.run_input i
+                WHERE i.run_id = r.run_id AND i.stage = 'services' AND i.input_run_id = %s)""", (services,))
+            if resilience_run is None:
+                raise InputError(f"no resilience run of services run {services} (the one ratios run {ratios_run} "
+                                 "read): run `restore-db compute resilience` first")
+        elif runs.input_run(conn, resilience_run) != services:
+            raise InputError(f"resilience run {resilience_run} and ratios run {ratios_run} read different "
+                             f"services runs ({runs.input_run(conn, resilience_run)} and {services}): give runs of "
+                             "the same services run")
+        return {"ratios": ratios_run, "resilience": resilience_run, "services": services}
+
+    def check(self, ctx: base.Context, planned_layers: set[str], upstream: dict[str, int]) -> None:
+        zone_types(ctx.conn, ctx.cfg["zoning"]["zone_set"])
+
+    def plan(self, ctx: base.Context, upstream: dict[str, int]) -> base.Plan:
+        types = zone_types(ctx.conn, ctx.cfg["zoning"]["zone_set"])
+
+        def run(run_id: int) -> base.Result:
+            summary = compute(ctx.conn, ctx.area, ctx.cfg, upstream["ratios"], upstream["resilience"], run_id)
+            return base.Result(summary, summary.get("warnings", []))
+
+        # the counties are those of the services run (versioned, never changed): its id in the upstream runs
+        # fixes them
+        return base.Plan(self.settings(ctx), {"zone_types": types}, run)

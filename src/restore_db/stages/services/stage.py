@@ -1,10 +1,12 @@
-"""Orchestration of computations: one run per invocation, recorded in core.run.
+"""The services stage: supply and demand of the five ecosystem services, per pixel and per county.
 
-``compute_services`` plans every requested service first (all parameters,
+:class:`ServicesStage` plans every requested service first (all parameters,
 statistics and layers are checked before anything is computed), schedules
 their steps (a step whose outputs an earlier step already produces is
 skipped; identical tile kernels are merged into one pass), runs them with
 the in-database or the client engine, and sums supply and demand per county.
+It runs through :func:`restore_db.stages.base.run` like every stage;
+:func:`compute_services` is the function form used by the CLI and the tests.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from restore_db.stages import runs
+from restore_db.stages import base, runs
 from restore_db.grid.engine import choose_backend, run_kernel
 from restore_db.errors import InputError
 from restore_db.load.common import short_list
@@ -132,61 +134,64 @@ def plan_services(ctx: Context, services: list[str]) -> dict:
     return plans
 
 
-def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[str] | None = None,
-                     label: str | None = None, params: str | list[str] | None = None, scalars: str | None = None,
-                     progress: Callable[[str, int, int], None] | None = None, engine: str | None = None,
-                     stats_year: int | None = None, sides: tuple[str, ...] = ("supply", "demand"),
-                     reuse: bool = False, parent_run_id: int | Callable[[], int] | None = None,
-                     before_compute: Callable[[set[str]], None] | None = None,
-                     ) -> tuple[int, list[ServiceResult]]:
-    """Compute supply and demand layers of ``services`` and their county sums, as one run.
+class ServicesStage(base.Stage):
+    """Supply and demand layers of the services and their county sums (``result.county_service``)."""
 
-    With ``reuse``, a succeeded services run of the same parameters and input
-    checksums is returned instead (with no service results) and nothing is computed.
-    ``before_compute(layers)`` is called with the names of the layers the run
-    will produce, after planning and before the first computation (later
-    stages check their settings there). ``parent_run_id`` is the pipeline run this run belongs to, or a
-    callable returning it (called only when the run starts).
+    name = "services"
+    title = "Ecosystem-service supply and demand"
+    settings_key = None        # the services read parameter sets, not analysis settings
+    upstream = ()
+    inputs = (base.Input("layer", "source layers", "land use, DEM, climate, soil, NDVI, population ... as each "
+                         "service's plan names them"),
+              base.Input("param_set", "land-use and scalar parameters", "--params, --scalars"),
+              base.Input("statistics", "county statistics", "grain output, population ... of --year"),
+              base.Input("boundaries", "counties", "the current core.admin_unit"))
+    outputs = (base.Output("layer", "<service>_supply, <service>_demand", "per service",
+                           "per-pixel supply and demand (food t, carbon t C, water m3, soil t, recreation score)"),
+               base.Output("layer", "county", None, "the county each pixel counts for"),
+               base.Output("table", "result.county_service", "per service",
+                           "county total, mean and density of supply and demand"),
+               base.Output("table", "result.county_share", "1", "pixel shares of counties holding no pixel centre"))
 
-    Raises:
-        InputError: an unknown service or side, or a service that cannot be computed (every problem of
-        every service in one message); raised before the run is recorded.
-    """
-    services = services or list(SERVICES)
-    unknown = [s for s in services if s not in SERVICES]
-    if unknown:
-        raise InputError(f"unknown service(s) {short_list(unknown)}; choose from {', '.join(SERVICES)}")
-    services = [s for s in SERVICES if s in services]   # pipeline order
-    bad = [s for s in sides if s not in ("supply", "demand")]
-    if bad or not sides:
-        raise InputError(f"sides must be supply and/or demand, got {short_list(bad) if bad else 'none'}")
-    ctx = Context(conn, area, params, scalars, stats_year, tuple(sides))
-    plans = plan_services(ctx, services)     # validate everything first
-    backend = choose_backend(conn, engine)
-    ctx.backend = backend
-    layers = sorted({l for p in plans.values() for l in p.layers})
-    inputs = runs.input_checksums(conn, area, layers, sorted(ctx.param_sets))
-    inputs["boundaries"] = runs.boundary_checksum(conn, area)
-    inputs["county_stats"] = runs.stats_checksum(conn, area)
-    record = {name: p.record for name, p in plans.items()}
-    record["_aggregates"] = {name: [{"side": a.side, "layer": a.layer, "unit": a.unit, "scale": a.scale}
-                                    for a in p.aggregates] for name, p in plans.items()}
-    record["_sides"] = list(sides)
-    # the engine does not change results, nor does naming a set the run would choose anyway (the sets read are
-    # checksummed in ``inputs``): neither is part of the identity
-    identity = dict(record)
-    record["_params"] = ctx.preferred_lulc_sets
-    if reuse:
-        previous = runs.find_succeeded(conn, area, "services", identity, inputs)
-        if previous is not None:
-            return previous, []
-    if before_compute is not None:
-        before_compute({o.name if hasattr(o, "name") else o for p in plans.values() for st in p.steps
-                        for o in st.outputs} | {"county"})
-    record["_engine"] = backend
-    run_id = runs.start(conn, area, "services", label, record, inputs, identity=identity,
-                        parent_run_id=parent_run_id() if callable(parent_run_id) else parent_run_id)
+    def plan(self, ctx: base.Context, upstream: dict[str, int]) -> base.Plan:
+        conn, area = ctx.conn, ctx.area
+        services = ctx.option("services") or list(SERVICES)
+        unknown = [s for s in services if s not in SERVICES]
+        if unknown:
+            raise InputError(f"unknown service(s) {short_list(unknown)}; choose from {', '.join(SERVICES)}")
+        services = [s for s in SERVICES if s in services]   # pipeline order
+        sides = tuple(ctx.option("sides", ("supply", "demand")))
+        bad = [s for s in sides if s not in ("supply", "demand")]
+        if bad or not sides:
+            raise InputError(f"sides must be supply and/or demand, got {short_list(bad) if bad else 'none'}")
+        sctx = Context(conn, area, ctx.option("params"), ctx.option("scalars"), ctx.option("stats_year"), sides)
+        plans = plan_services(sctx, services)     # validate everything first
+        backend = choose_backend(conn, ctx.option("engine"))
+        sctx.backend = backend
+        layers = sorted({l for p in plans.values() for l in p.layers})
+        inputs = runs.input_checksums(conn, area, layers, sorted(sctx.param_sets))
+        inputs["boundaries"] = runs.boundary_checksum(conn, area)
+        inputs["county_stats"] = runs.stats_checksum(conn, area)
+        record = {name: p.record for name, p in plans.items()}
+        record["_aggregates"] = {name: [{"side": a.side, "layer": a.layer, "unit": a.unit, "scale": a.scale}
+                                        for a in p.aggregates] for name, p in plans.items()}
+        record["_sides"] = list(sides)
+        # the engine does not change results, nor does naming a set the run would choose anyway (the sets read are
+        # checksummed in ``inputs``): neither is part of the identity
+        identity = dict(record)
+        record["_params"] = sctx.preferred_lulc_sets
+        record["_engine"] = backend
+        produced = frozenset({o.name if hasattr(o, "name") else o for p in plans.values() for st in p.steps
+                              for o in st.outputs} | {"county"})
+        return base.Plan(record, inputs, lambda run_id: _compute(sctx, plans, services, backend, run_id,
+                                                                 ctx.progress),
+                         identity=identity, layers=produced)
 
+
+def _compute(ctx: Context, plans: dict, services: list[str], backend: str, run_id: int,
+             progress: Callable[[str, int, int], None] | None) -> base.Result:
+    """Run the scheduled steps of ``plans`` and the county sums, as run ``run_id``."""
+    conn, area = ctx.conn, ctx.area
     results = {name: ServiceResult(name, area.grid.cells) for name in services}
     produced: dict[str, int] = {}   # layer -> run holding it
     ntiles = area.grid.tiles_x * area.grid.tiles_y
@@ -230,10 +235,39 @@ def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[s
         results[name].counties = county_sums(ctx, run_id, name, plan.aggregates)
         results[name].steps.append(StepResult("county sums", name, 0, time.perf_counter() - t0, backend))
         results[name].seconds += time.perf_counter() - t0
-    timings = {"engine": backend, "warnings": ctx.warnings, "notes": ctx.notes,
+    timings = {"engine": backend, "notes": ctx.notes,
                "param_sets": {name: sorted(ctx.used.get(name, ())) for name in services},
                "services": {n: {"seconds": round(r.seconds, 3), "cells": r.cells,
                                 "cells_per_s": round(r.cells_per_second) if r.seconds else None,
                                 "steps": [s.as_dict() for s in r.steps]} for n, r in results.items()}}
-    runs.finish(conn, run_id, timings)
-    return run_id, list(results.values())
+    return base.Result(warnings=ctx.warnings, timings=timings, detail=list(results.values()))
+
+
+def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[str] | None = None,
+                     label: str | None = None, params: str | list[str] | None = None, scalars: str | None = None,
+                     progress: Callable[[str, int, int], None] | None = None, engine: str | None = None,
+                     stats_year: int | None = None, sides: tuple[str, ...] = ("supply", "demand"),
+                     reuse: bool = False, parent_run_id: int | Callable[[], int] | None = None,
+                     before_compute: Callable[[set[str]], None] | None = None,
+                     ) -> tuple[int, list[ServiceResult]]:
+    """Compute supply and demand layers of ``services`` and their county sums, as one run of the services stage.
+
+    With ``reuse``, a succeeded services run of the same parameters and input
+    checksums is returned instead (with no service results) and nothing is computed.
+    ``before_compute(layers)`` is called with the names of the layers the run
+    will produce, after planning and before the first computation (later
+    stages check their settings there). ``parent_run_id`` is the pipeline run this run belongs to, or a
+    callable returning it (called only when the run starts).
+
+    Returns:
+        The run id and one :class:`ServiceResult` per service computed (none when reused).
+    Raises:
+        InputError: an unknown service or side, or a service that cannot be computed (every problem of
+        every service in one message); raised before the run is recorded.
+    """
+    ctx = base.Context(conn, area, {}, {"services": services, "params": params, "scalars": scalars,
+                                        "stats_year": stats_year, "sides": tuple(sides), "engine": engine},
+                       label=label, force=not reuse, progress=progress, parent=parent_run_id)
+    hook = None if before_compute is None else (lambda layers, reused: None if reused else before_compute(layers))
+    outcome = base.run(ServicesStage(), ctx, before_compute=hook)
+    return outcome.run_id, outcome.detail or []
