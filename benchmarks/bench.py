@@ -52,7 +52,8 @@ from restore_db.load import demo
 from restore_db.grid import studyarea
 from restore_db.db.cluster import Cluster
 from restore_db.stages.services.stage import compute_services, schedule
-from restore_db.grid.engine import choose_backend, read_array, server_backend
+from restore_db.grid.engine import choose_backend, server_backend
+from restore_db.store.layers import read_array
 from restore_db.kernels import catalog, tiles
 from restore_db.stages.services.common import COUNTY_STEP, Context, GridStep, Plan
 from restore_db.stages.services.registry import SERVICES

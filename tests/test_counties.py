@@ -20,7 +20,7 @@ from helpers import create_area
 from restore_db.grid import counties
 from restore_db.load import demo
 from restore_db.cli import app
-from restore_db.grid.engine import read_array
+from restore_db.store.layers import read_array
 
 CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
 SRID = 32650

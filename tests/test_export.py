@@ -23,9 +23,11 @@ from restore_db.publish import export
 from restore_db.grid import studyarea
 from restore_db.kernels import wkb
 from restore_db.errors import InputError
-from restore_db.publish.export import export_raster, read_layer_array
+from restore_db.publish.export import export_raster
+from restore_db.store.layers import read_layer_array
 from restore_db.load.params import load_params
 from restore_db.load.raster import FLOAT_NODATA, load_raster
+from restore_db.store import layers
 
 W, H, TS, PX = 203, 139, 64, 30.0  # 4 x 3 tiles, the last column 11 wide, the last row 11 high
 OX, OY = 399990.0, 4500000.0  # multiples of the pixel size
@@ -76,7 +78,7 @@ def read_tif(path):
 
 
 def stored_tile_ids(conn, area, layer, run_id=None):
-    ref = export.resolve_layer(conn, area, layer, run_id)
+    ref = layers.resolve_layer(conn, area, layer, run_id)
     return {r[0] for r in conn.execute(f'SELECT tile_id FROM {ref.table_schema}."{ref.table_name}"').fetchall()}
 
 
@@ -251,7 +253,7 @@ def test_computed_layer_resolution(conn, area, tmp_path):
     # a source layer of the same name wins when no run is given
     src_path, src_values = continuous_source(tmp_path)
     load(conn, area, "z", src_path, "continuous", "mm")
-    assert export.resolve_layer(conn, area, "z").run_id is None
+    assert layers.resolve_layer(conn, area, "z").run_id is None
     np.testing.assert_array_equal(read_layer_array(conn, area, "z")[0], src_values)
     np.testing.assert_array_equal(read_layer_array(conn, area, "z", run_b)[0], values["b"])
 
@@ -319,7 +321,7 @@ def test_failure_midway_leaves_no_partial_file(conn, area, tmp_path, monkeypatch
     out_dir.mkdir()
     out = out_dir / "p.tif"
     out.write_bytes(b"old")
-    real = export.iter_tiles
+    real = layers.iter_tiles
 
     def failing(*args, **kwargs):
         for i, item in enumerate(real(*args, **kwargs)):
@@ -339,7 +341,7 @@ def test_failure_midway_leaves_no_partial_file(conn, area, tmp_path, monkeypatch
 def test_misplaced_tile_is_reported(conn, area, tmp_path):
     path, _ = continuous_source(tmp_path)
     load(conn, area, "precip", path, "continuous", "mm")
-    ref = export.resolve_layer(conn, area, "precip")
+    ref = layers.resolve_layer(conn, area, "precip")
     conn.execute(f'UPDATE {ref.table_schema}."{ref.table_name}" SET tile_id = 1 WHERE tile_id = 0')
     with pytest.raises(InputError, match="tile 1 is not where its tile_id says"):
         read_layer_array(conn, area, "precip")

@@ -17,7 +17,7 @@ float32). Two backends run the very same modules:
 their run. Everything happens in the caller's transaction.
 
 Grid-wide steps that are not tile-local (flow accumulation, distance
-transforms, county rasters) read whole layers with :func:`read_array` and
+transforms, county rasters) read whole layers with :func:`restore_db.store.layers.read_array` and
 store their result with :func:`write_array`.
 """
 
@@ -37,14 +37,13 @@ from psycopg import sql
 
 from restore_db.kernels import wkb
 from restore_db.errors import InputError
-from restore_db.publish.export import read_layer_array
 from restore_db.kernels import catalog, formulas, tiles
 from restore_db.kernels.tiles import FLOAT_NODATA, LayerStats, TileRunner
-from restore_db.load.raster import drop_layer_table, set_lz4
+from restore_db.store import layers
+from restore_db.store.layers import layer_table
 from restore_db.grid.studyarea import StudyArea
 
 BATCH = 16
-RESULT_SCHEMA = "result"
 BACKENDS = ("auto", "server", "client")
 # Modules stored in calc.kernel_module, in load order (each imports only numpy and earlier ones).
 KERNEL_MODULES = (("restore_db.kernels.wkb", wkb), ("restore_db.kernels.formulas", formulas),
@@ -135,70 +134,6 @@ def choose_backend(conn: psycopg.Connection, requested: str | None = None) -> st
     return "client"
 
 
-# ---------------------------------------------------------------------------
-# layers
-# ---------------------------------------------------------------------------
-
-def layer_table(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> tuple[str, str]:
-    """(schema, table) of a source layer, or of a computed layer of ``run_id``."""
-    row = conn.execute(
-        "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s AND name = %s"
-        " AND run_id IS NOT DISTINCT FROM %s",
-        (area.study_area_id, layer, run_id),
-    ).fetchone()
-    if row is None:
-        where = f" of run {run_id}" if run_id else ""
-        raise InputError(f"study area {area.name!r} has no layer {layer!r}{where}; load it first")
-    return row
-
-
-def has_layer(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id IS NOT DISTINCT FROM %s",
-        (area.study_area_id, layer, run_id)).fetchone() is not None
-
-
-def read_array(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> np.ndarray:
-    """A whole layer on the study grid as float64 with NaN for nodata and missing tiles.
-
-    Read with :func:`restore_db.publish.export.read_layer_array` (tile placement checked).
-    """
-    arr, nodata = read_layer_array(conn, area, layer, run_id)
-    return tiles.as_float(arr, nodata)
-
-
-def _create_result_table(conn, area: StudyArea, name: str, run_id: int) -> tuple[str, str]:
-    table = f"{area.name}__{name}__{run_id}"
-    old = conn.execute(
-        "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id = %s",
-        (area.study_area_id, name, run_id)).fetchone()
-    if old:
-        drop_layer_table(conn, *old)
-        conn.execute("DELETE FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id = %s",
-                     (area.study_area_id, name, run_id))
-    ident = sql.SQL("{}.{}").format(sql.Identifier(RESULT_SCHEMA), sql.Identifier(table))
-    conn.execute(sql.SQL("CREATE TABLE {} (tile_id integer PRIMARY KEY, rast raster NOT NULL)").format(ident))
-    set_lz4(conn, ident)
-    return RESULT_SCHEMA, table
-
-
-def register_layer(conn, area: StudyArea, run_id: int, output: Output, target: tuple[str, str],
-                   stats: LayerStats) -> None:
-    """Index a result table, add raster constraints and register it in ``core.layer``."""
-    schema, table = target
-    ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-    conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (ST_ConvexHull(rast))").format(ident))
-    if stats.valid:
-        conn.execute("SELECT AddRasterConstraints(%s::name, %s::name, 'rast'::name)", (schema, table))
-    conn.execute(
-        """INSERT INTO core.layer (study_area_id, run_id, name, kind, unit, pixel_type, nodata, table_schema,
-               table_name, description, valid_cells, nodata_share, min_value, max_value, mean_value)
-           VALUES (%s, %s, %s, 'continuous', %s, '32BF', %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (area.study_area_id, run_id, output.name, output.unit, FLOAT_NODATA, schema, table, output.description,
-         stats.valid, 1 - stats.valid / area.grid.cells, stats.min, stats.max, stats.mean),
-    )
-
-
 def _copy_tiles(conn, target: tuple[str, str], items: list[tuple[int, bytes]]) -> None:
     if not items:
         return
@@ -214,7 +149,7 @@ def write_array(conn: psycopg.Connection, area: StudyArea, run_id: int, output: 
     grid = area.grid
     if array.shape != (grid.height, grid.width):
         raise ValueError(f"array shape {array.shape} is not the grid's {grid.height}x{grid.width}")
-    target = _create_result_table(conn, area, output.name, run_id)
+    target = layers.create_result_table(conn, area, output.name, run_id)
     stats = LayerStats()
     items = []
     for t in grid.tiles():
@@ -229,7 +164,7 @@ def write_array(conn: psycopg.Connection, area: StudyArea, run_id: int, output: 
             _copy_tiles(conn, target, items)
             items = []
     _copy_tiles(conn, target, items)
-    register_layer(conn, area, run_id, output, target, stats)
+    layers.register_computed(conn, area, run_id, output, target, stats)
     return stats
 
 
@@ -273,7 +208,7 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
         raise ValueError(f"unknown kernel {kernel!r}")
     json.dumps(params)  # parameters must be JSON-able for the server backend
     sources = {arg: layer_table(conn, area, layer, run) for arg, (layer, run) in inputs.items()}
-    targets = {o.name: _create_result_table(conn, area, o.name, run_id) for o in outputs}
+    targets = {o.name: layers.create_result_table(conn, area, o.name, run_id) for o in outputs}
     args = list(sources)
     started = time.perf_counter()
     if backend == "server":
@@ -292,7 +227,7 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
                         backend=backend, added=summary.get("added", 0),
                         outputs={n: LayerStats.from_dict(d) for n, d in summary["outputs"].items()})
     for o in outputs:
-        register_layer(conn, area, run_id, o, targets[o.name], stats.outputs[o.name])
+        layers.register_computed(conn, area, run_id, o, targets[o.name], stats.outputs[o.name])
     return stats
 
 

@@ -249,12 +249,9 @@ def get(conn: psycopg.Connection, name: str | None = None) -> StudyArea:
 
 def delete(conn: psycopg.Connection, area: StudyArea) -> None:
     """Delete a study area with its raster tables, boundaries, parameters, statistics and runs."""
-    from restore_db.load.raster import drop_layer_table
+    from restore_db.store import layers
 
-    for schema, table in conn.execute(
-        "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s", (area.study_area_id,)
-    ).fetchall():
-        drop_layer_table(conn, schema, table)
+    layers.drop_area_tables(conn, area)
     conn.execute("DELETE FROM core.study_area WHERE study_area_id = %s", (area.study_area_id,))
     from restore_db.publish.bi import refresh
 

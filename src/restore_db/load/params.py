@@ -16,6 +16,7 @@ from psycopg import sql
 from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea, check_name
 from restore_db.load.common import existing_file, lock_name, must_load, sha256, short_list
+from restore_db.store import layers
 
 DESCRIPTIVE = {"description", "lulc_name", "name", "lulc_desc", "desc", "source", "class", "class_name"}
 SCALAR_COLUMNS = {"name", "value", "unit", "source", "description"}
@@ -52,11 +53,7 @@ def _numeric(series: pd.Series, path: Path, column: str, keys) -> pd.Series:
 
 def lulc_codes_in_layer(conn: psycopg.Connection, area: StudyArea, layer: str) -> list[int] | None:
     """Distinct class codes present in a categorical layer, or None when the layer is absent."""
-    row = conn.execute(
-        "SELECT table_schema, table_name, kind FROM core.layer WHERE study_area_id = %s AND name = %s"
-        " AND run_id IS NULL",
-        (area.study_area_id, layer),
-    ).fetchone()
+    row = layers.source_layer(conn, area, layer)
     if row is None:
         return None
     schema, table, kind = row
@@ -79,9 +76,7 @@ def check_classes_cover_layer(conn, area: StudyArea, codes: set[int], what: str,
     if present is None:
         if layer is None:
             return
-        loaded = [r[0] for r in conn.execute(
-            "SELECT name FROM core.layer WHERE study_area_id = %s AND run_id IS NULL AND kind = 'categorical' "
-            "ORDER BY name", (area.study_area_id,)).fetchall()]
+        loaded = layers.source_names(conn, area, "categorical")
         raise InputError(f"{what}: study area {area.name!r} has no layer {layer!r} to check the land-use classes "
                          f"against (--lulc-layer); categorical layers: {short_list(loaded) if loaded else 'none'}")
     layer = layer or "lulc"

@@ -47,6 +47,7 @@ from restore_db.errors import InputError
 from restore_db.kernels.tiles import FLOAT_NODATA, LayerStats
 from restore_db.grid.studyarea import LAYER_NAME_RE, StudyArea, check_name, crs_of_srid, source_crs
 from restore_db.load.common import existing_file, lock_name, must_load, sha256
+from restore_db.store.layers import drop_layer_table, set_lz4
 
 CATEGORICAL_NODATA = {"16BSI": -32768, "32BSI": -2147483648}
 RESAMPLING = {r.name: r for r in Resampling}
@@ -401,30 +402,10 @@ def _unchanged(conn: psycopg.Connection, row: dict) -> LayerInfo:
                      row["min_value"], row["max_value"], row["mean_value"], row["resampling"], unchanged=True)
 
 
-def drop_layer_table(conn: psycopg.Connection, schema: str, table: str) -> None:
-    """Drop a raster tile table and its overview tables."""
-    overviews = conn.execute(
-        "SELECT o_table_schema, o_table_name FROM raster_overviews WHERE r_table_schema = %s AND r_table_name = %s",
-        (schema, table),
-    ).fetchall()
-    for o_schema, o_table in overviews:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(o_schema), sql.Identifier(o_table)))
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
-
-
 def _create_table(conn: psycopg.Connection, table: str) -> None:
     ident = sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(table))
     conn.execute(sql.SQL("CREATE TABLE {} (tile_id integer PRIMARY KEY, rast raster NOT NULL)").format(ident))
     set_lz4(conn, ident)
-
-
-def set_lz4(conn: psycopg.Connection, ident: sql.Composable) -> None:
-    """Use lz4 TOAST compression for the tiles when the server has it (pglz costs ~60 MB/s)."""
-    try:
-        with conn.transaction():
-            conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN rast SET COMPRESSION lz4").format(ident))
-    except psycopg.errors.FeatureNotSupported:
-        pass
 
 
 def _finish_table(conn: psycopg.Connection, table: str, overviews: bool, kind: str) -> None:

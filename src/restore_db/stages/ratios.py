@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from restore_db.grid.engine import Output, choose_backend, read_array, run_kernel
+from restore_db.grid.engine import Output, choose_backend, run_kernel
+from restore_db.store.layers import read_array
 from restore_db.grid.counties import of_run
 from restore_db.errors import InputError
 from restore_db.kernels import formulas
 from restore_db.load.common import short_list
 from restore_db.grid.studyarea import StudyArea
 from restore_db.stages import base, classify, runs
+from restore_db.store import layers
 from restore_db.stages.resilience import weights
 
 COMBINED = "combined"
@@ -287,9 +289,7 @@ def pixel_maps(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioI
         for side, key in (("supply", "s"), ("demand", "d")):
             a = aggs[side]
             factor = a["scale"] / px_km2 if cfg["ratios"]["basis"] == "density" else a["scale"]
-            row = conn.execute(
-                "SELECT min_value, max_value FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id = %s",
-                (area.study_area_id, a["layer"], inp.services_run_id)).fetchone()
+            row = layers.stats_of(conn, area, a["layer"], inp.services_run_id)
             if row is None or row[1] is None:
                 return {"warnings": [f"layer {a['layer']!r} of services run {inp.services_run_id} is missing or "
                                      "empty; no pixel maps"]}

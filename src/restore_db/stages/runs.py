@@ -46,20 +46,6 @@ _LIVE = f"""EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l
 STATE_SQL = f"CASE WHEN r.status = 'running' AND NOT {_LIVE} THEN 'interrupted' ELSE r.status END"
 
 
-def input_checksums(conn: psycopg.Connection, area: StudyArea, layers: list[str], param_sets: list[str]) -> dict:
-    """Checksums of the source layers and parameter sets a computation reads."""
-    out = {"layers": {}, "param_sets": {}}
-    for name, sha, loaded in conn.execute(
-        "SELECT name, source_sha256, loaded_at FROM core.layer WHERE study_area_id = %s AND run_id IS NULL"
-        " AND name = ANY(%s) ORDER BY name", (area.study_area_id, layers)).fetchall():
-        out["layers"][name] = sha or loaded.isoformat()
-    for name, sha, loaded in conn.execute(
-        "SELECT name, source_sha256, loaded_at FROM param.param_set WHERE study_area_id = %s AND name = ANY(%s)"
-        " ORDER BY name", (area.study_area_id, param_sets)).fetchall():
-        out["param_sets"][name] = sha or loaded.isoformat()
-    return out
-
-
 def boundary_checksum(conn: psycopg.Connection, area: StudyArea) -> str | None:
     """MD5 of the area's administrative units (codes, names, parents and geometry)."""
     return conn.execute(

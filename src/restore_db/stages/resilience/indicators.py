@@ -19,7 +19,7 @@ import psycopg
 from scipy import ndimage
 
 from restore_db.grid import counties
-from restore_db.grid.engine import has_layer, read_array
+from restore_db.store.layers import has_layer, read_array
 from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea
 from restore_db.stages.resilience import landscape

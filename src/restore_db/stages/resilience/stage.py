@@ -10,6 +10,7 @@ from restore_db.grid import counties
 from restore_db.grid.engine import choose_backend
 from restore_db.stages import base, runs
 from restore_db.stages.resilience import index
+from restore_db.store.layers import input_checksums
 
 
 class ResilienceStage(base.Stage):
@@ -59,7 +60,7 @@ def _inputs(ctx: base.Context, plan: index.ResiliencePlan) -> dict:
     anything)."""
     layers = sorted({layer for i in plan.indicators for layer, run in (i.layers or {}).values() if run is None})
     sets = sorted(plan.planner.param_sets)
-    inputs = runs.input_checksums(ctx.conn, ctx.area, layers, sets)
+    inputs = input_checksums(ctx.conn, ctx.area, layers, sets)
     inputs["indicators"] = plan.record()
     if any(i.source_kind in ("county_stat", "sql") for i in plan.indicators):
         inputs["county_stats"] = runs.stats_checksum(ctx.conn, ctx.area)

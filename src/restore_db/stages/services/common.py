@@ -24,7 +24,8 @@ import numpy as np
 import psycopg
 
 from restore_db.grid import counties
-from restore_db.grid.engine import Output, has_layer, pixel_values, write_array, zonal_stats
+from restore_db.grid.engine import Output, pixel_values, write_array, zonal_stats
+from restore_db.store.layers import has_layer
 from restore_db.errors import InputError
 from restore_db.load.common import short_list
 from restore_db.load.params import lulc_codes_in_layer

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from restore_db.grid.engine import Output, read_array, write_array
+from restore_db.grid.engine import Output, write_array
+from restore_db.store.layers import read_array
 from restore_db.kernels import formulas
 from restore_db.kernels.catalog import lookup
 from restore_db.load.params import lulc_codes_in_layer

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from restore_db.stages import runs
-from restore_db.grid.engine import Output, read_array, write_array
+from restore_db.grid.engine import Output, write_array
+from restore_db.store.layers import read_array
 from restore_db.errors import InputError
 from restore_db.load.common import short_list
 from restore_db.load.params import lulc_codes_in_layer
 from restore_db.stages.services.common import Aggregate, Context, GridStep, Plan, Step, source_layers
+from restore_db.store import layers
 
 SLOPE = Output("slope", "degree", "slope by Horn's method (tile halo)")
 OUTPUTS = [
@@ -53,14 +54,11 @@ def flow_accumulation_step(method: str, dem_key: str):
         Reused from an earlier succeeded run computed from the same DEM with the
         same method (it depends on nothing else); returns {"flow_acc": that run}.
         """
-        row = ctx.conn.execute(
-            """SELECT l.run_id FROM core.layer l JOIN core.run r USING (run_id)
-               WHERE l.study_area_id = %s AND l.name = 'flow_acc' AND r.status = 'succeeded'
-                 AND r.params #>> '{soil,flow_accumulation}' = %s AND r.inputs #>> '{layers,dem}' = %s
-               ORDER BY l.run_id DESC LIMIT 1""", (ctx.area.study_area_id, method, dem_key)).fetchone()
-        if row:
-            ctx.notes.append(f"flow accumulation ({method}) reused from run {row[0]}")
-            return {"flow_acc": row[0]}
+        held = layers.computed_by_run(ctx.conn, ctx.area, "flow_acc",
+                                      {"params.soil.flow_accumulation": method, "inputs.layers.dem": dem_key})
+        if held is not None:
+            ctx.notes.append(f"flow accumulation ({method}) reused from run {held}")
+            return {"flow_acc": held}
         from restore_db.stages.services.terrain import flow_accumulation
 
         dem = read_array(ctx.conn, ctx.area, "dem")
@@ -130,7 +128,7 @@ def plan(ctx: Context) -> Plan:
         raise InputError(f"scalar flow_routing must be one of {sorted(FLOW_METHODS)} "
                          f"({', '.join(f'{k} = {v}' for k, v in FLOW_METHODS.items())}), got {routing:g}")
     method = FLOW_METHODS[int(routing)]
-    dem_key = runs.input_checksums(ctx.conn, ctx.area, ["dem"], [])["layers"]["dem"]
+    dem_key = layers.input_checksums(ctx.conn, ctx.area, ["dem"], [])["layers"]["dem"]
     record.update({"flow_accumulation": method, "l_max": params["l_max"], "S": "Liu et al. 1994 (csle)"})
     steps = [
         Step("slope", {"dem": "dem"}, [SLOPE], {"cell_size": ctx.area.grid.pixel_size}, halo=True),

@@ -25,6 +25,7 @@ from restore_db.load.common import short_list
 from restore_db.stages.services.common import COUNTY_STEP, Context, GridStep, Step, county_sums
 from restore_db.stages.services.registry import SERVICES
 from restore_db.grid.studyarea import StudyArea
+from restore_db.store.layers import input_checksums
 
 
 @dataclass
@@ -169,7 +170,7 @@ class ServicesStage(base.Stage):
         backend = choose_backend(conn, ctx.option("engine"))
         sctx.backend = backend
         layers = sorted({l for p in plans.values() for l in p.layers})
-        inputs = runs.input_checksums(conn, area, layers, sorted(sctx.param_sets))
+        inputs = input_checksums(conn, area, layers, sorted(sctx.param_sets))
         inputs["boundaries"] = runs.boundary_checksum(conn, area)
         inputs["county_stats"] = runs.stats_checksum(conn, area)
         record = {name: p.record for name, p in plans.items()}
