@@ -421,6 +421,25 @@ def test_esdr_zero_maxima_is_zero():
     assert _is_nan(F.esdr(np.nan, 0.0, 0.0, 0.0))
 
 
+def test_esdr_scaled_one_rule_for_counties_and_pixels():
+    s = np.array([10.0, 30.0, 50.0])
+    d = np.array([20.0, 20.0, 60.0])
+    # raw: the maxima of S and D themselves: (S - D) / ((50 + 60) / 2)
+    e, ss, ds = F.esdr_scaled(s, d, "raw", 10.0, 50.0, 20.0, 60.0)
+    np.testing.assert_allclose(e, [-10 / 55, 10 / 55, -10 / 55], rtol=1e-15)
+    assert ss is s and ds is d
+    # minmax: S' = (0, 0.5, 1), D' = (0, 0, 1), both maxima 1: ESDR = S' - D'
+    e, ss, ds = F.esdr_scaled(s, d, "minmax", 10.0, 50.0, 20.0, 60.0)
+    np.testing.assert_allclose(ss, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(e, [0.0, 0.5, 0.0])
+    # a constant demand scales to 0 and its maximum is 0: ESDR = S' / (1 / 2)
+    e, _, ds = F.esdr_scaled(s, np.full(3, 7.0), "minmax", 10.0, 50.0, 7.0, 7.0)
+    np.testing.assert_allclose(ds, [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(e, [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="raw or minmax"):
+        F.esdr_scaled(s, d, "auto", 0, 1, 0, 1)
+
+
 def test_minmax_scale_by_direction():
     x = np.array([2.0, 4.0, 10.0, np.nan])
     np.testing.assert_allclose(F.minmax_scale(x, 2.0, 10.0), [0.0, 0.25, 1.0, np.nan])

@@ -879,3 +879,21 @@ def test_counties_without_values_get_null_rows_with_reasons(syn):
     warnings = warnings_of(syn, run_id)
     assert any("carbon supply: county(ies) c3 have no value (NULL)" in w for w in warnings), warnings
     assert any("carbon demand: county(ies) c4 have no value (NULL)" in w for w in warnings), warnings
+
+
+def test_the_sql_mirrors_the_one_list_of_services(conn):
+    """``result.county_service``'s check and the ``bi`` columns name exactly the services of NAMES."""
+    import re
+
+    from restore_db.stages.services import NAMES
+    from restore_db.stages.services.registry import SERVICES
+    from restore_db.stages.settings import load
+
+    assert tuple(SERVICES) == NAMES and tuple(load(None)["ratios"]["services"]) == NAMES
+    (check,) = conn.execute("""SELECT pg_get_constraintdef(oid) FROM pg_constraint
+                               WHERE conrelid = 'result.county_service'::regclass AND contype = 'c'""").fetchone()
+    assert tuple(re.findall(r"'(\w+)'::text", check)) == NAMES
+    columns = {r[0] for r in conn.execute("""SELECT column_name FROM information_schema.columns
+                                             WHERE table_schema = 'bi' AND table_name = 'county'""").fetchall()}
+    for name in NAMES:
+        assert any(c.startswith(name + "_") for c in columns), f"bi.county has no column of {name}"

@@ -179,13 +179,8 @@ def esdr(a, p):
         name = svc["name"]
         s = a["s_" + name] * svc["s_factor"]
         d = a["d_" + name] * svc["d_factor"]
-        s_max, d_max = svc["s_max"], svc["d_max"]
-        if svc["scaling"] == "minmax":
-            s = formulas.minmax_scale(s, svc["s_min"], svc["s_max"])
-            d = formulas.minmax_scale(d, svc["d_min"], svc["d_max"])
-            s_max = 1.0 if svc["s_max"] > svc["s_min"] else 0.0
-            d_max = 1.0 if svc["d_max"] > svc["d_min"] else 0.0
-        out["esdr_" + name] = formulas.esdr(s, d, s_max, d_max)
+        out["esdr_" + name], _, _ = formulas.esdr_scaled(s, d, svc["scaling"], svc["s_min"], svc["s_max"],
+                                                          svc["d_min"], svc["d_max"])
     out["cesd"] = formulas.weighted_mean([out["esdr_" + svc["name"]] for svc in p["services"]], p["weights"])
     return out
 

@@ -1021,6 +1021,31 @@ def esdr(S, D, s_max, d_max):
 
 
 
+def esdr_scaled(S, D, scaling, s_min, s_max, d_min, d_max):
+    """ESDR after the scaling of S and D: ``(S' - D') / ((S'_max + D'_max) / 2)``.
+
+    ``scaling`` ``raw``: S' = S, D' = D and the maxima are ``s_max``, ``d_max``
+    (S and D in one unit). ``minmax``: S' = minmax_scale(S, s_min, s_max), D'
+    likewise, and their maxima are 1 (0 when the side is constant: it carries
+    no information). The minima and maxima are over all units of the study area
+    (counties for county ESDR, pixels for the ESDR maps), so counties and pixels
+    follow this one rule.
+
+    Returns: (ESDR, S', D'), arrays of the shape of S. Units: [-] for ESDR and
+    scaled values; S', D' in the unit of S and D when raw.
+    Nodata: as :func:`esdr` and :func:`minmax_scale`.
+    Raises: ValueError for another ``scaling``.
+    Source: docs/models/ratios.md#esdr (Li J.H. et al. 2016, Ecological Indicators 60).
+    """
+    if scaling == "raw":
+        return esdr(S, D, s_max, d_max), S, D
+    if scaling != "minmax":
+        raise ValueError(f"scaling must be raw or minmax, not {scaling!r}")
+    s = minmax_scale(S, s_min, s_max)
+    d = minmax_scale(D, d_min, d_max)
+    return esdr(s, d, 1.0 if s_max > s_min else 0.0, 1.0 if d_max > d_min else 0.0), s, d
+
+
 @_quiet
 def minmax_scale(x, lo, hi, direction=1):
     """Min–max scaling by direction: ``(x - lo)/(hi - lo)`` (direction +1) or

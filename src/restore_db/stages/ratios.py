@@ -84,12 +84,6 @@ def cesd_weights(cfg: dict) -> list[float]:
     return [float(r["cesd"]["weights"][s]) for s in r["services"]]
 
 
-def _scaled(x: np.ndarray, scaling: str) -> np.ndarray:
-    if scaling == "raw":
-        return x
-    return formulas.minmax_scale(x, np.nanmin(x), np.nanmax(x))
-
-
 def _missing_reasons(inp: RatioInputs, service: str, side: str, units: np.ndarray) -> dict[int, str]:
     """unit_id -> why the county has no ``side`` of ``service`` (from the services run)."""
     part = inp.frame[(inp.frame.service == service) & (inp.frame.side == side)].set_index("unit_id")
@@ -137,11 +131,10 @@ def county_table(inp: RatioInputs, cfg: dict) -> tuple[pd.DataFrame, pd.DataFram
         if not ok.any():
             raise InputError(f"no county has both {service} supply and demand in services run "
                              f"{inp.services_run_id}")
-        ss, ds = _scaled(s, scaling), _scaled(d, scaling)
+        e, ss, ds = formulas.esdr_scaled(s, d, scaling, np.nanmin(s), np.nanmax(s), np.nanmin(d), np.nanmax(d))
         s_max, d_max = float(np.nanmax(ss)), float(np.nanmax(ds))
         if s_max + d_max == 0:
             warnings.append(f"{service}: no supply and no demand in any county; ESDR = 0")
-        e = formulas.esdr(ss, ds, s_max, d_max)
         mt = classify.matching_types(s, d, method)
         missing = [reasons.get(u) for u in units]
         rows.append(pd.DataFrame({"unit_id": units, "service": service, "supply": s, "demand": d,
@@ -159,8 +152,8 @@ def county_table(inp: RatioInputs, cfg: dict) -> tuple[pd.DataFrame, pd.DataFram
         summary.append({"service": service, "basis": r["basis"], "scaling": scaling, "supply_unit": su,
                         "demand_unit": du, "s_max": s_max, "d_max": d_max, "cesd_weight": w})
         esdrs.append(e)
-        s_norm.append(_scaled(s, "minmax"))
-        d_norm.append(_scaled(d, "minmax"))
+        s_norm.append(formulas.minmax_scale(s, np.nanmin(s), np.nanmax(s)))
+        d_norm.append(formulas.minmax_scale(d, np.nanmin(d), np.nanmax(d)))
         types.append(mt)
     complete = ~np.isin(units, list(combined_reason))
     cesd = np.where(complete, formulas.weighted_mean([np.nan_to_num(e) for e in esdrs], weights_), np.nan)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from restore_db.errors import InputError
 from restore_db.resources import package_data
+from restore_db.stages.services import NAMES
 
-SERVICES = ("food", "carbon", "water", "soil", "recreation")
+SERVICES = NAMES   # the one list of the services
 
 # key path -> allowed values (for string settings chosen from a list)
 CHOICES = {

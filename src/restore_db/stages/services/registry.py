@@ -1,7 +1,9 @@
-"""The services restore-db computes, in pipeline order."""
+"""The service modules by name, in pipeline order (:data:`restore_db.stages.services.NAMES`)."""
 
 from __future__ import annotations
 
-from restore_db.stages.services import carbon, food, recreation, soil, water
+import importlib
 
-SERVICES = {"food": food, "carbon": carbon, "water": water, "soil": soil, "recreation": recreation}
+from restore_db.stages.services import NAMES
+
+SERVICES = {name: importlib.import_module(f"restore_db.stages.services.{name}") for name in NAMES}
