@@ -24,7 +24,7 @@ BENCH_ARGS ?=
 # because make itself only ever exits 0 or 2).
 PYTEST_STATUS_FILE ?=
 
-.PHONY: help setup demo test bench db-up db-down clean
+.PHONY: help setup demo test test-sql bench db-up db-down clean
 
 help: ## Show this help
 	@echo "usage: make <target> [DEMO_ARGS=...] [PYTEST_ARGS=...] [BENCH_PIXEL=250 BENCH_ENGINE=both ...]"
@@ -47,6 +47,9 @@ test: setup ## Run the test suite (its own throw-away PostgreSQL cluster)
 	if [ -n "$(PYTEST_STATUS_FILE)" ]; then echo $$rc > "$(PYTEST_STATUS_FILE)"; fi; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests collected (pytest exit 5)" >&2; fi; \
 	exit $$rc
+
+test-sql: setup ## Run only the pgTAP tests of the SQL (sql/tests/*.sql, each in a fresh migrated database)
+	$(BIN)/pytest -q tests/test_sql_pgtap.py $(PYTEST_ARGS)
 
 bench: setup ## Benchmark the services end to end vs numpy (BENCH_PIXEL=250 BENCH_ENGINE=auto|server|client|both)
 	$(BIN)/python benchmarks/bench.py --pixel-size $(BENCH_PIXEL) --engine $(BENCH_ENGINE) \

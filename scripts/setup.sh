@@ -4,7 +4,9 @@
 #   1. system packages: PostgreSQL server + PostGIS (raster) + pgRouting + PL/Python,
 #      numpy for the server's Python, raster2pgsql, GDAL tools, python3-venv, and
 #      QGIS's Python bindings with its data providers (python3-qgis, qgis-providers:
-#      tests/test_bi_qgis.py opens the bi views in QGIS, headless);
+#      tests/test_bi_qgis.py opens the bi views in QGIS, headless), and pgTAP with
+#      pg_prove for the SQL tests of sql/tests (tests/test_sql_pgtap.py; the pgtap
+#      extension is created in test databases only, never by the migrations);
 #   2. .venv in the repository root with `pip install -e '.[test]'`.
 #
 # The second run only checks and takes about a second. Environment:
@@ -96,6 +98,9 @@ command -v gdalinfo >/dev/null 2>&1           || need gdal-bin
 # the PostgreSQL data provider is the separate package qgis-providers
 [ -f /usr/lib/python3/dist-packages/qgis/core/__init__.py ] || need python3-qgis
 [ -f /usr/lib/qgis/plugins/libprovider_postgres.so ]        || need qgis-providers
+# pgTAP for the SQL tests (sql/tests): the extension, and pg_prove that runs the files
+[ -f "$ext/pgtap.control" ]                   || need "postgresql-$PGV-pgtap"
+command -v pg_prove >/dev/null 2>&1           || need libtap-parser-sourcehandler-pgtap-perl
 if [ -z "${PYTHON:-}" ] && ! command -v python3 >/dev/null 2>&1; then
     need python3
     need python3-venv
@@ -122,7 +127,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ -x "/usr/lib/postgresql/$PGV/bin/initdb" ] || die "PostgreSQL $PGV was not installed"
     say "system packages installed"
 else
-    say "system packages: ok (PostgreSQL $PGV, PostGIS raster, pgRouting, PL/Python, numpy, GDAL, QGIS)"
+    say "system packages: ok (PostgreSQL $PGV, PostGIS raster, pgRouting, PL/Python, numpy, GDAL, QGIS, pgTAP)"
 fi
 
 # --- Python venv ---------------------------------------------------------------------
