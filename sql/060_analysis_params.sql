@@ -1,7 +1,7 @@
 -- 060_analysis_params.sql
 -- Editable catalogues of the analysis after the services: resilience
--- indicators (domain.md 7.2) and restoration zone types with their default
--- strategies (domain.md 8.1, 8.2). Users add, drop, disable or reweight rows
+-- indicators (docs/models/resilience.md#indicators) and restoration zone types with their default
+-- strategies (docs/models/zoning.md#overlay, docs/models/zoning.md#default-strategies). Users add, drop, disable or reweight rows
 -- with plain SQL (or `restore-db load indicators`); a run snapshots the rows
 -- it used, so later edits never change past results.
 -- Seed rows are inserted with ON CONFLICT DO NOTHING: re-applying this file
@@ -46,39 +46,39 @@ COMMENT ON TABLE param.indicator IS 'Resilience indicators by set: dimension, di
 INSERT INTO param.indicator (indicator_set, indicator, dimension, dimension_name, name, direction, unit, source_kind,
                              source, statistic, optional, position, description, reference) VALUES
   ('default', 'shdi',          'D1', 'landscape structure', 'Shannon diversity (SHDI)', 1, '1', 'landscape', 'shdi', NULL, false, 1,
-   'land-use diversity from class cell counts (FRAGSTATS)', 'domain.md 7.2, 7.6'),
+   'land-use diversity from class cell counts (FRAGSTATS)', 'docs/models/resilience.md#indicators, docs/models/landscape-metrics.md#metrics'),
   ('default', 'pd',            'D1', 'landscape structure', 'patch density (PD)', -1, 'patches/100 ha', 'landscape', 'pd', NULL, false, 2,
-   'fragmentation: 8-connected patches per 100 ha', 'domain.md 7.2, 7.6'),
+   'fragmentation: 8-connected patches per 100 ha', 'docs/models/resilience.md#indicators, docs/models/landscape-metrics.md#metrics'),
   ('default', 'cohesion',      'D1', 'landscape structure', 'patch cohesion (COHESION)', 1, '%', 'landscape', 'cohesion', NULL, false, 3,
-   'physical connectedness of patches', 'domain.md 7.2, 7.6'),
+   'physical connectedness of patches', 'docs/models/resilience.md#indicators, docs/models/landscape-metrics.md#metrics'),
   ('default', 'ndvi',          'D2', 'ecological function', 'mean NDVI', 1, '1', 'layer', 'ndvi', 'mean', true, 4,
-   'vegetation vigour', 'domain.md 7.2'),
+   'vegetation vigour', 'docs/models/resilience.md#indicators'),
   ('default', 'carbon_density','D2', 'ecological function', 'carbon density', 1, 't C/ha', 'layer', 'c_storage', 'mean', false, 5,
-   'carbon storage per hectare of the services run (stands in for NPP when no NPP layer is loaded)', 'domain.md 2.1, 7.2 [RECON]'),
+   'carbon storage per hectare of the services run (stands in for NPP when no NPP layer is loaded)', 'docs/models/carbon.md#supply-carbon-storage, docs/models/resilience.md#indicators (project decision)'),
   ('default', 'habitat',       'D2', 'ecological function', 'habitat suitability', 1, '0-1', 'class_mean', 'habitat', NULL, false, 6,
-   'area-weighted habitat suitability of the land-use classes (stands in for InVEST habitat quality)', 'domain.md 7.2, 11.1 [RECON]'),
+   'area-weighted habitat suitability of the land-use classes (stands in for InVEST habitat quality)', 'docs/models/resilience.md#indicators, docs/models/resilience.md#habitat-suitability (project decision)'),
   ('default', 'precipitation', 'D3', 'climate and hydrology', 'annual precipitation', 1, 'mm/yr', 'layer', 'precipitation', 'mean', false, 7,
-   'water input', 'domain.md 7.2'),
+   'water input', 'docs/models/resilience.md#indicators'),
   ('default', 'aridity',       'D3', 'climate and hydrology', 'aridity index ET0/P', -1, '1', 'ratio', 'eto/precipitation', NULL, true, 8,
-   'evaporative demand over precipitation', 'domain.md 7.2'),
+   'evaporative demand over precipitation', 'docs/models/resilience.md#indicators'),
   ('default', 'water_yield',   'D3', 'climate and hydrology', 'water-yield depth', 1, 'mm/yr', 'layer', 'wyield', 'mean', false, 9,
-   'InVEST annual water yield of the services run', 'domain.md 3.1, 7.2'),
+   'InVEST annual water yield of the services run', 'docs/models/water-yield.md#supply-annual-water-yield, docs/models/resilience.md#indicators'),
   ('default', 'relief',        'D4', 'terrain and soil', 'relief amplitude', -1, 'm', 'layer', 'dem', 'range', false, 10,
-   'highest minus lowest elevation of the county', 'domain.md 7.2'),
+   'highest minus lowest elevation of the county', 'docs/models/resilience.md#indicators'),
   ('default', 'erosion',       'D4', 'terrain and soil', 'soil erosion modulus (CSLE)', -1, 't/(ha*yr)', 'layer', 'soil_loss', 'mean', false, 11,
-   'actual soil loss A of the services run', 'domain.md 4.1, 7.2'),
+   'actual soil loss A of the services run', 'docs/models/soil-conservation.md#equation, docs/models/resilience.md#indicators'),
   ('default', 'soil_organic_carbon', 'D4', 'terrain and soil', 'soil organic carbon', 1, '%', 'layer', 'soil_oc', 'mean', true, 12,
-   'topsoil organic carbon content', 'domain.md 7.2'),
+   'topsoil organic carbon content', 'docs/models/resilience.md#indicators'),
   ('default', 'population_density', 'D5', 'human disturbance', 'population density', -1, 'persons/km2', 'layer', 'population', 'density', false, 13,
-   'population grid of the services run per km2', 'domain.md 7.2'),
+   'population grid of the services run per km2', 'docs/models/resilience.md#indicators'),
   ('default', 'built_up_share', 'D5', 'human disturbance', 'construction-land share', -1, '%', 'class_share', 'built_up', NULL, false, 14,
-   'share of pixels of built-up classes', 'domain.md 7.2'),
+   'share of pixels of built-up classes', 'docs/models/resilience.md#indicators'),
   ('default', 'land_use_intensity', 'D5', 'human disturbance', 'land-use intensity grade', -1, 'grade 1-4', 'class_mean', 'lu_degree', NULL, false, 15,
-   'area-weighted land-use degree grade (Zhuang & Liu 1997; x100 gives their index L)', 'domain.md 7.2')
+   'area-weighted land-use degree grade (Zhuang & Liu 1997; x100 gives their index L)', 'docs/models/resilience.md#indicators')
 ON CONFLICT DO NOTHING;
 
 -- Restoration zone types by set: the canonical code '<matching type>-<resilience class>'
--- (stable, data-independent), names and the default strategy (domain.md 8.1, 8.2).
+-- (stable, data-independent), names and the default strategy (docs/models/zoning.md#overlay, docs/models/zoning.md#default-strategies).
 -- The display code (I-1 ... IV-2) is numbered per run over the combinations that occur.
 CREATE TABLE param.zone_type (
     zone_set        text NOT NULL CHECK (zone_set ~ '^[a-z][a-z0-9_]{0,39}$'),

@@ -1,8 +1,8 @@
 """Tiny study areas for the analysis tests: four square counties and a
 recorded services run whose county supply and demand are set by the test.
 
-The numbers are the worked examples of docs/domain.md §16.10 (ESDR, CESD,
-quadrants) and §16.11 (weights), so expected values can be derived in the
+The numbers are the worked examples of docs/models/ratios.md#reference-test-values (ESDR, CESD,
+quadrants) and docs/models/resilience.md#reference-test-values (weights), so expected values can be derived in the
 tests from the formulas, independently of the code under test.
 """
 
@@ -15,10 +15,10 @@ from shapely.geometry import MultiPolygon
 
 from helpers import create_area
 
-# domain.md §16.10: four units x two services, raw S and D in one unit
+# docs/models/ratios.md#reference-test-values: four units x two services, raw S and D in one unit
 S = [[120, 30], [80, 10], [20, 50], [5, 5]]
 D = [[60, 40], [100, 5], [10, 20], [50, 30]]
-# domain.md §16.11: four units x three indicators, directions (+, -, +)
+# docs/models/resilience.md#reference-test-values: four units x three indicators, directions (+, -, +)
 X = [[0.2, 30, 5], [0.5, 10, 3], [0.9, 20, 9], [0.4, 40, 1]]
 DIRECTIONS = [1, -1, 1]
 SERVICES = ("food", "water")

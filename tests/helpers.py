@@ -122,7 +122,7 @@ def create_area(conn, name: str, srid: int, origin_x: float, origin_y: float, pi
 def slope_by_hand(dem: np.ndarray, cell: float) -> np.ndarray:
     """Slope in degrees of every cell of ``dem`` (NaN = nodata; outside the grid = nodata), pixel by pixel.
 
-    A transcription of pygeoprocessing ``calculate_slope`` (InVEST's slope, docs/domain.md 4.4): Horn's
+    A transcription of pygeoprocessing ``calculate_slope`` (InVEST's slope, docs/models/soil-conservation.md#slope-length-and-steepness-ls): Horn's
     stencil when the 8 neighbours are valid; next to nodata, per row (a-c, d-f, g-i) and column (a-g, b-h,
     c-i): both ends, else a one-cell difference with the middle cell, else the valid end against the centre
     times sqrt(2); divided by the sum of the factors times the cell size; 0 if none. Nodata centre -> NaN.

@@ -5,7 +5,7 @@ Expected numbers come from outside the code under test:
 * Fisher–Jenks optimal breaks checked against an exhaustive search over all
   contiguous partitions of a small sorted array (written out below);
 * quantile/equal-interval bounds computed by hand;
-* the matching types of docs/domain.md §16.10, typed in below;
+* the matching types of docs/models/ratios.md#reference-test-values, typed in below;
 * hand-built arrays for the deficit/surplus ranks.
 """
 
@@ -146,7 +146,7 @@ def test_assign():
         C.assign([1.0], [3.0, 2.0])
 
 
-# --- balance classes (§6.3) ---------------------------------------------------
+# --- balance classes (docs/models/ratios.md#deficit-and-surplus-classes) ---------------------------------------------------
 
 
 def test_balance_classes_hand_array():
@@ -237,7 +237,7 @@ def test_balance_label_generic_and_nodata():
         C.balance_label(5, 4)
 
 
-# --- two levels / five levels (§7.5) ----------------------------------------
+# --- two levels / five levels (docs/models/resilience.md#index-and-classes) ----------------------------------------
 
 
 def test_two_level_mean_median_jenks():
@@ -279,7 +279,7 @@ def test_five_levels_property(v, method):
     assert (np.diff(lv[order]) >= 0).all()
 
 
-# --- matching types (§6.4, §16.10) ------------------------------------------
+# --- matching types (docs/models/ratios.md#matching-types, docs/models/ratios.md#reference-test-values) ------------------------------------------
 
 S_1610 = np.array([[120, 30], [80, 10], [20, 50], [5, 5]], dtype=float)
 D_1610 = np.array([[60, 40], [100, 5], [10, 20], [50, 30]], dtype=float)

@@ -2,9 +2,9 @@
 
 Expected numbers come from outside the code under test:
 
-* the worked 4x4 example of docs/domain.md §16.8, typed in below;
+* the worked 4x4 example of docs/models/landscape-metrics.md#reference-test-values, typed in below;
 * hand tallies written out in the tests (adjacency matrix, patch perimeters
-  of the §16.8 raster; single-class and checkerboard landscapes);
+  of the docs/models/landscape-metrics.md#reference-test-values raster; single-class and checkerboard landscapes);
 * pylandstats 3.1.0 (test-only dependency): its landscape-level functions for
   PD, ED, LPI, LSI, MESH, TA, NP, and its building blocks (adjacency table,
   patch areas and perimeters, class proportions) for the metrics it does not
@@ -27,7 +27,7 @@ from hypothesis.extra import numpy as hnp
 
 from restore_db.stages.resilience.landscape import METRICS, landscape_metrics, zone_metrics
 
-# docs/domain.md §16.8
+# docs/models/landscape-metrics.md#reference-test-values
 EX168 = np.array(
     [
         [1, 1, 2, 2],
@@ -82,13 +82,13 @@ def test_bad_shapes():
 
 
 # ---------------------------------------------------------------------------
-# 1. the §16.8 worked example
+# 1. the docs/models/landscape-metrics.md#reference-test-values worked example
 # ---------------------------------------------------------------------------
 
 
 def test_domain_16_8_worked_values():
     out = landscape_metrics(EX168, 30.0)
-    expected = {  # typed from docs/domain.md §16.8
+    expected = {  # typed from docs/models/landscape-metrics.md#reference-test-values
         "np": 4,
         "pd": 277.78,
         "lpi": 37.5,
@@ -104,7 +104,7 @@ def test_domain_16_8_worked_values():
 
 
 def test_domain_16_8_adjacency_metrics_by_hand():
-    """CONTAG, AI, COHESION, SHEI of the §16.8 raster from hand tallies.
+    """CONTAG, AI, COHESION, SHEI of the docs/models/landscape-metrics.md#reference-test-values raster from hand tallies.
 
     4-neighbour joins (single count) tallied row by row and column by column:
     like 1-1 = 5, 2-2 = 6, 3-3 = 3; unlike 1-2 = 3, 1-3 = 5, 2-3 = 2 (E = 10).
@@ -191,7 +191,7 @@ def test_against_pylandstats(seed, masked):
         assert _close(ours["sidi"], 1 - np.sum(pland**2))
         assert _close(ours["shdi"], -np.sum(pland * np.log(pland)))
         # pylandstats' own SHDI takes P_i from the adjacency table's row sums (a
-        # documented convention difference, domain §7.6): check that this is the only
+        # documented convention difference, domain docs/models/landscape-metrics.md#metrics): check that this is the only
         # difference, rather than asserting our value against it.
         rows = adj.sum(axis=1)
         p_adj = rows / rows.sum()
@@ -230,7 +230,7 @@ def test_against_pylandstats(seed, masked):
 
 
 def test_pylandstats_shdi_differs_on_16_8():
-    """domain §16.8: pylandstats' SHDI is 1.089208 (adjacency-based); ours 1.082196."""
+    """domain docs/models/landscape-metrics.md#reference-test-values: pylandstats' SHDI is 1.089208 (adjacency-based); ours 1.082196."""
     pls = pytest.importorskip("pylandstats")
     ls = pls.Landscape(EX168.astype(int), res=(30, 30), nodata=0)
     assert ls.shannon_diversity_index() == pytest.approx(1.089208, rel=1e-6)

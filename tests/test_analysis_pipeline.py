@@ -1,7 +1,7 @@
 """Ratios, resilience and zoning stages on tiny study areas (real PostGIS).
 
-Expected values are derived here from the formulas of docs/domain.md §6-§8
-and the worked examples §16.10/§16.11 (typed in tests/analysis_cases.py),
+Expected values are derived here from the formulas of docs/models/README.md#pipeline-order
+and the worked examples docs/models/ratios.md#reference-test-values/docs/models/resilience.md#reference-test-values (typed in tests/analysis_cases.py),
 never from the code under test.
 """
 
@@ -59,11 +59,11 @@ def test_ratios_match_the_worked_example(conn, tiny):
     got = {(u, s): (e, zs, zd, m) for u, s, e, zs, zd, m in rows}
     s, d = np.array(S, float), np.array(D, float)
     half = (s.max(axis=0) + d.max(axis=0)) / 2
-    esdr = (s - d) / half                                           # domain.md 6.1
-    # §16.10 typed values, as a check of the derivation above
+    esdr = (s - d) / half                                           # docs/models/ratios.md#esdr
+    # docs/models/ratios.md#reference-test-values typed values, as a check of the derivation above
     assert esdr == pytest.approx(np.array([[0.5455, -0.2222], [-0.1818, 0.1111], [0.0909, 0.6667],
                                            [-0.4091, -0.5556]]), abs=1e-4)
-    expected_types = [["HH", "HH"], ["HH", "LL"], ["LL", "HL"], ["LL", "LH"]]   # §16.10
+    expected_types = [["HH", "HH"], ["HH", "LL"], ["LL", "HL"], ["LL", "LH"]]   # docs/models/ratios.md#reference-test-values
     for i, u in enumerate(units):
         for j, service in enumerate(SERVICES):
             e, zs, zd, m = got[(u, service)]
@@ -72,9 +72,9 @@ def test_ratios_match_the_worked_example(conn, tiny):
             assert zd == pytest.approx(_zscore(d[:, j])[i], rel=1e-9)
             assert m == expected_types[i][j]
         cesd = got[(u, "combined")][0]
-        assert cesd == pytest.approx(esdr[i].mean(), rel=1e-9)      # domain.md 6.2, equal weights
+        assert cesd == pytest.approx(esdr[i].mean(), rel=1e-9)      # docs/models/ratios.md#cesd, equal weights
     assert [got[(u, "combined")][0] for u in units] == pytest.approx([0.1616, -0.0354, 0.3788, -0.4823], abs=1e-4)
-    # combined type: z-score sign of the mean min-max scaled supplies and demands (domain.md 6.4)
+    # combined type: z-score sign of the mean min-max scaled supplies and demands (docs/models/ratios.md#matching-types)
     s_mean = np.mean([_minmax(s[:, j]) for j in range(2)], axis=0)
     d_mean = np.mean([_minmax(d[:, j]) for j in range(2)], axis=0)
     for i, u in enumerate(units):
@@ -129,10 +129,10 @@ def test_resilience_entropy_weights_and_classes(conn, tiny):
     with conn.transaction():
         out = pipeline.run_resilience(conn, area, cfg_for(), run)
     xn = _norm(X, DIRECTIONS)
-    p = (xn + 1e-4) / (xn + 1e-4).sum(axis=0)                      # domain.md 7.4 entropy weights
+    p = (xn + 1e-4) / (xn + 1e-4).sum(axis=0)                      # docs/models/resilience.md#weights entropy weights
     e = -(p * np.log(p)).sum(axis=0) / np.log(len(X))
     w = (1 - e) / (1 - e).sum()
-    assert w == pytest.approx([0.3463, 0.3043, 0.3495], abs=1e-4)   # §16.11
+    assert w == pytest.approx([0.3463, 0.3043, 0.3495], abs=1e-4)   # docs/models/resilience.md#reference-test-values
     stored = dict(conn.execute("SELECT indicator, weight FROM result.run_indicator WHERE run_id = %s",
                                (out.run_id,)).fetchall())
     assert [stored[f"x{j + 1}"] for j in range(3)] == pytest.approx(w, rel=1e-9)
@@ -165,7 +165,7 @@ def test_resilience_critic_and_ahp(conn, tiny):
     with conn.transaction():
         out = pipeline.run_resilience(conn, area, cfg_for(resilience__weighting="critic"), run)
     w = _final_weights(conn, out.run_id)
-    assert w == pytest.approx([0.2914, 0.3928, 0.3158], abs=1e-4)    # §16.11
+    assert w == pytest.approx([0.2914, 0.3928, 0.3158], abs=1e-4)    # docs/models/resilience.md#reference-test-values
     # a consistent AHP matrix a_ij = v_i / v_j has the weights v / sum(v) and CR = 0
     v = np.array([4.0, 2.0, 1.0])
     ahp = {"labels": ["x1", "x2", "x3"], "matrix": (v[:, None] / v[None, :]).tolist()}
@@ -382,7 +382,7 @@ def test_a_county_without_values_is_kept_null_with_reasons_and_unclassified(conn
     assert ratio[(c5, "water")][0] is not None and ratio[(c5, "water")][2] is None
     assert ratio[(c5, "combined")][:2] == (None, None)
     assert "no food demand (no county statistic for population)" in ratio[(c5, "combined")][2]
-    # food is computed over the four counties that have it: the worked example (domain.md §16.10)
+    # food is computed over the four counties that have it: the worked example (docs/models/ratios.md#reference-test-values)
     s, d = np.array(S, float), np.array(D, float)
     food = (s[:, 0] - d[:, 0]) / ((s[:, 0].max() + d[:, 0].max()) / 2)
     assert [ratio[(u, "food")][0] for u in units] == pytest.approx(food, rel=1e-9)

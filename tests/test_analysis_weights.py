@@ -2,7 +2,7 @@
 
 Expected numbers come from outside the code under test:
 
-* the worked values of docs/domain.md §16.11 (weighting) and §16.10
+* the worked values of docs/models/resilience.md#reference-test-values (weighting) and docs/models/ratios.md#reference-test-values
   (z-scores), typed in below;
 * hand computations written out in the test (consistent AHP matrices, the
   closed-form λ_max of a 3×3 reciprocal matrix, combinations).
@@ -24,7 +24,7 @@ from hypothesis.extra import numpy as hnp
 from restore_db.stages.resilience import weights as W
 from restore_db.errors import InputError
 
-# --- §16.11 -----------------------------------------------------------------
+# --- docs/models/resilience.md#reference-test-values -----------------------------------------------------------------
 
 X_1611 = np.array([[0.2, 30, 5], [0.5, 10, 3], [0.9, 20, 9], [0.4, 40, 1]], dtype=float)
 DIRS_1611 = (+1, -1, +1)
@@ -96,7 +96,7 @@ def test_entropy_constant_column_weight_zero():
     w, det = W.entropy_weights(N)
     assert w[3] == 0.0
     assert det["e"][3] == 1.0
-    # the other weights are those of §16.11 (d_j of a constant column is 0)
+    # the other weights are those of docs/models/resilience.md#reference-test-values (d_j of a constant column is 0)
     np.testing.assert_allclose(w[:3], W_ENTROPY_1611, atol=5e-5)
 
 
@@ -142,7 +142,7 @@ def test_entropy_rejects_negative_and_single_unit():
         W.entropy_weights(np.array([[0.1, 0.5]]))
 
 
-# --- z-scores (§16.10) ------------------------------------------------------
+# --- z-scores (docs/models/ratios.md#reference-test-values) ------------------------------------------------------
 
 S_1610 = np.array([[120, 30], [80, 10], [20, 50], [5, 5]], dtype=float)
 D_1610 = np.array([[60, 40], [100, 5], [10, 20], [50, 30]], dtype=float)

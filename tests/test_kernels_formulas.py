@@ -4,7 +4,7 @@ Expected numbers come from outside the code under test:
 
 * the InVEST unit fixtures in ../shared/data/invest/unit_fixtures/*.csv
   (transcribed from the natcap/invest test-suite; skipped when absent);
-* the worked values of docs/domain.md §16 typed in below;
+* the worked values of docs/models/README.md#reference-test-values typed in below;
 * hand computations written out in the test.
 
 Hypothesis property tests check the invariants (bounds, linearity, NaN
@@ -83,7 +83,7 @@ def test_awy_fractp_invest_fixture(row):
 
 
 def test_awy_fractp_invest_fixture_as_tile():
-    """§16.2 typed in: the whole 2x3 tile in one call (array form, scalar Z)."""
+    """docs/models/water-yield.md#invest-fractp-fixture typed in: the whole 2x3 tile in one call (array form, scalar Z)."""
     kc = np.array([[1, 0.1, 0.1], [0.6, 0.6, 0.1]])
     eto = np.array([[1000, 900, 900], [1100, 1005, 1000]])
     p = np.array([[100, 1000, 10], [500, 800, 1100]])
@@ -112,7 +112,7 @@ def test_ls_ucav_invest_fixture(row):
 
 
 def test_ls_ucav_invest_fixture_vector_with_nodata():
-    """§16.4 typed in, including the nodata pixel."""
+    """docs/models/soil-conservation.md#invest-sdr-ls-fixture typed in, including the nodata pixel."""
     pct = np.array([1.5, 4, 8, 10, 15, np.nan])
     fa = np.array([100, 100, 100, 100, 1e7, np.nan])
     theta = np.degrees(np.arctan(pct / 100))
@@ -177,7 +177,7 @@ def test_carbon_report_totals_invest_fixture():
 
 
 # ===========================================================================
-# domain.md worked values (§16.1, §16.9, §16.10, §16.12)
+# worked values of the model pages (docs/models/carbon.md#reference-test-values, docs/models/soil-conservation.md#csle-factor-values, docs/models/ratios.md#reference-test-values, docs/models/water-yield.md#budyko-worked-value)
 # ===========================================================================
 
 
@@ -231,7 +231,7 @@ def test_csle_L_domain_16_9(theta, expected):
 
 
 def test_csle_m_at_invest_fixture_slopes_domain_16_4():
-    """§16.4: the five test slopes are 0.86°, 2.29°, 4.57°, 5.71°, 8.53° with CSLE m 0.2/0.3/0.4/0.5/0.5."""
+    """docs/models/soil-conservation.md#invest-sdr-ls-fixture: the five test slopes are 0.86°, 2.29°, 4.57°, 5.71°, 8.53° with CSLE m 0.2/0.3/0.4/0.5/0.5."""
     pct = np.array([1.5, 4, 8, 10, 15])
     theta = np.degrees(np.arctan(pct / 100))
     np.testing.assert_allclose(theta, [0.86, 2.29, 4.57, 5.71, 8.53], atol=5e-3)
@@ -239,7 +239,7 @@ def test_csle_m_at_invest_fixture_slopes_domain_16_4():
 
 
 def test_ls_ucav_csle_S_equals_mccool_at_fixture_slopes():
-    """§16.4: for the five fixture slopes CSLE S coincides with McCool S, so
+    """docs/models/soil-conservation.md#invest-sdr-ls-fixture: for the five fixture slopes CSLE S coincides with McCool S, so
     (s=csle, m=invest) reproduces the InVEST expected LS too."""
     pct = np.array([1.5, 4, 8, 10, 15])
     theta = np.degrees(np.arctan(pct / 100))
@@ -255,7 +255,7 @@ def test_ls_ucav_csle_S_equals_mccool_at_fixture_slopes():
 def test_ls_ucav_csle_matches_slope_length_form(theta, l_expected, s_expected):
     """With FA = 1 (no upslope area) the UCA L reduces to (D / (22.13 x))**m, x = sin θ + cos θ.
 
-    Choosing D = 60 m * x makes it the §16.9 slope-length L for λ = 60 m.
+    Choosing D = 60 m * x makes it the docs/models/soil-conservation.md#csle-factor-values slope-length L for λ = 60 m.
     """
     rad = math.radians(theta)
     d = 60.0 * (math.sin(rad) + math.cos(rad))
@@ -264,7 +264,7 @@ def test_ls_ucav_csle_matches_slope_length_form(theta, l_expected, s_expected):
 
 
 def test_ls_ucav_hand_computed():
-    """θ = 20°, FA = 5, D = 10 m, CSLE m = 0.5, S = 6.5337 (§16.9)."""
+    """θ = 20°, FA = 5, D = 10 m, CSLE m = 0.5, S = 6.5337 (docs/models/soil-conservation.md#csle-factor-values)."""
     d = 10.0
     a_in = math.sqrt(4 * d * d)  # 20
     x = math.sin(math.radians(20)) + math.cos(math.radians(20))
@@ -444,7 +444,7 @@ def test_minmax_scale_by_direction():
     x = np.array([2.0, 4.0, 10.0, np.nan])
     np.testing.assert_allclose(F.minmax_scale(x, 2.0, 10.0), [0.0, 0.25, 1.0, np.nan])
     np.testing.assert_allclose(F.minmax_scale(x, 2.0, 10.0, -1), [1.0, 0.75, 0.0, np.nan])
-    # a constant indicator carries no information: 0 everywhere (domain.md 0.5)
+    # a constant indicator carries no information: 0 everywhere (docs/models/conventions.md#normalisation)
     np.testing.assert_allclose(F.minmax_scale(np.array([3.0, 3.0]), 3.0, 3.0), [0.0, 0.0])
 
 
@@ -894,7 +894,7 @@ def test_all_public_functions_are_covered():
         "zhang2002_beta_alpha", "zhang2002_halfmonth_erosivity", "epic_K", "fvc_dimidiate", "cai_C",
         "b_forest", "b_grass", "csle_soil_loss", "soil_demand", "food_ndvi_weight", "food_supply_ndvi",
         "food_supply_lookup", "food_demand", "proximity_bonus", "recreation_supply",
-        "recreation_demand_density", "esdr", "minmax_scale", "weighted_mean",
+        "recreation_demand_density", "esdr", "esdr_scaled", "minmax_scale", "weighted_mean",
         # NaN behaviour tested separately:
         "horn_slope_degrees", "rusle_R_monthly",
     }  # fmt: skip

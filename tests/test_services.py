@@ -3,7 +3,7 @@
 The area is 30 x 20 pixels of 60 m (UTM 50N) in 16-pixel tiles (2 x 2 tiles, the last ones cut), with four
 rectangular counties whose edges do not all follow pixel edges, and a strip of pixels outside every
 county. Inputs are written here with numpy; expected values are computed here from the domain formulas
-(domain.md 1-5) with plain numpy, the county of a pixel from its centre, never with the code under test.
+(docs/models/README.md#services) with plain numpy, the county of a pixel from its centre, never with the code under test.
 Computed layers are read back with helpers.read_layer.
 """
 
@@ -562,7 +562,7 @@ def test_recreation_without_forest_has_no_forest_bonus(syn):
 
 
 def ls_by_hand(theta, fa, d, l_max):
-    """domain.md 4.4: unit-contributing-area L (InVEST form) with CSLE m, Liu's S, L capped at l_max."""
+    """docs/models/soil-conservation.md#slope-length-and-steepness-ls: unit-contributing-area L (InVEST form) with CSLE m, Liu's S, L capped at l_max."""
     m = np.where(theta <= 1, 0.2, np.where(theta <= 3, 0.3, np.where(theta <= 5, 0.4, 0.5)))
     s_rad = np.sin(np.radians(theta))
     s = np.where(theta < 5, 10.8 * s_rad + 0.03, np.where(theta < 10, 16.8 * s_rad - 0.5, 21.91 * s_rad - 0.96))
@@ -588,7 +588,7 @@ def soil_inputs(syn, k_source="layer"):
 
 
 def epic_k_by_hand(san, sil, cla, c):
-    """domain.md 4.3: EPIC K with the Zhang (2007) correction, first form, in SI units."""
+    """docs/models/soil-conservation.md#soil-erodibility-k: EPIC K with the Zhang (2007) correction, first form, in SI units."""
     sn1 = 1 - san / 100
     k = ((0.2 + 0.3 * np.exp(-0.0256 * san * (1 - sil / 100))) * (sil / (cla + sil)) ** 0.3
          * (1 - 0.25 * c / (c + np.exp(3.72 - 2.95 * c)))
@@ -604,7 +604,7 @@ def test_soil_conservation_by_hand(syn, k_source):
     run_id, results = syn.compute(["soil"])
     lulc = syn.layers["lulc"]
     slope = syn.layer("slope", run_id)
-    expected_slope = slope_by_hand(syn.layers["dem"], PX)  # InVEST's slope (domain.md 4.4)
+    expected_slope = slope_by_hand(syn.layers["dem"], PX)  # InVEST's slope (docs/models/soil-conservation.md#slope-length-and-steepness-ls)
     assert np.array_equal(np.isnan(slope), np.isnan(expected_slope))
     np.testing.assert_allclose(slope[~np.isnan(slope)], expected_slope[~np.isnan(slope)], rtol=1e-6)
 
@@ -655,7 +655,7 @@ def test_soil_conservation_by_hand(syn, k_source):
 
 
 def test_soil_b_factor_from_ndvi(syn):
-    """Classes without csle_b take B from vegetation cover (domain.md 4.5): forest B_forest(GD = FVC),
+    """Classes without csle_b take B from vegetation cover (docs/models/soil-conservation.md#cover-and-practice-factors-b-e-t): forest B_forest(GD = FVC),
     grassland B_grass, cropland 1; FVC by the dimidiate model between the 5 % and 95 % NDVI percentiles."""
     soil_inputs(syn)
     ndvi = syn.raster("ndvi", ndvi_layer(syn.layers["lulc"]))

@@ -66,7 +66,7 @@ def test_five_services_on_real_bth(conn, bth):
            WHERE c.run_id = %s AND c.service = 'recreation' AND c.side = 'demand'""", (run_id,)).fetchall())
     worst = max(abs(per_county[c] - v) / v for c, v in census.items())
     assert worst < 1e-6, f"allocated population differs from the census by up to {worst:.1e}"
-    # demands follow from the population and the default scalars (domain.md 1.4, 2.4, 3.2)
+    # demands follow from the population and the default scalars (docs/models/food.md#demand, docs/models/carbon.md#demand-emissions-of-the-population, docs/models/water-yield.md#demand-water-use)
     persons = totals[("recreation", "demand")][1]
     assert totals[("food", "demand")][1] == pytest.approx(persons * 0.4, rel=1e-6)
     assert totals[("carbon", "demand")][1] == pytest.approx(persons * 7.4 * 12 / 44, rel=1e-6)

@@ -156,7 +156,7 @@ def test_ls_ucav_reproduces_invest_ls(sdr):
     # as much as two machines may differ.)
     wrong = _rel(_invest_ls_float32(slope, fa, CELL, L_MAX, m_breaks=(1.0, 3.0, 5.0, 9.0)), ref[valid])
     assert (wrong > bound).sum() == ((slope > 3.0) & (slope <= 3.5)).sum() == 6984
-    # l_max = 122 is never reached at 1 km (max L = 11.25): the clamp is covered by the §16.4 fixture
+    # l_max = 122 is never reached at 1 km (max L = 11.25): the clamp is covered by the docs/models/soil-conservation.md#invest-sdr-ls-fixture fixture
     l_only = F.ls_ucav(sdr["theta"], sdr["flow_accumulation"], CELL, None, s_method="mccool", m_method="invest")
     assert np.nanmax(l_only / F._mccool_S(sdr["theta"])) < 12.0
 

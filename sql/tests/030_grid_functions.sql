@@ -10,7 +10,7 @@
 --   tile 5 (row 1, col 2): 8 x 9, upper-left (1320, 4840), lower-right (1400, 4750)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(39);
+SELECT plan(40);
 
 SELECT has_function('core', 'study_area_id', ARRAY['text'], 'core.study_area_id(text) exists');
 SELECT function_returns('core', 'study_area_id', ARRAY['text'], 'integer', 'core.study_area_id returns integer');
@@ -68,18 +68,14 @@ SELECT results_eq(
 SELECT is(ST_Value(core.tile_raster(core.study_area_id('t030'), 0), 1, 1, 1), NULL::double precision,
           'the pixels of an empty tile are nodata');
 SELECT is(core.tile_raster(-1, 0), NULL::raster, 'an unknown study area gives NULL');
--- A tile_id outside 0 .. tiles_x * tiles_y - 1 names no tile: the function should give NULL or raise.
--- Today it returns a raster off the grid (tile 6: 16 x 65529 pixels, the negative height -7 wrapped
--- to 16 bits, at (1000, 4680); tile -1: 16 x 16 at (840, 5000)). Marked TODO until it checks tile_id.
-CREATE FUNCTION pg_temp.t030_no_tile(p_area integer, p_tile integer) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN core.tile_raster(p_area, p_tile) IS NULL AND core.tile_envelope(p_area, p_tile) IS NULL;
-EXCEPTION WHEN OTHERS THEN
-    RETURN true;
-END $$;
-SELECT todo('core.tile_raster and core.tile_envelope do not check that tile_id is on the grid', 2);
-SELECT ok(pg_temp.t030_no_tile(core.study_area_id('t030'), 6), 'tile 6, past the last tile (5), gives no raster');
-SELECT ok(pg_temp.t030_no_tile(core.study_area_id('t030'), -1), 'tile -1 gives no raster');
+-- A tile_id off the grid is an error naming the valid range (tiles 0 to 5 on this 3 x 2 grid), for the
+-- raster and for its envelope.
+SELECT throws_ok($$SELECT core.tile_raster(core.study_area_id('t030'), 6)$$, '22023',
+                 'tile 6 is not on the grid of study area "t030" (tiles 0 to 5)', 'tile 6, past the last tile, is refused');
+SELECT throws_ok($$SELECT core.tile_raster(core.study_area_id('t030'), -1)$$, '22023',
+                 'tile -1 is not on the grid of study area "t030" (tiles 0 to 5)', 'tile -1 is refused');
+SELECT throws_ok($$SELECT core.tile_envelope(core.study_area_id('t030'), 6)$$, '22023', NULL,
+                 'the envelope of tile 6 is refused');
 
 -- core.tile_envelope ------------------------------------------------------------------
 SELECT ok(ST_Equals(core.tile_envelope(core.study_area_id('t030'), 0), ST_MakeEnvelope(1000, 4840, 1160, 5000, 32650)),

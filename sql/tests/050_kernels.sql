@@ -8,7 +8,7 @@ SELECT plan(31);
 SELECT has_table('calc', 'kernel_module', 'table calc.kernel_module exists');
 SELECT col_is_pk('calc', 'kernel_module', 'name', 'kernel_module key: the module name');
 SELECT results_eq($$SELECT name FROM calc.kernel_module ORDER BY load_order$$,
-                  ARRAY['restore_db.wkb', 'restore_db.kernels.formulas', 'restore_db.kernels.catalog',
+                  ARRAY['restore_db.kernels.wkb', 'restore_db.kernels.formulas', 'restore_db.kernels.catalog',
                         'restore_db.kernels.tiles'],
                   'the four kernel modules are stored, dependencies first');
 SELECT is_empty($$SELECT name FROM calc.kernel_module

@@ -1,6 +1,6 @@
 """Which county each pixel counts for, and county sums over it.
 
-The rule (docs/models/aggregation.md; domain.md §0.4):
+The rule (docs/models/aggregation.md; docs/models/aggregation.md#which-county-a-pixel-counts-for):
 
 * a pixel counts for the county that holds its centre (the pixel-centre rule of
   ``ST_Clip``): the county raster (layer ``county``) gives each pixel that county;

@@ -1,7 +1,7 @@
 """Study areas: creation, look-up and the CRS rules of the reference grid.
 
 The grid CRS must be projected with metre units: areas (t/ha -> t per pixel),
-slope lengths and landscape metrics need them (domain.md 0.1). A CRS that is
+slope lengths and landscape metrics need them (docs/models/conventions.md#grid-crs-and-alignment). A CRS that is
 not in ``spatial_ref_sys`` (e.g. an Albers equal-area CRS for China) is
 registered there under a new SRID >= 900000.
 """

@@ -27,7 +27,7 @@ def lookup(codes: np.ndarray, table) -> np.ndarray:
     """Per-pixel value of a lookup list for land-use codes (NaN codes stay NaN).
 
     Codes outside the table give NaN; the services check before computing that
-    every class of the land-use layer has a value (domain.md 0.2).
+    every class of the land-use layer has a value (docs/models/conventions.md#nodata).
     """
     ext = np.append(lut(table), np.nan)     # the last slot answers NaN and out-of-range codes
     none = ext.size - 1
@@ -37,13 +37,13 @@ def lookup(codes: np.ndarray, table) -> np.ndarray:
 
 
 def carbon_storage(a, p):
-    """InVEST carbon storage (t C/ha) from the four pool tables (domain.md 2.1)."""
+    """InVEST carbon storage (t C/ha) from the four pool tables (docs/models/carbon.md#supply-carbon-storage)."""
     codes = a["lulc"]
     return {"c_storage": formulas.carbon_storage(*(lookup(codes, p[pool]) for pool in CARBON_POOLS))}
 
 
 def water_yield(a, p):
-    """InVEST annual water yield, Budyko-Fu: fractp, aet and wyield (mm/yr) (domain.md 3.1).
+    """InVEST annual water yield, Budyko-Fu: fractp, aet and wyield (mm/yr) (docs/models/water-yield.md#supply-annual-water-yield).
 
     ``soil_depth`` and ``pawc`` are layers, or one value everywhere
     (``p["soil_depth_const"]``, ``p["pawc_const"]``) when the layer is not an input.
@@ -59,7 +59,7 @@ def water_yield(a, p):
 
 
 def slope(a, p):
-    """Slope in degrees by Horn's method on a DEM tile with its halo (domain.md 4.4)."""
+    """Slope in degrees by Horn's method on a DEM tile with its halo (docs/models/soil-conservation.md#slope-length-and-steepness-ls)."""
     return {"slope": formulas.horn_slope_degrees(a["dem"], p["cell_size"])}
 
 
@@ -70,12 +70,12 @@ def class_values(a, p):
 
 
 def food_weight(a, p):
-    """NDVI allocation weight of grain output: max(NDVI, 0) on cropland, 0 elsewhere (domain.md 1.2)."""
+    """NDVI allocation weight of grain output: max(NDVI, 0) on cropland, 0 elsewhere (docs/models/food.md#method-a-grain-output-allocated-by-ndvi)."""
     return {"food_weight": formulas.food_ndvi_weight(a["ndvi"], lookup(a["lulc"], p["cropland"]))}
 
 
 def allocate(a, p):
-    """County total x pixel weight / county weight sum (dasymetric allocation, domain.md 1.2, 1.4, 3.2).
+    """County total x pixel weight / county weight sum (dasymetric allocation, docs/models/food.md#method-a-grain-output-allocated-by-ndvi, docs/models/food.md#demand, docs/models/water-yield.md#demand-water-use).
 
     ``p["factor"]`` is indexed by the pixel's county id and holds
     total / weight sum (0 for a county whose weights sum to 0); pixels outside
@@ -89,12 +89,12 @@ def allocate(a, p):
 
 
 def food_supply_lookup(a, p):
-    """Food supply by land-use yield (t per pixel per year, domain.md 1.3)."""
+    """Food supply by land-use yield (t per pixel per year, docs/models/food.md#method-b-class-yield)."""
     return {"food_supply": formulas.food_supply_lookup(lookup(a["lulc"], p["food_yield"]), p["pixel_area_m2"])}
 
 
 def demand(a, p):
-    """Population-driven demands per pixel (domain.md 1.4, 2.4, 3.2, 5.2).
+    """Population-driven demands per pixel (docs/models/food.md#demand, docs/models/carbon.md#demand-emissions-of-the-population, docs/models/water-yield.md#demand-water-use, docs/models/recreation.md#demand-population-density).
 
     food_demand t/yr, carbon_demand t C/yr, water_demand m3/yr (domestic, plus
     the allocated industrial and agricultural layers when given) and
@@ -114,7 +114,7 @@ def demand(a, p):
 
 
 def soil(a, p):
-    """CSLE soil conservation (domain.md 4.1-4.7).
+    """CSLE soil conservation (docs/models/soil-conservation.md#soil-conservation-with-the-chinese-soil-loss-equation).
 
     Inputs: slope (degrees), flow_acc (cells), lulc; R from ``erosivity`` or
     annual ``precipitation`` (Zhang & Fu 2003); K from ``erodibility`` or soil
@@ -160,13 +160,13 @@ def soil(a, p):
 
 
 def recreation(a, p):
-    """Recreation supply: class score x (1 + proximity bonus ``rec_proximity``, 0 without it) (domain.md 5.1a)."""
+    """Recreation supply: class score x (1 + proximity bonus ``rec_proximity``, 0 without it) (docs/models/recreation.md#supply-scored-land-use-near-water-and-forest)."""
     bonus = a["rec_proximity"] if "rec_proximity" in a else 0.0
     return {"recreation_supply": formulas.recreation_supply(lookup(a["lulc"], p["rec_score"]), bonus)}
 
 
 def esdr(a, p):
-    """ESDR of each service and CESD per pixel (domain.md 6.1, 6.2).
+    """ESDR of each service and CESD per pixel (docs/models/ratios.md#esdr, docs/models/ratios.md#cesd).
 
     ``p["services"]`` lists, per service, its name, the factors that turn the
     supply and demand layers into densities (per km2, as the county basis),

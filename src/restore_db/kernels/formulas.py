@@ -7,7 +7,7 @@ Python pipeline and inside PostgreSQL's PL/Python, so it imports only numpy
 (1.24 API: no numpy-2-only calls, no scipy) and the standard library, and
 nothing from ``restore_db``.
 
-Conventions (``docs/domain.md`` §0):
+Conventions (``docs/models/conventions.md#conventions-common-to-every-model):
 
 * Inputs are numpy arrays of any shape (2-D tiles usually) or scalars; they
   are converted to float64 and broadcast against each other.  The result has
@@ -19,8 +19,8 @@ Conventions (``docs/domain.md`` §0):
 * Physically bounded factors (FVC, C, B) are clamped to [0, 1].
 * Units are SI unless stated; ``ha`` = 10 000 m², ``t`` = Mg.
 
-Sections cited as "§x.y" are those of ``docs/domain.md`` (the project's domain
-specification); worked values are in its §16.
+Citations point to the model pages of ``docs/models/``; the worked values are listed in
+docs/models/README.md#reference-test-values.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ import functools
 import numpy as np
 
 __all__ = [
-    # water (§3)
+    # water (docs/models/water-yield.md#water-yield-and-water-demand)
     "awy_fractp",
     "awy_water_yield",
     "water_yield_volume",
     "water_demand_domestic",
-    # carbon (§2)
+    # carbon (docs/models/carbon.md#carbon-storage-and-carbon-demand)
     "carbon_storage",
     "per_pixel",
     "carbon_valuation_constant",
     "carbon_demand",
-    # topography (§4.4, §4.6)
+    # topography (docs/models/soil-conservation.md#slope-length-and-steepness-ls, docs/models/soil-conservation.md#cross-check-with-invest-sdr)
     "horn_slope_degrees",
     "slope_percent_to_degrees",
     "slope_degrees_to_percent",
@@ -48,7 +48,7 @@ __all__ = [
     "csle_S",
     "csle_L",
     "ls_ucav",
-    # CSLE factors (§4)
+    # CSLE factors (docs/models/soil-conservation.md#soil-conservation-with-the-chinese-soil-loss-equation)
     "rusle_R_monthly",
     "R_annual_zhang_fu",
     "zhang2002_beta_alpha",
@@ -60,17 +60,18 @@ __all__ = [
     "b_grass",
     "csle_soil_loss",
     "soil_demand",
-    # food (§1)
+    # food (docs/models/food.md#food-supply-and-demand)
     "food_ndvi_weight",
     "food_supply_ndvi",
     "food_supply_lookup",
     "food_demand",
-    # recreation (§5)
+    # recreation (docs/models/recreation.md#leisure-and-recreation)
     "proximity_bonus",
     "recreation_supply",
     "recreation_demand_density",
-    # supply–demand (§6)
+    # supply–demand (docs/models/ratios.md#ratios-of-supply-and-demand-deficit-classes-and-matching-types)
     "esdr",
+    "esdr_scaled",
     "minmax_scale",
     "weighted_mean",
 ]
@@ -157,7 +158,7 @@ def _fu_aet_ratio(x, w):
     * x = +inf (P so small that PET/P overflows): the limit, 1.
 
     Both stay in [0, 1] for x >= 0 and w >= 1 and agree with InVEST's float32
-    output far below its precision (checked on the §16.2 fixture).
+    output far below its precision (checked on the docs/models/water-yield.md#invest-fractp-fixture fixture).
     """
     small = x <= 1
     y = np.where(small, x, 1.0 / x)          # x**-w == (1/x)**w: one power, log and exp per pixel
@@ -194,7 +195,7 @@ def awy_fractp(kc, eto, precip, root_depth, soil_depth, pawc, veg, z):
     physical).  Exception: ``root_depth`` is ignored where veg != 1 (a NaN or
     -1 root depth of a non-vegetated class does not invalidate the pixel).
 
-    Source: domain.md §3.1, §16.2; InVEST ``annual_water_yield.py::fractp_op``
+    Source: docs/models/water-yield.md#supply-annual-water-yield, docs/models/water-yield.md#invest-fractp-fixture; InVEST ``annual_water_yield.py::fractp_op``
     (Fu 1981; Zhang et al. 2004; Donohue et al. 2012 for the cap of 5).
     """
     kc, eto, p, root, soil, pawc, veg, z = np.broadcast_arrays(
@@ -230,7 +231,7 @@ def awy_water_yield(fractp, precip):
 
     Nodata: NaN in either input -> NaN in both outputs.
 
-    Source: domain.md §3.1; InVEST ``annual_water_yield.py::wyield_op`` / ``aet_op``.
+    Source: docs/models/water-yield.md#supply-annual-water-yield; InVEST ``annual_water_yield.py::wyield_op`` / ``aet_op``.
     """
     f = _f(fractp)
     p = _f(precip)
@@ -243,7 +244,7 @@ def water_yield_volume(wyield_mm, pixel_area_m2):
 
     Units: wyield_mm [mm/yr]; pixel_area_m2 [m2].  Output: m3/yr.
     Nodata: NaN propagates.
-    Source: domain.md §3.1 (InVEST ``wyield_vol`` = mean depth x area / 1000), §3.2.
+    Source: docs/models/water-yield.md#supply-annual-water-yield (InVEST ``wyield_vol`` = mean depth x area / 1000), docs/models/water-yield.md#demand-water-use.
     """
     return _ret(_f(wyield_mm) * _f(pixel_area_m2) / 1000.0)
 
@@ -254,7 +255,7 @@ def water_demand_domestic(pop, q_dom):
 
     Units: pop [persons per pixel]; q_dom [L/(person*d)].  Output: m3/yr.
     Nodata: NaN propagates.
-    Source: domain.md §3.2 (provincial Water Resources Bulletins for q_dom).
+    Source: docs/models/water-yield.md#demand-water-use (provincial Water Resources Bulletins for q_dom).
     """
     return _ret(_f(pop) * _f(q_dom) * 365.0 / 1000.0)
 
@@ -270,7 +271,7 @@ def carbon_storage(c_above, c_below, c_soil, c_dead):
 
     Units: each pool t C/ha (Mg/ha, elemental carbon).  Output: t C/ha.
     Nodata: NaN in any pool -> NaN (never treated as 0).
-    Source: domain.md §2.1, §16.1; InVEST ``carbon.py`` (per-hectare outputs
+    Source: docs/models/carbon.md#supply-carbon-storage, docs/models/carbon.md#reference-test-values; InVEST ``carbon.py`` (per-hectare outputs
     since 3.15.0).
     """
     return _ret(_f(c_above) + _f(c_below) + _f(c_soil) + _f(c_dead))
@@ -283,7 +284,7 @@ def per_pixel(value_per_ha, pixel_area_m2):
     Units: value_per_ha [X/ha], pixel_area_m2 [m2].  Output: X per pixel
     (e.g. t C/ha -> t C, t/(ha*yr) -> t/yr).  Linear in pixel area.
     Nodata: NaN propagates.
-    Source: domain.md §0.1, §2.1 ("Total (t) = sum C * a_px / 10 000"), §4.1.
+    Source: docs/models/conventions.md#grid-crs-and-alignment, docs/models/carbon.md#supply-carbon-storage ("Total (t) = sum C * a_px / 10 000"), docs/models/soil-conservation.md#equation.
     """
     return _ret(_f(value_per_ha) * _f(pixel_area_m2) / M2_PER_HA)
 
@@ -309,7 +310,7 @@ def carbon_valuation_constant(price, discount_rate_pct, rate_change_pct, years):
     Nodata: NaN propagates; years <= 0 -> NaN (n = 0 is a division by zero);
     (1+r)(1+c) <= 0 -> NaN (rates <= -100 % have no meaning).
 
-    Source: domain.md §2.1, §16.1; InVEST ``carbon.py::_calculate_valuation_constant``.
+    Source: docs/models/carbon.md#supply-carbon-storage, docs/models/carbon.md#reference-test-values; InVEST ``carbon.py::_calculate_valuation_constant``.
     """
     price = _f(price)
     r = _f(discount_rate_pct) / 100.0
@@ -329,7 +330,7 @@ def carbon_demand(pop, e_pc_co2):
     Units: pop [persons per pixel]; e_pc_co2 [t CO2/(person*yr)].
     Output: t C/yr.
     Nodata: NaN propagates.
-    Source: domain.md §2.4.
+    Source: docs/models/carbon.md#demand-emissions-of-the-population.
     """
     return _ret(_f(pop) * _f(e_pc_co2) * C_PER_CO2)
 
@@ -412,7 +413,7 @@ def horn_slope_degrees(dem_with_halo, cell_size):
     Errors: ``ValueError`` if the tile is not 2-D and at least 3x3, or if a
     cell size is zero.
 
-    Source: domain.md §4.4 ("slope with Horn's method"); Horn (1981); GDAL
+    Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls ("slope with Horn's method"); Horn (1981); GDAL
     ``gdaldem`` slope algorithm; pygeoprocessing ``calculate_slope``
     (``geoprocessing_core.pyx``) as used by InVEST SDR 3.20 (which works in
     percent, ``100 * sqrt(dz/dx**2 + dz/dy**2)``; see
@@ -463,13 +464,13 @@ def horn_slope_degrees(dem_with_halo, cell_size):
 
 @_quiet
 def slope_percent_to_degrees(pct):
-    """Slope in percent (100 * rise/run) to degrees: ``atan(pct/100)``. NaN propagates. §4.6."""
+    """Slope in percent (100 * rise/run) to degrees: ``atan(pct/100)``. NaN propagates. docs/models/soil-conservation.md#cross-check-with-invest-sdr."""
     return _ret(np.degrees(np.arctan(_f(pct) / 100.0)))
 
 
 @_quiet
 def slope_degrees_to_percent(theta_deg):
-    """Slope in degrees to percent: ``100 * tan(theta)``. NaN propagates; 90° -> NaN. §4.6."""
+    """Slope in degrees to percent: ``100 * tan(theta)``. NaN propagates; 90° -> NaN. docs/models/soil-conservation.md#cross-check-with-invest-sdr."""
     t = _f(theta_deg)
     out = 100.0 * np.tan(np.radians(t))
     return _ret(_set_nan(out, np.abs(t) >= 90.0))
@@ -484,7 +485,7 @@ def csle_m(theta_deg):
 
     Units: theta_deg [degrees].  Output: m [-].
     Nodata: NaN -> NaN.
-    Source: domain.md §4.4, §16.4 note on break points (Liu et al. 1994, 2000;
+    Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls, docs/models/soil-conservation.md#invest-sdr-ls-fixture note on break points (Liu et al. 1994, 2000;
     McCool et al. 1989 classes on degree break points).
     """
     t = _f(theta_deg)
@@ -504,7 +505,7 @@ def csle_S(theta_deg):
 
     Units: theta_deg [degrees].  Output: S [-].
     Nodata: NaN -> NaN.
-    Source: domain.md §4.4, §16.9 (Liu Baoyu et al. 1994, 2000).
+    Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls, docs/models/soil-conservation.md#csle-factor-values (Liu Baoyu et al. 1994, 2000).
     """
     t = _f(theta_deg)
     s = np.sin(np.radians(t))
@@ -520,7 +521,7 @@ def csle_L(slope_length_m, theta_deg):
 
     Units: slope_length_m [m, horizontal]; theta_deg [degrees].  Output: L [-].
     Nodata: NaN in either input -> NaN; negative lengths -> NaN.
-    Source: domain.md §4.4, §16.9 (Wischmeier & Smith 1978; Liu et al. 2000).
+    Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls, docs/models/soil-conservation.md#csle-factor-values (Wischmeier & Smith 1978; Liu et al. 2000).
     """
     lam = _f(slope_length_m)
     m = _f(csle_m(theta_deg))
@@ -561,7 +562,7 @@ def ls_ucav(theta_deg, flow_acc_cells, cell_size, l_max, s_method="csle", m_meth
         LS   = L * S
 
     The mixed units of ``A_in + D**2`` (m and m2) are InVEST's; kept so that
-    the InVEST fixture (§16.4) is reproduced.
+    the InVEST fixture (docs/models/soil-conservation.md#invest-sdr-ls-fixture) is reproduced.
 
     Options:
 
@@ -579,7 +580,7 @@ def ls_ucav(theta_deg, flow_acc_cells, cell_size, l_max, s_method="csle", m_meth
 
     Nodata: NaN in theta or FA -> NaN; FA < 1 -> NaN (a cell counts itself).
 
-    Source: domain.md §4.4, §4.6, §16.4, §16.9; InVEST ``sdr.py::_calculate_ls_factor``;
+    Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls, docs/models/soil-conservation.md#cross-check-with-invest-sdr, docs/models/soil-conservation.md#invest-sdr-ls-fixture, docs/models/soil-conservation.md#csle-factor-values; InVEST ``sdr.py::_calculate_ls_factor``;
     Desmet & Govers (1996); McCool et al. (1987, 1989); Liu et al. (1994).
     """
     if s_method not in ("csle", "mccool"):
@@ -628,7 +629,7 @@ def rusle_R_monthly(monthly_precip_mm):
     Nodata: NaN in any month -> NaN; annual P = 0 -> NaN (division by zero);
     negative monthly values -> NaN.
 
-    Source: domain.md §4.2(c), §16.9 (Wischmeier & Smith 1978; Arnoldus 1980;
+    Source: docs/models/soil-conservation.md#r-from-monthly-precipitation, docs/models/soil-conservation.md#csle-factor-values (Wischmeier & Smith 1978; Arnoldus 1980;
     the exponent is -0.8188, not the misprinted -0.08188).
     """
     pm = _f(monthly_precip_mm)
@@ -647,8 +648,8 @@ def R_annual_zhang_fu(P):
 
     Units: P [mm/yr].  Output: R [MJ*mm/(ha*h*yr)].
     Nodata: NaN -> NaN; negative P -> NaN.
-    Source: domain.md §4.2(d) (Zhang Wenbo & Fu Jinsheng 2003, Resources
-    Science) [LIT — verify constants].
+    Source: docs/models/soil-conservation.md#r-from-annual-precipitation (Zhang Wenbo & Fu Jinsheng 2003, Resources
+    Science) (constants as published; check them against the source before relying on them).
     """
     return _ret(0.0534 * _f(P) ** 1.6548)
 
@@ -663,7 +664,7 @@ def zhang2002_beta_alpha(pd12, py12):
     py12 = mean annual sum of erosive-day rainfall [mm].
     Output: tuple ``(beta, alpha)`` [-].
     Nodata: NaN propagates; pd12 or py12 = 0 -> NaN.
-    Source: domain.md §4.2(a), §16.9 (Zhang W.B., Xie Y., Liu B.Y. 2002,
+    Source: docs/models/soil-conservation.md#r-from-daily-rainfall, docs/models/soil-conservation.md#csle-factor-values (Zhang W.B., Xie Y., Liu B.Y. 2002,
     Scientia Geographica Sinica 22(6):705-711).
     """
     beta = 0.8363 + _div(18.144, pd12) + _div(24.455, py12)
@@ -680,7 +681,7 @@ def zhang2002_halfmonth_erosivity(daily_mm, alpha, beta, threshold_mm=12.0):
     Input: daily rainfall, shape ``(n_days, ...)`` (day first), mm.
     Output: M in MJ*mm/(ha*h) for the half-month, shape ``daily.shape[1:]``.
     Nodata: NaN on any day, or NaN alpha/beta -> NaN (even with no erosive day).
-    Source: domain.md §4.2(a), §16.9 (Zhang, Xie & Liu 2002).
+    Source: docs/models/soil-conservation.md#r-from-daily-rainfall, docs/models/soil-conservation.md#csle-factor-values (Zhang, Xie & Liu 2002).
     """
     d = _f(daily_mm)
     if d.ndim == 0:
@@ -721,8 +722,8 @@ def epic_K(san, sil, cla, oc, correction="zhang2007"):
 
     Nodata: NaN propagates; SIL + CLA = 0 -> NaN (0/0 in the silt term).
 
-    Source: domain.md §4.3, §16.9 (Williams 1990; Sharpley & Williams 1990;
-    Zhang Keli et al. 2007/2008 — [LIT, ambiguous form]).
+    Source: docs/models/soil-conservation.md#soil-erodibility-k, docs/models/soil-conservation.md#csle-factor-values (Williams 1990; Sharpley & Williams 1990;
+    Zhang Keli et al. 2007/2008 — (the published form is ambiguous; see docs/models/soil-conservation.md#soil-erodibility-k)).
     """
     if correction not in ("zhang2007", "zhang2007_si", "none"):
         raise ValueError(f"correction must be 'zhang2007', 'zhang2007_si' or 'none', got {correction!r}")
@@ -756,7 +757,7 @@ def fvc_dimidiate(ndvi, ndvi_soil, ndvi_veg):
 
     Units: NDVI [-].  Output: FVC as a **fraction** 0-1.
     Nodata: NaN propagates; NDVI_veg == NDVI_soil -> NaN (division by zero).
-    Source: domain.md §4.5 (Gutman & Ignatov 1998; Li Miaomiao 2003).
+    Source: docs/models/soil-conservation.md#cover-and-practice-factors-b-e-t (Gutman & Ignatov 1998; Li Miaomiao 2003).
     """
     fvc = _div(_f(ndvi) - _f(ndvi_soil), _f(ndvi_veg) - _f(ndvi_soil))
     return _ret(np.clip(fvc, 0.0, 1.0))
@@ -777,7 +778,7 @@ def cai_C(fvc):
     Units: **fvc is a fraction 0-1** (the output of :func:`fvc_dimidiate`),
     converted to percent internally.  Output: C [-] in [0, 1].
     Nodata: NaN -> NaN.
-    Source: domain.md §4.5, §16.9 (Cai Chongfa et al. 2000).
+    Source: docs/models/soil-conservation.md#cover-and-practice-factors-b-e-t, docs/models/soil-conservation.md#csle-factor-values (Cai Chongfa et al. 2000).
     """
     f = 100.0 * _f(fvc)
     c = np.where(f <= 0.0, 1.0, np.where(f >= 78.3, 0.0, 0.6508 - 0.3436 * np.log10(f)))
@@ -794,8 +795,8 @@ def b_forest(gd, fvc):
     Units: gd = canopy closure, fvc = understorey cover, both fractions 0-1.
     Output: B [-].
     Nodata: NaN propagates.
-    Source: domain.md §4.5, §16.9 (Liu Baoyu et al., national soil-erosion
-    survey 2010-2012) [LIT — verify constants].
+    Source: docs/models/soil-conservation.md#cover-and-practice-factors-b-e-t, docs/models/soil-conservation.md#csle-factor-values (Liu Baoyu et al., national soil-erosion
+    survey 2010-2012) (constants as published; check them against the source before relying on them).
     """
     g = _f(gd)
     f = _f(fvc)
@@ -809,8 +810,8 @@ def b_grass(fvc):
 
     Units: fvc fraction 0-1.  Output: B [-], clamped to [0, 1].
     Nodata: NaN propagates.
-    Source: domain.md §4.5, §16.9 (Liu Baoyu et al., national soil-erosion
-    survey) [LIT — verify constants].
+    Source: docs/models/soil-conservation.md#cover-and-practice-factors-b-e-t, docs/models/soil-conservation.md#csle-factor-values (Liu Baoyu et al., national soil-erosion
+    survey) (constants as published; check them against the source before relying on them).
     """
     f = _f(fvc)
     b = 1.0 / (1.17647 + 0.86242 * 1.05905 ** (100.0 * f))
@@ -836,8 +837,8 @@ def csle_soil_loss(R, K, LS, B, E=1.0, T=1.0):
     (E = T = 1 by default: no mapped terraces / tillage table).
     Output: tuple ``(A_p, A, SC)`` in t/(ha*yr); use :func:`per_pixel` for t/yr.
     Nodata: NaN in any factor -> NaN in all three outputs.
-    Source: domain.md §4.1 (Liu Baoyu et al. 2001/2002); analogue of InVEST
-    SDR ``avoided_erosion = RKLS - USLE`` (§4.6).
+    Source: docs/models/soil-conservation.md#equation (Liu Baoyu et al. 2001/2002); analogue of InVEST
+    SDR ``avoided_erosion = RKLS - USLE`` (docs/models/soil-conservation.md#cross-check-with-invest-sdr).
     """
     a_p = _f(R) * _f(K) * _f(LS)
     bet = _f(B) * _f(E) * _f(T)
@@ -857,7 +858,7 @@ def soil_demand(actual_A, a_tol=None, method="actual"):
     (A_tol = 2 t/(ha*yr) = 200 t/(km2*yr) for BTH, 5 for Hunan, 10 for the
     Loess Plateau, SL 190-2007).  Output: same unit as actual_A.
     Nodata: NaN in A -> NaN; NaN in a_tol -> NaN for ``"tolerance"``.
-    Source: domain.md §4.7.
+    Source: docs/models/soil-conservation.md#demand.
     """
     a = _f(actual_A)
     if method == "actual":
@@ -884,7 +885,7 @@ def food_ndvi_weight(ndvi, cropland):
     Units: ndvi [-]; cropland [0/1 mask, non-zero = cropland].  Output: [-].
     Nodata: NaN cropland -> NaN; NaN NDVI -> NaN on cropland, 0 off cropland
     (NDVI is not used there).
-    Source: domain.md §1.2.
+    Source: docs/models/food.md#method-a-grain-output-allocated-by-ndvi.
     """
     n = _f(ndvi)
     crop = _f(cropland)
@@ -909,7 +910,7 @@ def food_supply_ndvi(ndvi, cropland, county_grain_t, county_ndvi_sum):
     Nodata: NaN in cropland, county_grain_t or county_ndvi_sum -> NaN (e.g.
     pixels outside every county); NaN NDVI -> NaN only on cropland (a
     non-cropland pixel supplies 0 whatever its NDVI).
-    Source: domain.md §1.2.
+    Source: docs/models/food.md#method-a-grain-output-allocated-by-ndvi.
     """
     w = _f(food_ndvi_weight(ndvi, cropland))
     g = _f(county_grain_t)
@@ -925,7 +926,7 @@ def food_supply_lookup(yield_t_ha, pixel_area_m2):
 
     Units: yield_t_ha [t/(ha*yr)], pixel_area_m2 [m2].  Output: t per pixel per year.
     Nodata: NaN propagates.
-    Source: domain.md §1.3.
+    Source: docs/models/food.md#method-b-class-yield.
     """
     return per_pixel(yield_t_ha, pixel_area_m2)
 
@@ -937,7 +938,7 @@ def food_demand(pop, c_food):
     Units: pop [persons per pixel]; c_food [t/(person*yr)] (0.4 = the 400 kg
     food-security standard, a configuration value).  Output: t per pixel per year.
     Nodata: NaN propagates.
-    Source: domain.md §1.4.
+    Source: docs/models/food.md#demand.
     """
     return _ret(_f(pop) * _f(c_food))
 
@@ -956,7 +957,7 @@ def proximity_bonus(dist_m_list, weights, d0_list):
     distances [m] (e.g. 2 000-5 000).  Output: bonus [-] (>= 0 for w >= 0);
     0 for K = 0.
     Nodata: NaN in any distance or weight -> NaN; d0 <= 0 -> NaN.
-    Source: domain.md §5.1(a) (quality multiplier q = 1 + bonus) [LIT/RECON].
+    Source: docs/models/recreation.md#supply-scored-land-use-near-water-and-forest (quality multiplier q = 1 + bonus) (project decision).
     """
     dists = list(dist_m_list)
     ws = list(weights)
@@ -978,7 +979,7 @@ def recreation_supply(score, proximity_bonus):
     Units: score [0-5 relative land-use score]; proximity_bonus [-] (from
     :func:`proximity_bonus`; 0 = no quality adjustment).  Output: relative score.
     Nodata: NaN propagates.
-    Source: domain.md §5.1(a).
+    Source: docs/models/recreation.md#supply-scored-land-use-near-water-and-forest.
     """
     return _ret(_f(score) * (1.0 + _f(proximity_bonus)))
 
@@ -989,7 +990,7 @@ def recreation_demand_density(pop, pixel_area_m2):
 
     Units: pop [persons per pixel]; pixel_area_m2 [m2].  Output: persons/km2.
     Nodata: NaN propagates; pixel area 0 -> NaN.
-    Source: domain.md §5.2.
+    Source: docs/models/recreation.md#demand-population-density.
     """
     return _ret(_div(_f(pop), _f(pixel_area_m2) / M2_PER_KM2))
 
@@ -1011,7 +1012,7 @@ def esdr(S, D, s_max, d_max):
     Output: [-].
     Nodata: NaN in S or D (or the maxima) -> NaN; S_max + D_max = 0 -> 0
     (no service and no demand anywhere; the caller should warn).
-    Source: domain.md §6.1, §16.10 (Li J.H., Jiang H.W., Bai Y. et al. 2016,
+    Source: docs/models/ratios.md#esdr, docs/models/ratios.md#reference-test-values (Li J.H., Jiang H.W., Bai Y. et al. 2016,
     Ecological Indicators 60).
     """
     s, d = _f(S), _f(D)
@@ -1055,7 +1056,7 @@ def minmax_scale(x, lo, hi, direction=1):
     area. Output: [-], within [0, 1] for x in [lo, hi].
     Nodata: NaN in x -> NaN; ``hi == lo`` -> 0 everywhere (a constant carries
     no information; the caller warns).
-    Source: domain.md §0.5, §6.1 (scaling before ESDR), §7.3.
+    Source: docs/models/conventions.md#normalisation, docs/models/ratios.md#esdr (scaling before ESDR), docs/models/resilience.md#normalisation.
     """
     x, lo, hi = _f(x), _f(lo), _f(hi)
     span = hi - lo
@@ -1071,7 +1072,7 @@ def weighted_mean(values, weights):
 
     Used for CESD (equal weights 1/n, or the weighted variant).
     Output: unit of the values. Nodata: NaN in any ``v_j`` -> NaN.
-    Source: domain.md §6.2.
+    Source: docs/models/ratios.md#cesd.
     """
     out = np.zeros(np.broadcast(*[_f(v) for v in values]).shape)
     for v, w in zip(values, weights):

@@ -2,7 +2,7 @@
 
 The file is warped (GDAL WarpedVRT) to the grid CRS, origin and pixel size,
 one row of tiles at a time, so memory stays bounded by a tile row. Resampling
-defaults follow domain.md 0.1: categorical layers use nearest neighbour, or
+defaults follow docs/models/conventions.md#grid-crs-and-alignment: categorical layers use nearest neighbour, or
 mode when the source is finer than the grid; continuous layers use bilinear,
 or average when the source is finer. A source already on the grid is copied
 cell for cell (nearest).

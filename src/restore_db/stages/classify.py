@@ -2,8 +2,8 @@
 
 Pure numpy (+ ``mapclassify`` for Fisher–Jenks natural breaks, quantiles and
 equal intervals; Jenks is not re-implemented here).  Used for the CESD
-deficit/surplus classes (``docs/domain.md`` §6.3), the supply–demand matching
-types (§6.4) and the resilience High/Low split and five-level scale (§7.5).
+deficit/surplus classes (``docs/models/ratios.md#deficit-and-surplus-classes), the supply–demand matching
+types (docs/models/ratios.md#matching-types) and the resilience High/Low split and five-level scale (docs/models/resilience.md#index-and-classes).
 
 Conventions:
 
@@ -18,7 +18,7 @@ Conventions:
 * Problems with what the user configured (method, k, thresholds, eps) raise
   :class:`~restore_db.errors.InputError` naming the offending item.
 
-Sections cited as "§x.y" are those of ``docs/domain.md``.
+Citations point to the model pages of ``docs/models/``;
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ BREAK_METHODS = ("natural_breaks", "quantiles", "equal_interval", "fixed")
 #: int8 code of :func:`balance_classes` for nodata units (caller maps it to NULL).
 NODATA_RANK = -128
 
-#: Labels of the signed deficit/surplus ranks for the default k = 4 (§6.3).
+#: Labels of the signed deficit/surplus ranks for the default k = 4 (docs/models/ratios.md#deficit-and-surplus-classes).
 BALANCE_LABELS: dict[int, str] = {
     -4: "high deficit",
     -3: "medium-high deficit",
@@ -64,7 +64,7 @@ BALANCE_LABELS: dict[int, str] = {
     4: "high surplus",
 }
 
-#: Names of the five reporting levels 1..5 of :func:`five_levels` (§7.5).
+#: Names of the five reporting levels 1..5 of :func:`five_levels` (docs/models/resilience.md#index-and-classes).
 LEVEL_NAMES = ("low", "relatively low", "medium", "relatively high", "high")
 
 
@@ -150,8 +150,8 @@ def breaks(
 
     Units: those of ``values``.
 
-    Source: domain.md §6.3 ("Jenks: Fisher–Jenks optimal partition
-    (mapclassify FisherJenks) … deterministic for a given array"), §7.5;
+    Source: docs/models/ratios.md#deficit-and-surplus-classes ("Jenks: Fisher–Jenks optimal partition
+    (mapclassify FisherJenks) … deterministic for a given array"), docs/models/resilience.md#index-and-classes;
     Fisher (1958) J. Am. Stat. Assoc. 53; Jenks (1967).
     """
     if method not in BREAK_METHODS:
@@ -201,7 +201,7 @@ def assign(values, upper_bounds) -> np.ndarray:
     the shape of ``values``.  Empty ``upper_bounds`` with any non-NaN value →
     :class:`InputError`.
 
-    Source: domain.md §6.3, §7.5 (mapclassify ``find_bin`` semantics).
+    Source: docs/models/ratios.md#deficit-and-surplus-classes, docs/models/resilience.md#index-and-classes (mapclassify ``find_bin`` semantics).
     """
     v = np.asarray(values, dtype=np.float64)
     b = np.asarray(upper_bounds, dtype=np.float64).ravel()
@@ -218,7 +218,7 @@ def assign(values, upper_bounds) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# deficit / surplus classes (§6.3)
+# deficit / surplus classes (docs/models/ratios.md#deficit-and-surplus-classes)
 # ---------------------------------------------------------------------------
 
 
@@ -254,7 +254,7 @@ def balance_classes(
     number of classes actually used is ``len(details["deficit_bounds"])``.
 
     ``eps >= 0`` is the balance tolerance (default 0: only exact zeros are
-    balance; §6.3 advises e.g. 0.01 for float data).  ``k`` must be <= 127
+    balance; docs/models/ratios.md#deficit-and-surplus-classes advises e.g. 0.01 for float data).  ``k`` must be <= 127
     (int8).  Units: ``values`` dimensionless (CESD ∈ (−2, 2)); bounds in the
     same units.
 
@@ -263,7 +263,7 @@ def balance_classes(
     "method", "k"}`` with deficit bounds as ascending **magnitudes** (upper
     bounds of ranks -1, -2, …) and surplus bounds as ascending values.
 
-    Source: domain.md §6.3 [RECON].
+    Source: docs/models/ratios.md#deficit-and-surplus-classes (project decision).
     """
     eps = float(eps)
     if not np.isfinite(eps) or eps < 0:
@@ -333,7 +333,7 @@ def balance_label(rank: int, k: int = 4) -> str | None:
     magnitude).  :data:`NODATA_RANK` → None.  ``|rank| > k`` →
     :class:`InputError`.
 
-    Source: domain.md §6.3.
+    Source: docs/models/ratios.md#deficit-and-surplus-classes.
     """
     k = _check_k(k)
     rank = int(rank)
@@ -350,21 +350,21 @@ def balance_label(rank: int, k: int = 4) -> str | None:
 
 
 # ---------------------------------------------------------------------------
-# resilience splits (§7.5)
+# resilience splits (docs/models/resilience.md#index-and-classes)
 # ---------------------------------------------------------------------------
 
 
 def two_level(values, method: str = "mean") -> np.ndarray:
     """High/Low split: ``"H"`` if value >= threshold else ``"L"``; NaN → None.
 
-    Thresholds over the finite values: ``"mean"`` (default, §7.5),
+    Thresholds over the finite values: ``"mean"`` (default, docs/models/resilience.md#index-and-classes),
     ``"median"``, or ``"natural_breaks"`` (Fisher–Jenks k = 2: H = the upper
     class, i.e. value > first upper bound).  Constant input (a single
     distinct value) → every valid unit is ``"H"`` for all methods (value >=
     threshold), independently of rounding in the mean.  Returns an object
     array of the shape of ``values``.
 
-    Source: domain.md §7.5 ("High if ER_u ≥ mean(ER) else Low; alternatives:
+    Source: docs/models/resilience.md#index-and-classes ("High if ER_u ≥ mean(ER) else Low; alternatives:
     median, Jenks k = 2").
     """
     if method not in ("mean", "median", "natural_breaks"):
@@ -394,14 +394,14 @@ def five_levels(values, method: str = "natural_breaks") -> np.ndarray:
     """Five-level reporting scale 1..5 (:data:`LEVEL_NAMES`: low … high).
 
     Breaks by :func:`breaks` with k = 5 and ``method`` in
-    ``"natural_breaks"`` (default, §7.5), ``"quantiles"``,
+    ``"natural_breaks"`` (default, docs/models/resilience.md#index-and-classes), ``"quantiles"``,
     ``"equal_interval"``; level = class index + 1.  With natural breaks and
     ``u < 5`` distinct values only levels 1..u are used (and with merged
     quantile ties, fewer levels too; see :func:`breaks`); equal intervals
     always span levels 1..5 (some may be empty).  NaN → 0.  Returns int64
     of the shape of ``values``.
 
-    Source: domain.md §7.5 ("Five-level reporting scale (optional): Jenks
+    Source: docs/models/resilience.md#index-and-classes ("Five-level reporting scale (optional): Jenks
     k = 5").
     """
     if method not in ("natural_breaks", "quantiles", "equal_interval"):
@@ -418,7 +418,7 @@ def five_levels(values, method: str = "natural_breaks") -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# supply–demand matching types (§6.4)
+# supply–demand matching types (docs/models/ratios.md#matching-types)
 # ---------------------------------------------------------------------------
 
 
@@ -437,7 +437,7 @@ def matching_types(supply, demand, method: str = "zscore") -> np.ndarray:
     A unit with NaN in either input → None.  ``supply`` and ``demand`` must
     have the same shape; the result is an object array of that shape.
 
-    Source: domain.md §6.4, worked example §16.10.
+    Source: docs/models/ratios.md#matching-types, worked example docs/models/ratios.md#reference-test-values.
     """
     s = np.asarray(supply, dtype=np.float64)
     d = np.asarray(demand, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Supply–demand ratios (domain.md §6): ESDR per service and county, CESD,
+"""Supply–demand ratios (docs/models/ratios.md#ratios-of-supply-and-demand-deficit-classes-and-matching-types): ESDR per service and county, CESD,
 deficit/surplus classes with their area shares, and matching types.
 
 County values come from ``result.county_service`` of one services run, on
@@ -290,8 +290,8 @@ def pixel_maps(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioI
             entry[f"{key}_min"], entry[f"{key}_max"] = row[0] * factor, row[1] * factor
             inputs[f"{key}_{s.service}"] = (a["layer"], inp.services_run_id)
         services.append(entry)
-    outputs = [Output(f"esdr_{s['name']}", "1", f"ESDR of {s['name']} per pixel (domain.md 6.1)") for s in services]
-    outputs.append(Output("cesd", "1", "CESD: weighted mean of the ESDRs per pixel (domain.md 6.2)"))
+    outputs = [Output(f"esdr_{s['name']}", "1", f"ESDR of {s['name']} per pixel (docs/models/ratios.md#esdr)") for s in services]
+    outputs.append(Output("cesd", "1", "CESD: weighted mean of the ESDRs per pixel (docs/models/ratios.md#cesd)"))
     tick = progress and (lambda n: progress("esdr + cesd per pixel", n, area.grid.tiles_x * area.grid.tiles_y))
     stats = run_kernel(conn, area, run_id, "esdr", {"services": services, "weights": cesd_weights(cfg)}, inputs,
                        outputs, False, backend, tick)

@@ -1,7 +1,7 @@
 """Analysis settings: the shipped defaults (``data/analysis.toml``) with a
 user's TOML file merged over them.
 
-Every [RECON] choice of the ratios, resilience and zoning stages is a key
+Every (project decision) choice of the ratios, resilience and zoning stages is a key
 here. A user file holds only the keys it changes; an unknown key, a wrong type
 or a value outside its choices is an :class:`InputError` naming the key, raised
 before anything is computed. The resolved settings of a stage are stored with

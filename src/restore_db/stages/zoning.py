@@ -1,4 +1,4 @@
-"""Restoration zoning (domain.md §8): combined matching type x resilience class.
+"""Restoration zoning (docs/models/zoning.md#restoration-zoning): combined matching type x resilience class.
 
 Each county gets the canonical combination ``<matching type>-<resilience>``
 (e.g. ``LH-L``). Merge rules then fold rare or named combinations into

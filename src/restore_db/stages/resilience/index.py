@@ -1,9 +1,9 @@
-"""Ecosystem resilience per county (domain.md §7).
+"""Ecosystem resilience per county (docs/models/resilience.md#ecosystem-resilience).
 
 Indicators of the chosen set (:mod:`indicators`) are normalised by direction
-(min–max over the counties, §7.3), weighted (entropy by default; CRITIC, AHP,
-equal, manual or a combination, §7.4), and summed into the index
-``ER = Σ w_j x'_j`` (§7.5), classed high/low for the zoning and in five
+(min–max over the counties, docs/models/resilience.md#normalisation), weighted (entropy by default; CRITIC, AHP,
+equal, manual or a combination, docs/models/resilience.md#weights), and summed into the index
+``ER = Σ w_j x'_j`` (docs/models/resilience.md#index-and-classes), classed high/low for the zoning and in five
 levels for reporting. Every method's weights are stored with the run
 (``result.run_indicator``), with the final one in ``weight``.
 """

@@ -3,16 +3,16 @@
 Pure numpy/scipy: one function for one landscape (:func:`landscape_metrics`)
 and one for many landscapes cut out of the same raster by a zone raster, e.g.
 one landscape per county (:func:`zone_metrics`).  The metrics feed the
-resilience indicators (``docs/domain.md`` §7.2, §7.6).
+resilience indicators (``docs/models/resilience.md#indicators, docs/models/landscape-metrics.md#metrics).
 
-Conventions (``docs/domain.md`` §7.6; McGarigal, Cushman & Ene, FRAGSTATS v4
+Conventions (``docs/models/landscape-metrics.md#metrics; McGarigal, Cushman & Ene, FRAGSTATS v4
 metric documentation, https://www.fragstats.org):
 
 * **Input.** ``classes`` is a 2-D array of land-use codes.  **Nodata is NaN**
   (float arrays); an integer array may name its nodata code with ``nodata=``.
   Nodata cells are *outside* the landscape: they have no area, no patch and
   no class.  Cells are square, ``pixel_size`` metres on a side (projected CRS,
-  §0.1).
+  docs/models/conventions.md#grid-crs-and-alignment).
 * **Patches** are 8-connected regions of one class (FRAGSTATS' default
   "8-cell rule"), labelled with :func:`scipy.ndimage.label`.
 * **Cell adjacencies** are 4-neighbour (rook) joins between two valid cells,
@@ -34,8 +34,8 @@ metric documentation, https://www.fragstats.org):
   SHEI and CONTAG need at least two classes; AI needs a class of at least
   two cells.  Results are Python floats.
 
-Sections cited as "§x.y" are those of ``docs/domain.md`` (the project's domain
-specification); worked values are in its §16.8.
+Citations point to the model pages of ``docs/models/``; the worked values are in
+docs/models/landscape-metrics.md#reference-test-values.
 """
 
 from __future__ import annotations
@@ -320,7 +320,7 @@ def landscape_metrics(
     class cell facing another class, nodata or the raster border (cell-side
     units).  ``min E*`` is the perimeter of the valid cells clumped into one
     near-square (4n, 4n+2 or 4n+4 with n = floor(sqrt(cells))), so LSI =
-    0.25 E*/sqrt(A) whenever A is a square number of cells (§16.8: 1.625).
+    0.25 E*/sqrt(A) whenever A is a square number of cells (docs/models/landscape-metrics.md#reference-test-values: 1.625).
     ``g_ik``: double-count 4-neighbour joins between valid cells (like joins
     included, joins to nodata ignored); ``g_ii`` (AI): single-count like
     joins; ``max-g_ii`` = 2n(n-1) [+ 2m - 1 if 0 < m <= n, + 2m - 2 if m > n],
@@ -348,10 +348,10 @@ def landscape_metrics(
 
     Differences to pylandstats 3.1.0 (by convention): pylandstats computes
     SHDI and CONTAG with P_i taken from the adjacency table (row sums of
-    g_ik) instead of cell counts — on the §16.8 example SHDI 1.089208 vs the
+    g_ik) instead of cell counts — on the docs/models/landscape-metrics.md#reference-test-values example SHDI 1.089208 vs the
     FRAGSTATS 1.082196 returned here.  PD, ED, LPI, LSI, MESH agree with it.
 
-    Source: domain.md §7.6, §16.8; McGarigal, Cushman & Ene, FRAGSTATS v4
+    Source: docs/models/landscape-metrics.md#metrics, docs/models/landscape-metrics.md#reference-test-values; McGarigal, Cushman & Ene, FRAGSTATS v4
     metric documentation (L-level PD, ED, LPI, LSI, MESH, SHDI, SHEI, SIDI,
     CONTAG, COHESION, AI); Li & Reynolds (1993) contagion; Schumaker (1996)
     cohesion; He, DeZonia & Mladenoff (2000) aggregation index.
@@ -379,7 +379,7 @@ def zone_metrics(
     For each zone id z the landscape is the set of cells with ``zones == z``
     and a valid class: cells of other zones, of no zone (NaN) and nodata
     classes are treated as *outside* (nodata) — the zone is masked, not just
-    clipped to its bounding box (domain §7.6).  So patches are cut at the zone
+    clipped to its bounding box (docs/models/landscape-metrics.md#metrics).  So patches are cut at the zone
     border, sides facing other zones are boundary (in LSI/COHESION, not in
     ED), and nothing of a neighbouring zone leaks in.  Work is done on each
     zone's bounding-box slice (``scipy.ndimage.find_objects``).  The values
@@ -400,7 +400,7 @@ def zone_metrics(
 
     Units, formulas and undefined cases: as :func:`landscape_metrics`.
 
-    Source: domain.md §0.4 (per-county aggregation), §7.6; FRAGSTATS v4
+    Source: docs/models/aggregation.md#which-county-a-pixel-counts-for (per-county aggregation), docs/models/landscape-metrics.md#metrics; FRAGSTATS v4
     metric documentation (see :func:`landscape_metrics`).
     """
     arr = np.asarray(classes)

@@ -1,7 +1,7 @@
 """Indicator normalisation, weighting (entropy, CRITIC, AHP) and composite index.
 
-Pure numpy functions used by the resilience index (``docs/domain.md`` §7) and
-the weighted CESD (§6.2).  Nothing here touches the database.
+Pure numpy functions used by the resilience index (``docs/models/resilience.md#ecosystem-resilience) and
+the weighted CESD (docs/models/ratios.md#cesd).  Nothing here touches the database.
 
 Conventions:
 
@@ -17,8 +17,8 @@ Conventions:
   :class:`~restore_db.errors.InputError` with a message that names the
   offending item.
 
-Sections cited as "§x.y" are those of ``docs/domain.md``; the worked example
-of §16.11 is reproduced in ``tests/test_analysis_weights.py``.
+Citations point to the model pages of ``docs/models/``; the worked example
+of docs/models/resilience.md#reference-test-values is reproduced in ``tests/test_analysis_weights.py``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: Saaty's random consistency index RI for n = 1 … 15 (index 0 is n = 1).
-#: n = 1 … 10 as in domain.md §7.4; n = 11 … 15 from Saaty's extended table
+#: n = 1 … 10 as in docs/models/resilience.md#weights; n = 11 … 15 from Saaty's extended table
 #: (Saaty T.L., 1980, *The Analytic Hierarchy Process*, McGraw-Hill; the same
 #: 15 values are the ones commonly reproduced in AHP software).  The dip at
 #: n = 12 (1.48 < 1.51) is in the published table and kept as is.
@@ -113,14 +113,14 @@ def normalise(x: np.ndarray, direction: int) -> tuple[np.ndarray, bool]:
     * NaN stays NaN and is ignored in min/max.
     * ``max == min`` (constant indicator, including a single valid unit) →
       every valid unit gets 0 and the second return value ``constant`` is
-      True; the caller emits the warning (§0.5).  All-NaN input → all NaN,
+      True; the caller emits the warning (docs/models/conventions.md#normalisation).  All-NaN input → all NaN,
       ``constant`` True.
     * ``direction`` other than +1/-1 → :class:`InputError`.
 
     Returns ``(x_normalised, constant)``; ``x_normalised`` has the shape of
     ``x``.
 
-    Source: domain.md §0.5, §7.3.
+    Source: docs/models/conventions.md#normalisation, docs/models/resilience.md#normalisation.
     """
     if direction not in (1, -1) or isinstance(direction, bool):
         raise InputError(f"indicator direction must be +1 or -1, got {direction!r}")
@@ -148,7 +148,7 @@ def zscore(x) -> np.ndarray:
     NaN in the result; ``sd == 0`` (constant or single valid value) → z = 0
     for every valid unit; all-NaN input → all NaN.
 
-    Source: domain.md §0.5, §6.4.
+    Source: docs/models/conventions.md#normalisation, docs/models/ratios.md#matching-types.
     """
     x = np.asarray(x, dtype=np.float64)
     valid = np.isfinite(x)
@@ -191,9 +191,9 @@ def entropy_weights(X: np.ndarray, shift: float = 1e-4) -> tuple[np.ndarray, dic
     * All columns constant (Σ d = 0) → :class:`InputError` (no information).
 
     Returns ``(w, details)`` with ``details = {"e": e, "d": d, "shift": shift}``
-    (the shift must be recorded in run metadata, §0.5).
+    (the shift must be recorded in run metadata, docs/models/conventions.md#normalisation).
 
-    Source: domain.md §0.5, §7.4, worked example §16.11.
+    Source: docs/models/conventions.md#normalisation, docs/models/resilience.md#weights, worked example docs/models/resilience.md#reference-test-values.
     """
     X = _matrix(X)
     shift = float(shift)
@@ -261,7 +261,7 @@ def critic_weights(X) -> tuple[np.ndarray, dict]:
 
     Returns ``(w, details)`` with ``details = {"sd": σ, "conflict": Σ_k(1 - r_jk)}``.
 
-    Source: domain.md §7.4, worked example §16.11 (Diakoulaki, Mavrotas &
+    Source: docs/models/resilience.md#weights, worked example docs/models/resilience.md#reference-test-values (Diakoulaki, Mavrotas &
     Papayannakis 1995, Computers & Operations Research 22(7)).
     """
     X = _matrix(X)
@@ -327,7 +327,7 @@ def ahp_weights(matrix, labels: list[str], max_cr: float | None = 0.10) -> tuple
     its labels):
 
     * square, ``len(labels) == n``, 1 <= n <= 15 (no RI is tabulated beyond
-      15 — use a two-level hierarchy instead, §7.4);
+      15 — use a two-level hierarchy instead, docs/models/resilience.md#weights);
     * every entry finite and > 0;
     * diagonal == 1 (within 1e-6);
     * reciprocal: ``|a_ij × a_ji - 1| <= 1e-6`` (enter 1/3, not 0.33);
@@ -337,7 +337,7 @@ def ahp_weights(matrix, labels: list[str], max_cr: float | None = 0.10) -> tuple
 
     Returns ``(w, details)`` with ``details = {"lambda_max", "ci", "ri", "cr"}``.
 
-    Source: domain.md §7.4 (Saaty 1977, J. Math. Psychol. 15; Saaty 1980,
+    Source: docs/models/resilience.md#weights (Saaty 1977, J. Math. Psychol. 15; Saaty 1980,
     *The Analytic Hierarchy Process*, for the RI table).
     """
     try:
@@ -406,7 +406,7 @@ def check_weights(w, labels=None, tol: float = 1e-6) -> np.ndarray:
     have the same length as ``w``.  Returns ``w`` as a 1-D float64 array.
     Failures raise :class:`InputError` giving the offending labels and the sum.
 
-    Source: domain.md §6.2 (Σ w_j = 1), §7.4.
+    Source: docs/models/ratios.md#cesd (Σ w_j = 1), docs/models/resilience.md#weights.
     """
     w = np.atleast_1d(np.asarray(w, dtype=np.float64))
     if w.ndim != 1 or w.size == 0:
@@ -445,7 +445,7 @@ def combine(
     product (no indicator has positive weight in every input) →
     :class:`InputError`.  Weights are dimensionless; the result sums to 1.
 
-    Source: domain.md §7.4 ("Combination").
+    Source: docs/models/resilience.md#weights ("Combination").
     """
     if not isinstance(weights, Mapping) or not weights:
         raise InputError("combine() needs a non-empty mapping name -> weight vector")
@@ -499,7 +499,7 @@ def composite(Xnorm, w) -> np.ndarray:
     any indicator gets NaN (no re-weighting of the remaining indicators).
     A shape mismatch raises :class:`InputError`.
 
-    Source: domain.md §7.5 (and §6.2 for the weighted CESD).
+    Source: docs/models/resilience.md#index-and-classes (and docs/models/ratios.md#cesd for the weighted CESD).
     """
     X = np.asarray(Xnorm, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64).ravel()

@@ -1,10 +1,10 @@
-"""Carbon: InVEST storage as supply, emissions of the population as demand (domain.md 2.1, 2.4).
+"""Carbon: InVEST storage as supply, emissions of the population as demand (docs/models/carbon.md#supply-carbon-storage, docs/models/carbon.md#demand-emissions-of-the-population).
 
 Supply per pixel: c_storage (t C/ha), the sum of the four pools of the
 land-use class (InVEST >= 3.15); county supply = sum x pixel area / 10 000
 (t C). Demand per pixel: carbon_demand = population x e_pc_co2 x 12/44
 (t C/yr); county demand = sum (t C/yr). Supply is a stock and demand a flow:
-the ratios (domain.md 6.2) normalise both before comparing them.
+the ratios (docs/models/ratios.md#cesd) normalise both before comparing them.
 Land-use nodata gives nodata.
 """
 

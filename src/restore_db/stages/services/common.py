@@ -143,7 +143,7 @@ class Context:
         """Lookup lists (index = class code, None = no value) of land-use coefficients.
 
         Every class of the land-use layer needs a value of each required
-        coefficient (domain.md 0.2); ``optional`` ones may have gaps.
+        coefficient (docs/models/conventions.md#nodata); ``optional`` ones may have gaps.
         """
         name = self.lulc_set(list(coefficients))
         out = lookup_table(self.conn, self.area, name, list(coefficients))
@@ -231,7 +231,7 @@ def lookup_table(conn: psycopg.Connection, area: StudyArea, param_set: str, coef
 
     Fails before any computation when the set is missing, a coefficient column is
     absent, or (unless ``allow_gaps``) a class present in the land-use layer has
-    no value (domain.md 0.2).
+    no value (docs/models/conventions.md#nodata).
     """
     row = conn.execute("SELECT param_set_id, kind FROM param.param_set WHERE study_area_id = %s AND name = %s",
                        (area.study_area_id, param_set)).fetchone()
@@ -401,7 +401,7 @@ def share_additions(ctx: Context, run_id: int, totals: dict[int, float], factor:
 def allocation_step(totals: dict[int, float], weight_layer: str, output: Output, what: str,
                     missing: float | None = None) -> Step:
     """The tile kernel ``allocate`` of county ``totals`` over ``weight_layer`` into ``output``
-    (dasymetric allocation, domain.md 1.2, 1.4, 3.2), counties smaller than a pixel included.
+    (dasymetric allocation, docs/models/food.md#method-a-grain-output-allocated-by-ndvi, docs/models/food.md#demand, docs/models/water-yield.md#demand-water-use), counties smaller than a pixel included.
 
     With ``missing`` None, the counties without a total are recorded in
     ``ctx.void[output]``: what is derived from ``output`` has no value for them.
@@ -421,7 +421,7 @@ def population_plan(ctx: Context) -> tuple[list, str, dict]:
 
     The ``population`` source layer when loaded; otherwise the county
     statistic ``population`` allocated to pixels by the land-use weight
-    ``pop_weight`` (dasymetric mapping, domain.md 1.4).
+    ``pop_weight`` (dasymetric mapping, docs/models/food.md#demand).
     """
     if ctx.has("population"):
         return [], "population", {"population": "layer population (persons per pixel)"}
@@ -468,7 +468,7 @@ def county_sums(ctx: Context, run_id: int, service: str, aggregates: list[Aggreg
     Pixel by pixel over the county raster with the shares of counties holding
     no pixel centre (:func:`restore_db.grid.counties.sums`): total = scale x sum,
     mean = share-weighted pixel mean, density = total / valid area (km2).
-    Nodata pixels are skipped (domain.md 0.2, 0.4). Every county of the
+    Nodata pixels are skipped (docs/models/conventions.md#nodata, docs/models/aggregation.md#which-county-a-pixel-counts-for). Every county of the
     boundaries gets a row: one without a valid pixel has NULL values and a
     ``null_reason``, and the run records a warning naming it.
     """

@@ -1,15 +1,15 @@
-"""Food: grain output allocated to cropland as supply, consumption as demand (domain.md 1).
+"""Food: grain output allocated to cropland as supply, consumption as demand (docs/models/food.md#food-supply-and-demand).
 
 Supply (t per pixel per year), by the first method the data allow:
 
 * A (default): the county statistic ``grain_output`` (t) allocated to its
   cropland pixels by NDVI, G_i = G_c x max(NDVI_i, 0) / sum of the county's
-  cropland NDVI (domain.md 1.2); without an ``ndvi`` layer, by cropland area;
+  cropland NDVI (docs/models/food.md#method-a-grain-output-allocated-by-ndvi); without an ``ndvi`` layer, by cropland area;
 * B: the class yield ``food_yield`` (t/ha) x pixel area when no grain
-  statistic is loaded (domain.md 1.3).
+  statistic is loaded (docs/models/food.md#method-b-class-yield).
 
 Demand: population x c_food (t/yr; 0.4 t = the 400 kg food-security
-standard, domain.md 1.4). County sums in t/yr. A county reporting grain but
+standard, docs/models/food.md#demand). County sums in t/yr. A county reporting grain but
 holding no cropland is a data inconsistency: it is reported, not allocated.
 """
 
@@ -44,7 +44,7 @@ def supply_plan(ctx: Context) -> tuple[list, dict]:
         crop = ctx.lookups(["cropland"])["cropland"]
         if ctx.has("ndvi"):
             weight_step = Step("food_weight", {"ndvi": "ndvi", "lulc": "lulc"}, [WEIGHT], {"cropland": crop})
-            method = f"A: county grain_output {year} allocated to cropland by NDVI (domain.md 1.2)"
+            method = f"A: county grain_output {year} allocated to cropland by NDVI (docs/models/food.md#method-a-grain-output-allocated-by-ndvi)"
         else:
             weight_step = Step("class_values", {"lulc": "lulc"}, [WEIGHT], {"tables": {WEIGHT.name: crop}})
             method = f"A: county grain_output {year} allocated to cropland by area (no ndvi layer)"
@@ -55,6 +55,6 @@ def supply_plan(ctx: Context) -> tuple[list, dict]:
         yields = ctx.lookups(["food_yield"])
         steps = [Step("food_supply_lookup", {"lulc": "lulc"}, [SUPPLY],
                       {"food_yield": yields["food_yield"], "pixel_area_m2": ctx.pixel_area_m2})]
-        record = {"supply_method": "B: class food_yield x pixel area (no grain_output statistic; domain.md 1.3)",
+        record = {"supply_method": "B: class food_yield x pixel area (no grain_output statistic; docs/models/food.md#method-b-class-yield)",
                   **yields}
     return steps, record

@@ -1,11 +1,11 @@
-"""Leisure and recreation: scored land use near water and forest as supply, population as demand (domain.md 5).
+"""Leisure and recreation: scored land use near water and forest as supply, population as demand (docs/models/recreation.md#leisure-and-recreation).
 
 Supply per pixel (relative score): Rec_S = score(lulc) x (1 + bonus), bonus = sum_k w_k
 exp(-d_k / d0_k), with d_k the Euclidean distance (m) to the nearest water
 and forest pixel (classes flagged ``water`` / ``forest``) and w_k, d0_k the
-scalars rec_w_<k>, rec_d0_<k> (domain.md 5.1a). A feature type absent from
+scalars rec_w_<k>, rec_d0_<k> (docs/models/recreation.md#supply-scored-land-use-near-water-and-forest). A feature type absent from
 the whole study area adds nothing. Demand per pixel: population density
-(persons/km2, domain.md 5.2). Both are intensive: the county "total" is the
+(persons/km2, docs/models/recreation.md#demand-population-density). Both are intensive: the county "total" is the
 area integral (score x km2, persons) and the density is the area mean.
 """
 

@@ -1,17 +1,17 @@
-"""Soil conservation with the Chinese Soil Loss Equation (domain.md 4).
+"""Soil conservation with the Chinese Soil Loss Equation (docs/models/soil-conservation.md#soil-conservation-with-the-chinese-soil-loss-equation).
 
 SC = R K LS (1 - B E T) in t/(ha*yr), the erosion the present cover and
-measures prevent (domain.md 4.1); county supply = sum x pixel area / 10 000
+measures prevent (docs/models/soil-conservation.md#equation); county supply = sum x pixel area / 10 000
 (t/yr). Demand = actual loss A (default) or max(A - A_tol, 0) when the scalar
-``soil_demand_tolerance`` is 1 (domain.md 4.7).
+``soil_demand_tolerance`` is 1 (docs/models/soil-conservation.md#demand).
 
 * Slope: Horn's method on the DEM with a one-pixel tile halo (exact at tile
   edges); flow accumulation (cells) over the whole grid, see
   :mod:`restore_db.stages.services.terrain` (D8 by pyflwdir by default; MFD as InVEST with the
   scalar ``flow_routing`` = 2), reused across runs on the same DEM; LS by the unit-contributing-area method with
-  Liu's steep-slope S (domain.md 4.4), L capped at ``l_max``.
+  Liu's steep-slope S (docs/models/soil-conservation.md#slope-length-and-steepness-ls), L capped at ``l_max``.
 * R: the ``erosivity`` layer when loaded, else annual precipitation by Zhang
-  & Fu (2003) (domain.md 4.2d).
+  & Fu (2003) (docs/models/soil-conservation.md#r-from-annual-precipitation).
 * K: the ``erodibility`` layer, else EPIC from soil_sand/silt/clay/oc with
   the Zhang (2007) correction (4.3), else the scalar ``k_const``.
 * B: the class value ``csle_b`` where the table has one, else from NDVI

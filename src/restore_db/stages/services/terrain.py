@@ -1,7 +1,7 @@
 """Non-local terrain operators of CSLE: depression filling and flow accumulation.
 
 The CSLE slope-length factor needs, per pixel, the upslope contributing area
-(docs/domain.md §4.4, unit-contributing-area form, as InVEST SDR §4.6):
+(docs/models/soil-conservation.md#slope-length-and-steepness-ls, unit-contributing-area form, as InVEST SDR docs/models/soil-conservation.md#cross-check-with-invest-sdr):
 ``L = f(FA, theta)`` with ``FA`` = flow accumulation **in cells, including the
 cell itself**.  ``FA`` is not a local (3x3) quantity, so it lives here and not in
 :mod:`restore_db.kernels.formulas` (which must stay numpy-only for PL/Python);
@@ -67,8 +67,8 @@ Libraries
     nodata, ``resolve_flats`` leaves flats that drain over the data edge without
     outflow, and its MFD accumulation drops flow along the raster edge.
 
-Source: docs/domain.md §4.4 (L from flow accumulation; "fill sinks first"),
-§4.6; pygeoprocessing ``routing.pyx`` (``fill_pits``, ``flow_dir_mfd``,
+Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls (L from flow accumulation; "fill sinks first"),
+docs/models/soil-conservation.md#cross-check-with-invest-sdr; pygeoprocessing ``routing.pyx`` (``fill_pits``, ``flow_dir_mfd``,
 ``flow_accumulation_mfd``); Wang & Liu (2006) doi:10.1080/13658810500433453.
 """
 
@@ -113,7 +113,7 @@ def fill_depressions(dem) -> np.ndarray:
     are exactly flat.
 
     Units: as ``dem`` (m).  Nodata: NaN/inf -> NaN, never filled.
-    Source: docs/domain.md §4.4; :func:`pyflwdir.dem.fill_depressions` (Wang & Liu 2006).
+    Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls; :func:`pyflwdir.dem.fill_depressions` (Wang & Liu 2006).
     """
     z = _as_dem(dem)
     valid = ~np.isnan(z)
@@ -258,7 +258,7 @@ def flow_accumulation(dem, cell_size: float, method: str = "mfd", *, invest_comp
     Units: ``dem`` in m (float, NaN = nodata), ``cell_size`` in m (square
     pixels).  Output: float64 cells, >= 1 on valid cells.
     Nodata: NaN/inf -> NaN; nodata never receives or passes flow.
-    Source: docs/domain.md §4.4, §4.6; module docstring for the algorithm and its
+    Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls, docs/models/soil-conservation.md#cross-check-with-invest-sdr; module docstring for the algorithm and its
     difference from pygeoprocessing.
     """
     if method not in _METHODS:

@@ -1,4 +1,4 @@
-"""Water: InVEST annual water yield as supply, per-capita and sectoral use as demand (domain.md 3.1, 3.2).
+"""Water: InVEST annual water yield as supply, per-capita and sectoral use as demand (docs/models/water-yield.md#supply-annual-water-yield, docs/models/water-yield.md#demand-water-use).
 
 Supply inputs: lulc, precipitation (mm/yr), eto (mm/yr), soil_depth (mm,
 depth to the root-restricting layer), pawc (fraction) — soil_depth and pawc
