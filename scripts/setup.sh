@@ -4,7 +4,7 @@
 #   1. system packages: PostgreSQL server + PostGIS (raster) + pgRouting + PL/Python,
 #      numpy for the server's Python, raster2pgsql, GDAL tools, python3-venv, and
 #      QGIS's Python bindings with its data providers (python3-qgis, qgis-providers:
-#      tests/test_bi_qgis.py opens the bi views in QGIS, headless), and pgTAP with
+#      tests/publish/test_bi_qgis.py opens the bi views in QGIS, headless), and pgTAP with
 #      pg_prove for the SQL tests of sql/tests (tests/test_sql_pgtap.py; the pgtap
 #      extension is created in test databases only, never by the migrations);
 #   2. .venv in the repository root with `pip install -e '.[test]'`.
@@ -94,7 +94,7 @@ command -v raster2pgsql >/dev/null 2>&1       || need postgis
 command -v gdalinfo >/dev/null 2>&1           || need gdal-bin
 # numpy for PL/Python: the server runs Debian's /usr/bin/python3, never a venv
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need python3-numpy
-# QGIS for tests/test_bi_qgis.py: its bindings belong to Debian's /usr/bin/python3 too;
+# QGIS for tests/publish/test_bi_qgis.py: its bindings belong to Debian's /usr/bin/python3 too;
 # the PostgreSQL data provider is the separate package qgis-providers
 [ -f /usr/lib/python3/dist-packages/qgis/core/__init__.py ] || need python3-qgis
 [ -f /usr/lib/qgis/plugins/libprovider_postgres.so ]        || need qgis-providers

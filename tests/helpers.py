@@ -164,7 +164,7 @@ def slope_by_hand(dem: np.ndarray, cell: float) -> np.ndarray:
 # ---------------------------------------------------------------- bad input through the real CLI
 
 # Every bad-input case of the suite goes through check_bad_input; it records each case so the suite can
-# count them (tests/test_bad_inputs.py reports the totals).
+# count them (tests/cli/test_bad_inputs.py reports the totals).
 BAD_INPUT_CASES: list[dict] = []
 
 

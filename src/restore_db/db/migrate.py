@@ -9,7 +9,7 @@
   replays the same steps as every other one.
 - A schema change edits ``sql/`` and adds a revision whose frozen files take an
   older database there (``ALTER TABLE`` for tables; a re-applied file for
-  functions and views, which use ``CREATE OR REPLACE``). ``tests/test_migrate.py``
+  functions and views, which use ``CREATE OR REPLACE``). ``tests/db/test_migrate.py``
   holds the two together: step by step from the first revision, all at once, and
   ``sql/`` must give the same schema and catalogue rows.
 """

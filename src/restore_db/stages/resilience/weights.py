@@ -18,7 +18,7 @@ Conventions:
   offending item.
 
 Citations point to the model pages of ``docs/models/``; the worked example
-of docs/models/resilience.md#reference-test-values is reproduced in ``tests/test_analysis_weights.py``.
+of docs/models/resilience.md#reference-test-values is reproduced in ``tests/stages/test_weights.py``.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ Comparison with pygeoprocessing's routing (InVEST SDR, ``flow_dir_algorithm=MFD`
     resulting FA is within 1 % of InVEST's on 32 % of the pixels and within 10 % on
     96.5 % (correlation 0.9999); with ``invest_compat=True`` the 4-bit rounding is
     emulated and InVEST's ``flow_accumulation.tif`` is reproduced to 1e-14
-    (docs/csle-vs-invest-sdr.md, tests/test_terrain_parity.py).  D8 is not
+    (docs/csle-vs-invest-sdr.md, tests/stages/test_terrain_parity.py).  D8 is not
     compared with pygeoprocessing's ``flow_dir_d8``.
 
 Libraries

@@ -2,7 +2,7 @@
 the browser: through the "postgres" provider with NO key column picked by hand.
 
 Run with Debian's /usr/bin/python3 (QGIS's Python bindings belong to it, not to
-the venv) by tests/test_bi_qgis.py, with QT_QPA_PLATFORM=offscreen and a
+the venv) by tests/publish/test_bi_qgis.py, with QT_QPA_PLATFORM=offscreen and a
 temporary HOME. Input: one JSON object on stdin,
 
     {"connection": {"host": ..., "port": ..., "dbname": ..., "user": ..., "password": ...},

@@ -9,7 +9,7 @@ EPSG:4326, and draw on a map.
 
 QGIS's Python bindings belong to Debian's /usr/bin/python3 (python3-qgis,
 installed by scripts/setup.sh), not to the venv: QGIS runs in a subprocess,
-tests/qgis_open_layers.py, headless (QT_QPA_PLATFORM=offscreen) with a temporary
+tests/publish/qgis_open_layers.py, headless (QT_QPA_PLATFORM=offscreen) with a temporary
 HOME so that no user profile is read or written. The data are the bi_views
 analysis (four counties, two zoning runs, materialized views refreshed),
 committed so that QGIS's own connections see it.

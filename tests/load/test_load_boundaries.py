@@ -338,7 +338,7 @@ def test_cli_boundaries_reports_repairs(cli_env, conn, syn, tmp_path):
 
 # ---------------------------------------------------------------- vector inputs as users have them: Z/M, encodings
 
-CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
+CASES = Path(__file__).resolve().parents[2].parent / "shared" / "cases"
 
 
 def shared_case(*parts: str) -> Path:

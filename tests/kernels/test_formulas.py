@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from restore_db.kernels import formulas as F
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "invest" / "unit_fixtures"
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "invest" / "unit_fixtures"
 
 
 def _fixture_rows(name):

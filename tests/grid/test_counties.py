@@ -22,7 +22,7 @@ from restore_db.load import demo
 from restore_db.cli import app
 from restore_db.store.layers import read_array
 
-CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
+CASES = Path(__file__).resolve().parents[2].parent / "shared" / "cases"
 SRID = 32650
 
 
@@ -152,7 +152,7 @@ def test_tiny_county_case_every_county_is_zoned(db_url, conn, cli_env, tmp_path)
 
 
 def _syn_with_sub_pixel_county(conn, tmp_path, population: dict):
-    """The services' synthetic area (tests/test_services.py) with c5, 24 m x 24 m inside c1 between the centres of
+    """The services' synthetic area (tests/stages/test_services.py) with c5, 24 m x 24 m inside c1 between the centres of
     the 60 m pixels (it overlaps pixel row 1, col 1 only), and population statistics; food demand computed."""
     import test_services as ts
     from shapely.geometry import box
