@@ -1,6 +1,6 @@
 """Benchmarks: the five services end to end, against the numpy floor.
 
-``python -m bench`` (``make bench``):
+``python benchmarks/bench.py`` (``make bench``):
 
 1. starts a private throw-away PostgreSQL cluster in a temporary folder, with
    the embedded cluster's settings (so benchmarks never touch user data), or
@@ -15,7 +15,7 @@
    the same work (a committed run would let the next one reuse its flow
    accumulation) and nothing piles up; commits are not measured;
 4. times the numpy floor: each tile kernel of the run called in memory on the
-   same input arrays (read once with :func:`restore_db.grid.engine.read_array`) and
+   same input arrays (read once with :func:`restore_db.store.layers.read_array`) and
    the same parameters, on the engine's own blocks (the 256 x 256 tiles where
    every input has data, in ``CHUNK_ROWS``-row blocks for pixel-wise kernels
    as :class:`restore_db.kernels.tiles.TileRunner` does), best of 3 or more;

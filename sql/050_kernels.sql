@@ -1,6 +1,6 @@
 -- 050_kernels.sql
 -- In-database tile kernels. The numpy modules of restore-db that compute the
--- services (wkb, kernels.formulas, kernels.catalog, kernels.tiles) are stored
+-- services (kernels.wkb, kernels.formulas, kernels.catalog, kernels.tiles) are stored
 -- in calc.kernel_module by the migrations and kept in step with the installed
 -- package; calc.apply_kernel runs them in PL/Python next to the data, which
 -- avoids shipping every tile to the client and back.

@@ -1,6 +1,6 @@
-"""The catalogues cite the project's model pages (docs/models/): coefficient, scalar and indicator references;
-core.tile_raster and core.tile_envelope refuse a tile_id off the grid (the bi file re-applied after them restores the
-rights on the grid functions).
+"""The catalogues cite the project's model pages (docs/models/): coefficient and scalar references (the catalogue file
+is re-applied, as by earlier revisions) and indicator references (updated where a user has not edited them);
+core.tile_raster, and core.tile_envelope built on it, refuse a tile_id off the grid.
 
 Revision ID: 0007
 Revises: 0006
@@ -17,8 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_revision_sql(op.get_bind(), revision, "025_param_catalogue.sql", "030_grid_functions.sql",
-                       "060_indicator_references.sql", "080_bi_views.sql")
+    apply_revision_sql(op.get_bind(), revision, "025_param_catalogue.sql", "030_tile_raster.sql",
+                       "060_indicator_references.sql")
 
 
 def downgrade() -> None:

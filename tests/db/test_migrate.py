@@ -140,3 +140,28 @@ def _first_difference(a: str, b: str, name: str) -> str:
 
     diff = list(difflib.unified_diff(b.splitlines(), a.splitlines(), "sql/", name, lineterm="", n=2))
     return "schemas differ:\n" + "\n".join(diff[:80])
+
+
+def test_revision_0007_updates_references_but_keeps_a_users_edit(new_db):
+    """Upgrading a database of revision 0006: the seeded references cite the model pages, a reference the user
+    edited stays, and the grid functions refuse a tile off the grid."""
+    url = new_db("r0007")
+    cfg = migrate.alembic_config(url)
+    command.upgrade(cfg, "0006")
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE param.indicator SET reference = 'county survey 2024' "
+                     "WHERE indicator_set = 'default' AND indicator = 'pd'")
+    command.upgrade(cfg, "0007")
+    with psycopg.connect(url) as conn:
+        refs = dict(conn.execute("SELECT indicator, reference FROM param.indicator "
+                                 "WHERE indicator_set = 'default'").fetchall())
+        assert refs.pop("pd") == "county survey 2024"
+        assert refs and all(r.startswith("docs/models/") for r in refs.values()), refs
+        stale = conn.execute("""SELECT count(*) FROM (SELECT reference FROM param.coefficient UNION ALL
+                                SELECT reference FROM param.scalar_def) r
+                                WHERE reference LIKE '%%domain.md%%'""").fetchone()[0]
+        assert stale == 0
+        conn.execute("INSERT INTO core.study_area (name, srid, origin_x, origin_y, pixel_size, width, height, tile_size)"
+                     " VALUES ('g', 32650, 0, 1000, 10, 30, 20, 16)")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="tile 6 is not on the grid"):
+            conn.execute("SELECT core.tile_envelope(core.study_area_id('g'), 6)")

@@ -171,9 +171,9 @@ def run(stage: Stage, ctx: Context, given: dict[str, int | None] | None = None,
     Raises:
         InputError: the upstream runs or the plan are refused (nothing is recorded).
     """
-    t0 = time.perf_counter()
     upstream = stage.resolve(ctx, dict(given or {}))
     plan = stage.plan(ctx, upstream)
+    t0 = time.perf_counter()          # a run's time is that of its reuse check and computation, not of planning
     inputs = {**plan.inputs, "runs": upstream} if upstream else dict(plan.inputs)
     identity = plan.params if plan.identity is None else plan.identity
     if not ctx.force:

@@ -211,7 +211,7 @@ def has_layer(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int
 def read_array(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> np.ndarray:
     """A whole layer on the study grid as float64 with NaN for nodata and missing tiles.
 
-    Read with :func:`restore_db.publish.export.read_layer_array` (tile placement checked).
+    Read with :func:`read_layer_array` (tile placement checked).
     """
     arr, nodata = read_layer_array(conn, area, layer, run_id)
     return tiles.as_float(arr, nodata)
