@@ -1,0 +1,130 @@
+"""The source–corridor network and the county graph of the ecological security pattern (docs/models/pattern.md):
+connectivity importance of sources (PC, dPC), corridor importance (gravity model), network structure indices
+(α, β, γ) and collaboration units of counties. Graph work uses networkx; nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import networkx as nx
+
+
+def probability_connectivity(areas: Mapping[int, float], distances: Mapping[tuple[int, int], float], d50: float,
+                             landscape_area: float) -> tuple[float, dict[int, float]]:
+    """Probability of connectivity PC of a set of patches and the importance dPC of each.
+
+    ``PC = Σ_i Σ_j a_i a_j p*_ij / A_L²`` over all pairs, i = j included (p*_ii = 1); ``p_ij = exp(−k d_ij)`` with
+    ``k = ln 2 / d50`` (p = 0.5 at d50); ``p*_ij`` is the best product of probabilities over any path, found as the
+    shortest path with step weights ``k d``. ``dPC_k = 100 (PC − PC_without_k) / PC``, where removing k removes its
+    area and its links.
+
+    Args:
+        areas: patch id -> area (any unit; ``landscape_area`` in the same unit).
+        distances: (i, j) -> distance between the patches (metres, or cost-weighted metres; the unit of ``d50``);
+            pairs not listed are not linked directly.
+        d50: the distance at which the direct probability is 0.5 (> 0).
+        landscape_area: A_L, the area of the whole landscape (> 0).
+    Returns:
+        (PC, {patch id: dPC in %}); PC is dimensionless in [0, 1] when the patches lie in the landscape.
+    Raises:
+        ValueError: d50 or the landscape area not positive; a negative distance or area.
+    Source: docs/models/pattern.md#connectivity-importance-of-sources (Saura & Pascual-Hortal 2007, Conefor).
+    """
+    if not (d50 > 0 and landscape_area > 0):
+        raise ValueError("d50 and the landscape area must be positive")
+    if any(a < 0 for a in areas.values()) or any(d < 0 for d in distances.values()):
+        raise ValueError("areas and distances must not be negative")
+    k = math.log(2.0) / d50
+    graph = nx.Graph()
+    graph.add_nodes_from(areas)
+    for (i, j), d in distances.items():
+        if i in areas and j in areas and i != j:
+            w = k * d
+            if not graph.has_edge(i, j) or graph[i][j]["weight"] > w:
+                graph.add_edge(i, j, weight=w)
+
+    def pc(g: nx.Graph) -> float:
+        total = 0.0
+        for i, lengths in nx.all_pairs_dijkstra_path_length(g, weight="weight"):
+            for j, length in lengths.items():
+                total += areas[i] * areas[j] * math.exp(-length)
+        return total / landscape_area ** 2
+
+    whole = pc(graph)
+    importance = {}
+    for node in graph.nodes:
+        rest = graph.copy()
+        rest.remove_node(node)
+        importance[node] = 100.0 * (whole - pc(rest)) / whole if whole > 0 else 0.0
+    return whole, importance
+
+
+def gravity(area_a: float, area_b: float, resistance_a: float, resistance_b: float, lcd: float,
+            lcd_max: float) -> float:
+    """Interaction strength of the corridor between sources a and b (gravity model).
+
+    ``G_ab = [(1/P_a) ln S_a] [(1/P_b) ln S_b] / (L_ab / L_max)²`` with S the source areas in m² (so ln S > 0), P the
+    mean resistance of each source, L_ab the corridor's LCD and L_max the largest LCD of all corridors.
+
+    Args:
+        area_a, area_b: source areas in m² (> 1).
+        resistance_a, resistance_b: mean resistance of each source (>= 1).
+        lcd: the corridor's cost-weighted distance (> 0), cost-weighted metres.
+        lcd_max: the largest LCD of the network, same unit.
+    Returns:
+        G, dimensionless; NaN when an input is outside its domain.
+    Source: docs/models/pattern.md#corridor-importance (Kong Fanhua et al. 2010).
+    """
+    if min(area_a, area_b) <= 1 or min(resistance_a, resistance_b) <= 0 or not (0 < lcd <= lcd_max):
+        return math.nan
+    n_a = math.log(area_a) / resistance_a
+    n_b = math.log(area_b) / resistance_b
+    return n_a * n_b / (lcd / lcd_max) ** 2
+
+
+def network_indices(edges: int, nodes: int) -> dict[str, float]:
+    """Structure of the source–corridor network: ``α = (L − V + 1)/(2V − 5)`` (closure), ``β = L/V`` (links per
+    node), ``γ = L/(3(V − 2))`` (connectivity), with L corridors and V sources.
+
+    Returns:
+        {"alpha", "beta", "gamma"}; an index whose denominator is not positive (too few sources) is NaN.
+    Source: docs/models/pattern.md#network-structure (graph-theory indices of landscape networks).
+    """
+    def ratio(num: float, den: float) -> float:
+        return num / den if den > 0 else math.nan
+
+    return {"alpha": ratio(edges - nodes + 1, 2 * nodes - 5), "beta": ratio(edges, nodes),
+            "gamma": ratio(edges, 3 * (nodes - 2))}
+
+
+def collaboration_units(links: Mapping[tuple[str, str], float], units: Iterable[str], min_weight: float = 0.0,
+                        method: str = "components", seed: int = 0) -> list[set[str]]:
+    """Groups of administrative units that should restore together: the connected components (or Louvain
+    communities) of the weighted unit graph after the links of weight <= ``min_weight`` are dropped.
+
+    Args:
+        links: (unit, unit) -> link weight (shared corridors, sources, complementary supply and demand).
+        units: every unit (a unit without a strong link forms a group of its own).
+        min_weight: links at or below this weight are weak and dropped.
+        method: ``components`` or ``louvain`` (networkx, with ``seed`` for a reproducible partition).
+    Returns:
+        The groups, largest first (ties by their smallest member).
+    Raises:
+        ValueError: an unknown method.
+    Source: docs/models/pattern.md#collaboration-units (networkx).
+    """
+    graph = nx.Graph()
+    graph.add_nodes_from(units)
+    for (a, b), w in links.items():
+        if w > min_weight and a != b:
+            graph.add_edge(a, b, weight=w + (graph[a][b]["weight"] if graph.has_edge(a, b) else 0.0))
+    if method == "components":
+        groups = [set(c) for c in nx.connected_components(graph)]
+    elif method == "louvain":
+        groups = [set(c) for c in nx.community.louvain_communities(graph, weight="weight", seed=seed)]
+    else:
+        raise ValueError(f"method must be components or louvain, not {method!r}")
+    return sorted(groups, key=lambda g: (-len(g), min(g)))
+
