@@ -894,7 +894,7 @@ def test_all_public_functions_are_covered():
         "zhang2002_beta_alpha", "zhang2002_halfmonth_erosivity", "epic_K", "fvc_dimidiate", "cai_C",
         "b_forest", "b_grass", "csle_soil_loss", "soil_demand", "food_ndvi_weight", "food_supply_ndvi",
         "food_supply_lookup", "food_demand", "proximity_bonus", "recreation_supply",
-        "recreation_demand_density", "esdr", "esdr_scaled", "minmax_scale", "weighted_mean",
+        "recreation_demand_density", "esdr", "esdr_scaled", "minmax_scale", "weighted_mean", "hq_threat_decay", "hq_quality",
         # NaN behaviour tested separately:
         "horn_slope_degrees", "rusle_R_monthly",
     }  # fmt: skip

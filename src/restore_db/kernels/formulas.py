@@ -69,6 +69,9 @@ __all__ = [
     "proximity_bonus",
     "recreation_supply",
     "recreation_demand_density",
+    # habitat quality (docs/models/pattern.md#habitat-quality)
+    "hq_threat_decay",
+    "hq_quality",
     # supply–demand (docs/models/ratios.md#ratios-of-supply-and-demand-deficit-classes-and-matching-types)
     "esdr",
     "esdr_scaled",
@@ -993,6 +996,50 @@ def recreation_demand_density(pop, pixel_area_m2):
     Source: docs/models/recreation.md#demand-population-density.
     """
     return _ret(_div(_f(pop), _f(pixel_area_m2) / M2_PER_KM2))
+
+
+# ---------------------------------------------------------------------------
+# Habitat quality (InVEST Habitat Quality)
+# ---------------------------------------------------------------------------
+
+#: InVEST's constant of the exponential decay: the impact falls to about 5 % (exp(-2.99)) at the maximum distance.
+HQ_EXP_DECAY = 2.99
+#: InVEST's scaling exponent z of the half-saturation function.
+HQ_Z = 2.5
+
+
+@_quiet
+def hq_threat_decay(distance_m, max_dist_m, decay):
+    """Impact of a threat at a distance from its nearest source cell: ``linear`` ``1 − d / d_max``, ``exponential``
+    ``exp(−2.99 d / d_max)``, both 0 beyond ``d_max``.
+
+    Units: distance_m, max_dist_m [m]. Output: [-], 0..1.
+    Nodata: NaN propagates. Raises: ValueError for another decay or d_max <= 0.
+    Source: docs/models/pattern.md#habitat-quality (InVEST 3.20 habitat_quality ``_decay_distance``).
+    """
+    if not max_dist_m > 0:
+        raise ValueError(f"the maximum distance of a threat must be positive, not {max_dist_m!r}")
+    d = _f(distance_m)
+    if decay == "linear":
+        out = np.where(d > max_dist_m, 0.0, (max_dist_m - d) / max_dist_m)
+    elif decay == "exponential":
+        out = np.where(d > max_dist_m, 0.0, np.exp(-d * HQ_EXP_DECAY / max_dist_m))
+    else:
+        raise ValueError(f"decay must be linear or exponential, not {decay!r}")
+    return _ret(_set_nan(out, np.isnan(d)))
+
+
+@_quiet
+def hq_quality(habitat, degradation, k, z=HQ_Z):
+    """Habitat quality ``Q = H (1 − D^z / (D^z + k^z))``.
+
+    Units: habitat H [-] 0..1 (class suitability); degradation D [-] (the weighted sum of threat impacts times
+    sensitivities); k the half-saturation constant [-] (> 0). Output: [-], 0..H.
+    Nodata: NaN propagates.
+    Source: docs/models/pattern.md#habitat-quality (InVEST 3.20 habitat_quality; Sharp et al., InVEST user guide).
+    """
+    h, dz = _f(habitat), _f(degradation) ** z
+    return _ret(h * (1.0 - dz / (dz + float(k) ** z)))
 
 
 # ---------------------------------------------------------------------------
