@@ -1,0 +1,153 @@
+"""The ecological security pattern of one grid, from arrays to sources, corridors, nodes and network measures
+(docs/models/pattern.md#the-pattern-of-a-grid). The pattern stage reads the arrays from the database and writes this
+result back; everything here is arrays in, arrays and records out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from restore_db.stages.pattern import cost, network, nodes, resistance as resist, sources as src
+
+
+@dataclass(frozen=True)
+class PatternSettings:
+    """The choices of the pattern (the ``[pattern]`` settings).
+
+    corridor_factor: the corridor grid is this many study cells per side (integer >= 1).
+    importance_share: the most important cells hold this share of the total importance (0..1].
+    edge_width_m: MSPA edge width in metres (at least one cell).
+    min_source_area_m2: smallest source patch kept.
+    corridor_width: corridor cells have NLCC <= this fraction of the pair's LCD.
+    barrier_resistance: path cells of at least this resistance are barrier nodes.
+    d50: distance (cost-weighted metres) at which the probability of dispersal is 0.5, for dPC; None: the median LCD.
+    max_lcd: pairs with a larger LCD get no corridor (None: no cap).
+    """
+
+    corridor_factor: int = 1
+    importance_share: float = 0.3
+    edge_width_m: float = 1000.0
+    min_source_area_m2: float = 0.0
+    corridor_width: float = 0.1
+    barrier_resistance: float = 100.0
+    d50: float | None = None
+    max_lcd: float | None = None
+
+
+@dataclass
+class Corridor:
+    """A least-cost corridor between sources a and b: its path, LCD (cost-weighted metres), length (m), ratios and
+    importance (gravity G)."""
+
+    a: int
+    b: int
+    path: cost.LeastCostPath
+    euclidean_m: float
+    gravity: float = math.nan
+
+    @property
+    def cwd_to_euc_ratio(self) -> float:
+        return self.path.lcd / self.euclidean_m if self.euclidean_m > 0 else math.nan
+
+
+@dataclass
+class PatternResult:
+    """Arrays on the corridor grid ((h, w), cell ``cell`` m) and the records of the pattern."""
+
+    cell: float
+    resistance: np.ndarray          # float32, +inf impassable
+    sources: np.ndarray             # int32 source ids, 0 elsewhere
+    source_area_m2: dict[int, float]
+    source_resistance: dict[int, float]
+    mcr: np.ndarray                 # float64 cost-weighted metres from the nearest source
+    allocation: np.ndarray          # int32 cheapest source of each cell
+    corridor: np.ndarray            # float64 NLCC mosaic (minimum over pairs), inf outside every corridor
+    corridors: list[Corridor] = field(default_factory=list)
+    nodes: list[nodes.Node] = field(default_factory=list)
+    pc: float = math.nan
+    dpc: dict[int, float] = field(default_factory=dict)
+    indices: dict[str, float] = field(default_factory=dict)
+
+
+def _block_mean(values: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of the finite cells of each factor × factor block (NaN when none); edge blocks are smaller."""
+    v = np.asarray(values, dtype=np.float64)
+    if factor == 1:
+        return v
+    h, w = v.shape
+    hb, wb = -(-h // factor), -(-w // factor)
+    padded = np.full((hb * factor, wb * factor), np.nan)
+    padded[:h, :w] = v
+    blocks = padded.reshape(hb, factor, wb, factor).swapaxes(1, 2).reshape(hb, wb, -1)
+    n = np.isfinite(blocks).sum(axis=-1)
+    total = np.where(np.isfinite(blocks), blocks, 0.0).sum(axis=-1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarray, cell: float,
+            settings: PatternSettings = PatternSettings()) -> PatternResult:
+    """The pattern of one grid.
+
+    Steps: aggregate to the corridor grid (resistance by :func:`resistance.aggregate`, importance by block mean, the
+    foreground where at least half the block is foreground); sources = patches of (MSPA Core ∩ the most important
+    cells) of at least the minimum area; MCR and cost allocation from all sources; a least-cost corridor for every
+    pair of adjacent sources (below ``max_lcd``); NLCC corridors; gravity, PC/dPC, nodes and α/β/γ.
+
+    Args:
+        resistance: (H, W) finished resistance (:func:`resistance.finish`), study grid.
+        importance: (H, W) ecosystem-service importance 0..1 (:func:`sources.importance`), NaN nodata.
+        foreground: (H, W) bool natural land.
+        cell: study cell size (m).
+        settings: the :class:`PatternSettings`.
+    Returns:
+        The :class:`PatternResult` (no source: empty records and arrays of zeros and inf).
+    Raises:
+        ValueError: shapes that differ, or settings outside their ranges.
+    Source: docs/models/pattern.md#the-pattern-of-a-grid.
+    """
+    if not np.shape(resistance) == np.shape(importance) == np.shape(foreground):
+        raise ValueError("resistance, importance and foreground differ in shape")
+    f = int(settings.corridor_factor)
+    grid_cell = cell * f
+    r = resist.aggregate(resistance, f)
+    imp = _block_mean(importance, f)
+    fg = _block_mean(np.asarray(foreground, dtype=np.float64), f) >= 0.5
+    edge = max(1, int(round(settings.edge_width_m / grid_cell)))
+    candidate = src.core(fg, edge) & src.top_share(imp, settings.importance_share) & np.isfinite(r)
+    labels, areas = src.patches(candidate, grid_cell ** 2, settings.min_source_area_m2)
+    ids = list(range(1, len(areas) + 1))
+    area = dict(zip(ids, areas))
+    mean_r = {k: float(np.mean(r[labels == k])) for k in ids}
+    empty = PatternResult(grid_cell, r, labels, area, mean_r, np.full(r.shape, np.inf), np.zeros(r.shape, np.int32),
+                          np.full(r.shape, np.inf), indices=network.network_indices(0, len(ids)))
+    if not ids:
+        return empty
+    mcr, alloc = cost.cost_allocation(r, labels, grid_cell)
+    result = PatternResult(grid_cell, r, labels, area, mean_r, mcr, alloc, np.full(r.shape, np.inf))
+    cwd = {k: cost.cost_distance(r, labels == k, grid_cell) for k in ids}
+    centroids = {k: np.argwhere(labels == k).mean(axis=0) for k in ids}
+    for a, b in sorted(cost.adjacent_sources(alloc)):
+        path = cost.least_cost_path(r, labels, a, b, grid_cell)
+        if path is None or (settings.max_lcd is not None and path.lcd > settings.max_lcd):
+            continue
+        euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
+        result.corridors.append(Corridor(a, b, path, euclid))
+        nlcc = cost.nlcc(cwd[a], cwd[b], path.lcd)
+        inside = nlcc <= settings.corridor_width * path.lcd
+        result.corridor = np.where(inside, np.minimum(result.corridor, nlcc), result.corridor)
+    if result.corridors:
+        lcd_max = max(c.path.lcd for c in result.corridors)
+        for c in result.corridors:
+            c.gravity = network.gravity(area[c.a], area[c.b], mean_r[c.a], mean_r[c.b], c.path.lcd, lcd_max)
+    lcds = [c.path.lcd for c in result.corridors if c.path.lcd > 0]
+    d50 = settings.d50 if settings.d50 is not None else (float(np.median(lcds)) if lcds else 1.0)
+    result.pc, result.dpc = network.probability_connectivity(
+        area, {(c.a, c.b): c.path.lcd for c in result.corridors}, d50, float(np.isfinite(r).sum()) * grid_cell ** 2)
+    paths = [c.path.cells for c in result.corridors]
+    result.nodes = (nodes.intersections(r.shape, paths, labels) + nodes.ridge_crossings(paths, alloc)
+                    + nodes.barriers(r.shape, paths, r, settings.barrier_resistance))
+    result.indices = network.network_indices(len(result.corridors), len(ids))
+    return result

@@ -1,0 +1,61 @@
+"""The pattern of a grid (restore_db.stages.pattern.compose) on a synthetic landscape whose answer is known: two
+forest blocks joined across cropland by a grassland strip that a built-up column cuts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from restore_db.stages.pattern import compose as C
+from restore_db.stages.pattern import resistance as R
+
+
+def landscape():
+    """30 x 40 cells of 100 m: forest blocks at columns 2-9 and 30-37 (rows 10-19), cropland elsewhere, a grassland
+    strip on rows 14-15 between them, and a built-up column at column 20."""
+    lulc = np.full((30, 40), 12.0)                                   # cropland
+    lulc[10:20, 2:10] = lulc[10:20, 30:38] = 1.0                     # forest
+    lulc[14:16, 10:30] = 10.0                                        # grassland strip
+    lulc[:, 20] = 13.0                                               # built-up
+    table = {1: 1.0, 10: 20.0, 12: 50.0, 13: 100.0}
+    r = R.finish(R.base_resistance(lulc, table))
+    importance = np.where(lulc == 1.0, 1.0, 0.05)
+    foreground = np.isin(lulc, [1.0, 10.0])
+    return lulc, r, importance, foreground
+
+
+def test_two_sources_one_corridor_through_the_strip_and_a_barrier():
+    _, r, importance, foreground = landscape()
+    got = C.compose(r, importance, foreground, 100.0, C.PatternSettings(edge_width_m=100.0, importance_share=0.9))
+    assert sorted(got.source_area_m2) == [1, 2]
+    # the core of each 10 x 8 forest block less a one-cell edge: 8 x 6 cells of 1 ha
+    assert got.source_area_m2 == {1: pytest.approx(48 * 1e4), 2: pytest.approx(48 * 1e4)}
+    assert len(got.corridors) == 1
+    c = got.corridors[0]
+    rows = {int(x) for x in c.path.cells[:, 0]}
+    assert rows <= {14, 15}, "the cheapest path follows the grassland strip"
+    # from the last core column of source 1 (8) through forest 9, the strip 10-29 with the built-up cell at 20, and
+    # forest 30 to the first core column of source 2 (31): step costs 100 × (Ra + Rb) / 2, 48 300 in all
+    cells = [1.0] * 2 + [20.0] * 10 + [100.0] + [20.0] * 9 + [1.0] * 2
+    want = sum(100 * (a + b) / 2 for a, b in zip(cells[:-1], cells[1:]))
+    assert want == 48300.0
+    assert c.path.lcd == pytest.approx(want, rel=1e-12)
+    assert c.path.length_m == pytest.approx(2300.0)
+    kinds = {n.kind for n in got.nodes}
+    assert "barrier" in kinds and any(n.kind == "barrier" and n.col == 20 for n in got.nodes)
+    assert any(n.kind == "ridge" for n in got.nodes)
+    assert got.indices["beta"] == 0.5 and math.isnan(got.indices["alpha"])   # two sources, one corridor
+    assert got.dpc[1] == pytest.approx(got.dpc[2]) and 0 < got.pc < 1
+    assert np.isfinite(c.gravity)
+    assert (got.corridor[14:16, 10:30] == 0).all()                  # the strip is the corridor's floor
+
+
+def test_a_coarser_corridor_grid_and_no_source():
+    _, r, importance, foreground = landscape()
+    got = C.compose(r, importance, foreground, 100.0,
+                    C.PatternSettings(corridor_factor=2, edge_width_m=200.0, importance_share=0.9))
+    assert got.cell == 200.0 and got.resistance.shape == (15, 20) and len(got.corridors) == 1
+    none = C.compose(r, np.zeros_like(importance), foreground, 100.0)
+    assert none.corridors == [] and not none.sources.any() and math.isnan(none.indices["beta"])
