@@ -110,3 +110,23 @@ def test_bad_input_is_refused():
         cost.cost_distance(np.ones((2, 2)), np.ones((2, 2), dtype=bool), 0.0)
     with pytest.raises(ValueError, match="no source cell"):
         cost.cost_allocation(np.ones((2, 2)), np.zeros((2, 2), dtype=int), 10.0)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_traced_path_costs_its_lcd(seed):
+    """The path traced down the MCR surface is a cheapest path: its steps add up to the LCD, and the LCD equals the
+    independent Dijkstra's distance from a to the nearest cell of b."""
+    rng = np.random.default_rng(seed)
+    r = rng.uniform(1.0, 100.0, (25, 25))
+    labels = np.zeros(r.shape, dtype=np.int32)
+    labels[2:4, 2:4] = 1
+    labels[20:23, 19:22] = 2
+    path = cost.least_cost_path(r, labels, 1, 2, 30.0)
+    cells = path.cells
+    assert labels[tuple(cells[0])] == 1 and labels[tuple(cells[-1])] == 2
+    steps = [30.0 * (r[tuple(p)] + r[tuple(q)]) / 2 * (SQRT2 if abs(p - q).sum() == 2 else 1.0)
+             for p, q in zip(cells[:-1], cells[1:])]
+    assert all(abs(p - q).max() == 1 for p, q in zip(cells[:-1], cells[1:]))       # 8-neighbour steps
+    assert sum(steps) == pytest.approx(path.lcd, rel=1e-9)
+    want = dijkstra(r, labels == 1, 30.0)[labels == 2].min()
+    assert path.lcd == pytest.approx(want, rel=1e-9)

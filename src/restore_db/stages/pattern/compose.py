@@ -130,7 +130,7 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     cwd = {k: cost.cost_distance(r, labels == k, grid_cell) for k in ids}
     centroids = {k: np.argwhere(labels == k).mean(axis=0) for k in ids}
     for a, b in sorted(cost.adjacent_sources(alloc)):
-        path = cost.least_cost_path(r, labels, a, b, grid_cell)
+        path = cost.least_cost_path(r, labels, a, b, grid_cell, cwd_a=cwd[a])
         if path is None or (settings.max_lcd is not None and path.lcd > settings.max_lcd):
             continue
         euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)

@@ -131,17 +131,20 @@ class LeastCostPath:
         return self.lcd / self.length_m if self.length_m > 0 else math.nan
 
 
-def least_cost_path(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, cell: float) -> LeastCostPath | None:
-    """The least-cost path from source ``a`` to source ``b``: the cell of ``b`` cheapest to reach from ``a``, and the
-    path back to ``a``.
+def least_cost_path(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, cell: float,
+                    cwd_a: np.ndarray | None = None) -> LeastCostPath | None:
+    """The least-cost path from source ``a`` to source ``b``: the cell of ``b`` cheapest to reach from ``a``, traced
+    back down the MCR surface of ``a`` to a cell of ``a``.
 
     Args:
         resistance: (H, W) float, as :func:`cost_distance`.
         labels: (H, W) int source ids.
         a, b: the two source ids.
         cell: cell size in metres.
+        cwd_a: the MCR surface of ``a`` when already computed (:func:`cost_distance` of ``labels == a``).
     Returns:
-        The :class:`LeastCostPath`, or None when no path joins them (a barrier between them).
+        The :class:`LeastCostPath` (cells from ``a`` to ``b``), or None when no path joins them (a barrier between
+        them).
     Raises:
         ValueError: as :func:`cost_distance`, or ``b`` has no cell.
     Source: docs/models/pattern.md#least-cost-paths-and-corridors (Linkage Mapper).
@@ -150,20 +153,53 @@ def least_cost_path(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, 
     target = np.argwhere(labels == b)
     if not len(target):
         raise ValueError(f"source {b} has no cell")
-    mcp = _mcp(resistance, cell)
-    starts = [tuple(p) for p in np.argwhere((labels == a) & np.isfinite(_costs(resistance)))]
-    if not starts:
-        raise ValueError(f"source {a} has no passable cell")
-    cum, _ = mcp.find_costs(starts)
+    cum = cost_distance(resistance, labels == a, cell) if cwd_a is None else np.asarray(cwd_a, dtype=np.float64)
     values = cum[target[:, 0], target[:, 1]]
     k = int(np.argmin(values))
     if not np.isfinite(values[k]):
         return None
-    end = tuple(target[k])
-    cells = np.array(mcp.traceback(end), dtype=np.int64)   # from a start cell of a to the end cell of b
+    cells = trace(cum, resistance, tuple(int(x) for x in target[k]), cell)
     steps = np.abs(np.diff(cells, axis=0))
     length = float(np.sum(np.where(steps.sum(axis=1) == 2, math.sqrt(2.0), 1.0)) * cell) if len(cells) > 1 else 0.0
     return LeastCostPath(a, b, cells, float(values[k]), length)
+
+
+def trace(cwd: np.ndarray, resistance: np.ndarray, end: tuple[int, int], cell: float) -> np.ndarray:
+    """The cells of a cheapest path down an MCR surface, from a start cell (MCR 0) to ``end``.
+
+    From ``end``, each step goes to the neighbour ``p`` that minimises ``MCR(p) + step(p, x)`` (the predecessor on a
+    cheapest path; ties to the first neighbour in row order), until a cell of MCR 0.
+
+    Args:
+        cwd: (H, W) MCR surface (:func:`cost_distance`).
+        resistance: the (H, W) resistance it was computed on.
+        end: (row, col) of a reachable cell.
+        cell: cell size in metres.
+    Returns:
+        (n, 2) int64 cells from the start cell to ``end``.
+    Raises:
+        ValueError: ``end`` is not reachable.
+    """
+    cum = np.asarray(cwd, dtype=np.float64)
+    costs = _costs(resistance)
+    h, w = cum.shape
+    y, x = end
+    if not np.isfinite(cum[y, x]):
+        raise ValueError(f"cell {end} is not reachable")
+    path = [(y, x)]
+    while cum[y, x] > 0:
+        best, nxt = math.inf, None
+        for dy, dx in _OFFSETS:
+            v, u = y + dy, x + dx
+            if 0 <= v < h and 0 <= u < w and np.isfinite(cum[v, u]) and np.isfinite(costs[v, u]):
+                step = cell * (costs[v, u] + costs[y, x]) / 2.0 * (math.sqrt(2.0) if dy and dx else 1.0)
+                if cum[v, u] + step < best:
+                    best, nxt = cum[v, u] + step, (v, u)
+        if nxt is None or cum[nxt] >= cum[y, x]:
+            raise ValueError(f"no descent from cell {(y, x)}: not an MCR surface of this resistance")
+        y, x = nxt
+        path.append((y, x))
+    return np.array(path[::-1], dtype=np.int64)
 
 
 def nlcc(cwd_a: np.ndarray, cwd_b: np.ndarray, lcd: float) -> np.ndarray:
