@@ -103,7 +103,7 @@ def test_a_failing_computation_leaves_a_failed_run(db_url, area):
 
 def test_the_registry_lists_the_pipeline_in_order():
     stages = registry.stages()
-    assert list(stages) == ["services", "ratios", "resilience", "zoning"]
+    assert list(stages) == ["services", "ratios", "resilience", "zoning", "pattern"]
     seen: set[str] = set()
     for stage in stages.values():
         assert set(stage.upstream) <= seen, f"{stage.name} reads a stage that runs after it"

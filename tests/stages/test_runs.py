@@ -86,7 +86,7 @@ def test_a_run_failing_mid_way_is_recorded_failed_with_its_message_and_nothing_e
     assert proc.returncode == 0, proc.stderr
     assert "reused" not in proc.stderr
     new = [r for r in _runs(conn) if r[0] > max(r[0] for r in rows)]
-    assert sorted(r[1] for r in new) == ["pipeline", "ratios", "resilience", "services", "zoning"]
+    assert sorted(r[1] for r in new) == ["pattern", "pipeline", "ratios", "resilience", "services", "zoning"]
     assert all(r[2] == "succeeded" and r[3] is None for r in new), new
     current = conn.execute("SELECT services_run_id, ratios_run_id, resilience_run_id, pipeline_run_id "
                            "FROM bi.current_run").fetchone()

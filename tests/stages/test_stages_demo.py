@@ -65,10 +65,10 @@ def test_compute_all_on_the_demo(db_url, conn, cli_env, tmp_path):
     assert [r[1] for r in rows if r[0] == "cesd"] == [ratios_run]
 
     # a second run with nothing changed reuses every stage; --force recomputes
-    before = {s: _runs(conn, s) for s in ("services", "ratios", "resilience", "zoning")}
+    before = {s: _runs(conn, s) for s in ("services", "ratios", "resilience", "zoning", "pattern")}
     again = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
     assert again.exit_code == 0, again.output
-    assert again.output.count("reused") == 4
+    assert again.output.count("reused") == 5
     assert {s: _runs(conn, s) for s in before} == before
     settings = tmp_path / "k3.toml"
     settings.write_text("[ratios.classes]\nk = 3\n", encoding="utf-8")
@@ -168,7 +168,7 @@ def test_boundaries_loaded_again_keep_every_result(db_url, conn, cli_env, tmp_pa
                                     "--province-field", "province_code", "-a", "demo"], env=cli_env)
     assert same.exit_code == 0 and "nothing changed" in same.output, same.output
     again = CliRunner().invoke(app, ["compute", "all", "-a", "demo"], env=cli_env)
-    assert again.exit_code == 0 and again.output.count("reused") == 4, again.output
+    assert again.exit_code == 0 and again.output.count("reused") == 5, again.output
     # 199 of the counties, with --replace: the earlier analysis keeps its 200 counties
     import geopandas as gpd
 
@@ -187,3 +187,39 @@ def test_boundaries_loaded_again_keep_every_result(db_url, conn, cli_env, tmp_pa
     assert z2 != z1
     assert conn.execute("SELECT count(*) FROM bi.county_current").fetchone()[0] == 199
     assert conn.execute("SELECT count(*) FROM bi.county WHERE run_id = %s", (z1,)).fetchone()[0] == 200
+
+
+def test_the_pattern_of_the_demo(db_url, conn, cli_env, tmp_path):
+    """compute all ends with the pattern: sources, corridors between them, nodes and the network row agree, and the
+    layers are stored; compute pattern alone reuses the run."""
+    demo.run(name="demo", pixel_size=4000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    cfg = tmp_path / "pattern.toml"
+    cfg.write_text("[pattern]\nmin_source_area_m2 = 16000000.0\nedge_width_m = 4000.0\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["compute", "all", "-a", "demo", "--config", str(cfg)], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert "pattern run" in result.output
+    (run,) = conn.execute("SELECT run_id FROM core.run WHERE stage = 'pattern' AND status = 'succeeded'").fetchone()
+    sources, corridors, important = conn.execute(
+        "SELECT sources, corridors, important_corridors FROM result.pattern_network WHERE run_id = %s",
+        (run,)).fetchone()
+    assert sources >= 2 and corridors >= 1 and 1 <= important <= corridors
+    assert conn.execute("SELECT count(*) FROM result.pattern_source WHERE run_id = %s", (run,)).fetchone()[0] == sources
+    # every corridor joins two sources of the run, runs from one to the other, and costs at least its length
+    # (resistance >= 1; the two sums differ in the last bits when every cell has resistance 1)
+    bad = conn.execute("""SELECT count(*) FROM result.pattern_corridor c
+                          JOIN result.pattern_source a ON a.run_id = c.run_id AND a.source_id = c.source_a
+                          JOIN result.pattern_source b ON b.run_id = c.run_id AND b.source_id = c.source_b
+                          WHERE c.run_id = %s AND NOT (ST_DWithin(ST_StartPoint(c.geom), a.geom, 1)
+                                AND ST_DWithin(ST_EndPoint(c.geom), b.geom, 1) AND c.lcd >= c.length_m * (1 - 1e-12)
+                                AND ST_IsValid(c.geom))""", (run,)).fetchone()[0]
+    assert bad == 0
+    # every node lies on the corridors it names
+    off = conn.execute("""SELECT count(*) FROM result.pattern_node n WHERE n.run_id = %s AND NOT EXISTS (
+                              SELECT 1 FROM result.pattern_corridor c WHERE c.run_id = n.run_id
+                              AND c.corridor_id = ANY(n.corridors) AND ST_DWithin(c.geom, n.geom, 1))""",
+                       (run,)).fetchone()[0]
+    assert off == 0
+    layers = {r[0] for r in conn.execute("SELECT name FROM core.layer WHERE run_id = %s", (run,)).fetchall()}
+    assert layers == {"importance", "resistance", "mcr", "corridor"}
+    again = CliRunner().invoke(app, ["compute", "pattern", "-a", "demo", "--config", str(cfg)], env=cli_env)
+    assert again.exit_code == 0 and "reused" in again.output, again.output

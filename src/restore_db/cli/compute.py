@@ -129,7 +129,8 @@ def all_(
     year: int = YearOption,
     study_area: str = StudyAreaOption,
 ) -> None:
-    """Services -> ratios -> resilience -> zoning; a stage whose inputs and settings did not change is reused.
+    """Services -> ratios -> resilience -> zoning -> pattern; a stage whose inputs and settings did not change is
+    reused.
 
     Parameter sets are chosen as by `compute services`, with the same --params, --scalars and --year.
     """
@@ -145,8 +146,10 @@ def all_(
                                                           "stats_year": year})
         _param_sets(conn, outcomes[0].run_id)
         _report(conn, outcomes)
-        _zone_table(conn, outcomes[-1].run_id)
-    err.print(f"zoning run {outcomes[-1].run_id} succeeded in {sum(o.seconds for o in outcomes):.2f} s")
+        zoning_run = next(o.run_id for o in outcomes if o.stage == "zoning")
+        _zone_table(conn, zoning_run)
+        _pattern_line(conn, next((o.run_id for o in outcomes if o.stage == "pattern"), None))
+    err.print(f"zoning run {zoning_run} succeeded; all stages in {sum(o.seconds for o in outcomes):.2f} s")
 
 
 @app.command()
@@ -216,6 +219,45 @@ def zoning(
         out = pipeline.run_zoning(conn, area, cfg, ratios_run, resilience_run, force=force, label=run_label)
         _report(conn, [out])
         _zone_table(conn, out.run_id)
+
+
+def _pattern_line(conn, pattern_run: int | None) -> None:
+    if pattern_run is None:
+        return
+    row = conn.execute("""SELECT sources, corridors, important_corridors, pc, alpha, beta, gamma, cell_m
+                          FROM result.pattern_network WHERE run_id = %s""", (pattern_run,)).fetchone()
+    nodes = dict(conn.execute("SELECT kind, count(*) FROM result.pattern_node WHERE run_id = %s GROUP BY kind",
+                              (pattern_run,)).fetchall())
+
+    def fmt(x):
+        return "-" if x is None else f"{x:.3g}"
+
+    err.print(f"pattern run {pattern_run} ({row[7]:g} m corridor grid): {row[0]} sources, {row[1]} corridors "
+              f"({row[2]} important), nodes: " + ", ".join(f"{k} {nodes.get(k, 0)}" for k in
+                                                            ("intersection", "ridge", "barrier"))
+              + f"; PC {fmt(row[3])}, alpha {fmt(row[4])}, beta {fmt(row[5])}, gamma {fmt(row[6])}",
+              highlight=False)
+
+
+@app.command()
+def pattern(
+    config: str = ConfigOption,
+    services_run: int = ServicesRunOption,
+    force: bool = ForceOption,
+    run_label: str = LabelOption,
+    params: list[str] = ParamsOption,
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Ecological security pattern: sources, resistance, least-cost corridors, nodes, network measures."""
+    cfg = settings.load(config)
+    from restore_db.stages import base, registry
+
+    with session() as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        ctx = base.Context(conn, area, cfg, {"params": params or None}, label=run_label, force=force)
+        out = base.run(registry.get("pattern"), ctx, {"services": services_run})
+        _report(conn, [out])
+        _pattern_line(conn, out.run_id)
 
 
 @app.command("stages")

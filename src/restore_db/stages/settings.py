@@ -37,6 +37,7 @@ CHOICES = {
     "resilience.combined.method": ("additive", "multiplicative"),
     "zoning.smoothing": ("none", "rook", "queen"),
     "resilience.missing": ("median", "null"),
+    "pattern.correction": ("none", "ndvi"),
 }
 # keys whose value is a free-form table (their own keys are checked by the stage)
 FREE_TABLES = {"ratios.cesd.weights", "zoning.merge"}
@@ -122,6 +123,19 @@ def _check(cfg: dict, source: str) -> None:
     for key in ("display_code", "name_en", "strategy_name", "strategy"):
         if not u[key].strip():
             raise InputError(f"{source}: zoning.unclassified.{key} must not be empty")
+    p = cfg["pattern"]
+    layers = p["importance_layers"]
+    if not layers or len(set(layers)) != len(layers) or not all(isinstance(x, str) and x for x in layers):
+        raise InputError(f"{source}: pattern.importance_layers must list distinct layer names; got {layers!r}")
+    if not 0.0 < p["importance_share"] <= 1.0:
+        raise InputError(f"{source}: pattern.importance_share must be within (0, 1], got {p['importance_share']}")
+    if not 0.0 < p["corridor_width"] <= 10.0:
+        raise InputError(f"{source}: pattern.corridor_width must be within (0, 10], got {p['corridor_width']}")
+    if p["corridor_factor"] < 1 or p["corridor_factor"] > 64:
+        raise InputError(f"{source}: pattern.corridor_factor must be between 1 and 64, got {p['corridor_factor']}")
+    for key in ("edge_width_m", "min_source_area_m2", "barrier_resistance", "d50", "max_lcd"):
+        if p[key] < 0:
+            raise InputError(f"{source}: pattern.{key} must be >= 0, got {p[key]}")
     for a, b in z["merge"].items():
         for code in (a, b):
             if not isinstance(code, str) or not re.fullmatch(r"(HH|LH|LL|HL)-(H|L)", code):

@@ -47,6 +47,7 @@ class Corridor:
     path: cost.LeastCostPath
     euclidean_m: float
     gravity: float = math.nan
+    important: bool = False
 
     @property
     def cwd_to_euc_ratio(self) -> float:
@@ -72,7 +73,7 @@ class PatternResult:
     indices: dict[str, float] = field(default_factory=dict)
 
 
-def _block_mean(values: np.ndarray, factor: int) -> np.ndarray:
+def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
     """Mean of the finite cells of each factor × factor block (NaN when none); edge blocks are smaller."""
     v = np.asarray(values, dtype=np.float64)
     if factor == 1:
@@ -113,8 +114,8 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     f = int(settings.corridor_factor)
     grid_cell = cell * f
     r = resist.aggregate(resistance, f)
-    imp = _block_mean(importance, f)
-    fg = _block_mean(np.asarray(foreground, dtype=np.float64), f) >= 0.5
+    imp = block_mean(importance, f)
+    fg = block_mean(np.asarray(foreground, dtype=np.float64), f) >= 0.5
     edge = max(1, int(round(settings.edge_width_m / grid_cell)))
     candidate = src.core(fg, edge) & src.top_share(imp, settings.importance_share) & np.isfinite(r)
     labels, areas = src.patches(candidate, grid_cell ** 2, settings.min_source_area_m2)
@@ -125,23 +126,39 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
                           np.full(r.shape, np.inf), indices=network.network_indices(0, len(ids)))
     if not ids:
         return empty
-    mcr, alloc = cost.cost_allocation(r, labels, grid_cell)
+    # one MCR per source: kept as float32 for the corridors (4 bytes per cell and source), and folded into the MCR
+    # and allocation of all sources (ties to the lower id, as cost.cost_allocation)
+    mcr = np.full(r.shape, np.inf)
+    alloc = np.zeros(r.shape, dtype=np.int32)
+    cwd32: dict[int, np.ndarray] = {}
+    for k in ids:
+        one = cost.cost_distance(r, labels == k, grid_cell)
+        closer = one < mcr
+        mcr[closer] = one[closer]
+        alloc[closer] = k
+        cwd32[k] = one.astype(np.float32)
     result = PatternResult(grid_cell, r, labels, area, mean_r, mcr, alloc, np.full(r.shape, np.inf))
-    cwd = {k: cost.cost_distance(r, labels == k, grid_cell) for k in ids}
     centroids = {k: np.argwhere(labels == k).mean(axis=0) for k in ids}
+    source_a, cwd_a = None, None
     for a, b in sorted(cost.adjacent_sources(alloc)):
-        path = cost.least_cost_path(r, labels, a, b, grid_cell, cwd_a=cwd[a])
+        if a != source_a:       # the exact (float64) MCR of a, to trace its paths
+            source_a, cwd_a = a, cost.cost_distance(r, labels == a, grid_cell)
+        path = cost.least_cost_path(r, labels, a, b, grid_cell, cwd_a=cwd_a)
         if path is None or (settings.max_lcd is not None and path.lcd > settings.max_lcd):
             continue
         euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
         result.corridors.append(Corridor(a, b, path, euclid))
-        nlcc = cost.nlcc(cwd[a], cwd[b], path.lcd)
+        nlcc = cost.nlcc(cwd32[a], cwd32[b], path.lcd)
         inside = nlcc <= settings.corridor_width * path.lcd
         result.corridor = np.where(inside, np.minimum(result.corridor, nlcc), result.corridor)
     if result.corridors:
         lcd_max = max(c.path.lcd for c in result.corridors)
         for c in result.corridors:
             c.gravity = network.gravity(area[c.a], area[c.b], mean_r[c.a], mean_r[c.b], c.path.lcd, lcd_max)
+        finite = [c.gravity for c in result.corridors if math.isfinite(c.gravity)]
+        mean_g = float(np.mean(finite)) if finite else math.inf
+        for c in result.corridors:          # important corridors: G at least the mean G of the network
+            c.important = math.isfinite(c.gravity) and c.gravity >= mean_g
     lcds = [c.path.lcd for c in result.corridors if c.path.lcd > 0]
     d50 = settings.d50 if settings.d50 is not None else (float(np.median(lcds)) if lcds else 1.0)
     result.pc, result.dpc = network.probability_connectivity(

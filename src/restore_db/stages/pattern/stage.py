@@ -1,0 +1,208 @@
+"""The pattern stage: the ecological security pattern of a services run (docs/models/pattern.md).
+
+It reads the land use, the importance layers of the services run and the land-use coefficients ``resistance`` and
+``eco_land``; computes the pattern of the grid (:func:`restore_db.stages.pattern.compose.compose`); and writes
+back the layers ``importance``, ``resistance``, ``mcr`` and ``corridor`` (on the study grid; a coarser corridor grid is
+repeated onto it) and the tables ``result.pattern_source``, ``pattern_corridor``, ``pattern_node`` and
+``pattern_network``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import psycopg
+from rasterio.transform import Affine
+
+from restore_db.errors import InputError
+from restore_db.grid.engine import Output, write_array
+from restore_db.load.common import short_list
+from restore_db.stages import base, runs
+from restore_db.stages.pattern import compose as pattern_compose
+from restore_db.stages.pattern import resistance as resist
+from restore_db.stages.pattern import sources as src
+from restore_db.store import layers
+from restore_db.store.layers import input_checksums
+
+COEFFICIENTS = ["resistance", "eco_land"]
+LAYERS = (Output("importance", "1", "ecosystem-service importance, min-max scaled services, equal weights"),
+          Output("resistance", "1", "ecological resistance (land-use base, corrected, floor 1; inf impassable)"),
+          Output("mcr", "cost-weighted m", "minimum cumulative resistance from the nearest source"),
+          Output("corridor", "cost-weighted m", "NLCC of the least-cost corridors (minimum over pairs)"))
+
+
+class PatternStage(base.Stage):
+    """Ecological sources, resistance, least-cost corridors, nodes and network measures of a services run."""
+
+    name = "pattern"
+    title = "Ecological security pattern"
+    settings_key = "pattern"
+    upstream = ("services",)
+    inputs = (base.Input("layer", "lulc", "land use (source layer)"),
+              base.Input("layer", "importance layers", "layers of the services run (pattern.importance_layers)"),
+              base.Input("layer", "ndvi", "for pattern.correction = 'ndvi'"),
+              base.Input("param_set", "land-use parameters", "coefficients resistance and eco_land (--params)"))
+    outputs = (*(base.Output("layer", o.name, o.unit, o.description) for o in LAYERS),
+               base.Output("table", "result.pattern_source", "m2, %", "sources: area, resistance, importance, dPC"),
+               base.Output("table", "result.pattern_corridor", "cost-weighted m, m",
+                           "corridors: LCD, length, ratios, gravity G"),
+               base.Output("table", "result.pattern_node", None, "intersection, ridge and barrier nodes"),
+               base.Output("table", "result.pattern_network", "1", "PC, alpha, beta, gamma"))
+
+    def resolve(self, ctx: base.Context, given: dict[str, int | None]) -> dict[str, int]:
+        run = given.get("services")
+        if run is None:
+            return {"services": runs.latest_services_run(ctx.conn, ctx.area, ctx.cfg["ratios"]["services"])}
+        return {"services": runs.require(ctx.conn, ctx.area, run, "services")}
+
+    def check(self, ctx: base.Context, planned_layers: set[str], upstream: dict[str, int]) -> None:
+        services_run = upstream.get("services")
+        _layers_available(ctx, services_run, planned_layers)
+        _param_set(ctx, services_run)
+
+    def plan(self, ctx: base.Context, upstream: dict[str, int]) -> base.Plan:
+        conn, area, cfg = ctx.conn, ctx.area, ctx.cfg["pattern"]
+        services_run = upstream["services"]
+        _layers_available(ctx, services_run, set())
+        param_set = _param_set(ctx, services_run)
+        sources = ["lulc"] + (["ndvi"] if cfg["correction"] == "ndvi" else [])
+        inputs = input_checksums(conn, area, sources, [param_set])
+
+        def run(run_id: int) -> base.Result:
+            return _compute(conn, area, cfg, services_run, param_set, run_id)
+
+        return base.Plan({"pattern": cfg, "_params": param_set}, inputs, run,
+                         identity={"pattern": cfg}, layers=frozenset(o.name for o in LAYERS))
+
+
+def _layers_available(ctx: base.Context, services_run: int | None, planned: set[str]) -> None:
+    conn, area, cfg = ctx.conn, ctx.area, ctx.cfg["pattern"]
+    missing = []
+    if not layers.has_layer(conn, area, "lulc"):
+        missing.append("lulc (source layer)")
+    if cfg["correction"] == "ndvi" and not layers.has_layer(conn, area, "ndvi"):
+        missing.append("ndvi (source layer, pattern.correction = 'ndvi')")
+    for name in cfg["importance_layers"]:
+        held = name in planned if services_run is None else layers.has_layer(conn, area, name, services_run)
+        if not held:
+            where = "the services" if services_run is None else f"services run {services_run}"
+            missing.append(f"{name} (of {where})")
+    if missing:
+        raise InputError(f"pattern: study area {area.name!r} lacks {short_list(missing)}")
+
+
+def _param_set(ctx: base.Context, services_run: int | None) -> str:
+    from restore_db.stages.services.common import choose_lulc_set
+
+    preferred = list(ctx.option("params") or [])
+    if services_run is not None:
+        (params,) = ctx.conn.execute("SELECT params FROM core.run WHERE run_id = %s", (services_run,)).fetchone()
+        preferred += list((params or {}).get("_params", []))
+    try:
+        return choose_lulc_set(ctx.conn, ctx.area, COEFFICIENTS, preferred)
+    except InputError as exc:
+        raise InputError(f"pattern: {exc}") from None
+
+
+def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, param_set: str,
+             run_id: int) -> base.Result:
+    from restore_db.stages.services.common import lookup_table
+
+    grid = area.grid
+    warnings: list[str] = []
+    lulc = layers.read_array(conn, area, "lulc")
+    tables = lookup_table(conn, area, param_set, COEFFICIENTS)
+    codes = np.where(np.isfinite(lulc), lulc, 0).astype(np.int64)
+    base_r = np.where(np.isfinite(lulc), tables["resistance"][codes], np.nan)
+    if cfg["correction"] == "ndvi":
+        base_r = resist.correct_by_factor(base_r, lulc, layers.read_array(conn, area, "ndvi"), "inverse")
+    r = resist.finish(base_r)
+    foreground = np.isfinite(lulc) & (np.where(np.isfinite(lulc), tables["eco_land"][codes], 0.0) == 1.0)
+    importance = src.importance({name: layers.read_array(conn, area, name, services_run)
+                                 for name in cfg["importance_layers"]})
+    settings = pattern_compose.PatternSettings(
+        corridor_factor=int(cfg["corridor_factor"]), importance_share=cfg["importance_share"],
+        edge_width_m=cfg["edge_width_m"], min_source_area_m2=cfg["min_source_area_m2"],
+        corridor_width=cfg["corridor_width"], barrier_resistance=cfg["barrier_resistance"],
+        d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None)
+    result = pattern_compose.compose(r, importance, foreground, grid.pixel_size, settings)
+    if not result.source_area_m2:
+        warnings.append("pattern: no source (no patch of MSPA core among the most important cells reaches "
+                        f"{cfg['min_source_area_m2']:g} m2)")
+    f = settings.corridor_factor
+
+    def study(a: np.ndarray) -> np.ndarray:
+        up = np.repeat(np.repeat(np.asarray(a, dtype=np.float64), f, axis=0), f, axis=1)
+        return up[:grid.height, :grid.width]
+
+    mean_importance = pattern_compose.block_mean(importance, f)
+    arrays = {"importance": importance, "resistance": study(np.where(np.isinf(result.resistance), np.nan,
+                                                                        result.resistance)),
+              "mcr": study(np.where(np.isfinite(result.mcr), result.mcr, np.nan)),
+              "corridor": study(np.where(np.isfinite(result.corridor), result.corridor, np.nan))}
+    for output in LAYERS:
+        write_array(conn, area, run_id, output, arrays[output.name])
+    _write_records(conn, area, run_id, result, mean_importance)
+    important = sum(1 for c in result.corridors if c.important)
+    summary = {"sources": len(result.source_area_m2), "corridors": len(result.corridors),
+               "important_corridors": important, "nodes": {k: sum(1 for n in result.nodes if n.kind == k)
+                                                           for k in ("intersection", "ridge", "barrier")},
+               "cell_m": result.cell, "indices": {k: _num(v) for k, v in result.indices.items()},
+               "pc": _num(result.pc), "warnings": warnings}
+    return base.Result(summary, warnings)
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_importance: np.ndarray) -> None:
+    """Sources (polygons of their cells), corridors (lines through cell centres), nodes and the network row."""
+    from rasterio import features
+    from shapely.geometry import LineString, MultiPolygon, Point, shape
+    from shapely.ops import unary_union
+
+    grid = area.grid
+    cell = result.cell
+    transform = Affine(cell, 0.0, grid.origin_x, 0.0, -cell, grid.origin_y)
+
+    def centre(row: int, col: int) -> tuple[float, float]:
+        return grid.origin_x + (col + 0.5) * cell, grid.origin_y - (row + 0.5) * cell
+
+    polygons: dict[int, list] = {}
+    labels = result.sources.astype(np.int32)
+    for geom, value in features.shapes(labels, mask=labels > 0, transform=transform, connectivity=8):
+        polygons.setdefault(int(value), []).append(shape(geom))
+    with conn.cursor() as cur:
+        for sid, area_m2 in result.source_area_m2.items():
+            merged = unary_union(polygons[sid])
+            multi = merged if merged.geom_type == "MultiPolygon" else MultiPolygon([merged])
+            cells = int((labels == sid).sum())
+            imp = mean_importance[labels == sid]
+            cur.execute(
+                """INSERT INTO result.pattern_source (run_id, source_id, area_m2, cells, mean_resistance, importance,
+                       dpc, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
+                (run_id, sid, area_m2, cells, result.source_resistance[sid],
+                 _num(float(np.nanmean(imp))) if np.isfinite(imp).any() else None, _num(result.dpc.get(sid)),
+                 multi.wkb, grid.srid))
+        for i, c in enumerate(result.corridors, start=1):
+            pts = [centre(int(r), int(k)) for r, k in c.path.cells]
+            line = LineString(pts if len(pts) > 1 else pts * 2)
+            cur.execute(
+                """INSERT INTO result.pattern_corridor (run_id, corridor_id, source_a, source_b, lcd, length_m,
+                       cwd_to_path_ratio, cwd_to_euc_ratio, gravity, important, geom)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
+                (run_id, i, c.a, c.b, c.path.lcd, c.path.length_m, _num(c.path.cwd_to_path_ratio),
+                 _num(c.cwd_to_euc_ratio), _num(c.gravity), c.important, line.wkb, grid.srid))
+        for i, n in enumerate(result.nodes, start=1):
+            cur.execute("""INSERT INTO result.pattern_node (run_id, node_id, kind, corridors, geom)
+                           VALUES (%s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
+                        (run_id, i, n.kind, [k + 1 for k in n.corridors], Point(centre(n.row, n.col)).wkb,
+                         grid.srid))
+        ind = result.indices
+        cur.execute("""INSERT INTO result.pattern_network (run_id, cell_m, sources, corridors, important_corridors,
+                           pc, alpha, beta, gamma) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (run_id, cell, len(result.source_area_m2), len(result.corridors),
+                     sum(1 for c in result.corridors if c.important), _num(result.pc), _num(ind.get("alpha")),
+                     _num(ind.get("beta")), _num(ind.get("gamma"))))
