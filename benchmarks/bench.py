@@ -57,6 +57,7 @@ from restore_db.store.layers import read_array
 from restore_db.kernels import catalog, tiles
 from restore_db.stages.services.common import COUNTY_STEP, Context, GridStep, Plan
 from restore_db.stages.services.registry import SERVICES
+from restore_db.grid import counties
 
 ENGINES = ("auto", "server", "client", "both")
 
@@ -183,6 +184,7 @@ def numpy_floor(conn, area, run_id: int, services: list[str], backend: str, repe
     """{step label: kernel, cells, seconds[]} of every tile kernel of the run, computed in memory."""
     ctx = Context(conn, area)
     ctx.backend = backend
+    ctx.membership = counties.rasterize(conn, area)    # what the county raster step gives the allocation steps
     plans = {name: SERVICES[name].plan(ctx) for name in services}
     produced: set[str] = set()
     arrays: dict[tuple, np.ndarray] = {}
@@ -305,7 +307,7 @@ def warm_up_imports() -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--pixel-size", type=float, default=250.0, help="demo pixel size in metres (default 250)")
     p.add_argument("--engine", choices=ENGINES, default="auto", help="tile engine; 'both' runs server and client")
     p.add_argument("--services", default="all", help=f"comma-separated, or 'all' ({','.join(SERVICES)})")

@@ -15,8 +15,13 @@ def test_zoning_of_real_bth(conn, bth):  # noqa: F811
     with conn.transaction():
         outcomes = pipeline.run_all(conn, bth, cfg, services_options={
             "params": ["awy_biophysical", "carbon_pools", "igbp_lulc"], "scalars": "invest_annual_water_yield"})
-    assert [o.stage for o in outcomes] == ["services", "ratios", "resilience", "zoning"]
-    zoning_run = outcomes[-1].run_id
+    assert [o.stage for o in outcomes] == ["services", "ratios", "resilience", "zoning", "pattern"]
+    zoning_run = outcomes[3].run_id
+    pattern = outcomes[4].summary
+    print(f"BTH pattern: {pattern['sources']} sources, {pattern['corridors']} corridors "
+          f"({pattern['important_corridors']} important), nodes {pattern['nodes']}, indices {pattern['indices']}, "
+          f"{outcomes[4].seconds:.1f} s")
+    assert pattern["sources"] >= 2 and pattern["corridors"] >= 1
     counties = conn.execute("SELECT count(*) FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'",
                             (bth.study_area_id,)).fetchone()[0]
     assert counties == 199

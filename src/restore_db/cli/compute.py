@@ -99,7 +99,10 @@ def _report(conn, outcomes) -> None:
     """One line per stage, then the warnings its run recorded (a reused run's too)."""
     for o in outcomes:
         what = "reused (same inputs and settings)" if o.skipped else "computed"
-        err.print(f"{o.stage:11} run {o.run_id:<6} {what:34} {o.seconds:7.2f} s")
+        read = conn.execute("SELECT stage, input_run_id FROM core.run_input WHERE run_id = %s ORDER BY input_run_id",
+                            (o.run_id,)).fetchall()
+        reads = f"  reads {', '.join(f'{s} run {r}' for s, r in read)}" if read else ""
+        err.print(f"{o.stage:11} run {o.run_id:<6} {what:34} {o.seconds:7.2f} s{reads}", highlight=False)
         (warnings,) = conn.execute("SELECT coalesce(timings->'warnings', '[]') FROM core.run WHERE run_id = %s",
                                    (o.run_id,)).fetchone()
         for w in warnings:
