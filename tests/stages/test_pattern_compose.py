@@ -59,3 +59,20 @@ def test_a_coarser_corridor_grid_and_no_source():
     assert got.cell == 200.0 and got.resistance.shape == (15, 20) and len(got.corridors) == 1
     none = C.compose(r, np.zeros_like(importance), foreground, 100.0)
     assert none.corridors == [] and not none.sources.any() and math.isnan(none.indices["beta"])
+
+
+@pytest.mark.parametrize("line, match", [
+    ("edge_width_m = nan", "finite"), ("d50 = inf", "finite"), ("max_lcd = -1.0", ">= 0"),
+    ("edge_width_m = 0.0", "> 0"), ("barrier_resistance = 0.5", ">= 1"), ("importance_share = nan", "finite"),
+    ("importance_share = 1.5", "within"), ("corridor_factor = 0", "between 1 and 64"),
+    ("correction = \"slope\"", "choose from"), ("importance_layers = []", "distinct layer names"),
+])
+def test_pattern_settings_refused_with_the_key(tmp_path, line, match):
+    from restore_db.errors import InputError
+    from restore_db.stages import settings
+
+    path = tmp_path / "p.toml"
+    path.write_text(f"[pattern]\n{line}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=match) as info:
+        settings.load(path)
+    assert "pattern." in str(info.value)

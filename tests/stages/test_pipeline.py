@@ -445,3 +445,26 @@ def test_resilience_missing_values_policy(conn, tiny):
     assert got[units[3]] is None and all(got[u] is not None for u in units[:3])
     with pytest.raises(InputError, match="max_missing_share"):
         cfg_for(resilience__max_missing_share=1.0)
+
+
+
+def test_compute_all_leaves_out_the_pattern_when_its_inputs_are_absent(db_url, conn, cli_env, tmp_path):
+    """A study area whose land-use table has no resistance coefficient still gets its zoning: the pattern is left out
+    and the pipeline run says why; `compute pattern` alone refuses in one line."""
+    from helpers import run_cli
+    from restore_db.load import demo
+
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    with conn.transaction():
+        conn.execute("DELETE FROM param.lulc_value WHERE coefficient = 'resistance'")
+    proc = run_cli(cli_env, "compute", "all", "-a", "demo")
+    assert proc.returncode == 0, proc.stderr
+    assert "pattern     left out: pattern: study area 'demo' has no land-use parameter table with" in proc.stderr
+    assert "Restoration zones" in proc.stderr
+    stages = {r[0] for r in conn.execute("SELECT stage FROM core.run WHERE status = 'succeeded'").fetchall()}
+    assert stages == {"pipeline", "services", "ratios", "resilience", "zoning"}
+    (warnings,) = conn.execute("SELECT timings->'warnings' FROM core.run WHERE stage = 'pipeline'").fetchone()
+    assert len(warnings) == 1 and warnings[0].startswith("pattern left out: ")
+    alone = run_cli(cli_env, "compute", "pattern", "-a", "demo")
+    lines = [line for line in alone.stderr.splitlines() if line.strip()]
+    assert alone.returncode == 1 and len(lines) == 1 and "resistance" in lines[0], alone.stderr

@@ -204,6 +204,9 @@ def test_the_pattern_of_the_demo(db_url, conn, cli_env, tmp_path):
         (run,)).fetchone()
     assert sources >= 2 and corridors >= 1 and 1 <= important <= corridors
     assert conn.execute("SELECT count(*) FROM result.pattern_source WHERE run_id = %s", (run,)).fetchone()[0] == sources
+    invalid = conn.execute("SELECT count(*) FROM result.pattern_source WHERE run_id = %s AND NOT ST_IsValid(geom)",
+                           (run,)).fetchone()[0]
+    assert invalid == 0, "source polygons are valid (patches joined at a corner touch at a point)"
     # every corridor joins two sources of the run, runs from one to the other, and costs at least its length
     # (resistance >= 1; the two sums differ in the last bits when every cell has resistance 1)
     bad = conn.execute("""SELECT count(*) FROM result.pattern_corridor c

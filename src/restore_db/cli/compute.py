@@ -149,6 +149,8 @@ def all_(
                                                           "stats_year": year})
         _param_sets(conn, outcomes[0].run_id)
         _report(conn, outcomes)
+        for name, why in outcomes.skipped.items():
+            err.print(f"{name:11} left out: {why}", highlight=False)
         zoning_run = next(o.run_id for o in outcomes if o.stage == "zoning")
         _zone_table(conn, zoning_run)
         _pattern_line(conn, next((o.run_id for o in outcomes if o.stage == "pattern"), None))

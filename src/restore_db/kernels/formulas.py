@@ -1010,7 +1010,7 @@ HQ_Z = 2.5
 
 @_quiet
 def hq_threat_decay(distance_m, max_dist_m, decay):
-    """Impact of a threat at a distance from its nearest source cell: ``linear`` ``1 − d / d_max``, ``exponential``
+    """Impact of a threat at a distance from its nearest threat cell: ``linear`` ``1 − d / d_max``, ``exponential``
     ``exp(−2.99 d / d_max)``, both 0 beyond ``d_max``.
 
     Units: distance_m, max_dist_m [m]. Output: [-], 0..1.

@@ -134,6 +134,8 @@ class Stage:
     name: ClassVar[str]
     title: ClassVar[str]
     settings_key: ClassVar[str | None] = None
+    #: ``compute all`` skips an optional stage whose inputs are absent (saying why) instead of failing
+    optional: ClassVar[bool] = False
     upstream: ClassVar[tuple[str, ...]] = ()
     inputs: ClassVar[tuple[Input, ...]] = ()
     outputs: ClassVar[tuple[Output, ...]] = ()

@@ -15,11 +15,21 @@ from __future__ import annotations
 import json
 import time
 
+from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea
 from restore_db.stages import base, registry, runs
 from restore_db.stages.base import Outcome as StageOutcome, Parent, Progress
 
-__all__ = ["StageOutcome", "run_all", "run_ratios", "run_resilience", "run_zoning", "check"]
+__all__ = ["StageOutcome", "Outcomes", "run_all", "run_ratios", "run_resilience", "run_zoning", "check"]
+
+
+class Outcomes(list):
+    """The outcomes of ``compute all``, one per stage run, in order; ``skipped`` names the optional stages left out
+    (stage -> why)."""
+
+    def __init__(self, items=(), skipped: dict[str, str] | None = None):
+        super().__init__(items)
+        self.skipped = dict(skipped or {})
 
 
 def _context(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str | None = None,
@@ -73,17 +83,24 @@ def run_zoning(conn, area: StudyArea, cfg: dict, ratios_run_id: int | None = Non
 def check(conn, area: StudyArea, cfg: dict, planned_layers: set[str], services_run_id: int | None = None,
           params: list[str] | None = None) -> None:
     """Check every stage after the services against what the services will produce (or a services run
-    produced); computes nothing."""
+    produced); computes nothing. An optional stage whose inputs are absent is not an error here."""
     ctx = _context(conn, area, cfg, params=params)
     upstream = {"services": services_run_id} if services_run_id is not None else {}
     for stage in list(registry.stages().values())[1:]:
-        stage.check(ctx, planned_layers, upstream)
+        try:
+            stage.check(ctx, planned_layers, upstream)
+        except InputError:
+            if not stage.optional:
+                raise
 
 
 def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str | None = None,
             engine: str | None = None, progress: Progress = None, services_options: dict | None = None,
-            ) -> list[StageOutcome]:
-    """Every stage of the registry in order, under one parent ``pipeline`` run; returns one outcome per stage.
+            ) -> Outcomes:
+    """Every stage of the registry in order, under one parent ``pipeline`` run; returns one outcome per stage run.
+
+    An optional stage (the pattern) whose inputs are absent is left out: ``Outcomes.skipped`` and the pipeline run's
+    warnings say why.
 
     ``services_options``: ``params``, ``scalars``, ``stats_year`` (and ``services``, default the services of the
     ratios settings) of the services stage.
@@ -106,19 +123,35 @@ def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str
     ctx = base.Context(conn, area, cfg, options, label=label, force=force, progress=progress, parent=parent)
     stages = list(registry.stages().values())
 
+    skipped: dict[str, str] = {}
+
     def check_later(planned: set[str], reused: int | None) -> None:
         known = {stages[0].name: reused} if reused is not None else {}
         for later in stages[1:]:
-            later.check(ctx, planned, known)
+            try:
+                later.check(ctx, planned, known)
+            except InputError as exc:
+                if not later.optional:
+                    raise
+                skipped[later.name] = str(exc)     # an optional stage whose inputs are absent is left out
 
     outcomes: dict[str, StageOutcome] = {}
     for i, stage in enumerate(stages):
+        if stage.name in skipped:
+            continue
         given = {name: outcomes[name].run_id for name in stage.upstream if name in outcomes}
+        if stage.optional:          # its inputs, checked again against the upstream runs now known
+            try:
+                stage.check(ctx, set(), given)
+            except InputError as exc:
+                skipped[stage.name] = str(exc)
+                continue
         outcomes[stage.name] = base.run(stage, ctx, given, before_compute=check_later if i == 0 else None)
-    ordered = list(outcomes.values())
+    ordered = Outcomes(outcomes.values(), skipped)
     runs.finish(conn, parent(), {"seconds": round(time.perf_counter() - t0, 3),
                                "stages": [{"stage": o.stage, "run_id": o.run_id, "skipped": o.skipped,
-                                           "seconds": round(o.seconds, 3)} for o in ordered]})
+                                           "seconds": round(o.seconds, 3)} for o in ordered],
+                               "warnings": [f"{name} left out: {why}" for name, why in skipped.items()]})
     conn.execute("UPDATE core.run SET inputs = %s WHERE run_id = %s",
                  (json.dumps({"runs": {o.stage: o.run_id for o in ordered}}), parent()))
     return ordered

@@ -11,6 +11,7 @@ its run (``core.run.params``), so the run can be repeated and compared.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -124,6 +125,9 @@ def _check(cfg: dict, source: str) -> None:
         if not u[key].strip():
             raise InputError(f"{source}: zoning.unclassified.{key} must not be empty")
     p = cfg["pattern"]
+    for key in ("importance_share", "corridor_width"):
+        if not math.isfinite(p[key]):
+            raise InputError(f"{source}: pattern.{key} must be a finite number, got {p[key]}")
     layers = p["importance_layers"]
     if not layers or len(set(layers)) != len(layers) or not all(isinstance(x, str) and x for x in layers):
         raise InputError(f"{source}: pattern.importance_layers must list distinct layer names; got {layers!r}")
@@ -133,9 +137,15 @@ def _check(cfg: dict, source: str) -> None:
         raise InputError(f"{source}: pattern.corridor_width must be within (0, 10], got {p['corridor_width']}")
     if p["corridor_factor"] < 1 or p["corridor_factor"] > 64:
         raise InputError(f"{source}: pattern.corridor_factor must be between 1 and 64, got {p['corridor_factor']}")
-    for key in ("edge_width_m", "min_source_area_m2", "barrier_resistance", "d50", "max_lcd"):
-        if p[key] < 0:
-            raise InputError(f"{source}: pattern.{key} must be >= 0, got {p[key]}")
+    for key in ("importance_share", "corridor_width", "edge_width_m", "min_source_area_m2", "barrier_resistance",
+                "d50", "max_lcd"):
+        if not math.isfinite(p[key]) or p[key] < 0:
+            raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
+    if p["edge_width_m"] <= 0:
+        raise InputError(f"{source}: pattern.edge_width_m must be > 0 (metres of MSPA edge), got {p['edge_width_m']}")
+    if p["barrier_resistance"] < 1:
+        raise InputError(f"{source}: pattern.barrier_resistance must be >= 1 (the resistance floor), "
+                         f"got {p['barrier_resistance']}")
     for a, b in z["merge"].items():
         for code in (a, b):
             if not isinstance(code, str) or not re.fullmatch(r"(HH|LH|LL|HL)-(H|L)", code):

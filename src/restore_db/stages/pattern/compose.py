@@ -116,7 +116,7 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     r = resist.aggregate(resistance, f)
     imp = block_mean(importance, f)
     fg = block_mean(np.asarray(foreground, dtype=np.float64), f) >= 0.5
-    edge = max(1, int(round(settings.edge_width_m / grid_cell)))
+    edge = max(1, math.floor(settings.edge_width_m / grid_cell + 0.5))    # half a cell rounds up
     candidate = src.core(fg, edge) & src.top_share(imp, settings.importance_share) & np.isfinite(r)
     labels, areas = src.patches(candidate, grid_cell ** 2, settings.min_source_area_m2)
     ids = list(range(1, len(areas) + 1))
@@ -148,7 +148,7 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
             continue
         euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
         result.corridors.append(Corridor(a, b, path, euclid))
-        nlcc = cost.nlcc(cwd32[a], cwd32[b], path.lcd)
+        nlcc = np.maximum(cost.nlcc(cwd_a, cwd32[b], path.lcd), 0.0)    # float32 rounding of b: never below 0
         inside = nlcc <= settings.corridor_width * path.lcd
         result.corridor = np.where(inside, np.minimum(result.corridor, nlcc), result.corridor)
     if result.corridors:

@@ -38,18 +38,25 @@ def _centre(cells: np.ndarray) -> tuple[int, int]:
     return int(cells[k, 0]), int(cells[k, 1])
 
 
-def _on_paths(shape: tuple[int, int], paths: Sequence[np.ndarray]) -> list[set[int]]:
-    """For every cell (row-major), the set of paths through it."""
-    owners: list[set[int]] = [set() for _ in range(shape[0] * shape[1])]
+def _on_paths(paths: Sequence[np.ndarray]) -> dict[tuple[int, int], set[int]]:
+    """The paths through each path cell: (row, col) -> path indices (memory grows with the path cells only)."""
+    owners: dict[tuple[int, int], set[int]] = {}
     for i, cells in enumerate(paths):
         for r, c in np.asarray(cells).reshape(-1, 2):
-            owners[int(r) * shape[1] + int(c)].add(i)
+            owners.setdefault((int(r), int(c)), set()).add(i)
     return owners
+
+
+def _mask(shape: tuple[int, int], cells) -> np.ndarray:
+    out = np.zeros(shape, dtype=bool)
+    for r, c in cells:
+        out[r, c] = True
+    return out
 
 
 def intersections(shape: tuple[int, int], paths: Sequence[np.ndarray], sources: np.ndarray) -> list[Node]:
     """Strategic points where least-cost paths meet or cross outside the sources: one node per 8-connected cluster
-    of cells shared by two or more paths.
+    of cells shared by two or more paths (paths that leave one source along a common trunk meet too).
 
     Args:
         shape: (H, W) of the grid.
@@ -59,12 +66,12 @@ def intersections(shape: tuple[int, int], paths: Sequence[np.ndarray], sources: 
         The nodes, in the order of their clusters (row-major).
     Source: docs/models/pattern.md#ecological-nodes.
     """
-    owners = _on_paths(shape, paths)
-    shared = np.array([len(o) >= 2 for o in owners]).reshape(shape) & (np.asarray(sources) == 0)
+    owners = _on_paths(paths)
+    shared = _mask(shape, [k for k, o in owners.items() if len(o) >= 2]) & (np.asarray(sources) == 0)
     out = []
     for cells in _clusters(shared):
         row, col = _centre(cells)
-        ids = sorted(set().union(*(owners[int(r) * shape[1] + int(c)] for r, c in cells)))
+        ids = sorted(set().union(*(owners[(int(r), int(c))] for r, c in cells)))
         out.append(Node("intersection", row, col, tuple(ids)))
     return out
 
@@ -104,13 +111,13 @@ def barriers(shape: tuple[int, int], paths: Sequence[np.ndarray], resistance: np
         The nodes, in the order of their clusters (row-major).
     Source: docs/models/pattern.md#ecological-nodes.
     """
-    owners = _on_paths(shape, paths)
-    on_path = np.array([bool(o) for o in owners]).reshape(shape)
+    owners = _on_paths(paths)
+    on_path = _mask(shape, owners)
     r = np.asarray(resistance, dtype=np.float64)
     mask = on_path & np.isfinite(r) & (r >= threshold)
     out = []
     for cells in _clusters(mask):
         row, col = _centre(cells)
-        ids = sorted(set().union(*(owners[int(a) * shape[1] + int(b)] for a, b in cells)))
+        ids = sorted(set().union(*(owners[(int(a), int(b))] for a, b in cells)))
         out.append(Node("barrier", row, col, tuple(ids)))
     return out

@@ -27,7 +27,7 @@ from restore_db.store.layers import input_checksums
 
 COEFFICIENTS = ["resistance", "eco_land"]
 LAYERS = (Output("importance", "1", "ecosystem-service importance, min-max scaled services, equal weights"),
-          Output("resistance", "1", "ecological resistance (land-use base, corrected, floor 1; inf impassable)"),
+          Output("resistance", "1", "ecological resistance (land-use base, corrected, floor 1; nodata impassable)"),
           Output("mcr", "cost-weighted m", "minimum cumulative resistance from the nearest source"),
           Output("corridor", "cost-weighted m", "NLCC of the least-cost corridors (minimum over pairs)"))
 
@@ -38,6 +38,7 @@ class PatternStage(base.Stage):
     name = "pattern"
     title = "Ecological security pattern"
     settings_key = "pattern"
+    optional = True          # an area without resistance coefficients or importance layers still gets its zoning
     upstream = ("services",)
     inputs = (base.Input("layer", "lulc", "land use (source layer)"),
               base.Input("layer", "importance layers", "layers of the services run (pattern.importance_layers)"),
@@ -52,20 +53,28 @@ class PatternStage(base.Stage):
 
     def resolve(self, ctx: base.Context, given: dict[str, int | None]) -> dict[str, int]:
         run = given.get("services")
-        if run is None:
-            return {"services": runs.latest_services_run(ctx.conn, ctx.area, ctx.cfg["ratios"]["services"])}
-        return {"services": runs.require(ctx.conn, ctx.area, run, "services")}
+        if run is not None:
+            return {"services": runs.require(ctx.conn, ctx.area, run, "services")}
+        needed = ctx.cfg["pattern"]["importance_layers"]
+        latest = runs.latest(ctx.conn, ctx.area, "services",
+                             """AND (SELECT count(DISTINCT l.name) FROM core.layer l
+                                     WHERE l.run_id = r.run_id AND l.name = ANY(%s)) = %s""", (needed, len(needed)))
+        if latest is None:
+            raise InputError(f"pattern: study area {ctx.area.name!r} has no services run with the layers "
+                             f"{short_list(needed)} (pattern.importance_layers): run `restore-db compute services`")
+        return {"services": latest}
 
     def check(self, ctx: base.Context, planned_layers: set[str], upstream: dict[str, int]) -> None:
         services_run = upstream.get("services")
         _layers_available(ctx, services_run, planned_layers)
-        _param_set(ctx, services_run)
+        _coefficients(ctx, _param_set(ctx, services_run))
 
     def plan(self, ctx: base.Context, upstream: dict[str, int]) -> base.Plan:
         conn, area, cfg = ctx.conn, ctx.area, ctx.cfg["pattern"]
         services_run = upstream["services"]
         _layers_available(ctx, services_run, set())
         param_set = _param_set(ctx, services_run)
+        _coefficients(ctx, param_set)
         sources = ["lulc"] + (["ndvi"] if cfg["correction"] == "ndvi" else [])
         inputs = input_checksums(conn, area, sources, [param_set])
 
@@ -105,6 +114,16 @@ def _param_set(ctx: base.Context, services_run: int | None) -> str:
         raise InputError(f"pattern: {exc}") from None
 
 
+def _coefficients(ctx: base.Context, param_set: str) -> dict[str, np.ndarray]:
+    """``resistance`` and ``eco_land`` by class code; every class of the land use must have both (InputError)."""
+    from restore_db.stages.services.common import lookup_table
+
+    try:
+        return lookup_table(ctx.conn, ctx.area, param_set, COEFFICIENTS)
+    except InputError as exc:
+        raise InputError(f"pattern: {exc}") from None
+
+
 def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, param_set: str,
              run_id: int) -> base.Result:
     from restore_db.stages.services.common import lookup_table
@@ -112,7 +131,7 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
     grid = area.grid
     warnings: list[str] = []
     lulc = layers.read_array(conn, area, "lulc")
-    tables = lookup_table(conn, area, param_set, COEFFICIENTS)
+    tables = lookup_table(conn, area, param_set, COEFFICIENTS)     # checked in the plan
     codes = np.where(np.isfinite(lulc), lulc, 0).astype(np.int64)
     base_r = np.where(np.isfinite(lulc), tables["resistance"][codes], np.nan)
     if cfg["correction"] == "ndvi":
@@ -130,6 +149,14 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
     if not result.source_area_m2:
         warnings.append("pattern: no source (no patch of MSPA core among the most important cells reaches "
                         f"{cfg['min_source_area_m2']:g} m2)")
+    elif not result.corridors:
+        warnings.append(f"pattern: {len(result.source_area_m2)} source(s) but no corridor (no two sources are "
+                        "neighbours, or barriers or pattern.max_lcd separate them)")
+    else:
+        joined = {c.a for c in result.corridors} | {c.b for c in result.corridors}
+        alone = sorted(set(result.source_area_m2) - joined)
+        if alone:
+            warnings.append(f"pattern: source(s) {short_list(alone)} have no corridor")
     f = settings.corridor_factor
 
     def study(a: np.ndarray) -> np.ndarray:
@@ -172,7 +199,8 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
 
     polygons: dict[int, list] = {}
     labels = result.sources.astype(np.int32)
-    for geom, value in features.shapes(labels, mask=labels > 0, transform=transform, connectivity=8):
+    # 4-connected shapes: a patch joined at a corner becomes parts touching at a point (a valid MultiPolygon)
+    for geom, value in features.shapes(labels, mask=labels > 0, transform=transform, connectivity=4):
         polygons.setdefault(int(value), []).append(shape(geom))
     with conn.cursor() as cur:
         for sid, area_m2 in result.source_area_m2.items():
