@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from restore_db.stages.pattern.habitat import classes
+
 FLOOR = 1.0
 
 
@@ -23,11 +25,7 @@ def base_resistance(lulc: np.ndarray, table: Mapping[int, float]) -> np.ndarray:
         (H, W) float64; NaN where the land use is nodata or its class is not in the table.
     Source: docs/models/pattern.md#resistance-surface.
     """
-    codes = np.asarray(lulc, dtype=np.float64)
-    out = np.full(codes.shape, np.nan)
-    for code, value in table.items():
-        out[codes == code] = float(value)
-    return out
+    return classes(lulc, table)
 
 
 def correct_by_factor(base: np.ndarray, lulc: np.ndarray, factor: np.ndarray, mode: str) -> np.ndarray:
