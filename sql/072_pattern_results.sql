@@ -48,9 +48,10 @@ CREATE TABLE result.pattern_node (
     kind       text NOT NULL CHECK (kind IN ('intersection', 'ridge', 'barrier')),
     corridors  integer[] NOT NULL,
     geom       geometry(Point) NOT NULL,
+    unit_id    integer REFERENCES core.admin_unit_version,
     UNIQUE (run_id, node_id)
 );
-COMMENT ON TABLE result.pattern_node IS 'Ecological nodes: intersection and ridge (strategic points) and barrier, with the corridor ids they lie on';
+COMMENT ON TABLE result.pattern_node IS 'Ecological nodes: intersection and ridge (strategic points) and barrier, with the corridor ids they lie on and the county holding them (result.pattern_cross_boundary)';
 
 -- The network of a pattern run.
 CREATE TABLE result.pattern_network (

@@ -32,13 +32,15 @@
 -- PostGIS functions.
 
 -- Drop the bi relations of any earlier version of this file, whatever their kind
--- (views, materialized views or tables), dependents first.
+-- (views, materialized views or tables), dependents first: the views of
+-- 082_bi_pattern.sql that read bi.current_run (082 is applied again after this
+-- file and creates them anew).
 DO $drop$
 DECLARE
     rel text;
     kind "char";
 BEGIN
-    FOREACH rel IN ARRAY ARRAY['county_current', 'county', 'county_ratio_long', 'county_indicator_long',
+    FOREACH rel IN ARRAY ARRAY['pattern_rollup_partner', 'pattern_partner', 'pattern_run', 'county_current', 'county', 'county_ratio_long', 'county_indicator_long',
                                'county_dimension_long', 'indicator_weight', 'balance_class', 'zone_summary',
                                'zone_map', 'county_shape', 'current_run'] LOOP
         SELECT c.relkind INTO kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -106,11 +108,14 @@ COMMENT ON FUNCTION bi.simplify_4326(geometry, integer, double precision) IS
 CREATE VIEW bi.current_run AS
 SELECT DISTINCT ON (a.study_area_id)
        a.study_area_id, a.name AS study_area, a.title, r.run_id, r.label, r.finished_at,
-       r.ratios_run_id, r.resilience_run_id, r.services_run_id, r.pipeline_run_id
+       r.ratios_run_id, r.resilience_run_id, r.services_run_id, r.pipeline_run_id,
+       (SELECT max(i.run_id) FROM core.run_input i JOIN core.run p ON p.run_id = i.run_id
+        WHERE i.stage = 'zoning' AND i.input_run_id = r.run_id AND p.stage = 'pattern' AND p.status = 'succeeded')
+           AS pattern_run_id
 FROM core.study_area a
 JOIN result.analysis_run r ON r.study_area_id = a.study_area_id
 ORDER BY a.study_area_id, r.finished_at DESC NULLS LAST, r.run_id DESC;
-COMMENT ON VIEW bi.current_run IS 'Current analysis per study area: the latest succeeded zoning run and the ratios, resilience and services runs it read (key study_area_id)';
+COMMENT ON VIEW bi.current_run IS 'Current analysis per study area: the latest succeeded zoning run, the ratios, resilience and services runs it read, and the latest pattern run that read it (key study_area_id)';
 COMMENT ON COLUMN bi.current_run.study_area_id IS 'Study area key (unique in this view)';
 COMMENT ON COLUMN bi.current_run.study_area IS 'Study area name';
 COMMENT ON COLUMN bi.current_run.run_id IS 'Zoning run of the current analysis: filter the other bi views with it';
@@ -119,6 +124,7 @@ COMMENT ON COLUMN bi.current_run.ratios_run_id IS 'Ratios (ESDR, matching, class
 COMMENT ON COLUMN bi.current_run.resilience_run_id IS 'Resilience run read by the zoning run';
 COMMENT ON COLUMN bi.current_run.services_run_id IS 'Services (supply and demand) run behind the analysis';
 COMMENT ON COLUMN bi.current_run.pipeline_run_id IS 'Pipeline run that ran the stages, if any';
+COMMENT ON COLUMN bi.current_run.pattern_run_id IS 'Latest succeeded pattern run that read the zoning run (NULL: none): filter the bi.pattern_* relations with it';
 
 -- bi.current_run_id(study area name): the zoning run of the current analysis,
 -- NULL when the study area is unknown or has no succeeded zoning run.

@@ -32,6 +32,8 @@ SRID = 32650
 X0, Y0, SIDE = 500_000.0, 4_400_000.0, 10_000.0
 # code, name, column, row of the 2 x 2 layout (row 0 at the bottom)
 COUNTIES = [("130101", "Alpha", 0, 0), ("130102", "Beta", 1, 0), ("130103", "Gamma", 0, 1), ("130104", "Delta", 1, 1)]
+# city and province of each county: Delta lies over a city and province boundary
+CITY = {"130101": ("1301", "13"), "130102": ("1301", "13"), "130103": ("1301", "13"), "130104": ("1401", "14")}
 SERVICES = ["food", "carbon", "water", "soil", "recreation"]
 INDICATORS = [  # indicator, dimension, weight, method weights
     ("shdi", "D1", 0.4, {"entropy": 0.5, "critic": 0.3, "ahp": 0.2, "equal": 0.25}),
@@ -77,9 +79,9 @@ def area(conn):
         for code, name, col, row in COUNTIES:
             (units[code],) = conn.execute(
                 """INSERT INTO core.admin_unit (study_area_id, level, code, name, parent_code, province_code, geom)
-                   VALUES (%s, 'county', %s, %s, '1301', '13', ST_Multi(ST_GeomFromText(%s, %s)))
+                   VALUES (%s, 'county', %s, %s, %s, %s, ST_Multi(ST_GeomFromText(%s, %s)))
                    RETURNING unit_id""",
-                (a.study_area_id, code, name, square(col, row).wkt, SRID)).fetchone()
+                (a.study_area_id, code, name, *CITY[code], square(col, row).wkt, SRID)).fetchone()
         conn.execute(
             """INSERT INTO core.admin_unit (study_area_id, level, code, name, province_code, geom)
                VALUES (%s, 'city', '1301', 'City', '13', ST_Multi(ST_GeomFromText(%s, %s)))""",
@@ -177,15 +179,65 @@ ZONES_1 = {"130101": "HH-H", "130102": "HH-H", "130103": "LL-L", "130104": "HL-H
 ZONES_2 = {"130101": "LH-L", "130102": "HH-H", "130103": "HH-H", "130104": "LH-L"}  # LH-L: diagonal, corner only
 
 
+def xy(x: float, y: float) -> str:
+    """A point of the study area, in metres from the corner of Alpha."""
+    return f"{X0 + x} {Y0 + y}"
+
+
+def build_pattern(conn, area: dict, inputs: dict, zoning: int, method: str = "components") -> int:
+    """A pattern run reading ``zoning`` with two sources, one corridor, its area and a barrier node, and its
+    collaboration computed by the real SQL and Python (``collaboration.collaborate``).
+
+    Source 1: 4 x 4 km inside Alpha; source 2: 4 x 8 km across the Beta-Delta boundary; corridor 1 from source 1
+    east 4 km in Alpha, then north-east 3 km x 3 km into Beta (length 4000 + 3000 sqrt 2 m); its area the
+    7 x 2 km box around its first part; a barrier node in Beta."""
+    from restore_db.stages.pattern import collaboration
+
+    with conn.transaction():
+        pattern = run(conn, area["id"], "pattern", "2025-01-02 12:00",
+                      inputs={"zoning": zoning, "services": inputs["services"]})
+        for sid, (x0, y0, x1, y1), resistance, importance, dpc in [(1, (2000, 2000, 6000, 6000), 1.5, 0.8, 60.0),
+                                                                   (2, (13000, 6000, 17000, 14000), 2.0, 0.7, 40.0)]:
+            geom = shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+            conn.execute(
+                """INSERT INTO result.pattern_source (run_id, source_id, area_m2, cells, mean_resistance, importance,
+                       dpc, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, ST_Multi(ST_GeomFromText(%s, %s)))""",
+                (pattern, sid, geom.area, int(geom.area / 1e6), resistance, importance, dpc, geom.wkt, SRID))
+        conn.execute(
+            """INSERT INTO result.pattern_corridor (run_id, corridor_id, source_a, source_b, lcd, length_m,
+                   cwd_to_path_ratio, cwd_to_euc_ratio, gravity, important, geom)
+               VALUES (%s, 1, 1, 2, 20000, %s, %s, 2.0, 150.0, true, ST_GeomFromText(%s, %s))""",
+            (pattern, 4000 + 3000 * 2 ** 0.5, 20000 / (4000 + 3000 * 2 ** 0.5),
+             f"LINESTRING({xy(6000, 4000)}, {xy(10000, 4000)}, {xy(13000, 7000)})", SRID))
+        conn.execute(
+            """INSERT INTO result.pattern_corridor_area (run_id, corridor_id, cells, area_m2, geom)
+               VALUES (%s, 1, 14, 14e6, ST_Multi(ST_GeomFromText(%s, %s)))""",
+            (pattern, shapely.box(X0 + 6000, Y0 + 3000, X0 + 13000, Y0 + 5000).wkt, SRID))
+        conn.execute(
+            """INSERT INTO result.pattern_node (run_id, node_id, kind, corridors, geom)
+               VALUES (%s, 1, 'barrier', '{1}', ST_GeomFromText(%s, %s))""",
+            (pattern, f"POINT({xy(10500, 4500)})", SRID))
+        conn.execute(
+            """INSERT INTO result.pattern_network (run_id, cell_m, sources, corridors, important_corridors, pc, alpha,
+                   beta, gamma) VALUES (%s, 1000, 2, 1, 1, 0.01, NULL, 0.5, NULL)""", (pattern,))
+        summary = collaboration.collaborate(conn, pattern, zoning, collaboration.CollaborationSettings(method=method))
+        conn.execute("""UPDATE core.run SET timings = jsonb_build_object('seconds', 1.5, 'summary',
+                            jsonb_build_object('collaboration', %s::jsonb)) WHERE run_id = %s""",
+                     (json.dumps(summary), pattern))
+    return pattern
+
+
 @pytest.fixture
 def analysis(conn, area):
-    """Two zoning runs reading the same ratios and resilience runs (the second is newer)."""
+    """Two zoning runs reading the same ratios and resilience runs (the second is newer), and a pattern run of the
+    second."""
     inputs = build_inputs(conn, area)
     z1 = build_zoning(conn, area, inputs, ZONES_1, "2025-01-01 11:00")
     z2 = build_zoning(conn, area, inputs, ZONES_2, "2025-01-02 11:00")
+    pattern = build_pattern(conn, area, inputs, z2)
     bi.refresh(conn)
     conn.commit()
-    return {"area": area, "inputs": inputs, "runs": [z1, z2]}
+    return {"area": area, "inputs": inputs, "runs": [z1, z2], "pattern": pattern}
 
 
 def rows(conn, query: str, params=()) -> list[dict]:
@@ -244,14 +296,17 @@ def test_geometry_columns_registered_with_typmod(conn, analysis):
         """SELECT f_table_name, f_geometry_column, type, srid, coord_dimension FROM geometry_columns
            WHERE f_table_schema = 'bi'""").fetchall()}
     expected = ("geom", "MULTIPOLYGON", 4326, 2)
-    assert found == {v: expected for v in ("county_shape", "county", "county_current", "zone_map")}
+    polygons = ("county_shape", "county", "county_current", "zone_map", "pattern_source", "pattern_corridor_area",
+                "pattern_collab_unit")
+    assert found == {**{v: expected for v in polygons}, "pattern_node": ("geom", "POINT", 4326, 2),
+                     **{v: ("geom", "LINESTRING", 4326, 2) for v in ("pattern_corridor", "pattern_county_link")}}
 
 
 def test_county_shape_text_and_points(conn, analysis):
     shapes = rows(conn, "SELECT * FROM bi.county_shape ORDER BY code")
     assert [s["code"] for s in shapes] == [c[0] for c in COUNTIES]  # counties only, not the city
     for s, (code, name, col, row) in zip(shapes, COUNTIES):
-        assert (s["name"], s["study_area"], s["level"], s["province_code"]) == (name, "bia", "county", "13")
+        assert (s["name"], s["study_area"], s["level"], s["province_code"]) == (name, "bia", "county", CITY[code][1])
         assert s["area_km2"] == pytest.approx(100.0)
         # GeoJSON: EPSG:4326 coordinates of the square's corners (pyproj)
         gj = json.loads(s["geom_geojson_4326"])
@@ -325,7 +380,7 @@ def test_county_wide_view_values(conn, analysis):
         unit = analysis["area"]["units"][code]
         assert r["id"] == zone_ids[unit]
         assert (r["study_area_id"], r["study_area"], r["unit_id"], r["county_code"], r["county_name"],
-                r["province_code"]) == (analysis["area"]["id"], "bia", unit, code, name, "13")
+                r["province_code"]) == (analysis["area"]["id"], "bia", unit, code, name, CITY[code][1])
         assert r["area_km2"] == pytest.approx(100.0)
         for s, service in enumerate(SERVICES):
             v = ratio_values(1, u, s)
@@ -489,7 +544,8 @@ def test_publish_writes_a_run_once_and_refresh_catches_up(conn, db_url, area):
     z3 = build_zoning(conn, area, inputs, ZONES_1, "2025-01-03 11:00")
     conn.commit()
     assert bi.refresh(conn) == [("bi.county_shape", 4, True), ("bi.county", 12, None), ("bi.zone_map", 8, None),
-                                ("bi.county_current", 4, True)]
+                                ("bi.county_current", 4, True)] + [
+        (f"bi.{t}", 0, None) for t in bi.TABLES if t.startswith("pattern_")]   # no pattern run here
     assert conn.execute("SELECT DISTINCT run_id FROM bi.county_current").fetchall() == [(z3,)]
     # an unpopulated matview is refreshed plainly
     conn.execute("REFRESH MATERIALIZED VIEW bi.county_current WITH NO DATA")

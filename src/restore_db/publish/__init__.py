@@ -18,8 +18,14 @@ def _publish_zoning(conn: psycopg.Connection, run_id: int) -> None:
     bi.publish(conn, run_id)
 
 
+def _publish_pattern(conn: psycopg.Connection, run_id: int) -> None:
+    from restore_db.publish import bi
+
+    bi.publish_pattern(conn, run_id)
+
+
 # stage -> what publishes a new succeeded run of it (in the run's transaction)
-PUBLISHERS = {"zoning": _publish_zoning}
+PUBLISHERS = {"zoning": _publish_zoning, "pattern": _publish_pattern}
 
 
 def after_run(conn: psycopg.Connection, stage: str, run_id: int) -> float | None:

@@ -37,9 +37,21 @@ VIEWS = (
     "balance_class",
     "zone_summary",
     "zone_map",
+    "pattern_run",
+    "pattern_source",
+    "pattern_corridor",
+    "pattern_corridor_area",
+    "pattern_node",
+    "pattern_collab_unit",
+    "pattern_county_link",
+    "pattern_crossing",
+    "pattern_partner",
+    "pattern_rollup_partner",
 )
 MATVIEWS = ("county_shape", "county_current")
-TABLES = ("county", "zone_map")     # written by bi.publish()
+# written by bi.publish() (zoning runs) and bi.publish_pattern() (pattern runs)
+TABLES = ("county", "zone_map", "pattern_source", "pattern_corridor", "pattern_corridor_area", "pattern_node",
+          "pattern_collab_unit", "pattern_county_link")
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -51,6 +63,13 @@ def publish(conn: psycopg.Connection, zoning_run_id: int) -> int:
         return conn.execute("SELECT bi.publish(%s)", (zoning_run_id,)).fetchone()[0]
 
 
+def publish_pattern(conn: psycopg.Connection, pattern_run_id: int) -> int:
+    """Write the bi rows of a succeeded pattern run (``bi.publish_pattern``: sources, corridors, corridor areas,
+    nodes, collaboration units, county links); returns the number of source rows."""
+    with conn.transaction():
+        return conn.execute("SELECT bi.publish_pattern(%s)", (pattern_run_id,)).fetchone()[0]
+
+
 def refresh_current(conn: psycopg.Connection) -> int:
     """Refresh ``bi.county_current`` (after runs are deleted); returns its row count."""
     with conn.transaction():
@@ -58,16 +77,19 @@ def refresh_current(conn: psycopg.Connection) -> int:
 
 
 def refresh(conn: psycopg.Connection) -> list[tuple[str, int, bool | None]]:
-    """Bring bi up to date (``bi.refresh()``) after boundaries changed or changes made by hand: county
-    shapes, the zones of runs whose counties are gone, every succeeded zoning run not yet published,
-    the current analysis.
+    """Bring bi up to date (``bi.refresh()``, ``bi.refresh_pattern()``) after boundaries changed or changes made by
+    hand: county shapes, the zones of runs whose counties are gone, every succeeded zoning or pattern run not yet
+    published, the current analysis.
 
     Runs in the caller's transaction when one is open (as a savepoint),
     otherwise in its own, committed. Returns (relation, row count, concurrent)
     per relation (concurrent is None for tables).
     """
     with conn.transaction():
-        return [tuple(row) for row in conn.execute("SELECT relation, row_count, concurrent FROM bi.refresh()")]
+        rows = [tuple(row) for row in conn.execute("SELECT relation, row_count, concurrent FROM bi.refresh()")]
+        conn.execute("SELECT bi.refresh_pattern()")
+        return rows + [(f"bi.{t}", conn.execute(f"SELECT count(*) FROM bi.{t}").fetchone()[0], None)
+                       for t in TABLES if t.startswith("pattern_")]
 
 
 def create_user(conn: psycopg.Connection, name: str, password: str | None = None) -> None:

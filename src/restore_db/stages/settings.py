@@ -39,6 +39,8 @@ CHOICES = {
     "zoning.smoothing": ("none", "rook", "queen"),
     "resilience.missing": ("median", "null"),
     "pattern.correction": ("none", "ndvi"),
+    "pattern.resistance_nodata": ("error", "impassable"),
+    "pattern.collaboration_method": ("louvain", "components"),
 }
 # keys whose value is a free-form table (their own keys are checked by the stage)
 FREE_TABLES = {"ratios.cesd.weights", "zoning.merge"}
@@ -141,6 +143,13 @@ def _check(cfg: dict, source: str) -> None:
                 "d50", "max_lcd"):
         if not math.isfinite(p[key]) or p[key] < 0:
             raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
+    for key in ("weight_corridor", "weight_source", "weight_complement", "boundary_tolerance_m"):
+        if not math.isfinite(p[key]) or p[key] < 0:
+            raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
+    if p["weight_corridor"] + p["weight_source"] + p["weight_complement"] <= 0:
+        raise InputError(f"{source}: pattern.weight_corridor, weight_source and weight_complement must not all be 0")
+    if not 0.0 <= p["min_link_weight"] < 1.0:
+        raise InputError(f"{source}: pattern.min_link_weight must be within [0, 1), got {p['min_link_weight']}")
     if p["edge_width_m"] <= 0:
         raise InputError(f"{source}: pattern.edge_width_m must be > 0 (metres of MSPA edge), got {p['edge_width_m']}")
     if p["barrier_resistance"] < 1:

@@ -66,6 +66,7 @@ class PatternResult:
     mcr: np.ndarray                 # float64 cost-weighted metres from the nearest source
     allocation: np.ndarray          # int32 cheapest source of each cell
     corridor: np.ndarray            # float64 NLCC mosaic (minimum over pairs), inf outside every corridor
+    corridor_owner: np.ndarray     # int32 corridor number (1-based) of the minimum NLCC, 0 outside
     corridors: list[Corridor] = field(default_factory=list)
     nodes: list[nodes.Node] = field(default_factory=list)
     pc: float = math.nan
@@ -123,7 +124,8 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     area = dict(zip(ids, areas))
     mean_r = {k: float(np.mean(r[labels == k])) for k in ids}
     empty = PatternResult(grid_cell, r, labels, area, mean_r, np.full(r.shape, np.inf), np.zeros(r.shape, np.int32),
-                          np.full(r.shape, np.inf), indices=network.network_indices(0, len(ids)))
+                          np.full(r.shape, np.inf), np.zeros(r.shape, np.int32),
+                          indices=network.network_indices(0, len(ids)))
     if not ids:
         return empty
     # one MCR per source: kept as float32 for the corridors (4 bytes per cell and source), and folded into the MCR
@@ -137,7 +139,8 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         mcr[closer] = one[closer]
         alloc[closer] = k
         cwd32[k] = one.astype(np.float32)
-    result = PatternResult(grid_cell, r, labels, area, mean_r, mcr, alloc, np.full(r.shape, np.inf))
+    result = PatternResult(grid_cell, r, labels, area, mean_r, mcr, alloc, np.full(r.shape, np.inf),
+                           np.zeros(r.shape, dtype=np.int32))
     centroids = {k: np.argwhere(labels == k).mean(axis=0) for k in ids}
     source_a, cwd_a = None, None
     for a, b in sorted(cost.adjacent_sources(alloc)):
@@ -149,8 +152,9 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
         result.corridors.append(Corridor(a, b, path, euclid))
         nlcc = np.maximum(cost.nlcc(cwd_a, cwd32[b], path.lcd), 0.0)    # float32 rounding of b: never below 0
-        inside = nlcc <= settings.corridor_width * path.lcd
-        result.corridor = np.where(inside, np.minimum(result.corridor, nlcc), result.corridor)
+        lower = (nlcc <= settings.corridor_width * path.lcd) & (nlcc < result.corridor)
+        result.corridor[lower] = nlcc[lower]
+        result.corridor_owner[lower] = len(result.corridors)
     if result.corridors:
         lcd_max = max(c.path.lcd for c in result.corridors)
         for c in result.corridors:

@@ -19,6 +19,7 @@ from restore_db.errors import InputError
 from restore_db.grid.engine import Output, write_array
 from restore_db.load.common import short_list
 from restore_db.stages import base, runs
+from restore_db.stages.pattern import collaboration
 from restore_db.stages.pattern import compose as pattern_compose
 from restore_db.stages.pattern import resistance as resist
 from restore_db.stages.pattern import sources as src
@@ -39,7 +40,7 @@ class PatternStage(base.Stage):
     title = "Ecological security pattern"
     settings_key = "pattern"
     optional = True          # an area without resistance coefficients or importance layers still gets its zoning
-    upstream = ("services",)
+    upstream = ("zoning", "services")
     inputs = (base.Input("layer", "lulc", "land use (source layer)"),
               base.Input("layer", "importance layers", "layers of the services run (pattern.importance_layers)"),
               base.Input("layer", "ndvi", "for pattern.correction = 'ndvi'"),
@@ -52,26 +53,47 @@ class PatternStage(base.Stage):
                base.Output("table", "result.pattern_network", "1", "PC, alpha, beta, gamma"))
 
     def resolve(self, ctx: base.Context, given: dict[str, int | None]) -> dict[str, int]:
-        run = given.get("services")
-        if run is not None:
-            return {"services": runs.require(ctx.conn, ctx.area, run, "services")}
+        """The zoning run whose counties the collaboration uses, and the services run it read (which holds the
+        importance layers): those given, else the newest zoning run of a services run with the importance layers."""
+        conn, area = ctx.conn, ctx.area
+        zoning, services = given.get("zoning"), given.get("services")
+        of_services = """AND EXISTS (SELECT 1 FROM core.run_input i WHERE i.run_id = r.run_id AND i.stage = 'services'
+                                     AND i.input_run_id = %s)"""
+        if zoning is not None:
+            runs.require(conn, area, zoning, "zoning")
+            read = runs.input_run(conn, zoning, "services")
+            if services is not None and runs.require(conn, area, services, "services") != read:
+                raise InputError(f"pattern: zoning run {zoning} read services run {read}, not {services}: give one "
+                                 "of them, or runs that belong together")
+            return {"zoning": zoning, "services": read}
+        if services is not None:
+            runs.require(conn, area, services, "services")
+            zoning = runs.latest(conn, area, "zoning", of_services, (services,))
+            if zoning is None:
+                raise InputError(f"pattern: services run {services} has no zoning run (the collaboration needs the "
+                                 "counties' zones and ratios): run `restore-db compute zoning` first")
+            return {"zoning": zoning, "services": services}
         needed = ctx.cfg["pattern"]["importance_layers"]
-        latest = runs.latest(ctx.conn, ctx.area, "services",
-                             """AND (SELECT count(DISTINCT l.name) FROM core.layer l
-                                     WHERE l.run_id = r.run_id AND l.name = ANY(%s)) = %s""", (needed, len(needed)))
-        if latest is None:
-            raise InputError(f"pattern: study area {ctx.area.name!r} has no services run with the layers "
-                             f"{short_list(needed)} (pattern.importance_layers): run `restore-db compute services`")
-        return {"services": latest}
+        zoning = runs.latest(conn, area, "zoning",
+                             """AND (SELECT count(DISTINCT l.name) FROM core.run_input i
+                                     JOIN core.layer l ON l.run_id = i.input_run_id
+                                     WHERE i.run_id = r.run_id AND i.stage = 'services' AND l.name = ANY(%s)) = %s""",
+                             (needed, len(needed)))
+        if zoning is None:
+            raise InputError(f"pattern: study area {area.name!r} has no zoning run of a services run with the layers "
+                             f"{short_list(needed)} (pattern.importance_layers): run `restore-db compute all`")
+        return {"zoning": zoning, "services": runs.input_run(conn, zoning, "services")}
 
     def check(self, ctx: base.Context, planned_layers: set[str], upstream: dict[str, int]) -> None:
         services_run = upstream.get("services")
+        _corridor_grid(ctx)
         _layers_available(ctx, services_run, planned_layers)
         _coefficients(ctx, _param_set(ctx, services_run))
 
     def plan(self, ctx: base.Context, upstream: dict[str, int]) -> base.Plan:
         conn, area, cfg = ctx.conn, ctx.area, ctx.cfg["pattern"]
-        services_run = upstream["services"]
+        services_run, zoning_run = upstream["services"], upstream["zoning"]
+        _corridor_grid(ctx)
         _layers_available(ctx, services_run, set())
         param_set = _param_set(ctx, services_run)
         _coefficients(ctx, param_set)
@@ -79,10 +101,20 @@ class PatternStage(base.Stage):
         inputs = input_checksums(conn, area, sources, [param_set])
 
         def run(run_id: int) -> base.Result:
-            return _compute(conn, area, cfg, services_run, param_set, run_id)
+            return _compute(conn, area, cfg, services_run, zoning_run, param_set, run_id)
 
         return base.Plan({"pattern": cfg, "_params": param_set}, inputs, run,
                          identity={"pattern": cfg}, layers=frozenset(o.name for o in LAYERS))
+
+
+def _corridor_grid(ctx: base.Context) -> None:
+    """A corridor grid of at least 3 x 3 cells (InputError naming pattern.corridor_factor otherwise)."""
+    grid, f = ctx.area.grid, int(ctx.cfg["pattern"]["corridor_factor"])
+    rows, cols = -(-grid.height // f), -(-grid.width // f)
+    if min(rows, cols) < 3:
+        raise InputError(f"pattern: pattern.corridor_factor = {f} makes a corridor grid of {rows} x {cols} cells of "
+                         f"{grid.pixel_size * f:g} m, coarser than the study area ({grid.height} x {grid.width} cells)"
+                         "; use a smaller factor")
 
 
 def _layers_available(ctx: base.Context, services_run: int | None, planned: set[str]) -> None:
@@ -124,8 +156,9 @@ def _coefficients(ctx: base.Context, param_set: str) -> dict[str, np.ndarray]:
         raise InputError(f"pattern: {exc}") from None
 
 
-def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, param_set: str,
+def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, zoning_run: int, param_set: str,
              run_id: int) -> base.Result:
+    from restore_db.grid import counties
     from restore_db.stages.services.common import lookup_table
 
     grid = area.grid
@@ -136,6 +169,14 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
     base_r = np.where(np.isfinite(lulc), tables["resistance"][codes], np.nan)
     if cfg["correction"] == "ndvi":
         base_r = resist.correct_by_factor(base_r, lulc, layers.read_array(conn, area, "ndvi"), "inverse")
+    holes = (counties.rasterize(conn, area).ids > 0) & ~np.isfinite(base_r)
+    if holes.any():
+        row, col = (int(v) for v in np.argwhere(holes)[0])
+        what = (f"{int(holes.sum())} cell(s) inside the counties have no land use, hence no resistance (the first at "
+                f"row {row}, column {col} of the study grid)")
+        if cfg["resistance_nodata"] == "error":
+            raise InputError(f"pattern: {what}: fill the land use, or set pattern.resistance_nodata = 'impassable'")
+        warnings.append(f"pattern: {what}: impassable (pattern.resistance_nodata = 'impassable')")
     r = resist.finish(base_r)
     foreground = np.isfinite(lulc) & (np.where(np.isfinite(lulc), tables["eco_land"][codes], 0.0) == 1.0)
     importance = src.importance({name: layers.read_array(conn, area, name, services_run)
@@ -146,12 +187,17 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         corridor_width=cfg["corridor_width"], barrier_resistance=cfg["barrier_resistance"],
         d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None)
     result = pattern_compose.compose(r, importance, foreground, grid.pixel_size, settings)
-    if not result.source_area_m2:
-        warnings.append("pattern: no source (no patch of MSPA core among the most important cells reaches "
-                        f"{cfg['min_source_area_m2']:g} m2)")
-    elif not result.corridors:
-        warnings.append(f"pattern: {len(result.source_area_m2)} source(s) but no corridor (no two sources are "
-                        "neighbours, or barriers or pattern.max_lcd separate them)")
+    n_sources = len(result.source_area_m2)
+    if n_sources < 2:
+        found = ("no ecological source" if not n_sources else
+                 f"a single ecological source ({result.source_area_m2[1] / 1e6:.1f} km2), and corridors join two")
+        raise InputError(f"pattern: {found}: no patch of MSPA core among the cells holding pattern.importance_share = "
+                         f"{cfg['importance_share']:g} of the importance reaches pattern.min_source_area_m2 = "
+                         f"{cfg['min_source_area_m2']:g}" + (" apart from it" if n_sources else "")
+                         + "; raise the share or lower the area")
+    if not result.corridors:
+        warnings.append(f"pattern: {n_sources} sources but no corridor (no two sources are neighbours, or barriers "
+                        "or pattern.max_lcd separate them)")
     else:
         joined = {c.a for c in result.corridors} | {c.b for c in result.corridors}
         alone = sorted(set(result.source_area_m2) - joined)
@@ -171,12 +217,15 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
     for output in LAYERS:
         write_array(conn, area, run_id, output, arrays[output.name])
     _write_records(conn, area, run_id, result, mean_importance)
+    together = collaboration.collaborate(conn, run_id, zoning_run, collaboration.CollaborationSettings(
+        method=cfg["collaboration_method"], min_link_weight=cfg["min_link_weight"],
+        weight_corridor=cfg["weight_corridor"], weight_source=cfg["weight_source"],
+        weight_complement=cfg["weight_complement"], boundary_tolerance_m=cfg["boundary_tolerance_m"]))
     important = sum(1 for c in result.corridors if c.important)
-    summary = {"sources": len(result.source_area_m2), "corridors": len(result.corridors),
-               "important_corridors": important, "nodes": {k: sum(1 for n in result.nodes if n.kind == k)
-                                                           for k in ("intersection", "ridge", "barrier")},
+    summary = {"sources": n_sources, "corridors": len(result.corridors), "important_corridors": important,
+               "nodes": {k: sum(1 for n in result.nodes if n.kind == k) for k in ("intersection", "ridge", "barrier")},
                "cell_m": result.cell, "indices": {k: _num(v) for k, v in result.indices.items()},
-               "pc": _num(result.pc), "warnings": warnings}
+               "pc": _num(result.pc), "collaboration": together, "warnings": warnings}
     return base.Result(summary, warnings)
 
 
@@ -185,7 +234,8 @@ def _num(x: float) -> float | None:
 
 
 def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_importance: np.ndarray) -> None:
-    """Sources (polygons of their cells), corridors (lines through cell centres), nodes and the network row."""
+    """Sources (polygons of their cells), corridors (lines through cell centres) and their areas (polygons of their
+    cells), nodes and the network row."""
     from rasterio import features
     from shapely.geometry import LineString, MultiPolygon, Point, shape
     from shapely.ops import unary_union
@@ -223,6 +273,17 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
                 (run_id, i, c.a, c.b, c.path.lcd, c.path.length_m, _num(c.path.cwd_to_path_ratio),
                  _num(c.cwd_to_euc_ratio), _num(c.gravity), c.important, line.wkb, grid.srid))
+        owner = result.corridor_owner.astype(np.int32)
+        areas: dict[int, list] = {}
+        for geom, value in features.shapes(owner, mask=owner > 0, transform=transform, connectivity=4):
+            areas.setdefault(int(value), []).append(shape(geom))
+        for cid, parts in sorted(areas.items()):
+            merged = unary_union(parts)
+            multi = merged if merged.geom_type == "MultiPolygon" else MultiPolygon([merged])
+            cells = int((owner == cid).sum())
+            cur.execute("""INSERT INTO result.pattern_corridor_area (run_id, corridor_id, cells, area_m2, geom)
+                           VALUES (%s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
+                        (run_id, cid, cells, cells * cell * cell, multi.wkb, grid.srid))
         for i, n in enumerate(result.nodes, start=1):
             cur.execute("""INSERT INTO result.pattern_node (run_id, node_id, kind, corridors, geom)
                            VALUES (%s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
