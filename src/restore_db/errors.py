@@ -28,6 +28,11 @@ class InputError(RestoreDbError):
     exit_code = INPUT_EXIT_CODE
 
 
+class SettingsError(InputError):
+    """Settings that cannot work for this study area (e.g. a corridor grid coarser than it). Unlike missing inputs,
+    which leave an optional stage out of ``compute all``, they stop it."""
+
+
 class DatabaseError(RestoreDbError):
     """The database is unreachable, lacks an extension, or is not migrated."""
 

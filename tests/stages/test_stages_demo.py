@@ -226,3 +226,60 @@ def test_the_pattern_of_the_demo(db_url, conn, cli_env, tmp_path):
     assert layers == {"importance", "resistance", "mcr", "corridor"}
     again = CliRunner().invoke(app, ["compute", "pattern", "-a", "demo", "--config", str(cfg)], env=cli_env)
     assert again.exit_code == 0 and "reused" in again.output, again.output
+
+
+def test_degenerate_patterns_refused_in_one_line(db_url, conn, cli_env, tmp_path):
+    """No source, a single source (all sources one patch), a corridor grid coarser than the region and land use
+    missing inside the counties: one line naming the setting, exit 1, the database as it was."""
+    import numpy as np
+    import rasterio
+
+    from helpers import check_bad_input, run_cli
+
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    first = run_cli(cli_env, "compute", "all", "-a", "demo")
+    assert first.returncode == 0, first.stderr
+    areas = [a for (a,) in conn.execute("SELECT area_m2 FROM result.pattern_source ORDER BY area_m2 DESC")]
+    assert len(areas) >= 2 and areas[0] > areas[1]
+    conn.commit()
+
+    def settings(name: str, text: str):
+        path = tmp_path / f"{name}.toml"
+        path.write_text("[pattern]\n" + text + "\n", encoding="utf-8")
+        return path
+
+    none = settings("none", "min_source_area_m2 = 1e15")
+    check_bad_input(conn, cli_env, "compute", "pattern", "-a", "demo", "--config", none,
+                    match=["pattern: no ecological source", "pattern.min_source_area_m2 = 1e+15"])
+    single = settings("single", f"min_source_area_m2 = {(areas[0] + areas[1]) / 2}")
+    check_bad_input(conn, cli_env, "compute", "pattern", "-a", "demo", "--config", single,
+                    match=["pattern: a single ecological source", "corridors join two"])
+    coarse = settings("coarse", "corridor_factor = 64")
+    check_bad_input(conn, cli_env, "compute", "pattern", "-a", "demo", "--config", coarse,
+                    match=["pattern.corridor_factor = 64", "coarser than the study area"])
+    # compute all refuses it too, before computing anything
+    check_bad_input(conn, cli_env, "compute", "all", "-a", "demo", "--config", coarse, "--force",
+                    match="pattern.corridor_factor = 64")
+
+    # a hole in the land use inside the counties
+    (lulc,) = tmp_path.glob("demo-*/lulc.tif")
+    with rasterio.open(lulc) as src:
+        profile, data = src.profile, src.read(1)
+    inside = np.argwhere(data != src.nodata)
+    row, col = inside[len(inside) // 2]
+    data[row - 2:row + 3, col - 2:col + 3] = src.nodata
+    holed = tmp_path / "lulc_holed.tif"
+    with rasterio.open(holed, "w", **profile) as dst:
+        dst.write(data, 1)
+    loaded = run_cli(cli_env, "load", "raster", "lulc", holed, "--kind", "categorical", "--unit", "class",
+                     "--replace", "-a", "demo")
+    assert loaded.returncode == 0, loaded.stderr
+    conn.commit()
+    check_bad_input(conn, cli_env, "compute", "pattern", "-a", "demo",
+                    match=["inside the counties have no land use", "pattern.resistance_nodata = 'impassable'"])
+    impassable = settings("impassable", "resistance_nodata = 'impassable'")
+    done = run_cli(cli_env, "compute", "pattern", "-a", "demo", "--config", impassable)
+    assert done.returncode == 0, done.stderr
+    (warnings,) = conn.execute("SELECT timings->'warnings' FROM core.run WHERE stage = 'pattern' "
+                               "ORDER BY run_id DESC LIMIT 1").fetchone()
+    assert any("inside the counties have no land use" in w and "impassable" in w for w in warnings), warnings

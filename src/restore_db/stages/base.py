@@ -87,7 +87,9 @@ class Plan:
 
     ``params`` go to ``core.run.params``; ``identity`` (default ``params``) and ``inputs`` (checksums of what the
     run reads) make its hash with the upstream run ids; ``layers`` are the layers it will produce (later stages
-    check against them); ``compute(run_id)`` writes the results in the caller's transaction.
+    check against them); ``compute(run_id)`` writes the results in the caller's transaction. ``precheck()``, when
+    given, checks what only the inputs' data can tell (raising InputError) once it is known that the run will be
+    computed, before the run is recorded: a refusal then leaves no run behind.
     """
 
     params: dict
@@ -95,6 +97,7 @@ class Plan:
     compute: Callable[[int], Result]
     identity: dict | None = None
     layers: frozenset[str] = frozenset()
+    precheck: Callable[[], None] | None = None
 
 
 @dataclass
@@ -171,7 +174,7 @@ def run(stage: Stage, ctx: Context, given: dict[str, int | None] | None = None,
     Returns:
         The :class:`Outcome`.
     Raises:
-        InputError: the upstream runs or the plan are refused (nothing is recorded).
+        InputError: the upstream runs, the plan or its precheck are refused (nothing is recorded).
     """
     upstream = stage.resolve(ctx, dict(given or {}))
     plan = stage.plan(ctx, upstream)
@@ -185,6 +188,8 @@ def run(stage: Stage, ctx: Context, given: dict[str, int | None] | None = None,
                 before_compute(set(), previous)
             _tick(ctx, stage.name)
             return Outcome(stage.name, previous, True, time.perf_counter() - t0)
+    if plan.precheck is not None:
+        plan.precheck()
     if before_compute is not None:
         before_compute(set(plan.layers), None)
     parent = ctx.parent() if callable(ctx.parent) else ctx.parent

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 
-from restore_db.errors import InputError
+from restore_db.errors import InputError, SettingsError
 from restore_db.grid.studyarea import StudyArea
 from restore_db.stages import base, registry, runs
 from restore_db.stages.base import Outcome as StageOutcome, Parent, Progress
@@ -89,8 +89,8 @@ def check(conn, area: StudyArea, cfg: dict, planned_layers: set[str], services_r
     for stage in list(registry.stages().values())[1:]:
         try:
             stage.check(ctx, planned_layers, upstream)
-        except InputError:
-            if not stage.optional:
+        except InputError as exc:
+            if not stage.optional or isinstance(exc, SettingsError):
                 raise
 
 
@@ -131,7 +131,7 @@ def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str
             try:
                 later.check(ctx, planned, known)
             except InputError as exc:
-                if not later.optional:
+                if not later.optional or isinstance(exc, SettingsError):
                     raise
                 skipped[later.name] = str(exc)     # an optional stage whose inputs are absent is left out
 
@@ -143,6 +143,8 @@ def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str
         if stage.optional:          # its inputs, checked again against the upstream runs now known
             try:
                 stage.check(ctx, set(), given)
+            except SettingsError:
+                raise
             except InputError as exc:
                 skipped[stage.name] = str(exc)
                 continue

@@ -89,6 +89,36 @@ def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
     return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
+def find_sources(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarray, cell: float,
+                 settings: PatternSettings = PatternSettings()) -> tuple[np.ndarray, np.ndarray, list[float], float]:
+    """The corridor grid and the ecological sources on it: the first steps of :func:`compose`.
+
+    Resistance is aggregated by :func:`resistance.aggregate`, importance by block mean, the foreground is the blocks
+    at least half foreground; sources = patches of (MSPA Core ∩ the most important cells ∩ passable cells) of at
+    least the minimum area.
+
+    Args:
+        resistance, importance, foreground, cell, settings: as :func:`compose`.
+    Returns:
+        (resistance on the corridor grid (h, w) float32 with +inf impassable, source labels (h, w) int32 numbered by
+        decreasing area, their areas in m² (index k - 1 for source k), the corridor-grid cell in m).
+    Raises:
+        ValueError: shapes that differ, or settings outside their ranges.
+    Source: docs/models/pattern.md#ecological-sources.
+    """
+    if not np.shape(resistance) == np.shape(importance) == np.shape(foreground):
+        raise ValueError("resistance, importance and foreground differ in shape")
+    f = int(settings.corridor_factor)
+    grid_cell = cell * f
+    r = resist.aggregate(resistance, f)
+    imp = block_mean(importance, f)
+    fg = block_mean(np.asarray(foreground, dtype=np.float64), f) >= 0.5
+    edge = max(1, math.floor(settings.edge_width_m / grid_cell + 0.5))    # half a cell rounds up
+    candidate = src.core(fg, edge) & src.top_share(imp, settings.importance_share) & np.isfinite(r)
+    labels, areas = src.patches(candidate, grid_cell ** 2, settings.min_source_area_m2)
+    return r, labels, areas, grid_cell
+
+
 def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarray, cell: float,
             settings: PatternSettings = PatternSettings()) -> PatternResult:
     """The pattern of one grid.
@@ -110,16 +140,7 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         ValueError: shapes that differ, or settings outside their ranges.
     Source: docs/models/pattern.md#the-pattern-of-a-grid.
     """
-    if not np.shape(resistance) == np.shape(importance) == np.shape(foreground):
-        raise ValueError("resistance, importance and foreground differ in shape")
-    f = int(settings.corridor_factor)
-    grid_cell = cell * f
-    r = resist.aggregate(resistance, f)
-    imp = block_mean(importance, f)
-    fg = block_mean(np.asarray(foreground, dtype=np.float64), f) >= 0.5
-    edge = max(1, math.floor(settings.edge_width_m / grid_cell + 0.5))    # half a cell rounds up
-    candidate = src.core(fg, edge) & src.top_share(imp, settings.importance_share) & np.isfinite(r)
-    labels, areas = src.patches(candidate, grid_cell ** 2, settings.min_source_area_m2)
+    r, labels, areas, grid_cell = find_sources(resistance, importance, foreground, cell, settings)
     ids = list(range(1, len(areas) + 1))
     area = dict(zip(ids, areas))
     mean_r = {k: float(np.mean(r[labels == k])) for k in ids}

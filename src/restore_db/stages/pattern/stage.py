@@ -10,12 +10,13 @@ repeated onto it) and the tables ``result.pattern_source``, ``pattern_corridor``
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import psycopg
 from rasterio.transform import Affine
 
-from restore_db.errors import InputError
+from restore_db.errors import InputError, SettingsError
 from restore_db.grid.engine import Output, write_array
 from restore_db.load.common import short_list
 from restore_db.stages import base, runs
@@ -100,19 +101,24 @@ class PatternStage(base.Stage):
         sources = ["lulc"] + (["ndvi"] if cfg["correction"] == "ndvi" else [])
         inputs = input_checksums(conn, area, sources, [param_set])
 
+        prepared: list[_Inputs] = []
+
+        def precheck() -> None:
+            prepared.append(_prepare(conn, area, cfg, services_run, param_set))
+
         def run(run_id: int) -> base.Result:
-            return _compute(conn, area, cfg, services_run, zoning_run, param_set, run_id)
+            return _compute(conn, area, cfg, prepared[0], zoning_run, run_id)
 
         return base.Plan({"pattern": cfg, "_params": param_set}, inputs, run,
-                         identity={"pattern": cfg}, layers=frozenset(o.name for o in LAYERS))
+                         identity={"pattern": cfg}, layers=frozenset(o.name for o in LAYERS), precheck=precheck)
 
 
 def _corridor_grid(ctx: base.Context) -> None:
-    """A corridor grid of at least 3 x 3 cells (InputError naming pattern.corridor_factor otherwise)."""
+    """A corridor grid of at least 3 x 3 cells (SettingsError naming pattern.corridor_factor otherwise)."""
     grid, f = ctx.area.grid, int(ctx.cfg["pattern"]["corridor_factor"])
     rows, cols = -(-grid.height // f), -(-grid.width // f)
     if min(rows, cols) < 3:
-        raise InputError(f"pattern: pattern.corridor_factor = {f} makes a corridor grid of {rows} x {cols} cells of "
+        raise SettingsError(f"pattern: pattern.corridor_factor = {f} makes a corridor grid of {rows} x {cols} cells of "
                          f"{grid.pixel_size * f:g} m, coarser than the study area ({grid.height} x {grid.width} cells)"
                          "; use a smaller factor")
 
@@ -156,12 +162,23 @@ def _coefficients(ctx: base.Context, param_set: str) -> dict[str, np.ndarray]:
         raise InputError(f"pattern: {exc}") from None
 
 
-def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, zoning_run: int, param_set: str,
-             run_id: int) -> base.Result:
+@dataclass
+class _Inputs:
+    """The arrays of a pattern run, read and checked before the run is recorded."""
+
+    resistance: np.ndarray
+    importance: np.ndarray
+    foreground: np.ndarray
+    settings: pattern_compose.PatternSettings
+    warnings: list[str]
+
+
+def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param_set: str) -> _Inputs:
+    """Read the land use, coefficients and importance layers; refuse (InputError) land use missing inside the
+    counties (unless pattern.resistance_nodata = 'impassable') and fewer than two sources."""
     from restore_db.grid import counties
     from restore_db.stages.services.common import lookup_table
 
-    grid = area.grid
     warnings: list[str] = []
     lulc = layers.read_array(conn, area, "lulc")
     tables = lookup_table(conn, area, param_set, COEFFICIENTS)     # checked in the plan
@@ -186,15 +203,23 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, services_run: int, zonin
         edge_width_m=cfg["edge_width_m"], min_source_area_m2=cfg["min_source_area_m2"],
         corridor_width=cfg["corridor_width"], barrier_resistance=cfg["barrier_resistance"],
         d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None)
-    result = pattern_compose.compose(r, importance, foreground, grid.pixel_size, settings)
-    n_sources = len(result.source_area_m2)
-    if n_sources < 2:
-        found = ("no ecological source" if not n_sources else
-                 f"a single ecological source ({result.source_area_m2[1] / 1e6:.1f} km2), and corridors join two")
+    _, _, areas, _ = pattern_compose.find_sources(r, importance, foreground, area.grid.pixel_size, settings)
+    if len(areas) < 2:
+        found = ("no ecological source" if not areas else
+                 f"a single ecological source ({areas[0] / 1e6:.1f} km2), and corridors join two")
         raise InputError(f"pattern: {found}: no patch of MSPA core among the cells holding pattern.importance_share = "
                          f"{cfg['importance_share']:g} of the importance reaches pattern.min_source_area_m2 = "
-                         f"{cfg['min_source_area_m2']:g}" + (" apart from it" if n_sources else "")
+                         f"{cfg['min_source_area_m2']:g}" + (" apart from it" if areas else "")
                          + "; raise the share or lower the area")
+    return _Inputs(r, importance, foreground, settings, warnings)
+
+
+def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, zoning_run: int, run_id: int) -> base.Result:
+    grid = area.grid
+    warnings = list(inputs.warnings)
+    importance, settings = inputs.importance, inputs.settings
+    result = pattern_compose.compose(inputs.resistance, importance, inputs.foreground, grid.pixel_size, settings)
+    n_sources = len(result.source_area_m2)
     if not result.corridors:
         warnings.append(f"pattern: {n_sources} sources but no corridor (no two sources are neighbours, or barriers "
                         "or pattern.max_lcd separate them)")
