@@ -242,25 +242,36 @@ def _pattern_line(conn, pattern_run: int | None) -> None:
                                                             ("intersection", "ridge", "barrier"))
               + f"; PC {fmt(row[3])}, alpha {fmt(row[4])}, beta {fmt(row[5])}, gamma {fmt(row[6])}",
               highlight=False)
+    (together,) = conn.execute("SELECT timings #> '{summary,collaboration}' FROM core.run WHERE run_id = %s",
+                               (pattern_run,)).fetchone()
+    if together:
+        err.print(f"collaboration: {together['cross_county_corridors']} corridors cross county boundaries "
+                  f"({together['cross_province_corridors']} province), {together['cross_county_sources']} sources "
+                  f"({together['cross_province_sources']}); {together['strong_links']} of {together['links']} county "
+                  f"links strong; {together['units']} collaboration units of {together['counties_in_units']} "
+                  f"counties, {together['counties_alone']} counties in none (bi.pattern_*)", highlight=False)
 
 
 @app.command()
 def pattern(
     config: str = ConfigOption,
+    zoning_run: int = typer.Option(None, "--zoning-run", help="Zoning run whose counties collaborate (default: "
+                                   "newest of a services run with the importance layers)."),
     services_run: int = ServicesRunOption,
     force: bool = ForceOption,
     run_label: str = LabelOption,
     params: list[str] = ParamsOption,
     study_area: str = StudyAreaOption,
 ) -> None:
-    """Ecological security pattern: sources, resistance, least-cost corridors, nodes, network measures."""
+    """Ecological security pattern: sources, resistance, least-cost corridors, nodes, network measures, and the
+    collaboration of the counties of a zoning run."""
     cfg = settings.load(config)
     from restore_db.stages import base, registry
 
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         ctx = base.Context(conn, area, cfg, {"params": params or None}, label=run_label, force=force)
-        out = base.run(registry.get("pattern"), ctx, {"services": services_run})
+        out = base.run(registry.get("pattern"), ctx, {"zoning": zoning_run, "services": services_run})
         _report(conn, [out])
         _pattern_line(conn, out.run_id)
 
