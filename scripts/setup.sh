@@ -7,7 +7,7 @@
 #      tests/publish/test_bi_qgis.py opens the bi views in QGIS, headless), and pgTAP with
 #      pg_prove for the SQL tests of sql/tests (tests/test_sql_pgtap.py; the pgtap
 #      extension is created in test databases only, never by the migrations);
-#   2. .venv in the repository root with `pip install -e '.[test]'`.
+#   2. .venv in the repository root with `pip install -e '.[test,mspa]'`.
 #
 # The second run only checks and takes about a second. Environment:
 #   PYTHON              interpreter for the venv (default python3; needs >= 3.11)
@@ -149,10 +149,10 @@ if [ "$want" = "$have" ] && [ -x "$VENV/bin/restore-db" ] && [ -z "${SETUP_FORCE
     say "python packages: up to date (pyproject.toml unchanged)"
 else
     rm -f "$STAMP"
-    say "pip install -e '.[test]' (takes about a minute the first time)"
+    say "pip install -e '.[test,mspa]' (takes about a minute the first time)"
     export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[test]'
+    "$VENV/bin/python" -m pip install -q -e '.[test,mspa]'
     printf '%s\n' "$want" > "$STAMP"
     say "python packages installed"
 fi

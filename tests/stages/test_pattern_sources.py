@@ -55,3 +55,114 @@ def test_patches_by_area_with_a_minimum():
     assert labels[2, 2] == 1 and labels[0, 4] == 2 and labels[3, 4] == 3
     labels, areas = S.patches(mask, 100.0, min_area_m2=200.0)
     assert areas == [500.0] and set(np.unique(labels)) == {0, 1}
+
+
+# --- MSPA Core: the JRC's MSPA (pyguidos, the extra restore-db[mspa]) against the erosion ---------------------------
+
+# Not pytest.importorskip("pyguidos"): importing the package compiles its numba kernels (10-30 s) and sets
+# NUMBA_THREADING_LAYER for the whole test process; sources loads only the compiled MSPA engine.
+needs_mspa = pytest.mark.skipif(not S.mspa_available(), reason="pyguidos (pip install 'restore-db[mspa]') is absent")
+
+
+def _rasters() -> dict[str, np.ndarray]:
+    """Small hand-made foregrounds."""
+    inside = np.zeros((12, 14), dtype=bool)
+    inside[2:10, 3:12] = True                            # a solid block well inside the grid
+    apart = np.zeros((15, 15), dtype=bool)
+    apart[1:5, 1:6] = True                               # two blocks that touch nothing, not even each other
+    apart[8:14, 7:14] = True
+    border = np.zeros((10, 12), dtype=bool)
+    border[:6, 4:] = True                                # a block against the top and right edges of the grid
+    holed = np.ones((13, 13), dtype=bool)
+    holed[0, :] = holed[-1, :] = holed[:, 0] = holed[:, -1] = False
+    holed[5:7, 6] = False                                # a block with a hole of two cells
+    full = np.ones((6, 7), dtype=bool)                   # all foreground: all core (beyond the grid is foreground)
+    empty = np.zeros((6, 7), dtype=bool)
+    return {"inside": inside, "apart": apart, "border": border, "holed": holed, "full": full, "empty": empty}
+
+
+@needs_mspa
+@pytest.mark.parametrize("edge_width", [1, 2])
+@pytest.mark.parametrize("name", list(_rasters()))
+def test_mspa_and_erosion_cores_agree_at_edge_widths_1_and_2(name, edge_width):
+    fg = _rasters()[name]
+    mspa = S.core(fg, edge_width, method="mspa")
+    np.testing.assert_array_equal(mspa, S.core(fg, edge_width, method="erosion"))
+    assert mspa.dtype == bool and mspa.shape == fg.shape
+    assert not (mspa & ~fg).any()
+
+
+@needs_mspa
+@pytest.mark.parametrize("edge_width", [3, 4, 5])
+@pytest.mark.parametrize("name", ["inside", "apart", "border", "full", "empty"])
+def test_mspa_and_erosion_cores_agree_on_blocks_at_any_edge_width(name, edge_width):
+    # a block's nearest background is straight across its side, never towards a corner, so the disk and the square
+    # erase the same cells
+    fg = _rasters()[name]
+    np.testing.assert_array_equal(S.core(fg, edge_width, method="mspa"), S.core(fg, edge_width, method="erosion"))
+
+
+@needs_mspa
+def test_mspa_core_is_larger_than_the_erosion_from_edge_width_3():
+    # The known difference: MSPA measures the edge with the Euclidean distance (Core when the nearest background is
+    # farther than edge width + 0.98 cells), the erosion with the square. Around one background cell, at edge width 3
+    # the four cells 3 across and 3 down (4.24 > 3.98) are MSPA Core but eroded; at edge width 4 the 9 x 9 square takes
+    # the whole 9 x 9 grid while MSPA keeps 12 cells (distance 5.66 or 5.0 > 4.98, as (4, 4) and (4, 3)).
+    fg = np.ones((9, 9), dtype=bool)
+    fg[4, 4] = False
+    mspa, erosion = S.core(fg, 3, method="mspa"), S.core(fg, 3, method="erosion")
+    assert not (erosion & ~mspa).any()
+    assert sorted(zip(*np.nonzero(mspa & ~erosion))) == [(1, 1), (1, 7), (7, 1), (7, 7)]
+    assert (mspa.sum(), erosion.sum()) == (36, 32)
+    assert (S.core(fg, 4, method="mspa").sum(), S.core(fg, 4, method="erosion").sum()) == (12, 0)
+
+
+@needs_mspa
+def test_mspa_core_is_the_euclidean_rule_and_contains_the_erosion():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(20240601)
+    for _ in range(60):
+        h, w = rng.integers(1, 40, size=2)
+        fg = ndimage.binary_closing(rng.random((h, w)) < rng.random(), np.ones((3, 3), dtype=bool))
+        edge_width = int(rng.integers(1, 6))
+        mspa, erosion = S.core(fg, edge_width, method="mspa"), S.core(fg, edge_width, method="erosion")
+        # the distance of each foreground cell to the nearest background cell of the grid (none: all core)
+        far = ndimage.distance_transform_edt(fg) > edge_width + 0.98 if (~fg).any() else fg
+        np.testing.assert_array_equal(mspa, far)
+        assert not (erosion & ~mspa).any()
+        if edge_width <= 2:
+            np.testing.assert_array_equal(mspa, erosion)
+
+
+@needs_mspa
+def test_mspa_prints_nothing_on_stdout(capfd):
+    fg = np.zeros((20, 20), dtype=bool)
+    fg[3:15, 4:17] = True
+    fg[8, 9] = False
+    S.core(fg, 4, method="mspa")                        # miallib prints a warning of uint8 under/overflows here
+    assert capfd.readouterr().out == ""
+
+
+def test_core_method_auto_and_without_pyguidos(monkeypatch):
+    fg = _rasters()["holed"]
+    assert S.mspa_available() == (S._mspa_engine() is not None)
+    if S.mspa_available():
+        np.testing.assert_array_equal(S.core(fg, 3), S.core(fg, 3, method="mspa"))
+    monkeypatch.setattr(S, "_mspa_engine", lambda: None)
+    assert not S.mspa_available()
+    np.testing.assert_array_equal(S.core(fg, 3), S.core(fg, 3, method="erosion"))     # auto falls back
+    with pytest.raises(S.MspaNotInstalled, match=r"pip install 'restore-db\[mspa\]'") as caught:
+        S.core(fg, 1, method="mspa")
+    assert isinstance(caught.value, ImportError)
+    with pytest.raises(ValueError, match="core method"):
+        S.core(fg, 1, method="guidos")
+
+
+def test_ci_installs_the_mspa_extra():
+    # scripts/setup.sh installs .[test,mspa], and .ci/run sets CI: there the comparisons above must run, not skip
+    import os
+
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        pytest.skip("not in CI")
+    assert S.mspa_available(), f"CI runs without pyguidos: {S.MSPA_INSTALL} (scripts/setup.sh installs it)"
