@@ -79,11 +79,5 @@ CREATE TABLE param.scalar (
 );
 COMMENT ON TABLE param.scalar IS 'Scalar model parameters of a set, with unit and source';
 
--- Wide view of a lookup table, as InVEST users know it.
-CREATE VIEW param.lulc_table AS
-SELECT s.study_area_id, s.name AS param_set, c.lucode, c.description,
-       jsonb_object_agg(v.coefficient, v.value) FILTER (WHERE v.coefficient IS NOT NULL) AS coefficients
-FROM param.param_set s
-JOIN param.lulc_class c USING (param_set_id)
-LEFT JOIN param.lulc_value v USING (param_set_id, lucode)
-GROUP BY s.study_area_id, s.name, c.lucode, c.description;
+-- The wide view of a lookup table, param.lulc_table, is declared in
+-- 022_habitat_threats.sql: it also shows the threat sensitivities kept there.

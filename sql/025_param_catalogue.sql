@@ -19,7 +19,7 @@ INSERT INTO param.coefficient (name, unit, description, min_value, max_value, us
   ('food_yield',  't/ha',      'grain yield per hectare of the class (food supply method B)', 0, 100, 'food', 'docs/models/food.md#method-b-class-yield'),
   ('rec_score',   'score 0-5', 'recreation score of the class (Burkhard-type relative scale)', 0, 5, 'recreation', 'docs/models/recreation.md#supply-scored-land-use-near-water-and-forest'),
   ('resistance',  '1',         'base ecological resistance of the class', 1, 100000, 'pattern', 'docs/models/README.md#pattern'),
-  ('habitat',     '0-1',       'habitat suitability of the class', 0, 1, 'habitat_quality', 'InVEST HQ sensitivity table'),
+  ('habitat',     '0-1',       'habitat suitability of the class', 0, 1, 'habitat_quality', 'InVEST HQ sensitivity table; docs/models/pattern.md#habitat-quality'),
   ('lu_degree',   'grade 1-4', 'land-use degree grade (1 unused, 2 forest/grass/water, 3 cropland, 4 built-up)', 1, 4, 'resilience', 'Zhuang & Liu 1997; docs/models/resilience.md#indicators'),
   ('cropland',    'flag',      'class is cropland (food allocation, T factor)', 0, 1, 'food', 'docs/models/food.md#method-a-grain-output-allocated-by-ndvi'),
   ('built_up',    'flag',      'class is construction land', 0, 1, 'resilience', 'docs/models/resilience.md#indicators'),
@@ -85,7 +85,8 @@ INSERT INTO param.scalar_def (name, unit, description, min_value, max_value, def
   ('rec_w_water', '1', 'weight of the proximity-to-water bonus of recreation supply', 0, 100, 0.5, 'recreation', 'docs/models/recreation.md#supply-scored-land-use-near-water-and-forest (project decision)'),
   ('rec_d0_water', 'm', 'decay distance of the proximity-to-water bonus', 1, 1000000, 3000, 'recreation', 'docs/models/recreation.md#supply-scored-land-use-near-water-and-forest (2-5 km) (project decision)'),
   ('rec_w_forest', '1', 'weight of the proximity-to-forest bonus of recreation supply', 0, 100, 0.5, 'recreation', 'docs/models/recreation.md#supply-scored-land-use-near-water-and-forest (project decision)'),
-  ('rec_d0_forest', 'm', 'decay distance of the proximity-to-forest bonus', 1, 1000000, 3000, 'recreation', 'docs/models/recreation.md#supply-scored-land-use-near-water-and-forest (2-5 km) (project decision)')
+  ('rec_d0_forest', 'm', 'decay distance of the proximity-to-forest bonus', 1, 1000000, 3000, 'recreation', 'docs/models/recreation.md#supply-scored-land-use-near-water-and-forest (2-5 km) (project decision)'),
+  ('hq_half_saturation', '1', 'half-saturation constant k of habitat quality: the degradation at which quality is half the habitat suitability (> 0; degradation is 0-1)', 0, 1, NULL, 'habitat_quality', 'InVEST Habitat Quality half_saturation_constant; docs/models/pattern.md#habitat-quality')
 ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit, description = EXCLUDED.description,
   min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value, default_value = EXCLUDED.default_value,
   used_by = EXCLUDED.used_by, reference = EXCLUDED.reference;

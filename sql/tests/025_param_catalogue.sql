@@ -4,7 +4,7 @@ BEGIN;
 SELECT plan(22);
 
 SELECT is((SELECT count(*)::integer FROM param.coefficient), 25, '25 land-use coefficients are catalogued');
-SELECT is((SELECT count(*)::integer FROM param.scalar_def), 29, '29 scalar parameters are catalogued');
+SELECT is((SELECT count(*)::integer FROM param.scalar_def), 30, '30 scalar parameters are catalogued');
 SELECT is((SELECT count(*)::integer FROM param.stat_variable), 11, '11 county statistics variables are catalogued');
 
 -- the coefficients every service kernel reads are there
