@@ -56,3 +56,15 @@ def test_collaboration_units_on_a_hand_made_county_graph():
     assert {"f"} in louvain and sum(len(g) for g in louvain) == 6
     with pytest.raises(ValueError, match="components or louvain"):
         network.collaboration_units(links, counties, method="kmeans")
+
+
+def test_important_corridors_by_hand():
+    from restore_db.stages.pattern.network import important_corridors
+
+    g = [1e2, 1e3, 1e9, 2e9, float("nan"), 0.0]
+    # log10 G = 2, 3, 9, 9.3: both the Fisher-Jenks split and the mean (5.83) separate the two huge G
+    assert important_corridors(g).tolist() == [False, False, True, True, False, False]
+    assert important_corridors(g, "mean").tolist() == [False, False, True, True, False, False]
+    assert important_corridors(g, "median").tolist() == [False, False, True, True, False, False]
+    # a fixed threshold on G itself
+    assert important_corridors(g, threshold=500).tolist() == [False, True, True, True, False, False]

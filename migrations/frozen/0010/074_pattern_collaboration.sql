@@ -244,11 +244,12 @@ BEGIN
         barrier_nodes = d.barrier_nodes, area_m2 = d.area_m2
     FROM (
         SELECT m.unit_no, count(*)::integer AS counties,
-               array_agg(DISTINCT u.province_code ORDER BY u.province_code)
-                   FILTER (WHERE u.province_code IS NOT NULL) AS provinces,
-               array_agg(DISTINCT u.parent_code ORDER BY u.parent_code)
-                   FILTER (WHERE u.parent_code IS NOT NULL) AS cities,
-               array_agg(DISTINCT m.zone_code ORDER BY m.zone_code) FILTER (WHERE m.zone_code IS NOT NULL) AS zone_codes,
+               coalesce(array_agg(DISTINCT u.province_code ORDER BY u.province_code)
+                            FILTER (WHERE u.province_code IS NOT NULL), '{}') AS provinces,
+               coalesce(array_agg(DISTINCT u.parent_code ORDER BY u.parent_code)
+                            FILTER (WHERE u.parent_code IS NOT NULL), '{}') AS cities,
+               coalesce(array_agg(DISTINCT m.zone_code ORDER BY m.zone_code)
+                            FILTER (WHERE m.zone_code IS NOT NULL), '{}') AS zone_codes,
                sum(u.area_m2) AS area_m2,
                (SELECT coalesce(array_agg(e.element_id ORDER BY e.element_id), '{}') FROM (
                     SELECT x.element_id FROM result.pattern_crossing x

@@ -41,6 +41,8 @@ CHOICES = {
     "pattern.correction": ("none", "ndvi"),
     "pattern.resistance_nodata": ("error", "impassable"),
     "pattern.collaboration_method": ("louvain", "components"),
+    "pattern.important_method": ("natural_breaks", "mean", "median"),
+    "pattern.mspa": ("auto", "mspa", "erosion"),
 }
 # keys whose value is a free-form table (their own keys are checked by the stage)
 FREE_TABLES = {"ratios.cesd.weights", "zoning.merge"}
@@ -143,7 +145,7 @@ def _check(cfg: dict, source: str) -> None:
                 "d50", "max_lcd"):
         if not math.isfinite(p[key]) or p[key] < 0:
             raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
-    for key in ("weight_corridor", "weight_source", "weight_complement", "boundary_tolerance_m"):
+    for key in ("weight_corridor", "weight_source", "weight_complement", "boundary_tolerance_m", "important_gravity"):
         if not math.isfinite(p[key]) or p[key] < 0:
             raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
     if p["weight_corridor"] + p["weight_source"] + p["weight_complement"] <= 0:

@@ -25,6 +25,9 @@ class PatternSettings:
     barrier_resistance: path cells of at least this resistance are barrier nodes.
     d50: distance (cost-weighted metres) at which the probability of dispersal is 0.5, for dPC; None: the median LCD.
     max_lcd: pairs with a larger LCD get no corridor (None: no cap).
+    important_method, important_gravity: how important corridors are told from general ones
+        (:func:`network.important_corridors`).
+    core_method: the MSPA Core of :func:`sources.core` (erosion, mspa or auto).
     """
 
     corridor_factor: int = 1
@@ -35,6 +38,9 @@ class PatternSettings:
     barrier_resistance: float = 100.0
     d50: float | None = None
     max_lcd: float | None = None
+    important_method: str = "natural_breaks"
+    important_gravity: float = 0.0
+    core_method: str = "erosion"
 
 
 @dataclass
@@ -89,6 +95,23 @@ def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
     return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
+def _window(cells: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of ``cells`` ((H, W) bool, at least one true) grown by ``margin`` cells, within the grid."""
+    rows, cols = np.nonzero(cells)
+    h, w = cells.shape
+    return (slice(max(0, rows.min() - margin), min(h, rows.max() + 1 + margin)),
+            slice(max(0, cols.min() - margin), min(w, cols.max() + 1 + margin)))
+
+
+def _intersection(p: tuple[slice, slice], q: tuple[slice, slice]) -> tuple[slice, slice]:
+    return tuple(slice(max(x.start, y.start), min(x.stop, y.stop)) for x, y in zip(p, q))
+
+
+def _within(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
+    """``inner`` in the coordinates of the array cut by ``outer``."""
+    return tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))
+
+
 def find_sources(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarray, cell: float,
                  settings: PatternSettings = PatternSettings()) -> tuple[np.ndarray, np.ndarray, list[float], float]:
     """The corridor grid and the ecological sources on it: the first steps of :func:`compose`.
@@ -114,7 +137,7 @@ def find_sources(resistance: np.ndarray, importance: np.ndarray, foreground: np.
     imp = block_mean(importance, f)
     fg = block_mean(np.asarray(foreground, dtype=np.float64), f) >= 0.5
     edge = max(1, math.floor(settings.edge_width_m / grid_cell + 0.5))    # half a cell rounds up
-    candidate = src.core(fg, edge) & src.top_share(imp, settings.importance_share) & np.isfinite(r)
+    candidate = src.core(fg, edge, settings.core_method) & src.top_share(imp, settings.importance_share) & np.isfinite(r)
     labels, areas = src.patches(candidate, grid_cell ** 2, settings.min_source_area_m2)
     return r, labels, areas, grid_cell
 
@@ -149,41 +172,54 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
                           indices=network.network_indices(0, len(ids)))
     if not ids:
         return empty
-    # one MCR per source: kept as float32 for the corridors (4 bytes per cell and source), and folded into the MCR
-    # and allocation of all sources (ties to the lower id, as cost.cost_allocation)
-    mcr = np.full(r.shape, np.inf)
-    alloc = np.zeros(r.shape, dtype=np.int32)
-    cwd32: dict[int, np.ndarray] = {}
-    for k in ids:
-        one = cost.cost_distance(r, labels == k, grid_cell)
-        closer = one < mcr
-        mcr[closer] = one[closer]
-        alloc[closer] = k
-        cwd32[k] = one.astype(np.float32)
+    # MCR and allocation of all sources in one search; each pair's cost across the boundary of the two zones bounds
+    # its LCD from above: a source's own MCR is needed only up to (1 + corridor_width) x the largest bound of its
+    # pairs (paths and corridor cells lie below it), so each source's search stops there
+    graph = cost.CostGraph(r, grid_cell)
+    mcr, alloc = graph.allocation(labels)
     result = PatternResult(grid_cell, r, labels, area, mean_r, mcr, alloc, np.full(r.shape, np.inf),
                            np.zeros(r.shape, dtype=np.int32))
+    bounds = cost.boundary_lcd(mcr, alloc, r, grid_cell)
+    pairs = sorted(bounds)
+    reach = {k: (1.0 + settings.corridor_width) * max(u for p, u in bounds.items() if k in p)
+             for k in {k for p in pairs for k in p}}
+    last_use = {k: i for i, p in enumerate(pairs) for k in p}
+    windows: dict[int, tuple[slice, slice]] = {}
+    cwd: dict[int, np.ndarray] = {}     # float64 MCR of a source over its window, dropped after its last pair
+
+    def own(k: int) -> np.ndarray:
+        if k not in cwd:       # the search stops at reach[k]; what it reached is kept, cut to its bounding box
+            full = graph.distances(labels == k, limit=reach[k])
+            windows[k] = _window(np.isfinite(full), 0)
+            cwd[k] = full[windows[k]].copy()
+        return cwd[k]
+
     centroids = {k: np.argwhere(labels == k).mean(axis=0) for k in ids}
-    source_a, cwd_a = None, None
-    for a, b in sorted(cost.adjacent_sources(alloc)):
-        if a != source_a:       # the exact (float64) MCR of a, to trace its paths
-            source_a, cwd_a = a, cost.cost_distance(r, labels == a, grid_cell)
-        path = cost.least_cost_path(r, labels, a, b, grid_cell, cwd_a=cwd_a)
-        if path is None or (settings.max_lcd is not None and path.lcd > settings.max_lcd):
-            continue
-        euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
-        result.corridors.append(Corridor(a, b, path, euclid))
-        nlcc = np.maximum(cost.nlcc(cwd_a, cwd32[b], path.lcd), 0.0)    # float32 rounding of b: never below 0
-        lower = (nlcc <= settings.corridor_width * path.lcd) & (nlcc < result.corridor)
-        result.corridor[lower] = nlcc[lower]
-        result.corridor_owner[lower] = len(result.corridors)
+    for i, (a, b) in enumerate(pairs):
+        cwd_a, cwd_b = own(a), own(b)
+        both = _intersection(windows[a], windows[b])
+        wa, wb = _within(both, windows[a]), _within(both, windows[b])
+        path = cost.least_cost_path(r[both], labels[both], a, b, grid_cell, cwd_a=cwd_a[wa])
+        if path is not None and not (settings.max_lcd is not None and path.lcd > settings.max_lcd):
+            path = cost.LeastCostPath(a, b, path.cells + [both[0].start, both[1].start], path.lcd, path.length_m)
+            euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
+            result.corridors.append(Corridor(a, b, path, euclid))
+            nlcc = np.maximum(cost.nlcc(cwd_a[wa], cwd_b[wb], path.lcd), 0.0)
+            here, owner = result.corridor[both], result.corridor_owner[both]
+            lower = (nlcc <= settings.corridor_width * path.lcd) & (nlcc < here)
+            here[lower] = nlcc[lower]
+            owner[lower] = len(result.corridors)
+        for k in (a, b):
+            if last_use[k] == i:
+                del cwd[k]
     if result.corridors:
         lcd_max = max(c.path.lcd for c in result.corridors)
         for c in result.corridors:
             c.gravity = network.gravity(area[c.a], area[c.b], mean_r[c.a], mean_r[c.b], c.path.lcd, lcd_max)
-        finite = [c.gravity for c in result.corridors if math.isfinite(c.gravity)]
-        mean_g = float(np.mean(finite)) if finite else math.inf
-        for c in result.corridors:          # important corridors: G at least the mean G of the network
-            c.important = math.isfinite(c.gravity) and c.gravity >= mean_g
+        important = network.important_corridors([c.gravity for c in result.corridors], settings.important_method,
+                                                settings.important_gravity)
+        for c, flag in zip(result.corridors, important):
+            c.important = bool(flag)
     lcds = [c.path.lcd for c in result.corridors if c.path.lcd > 0]
     d50 = settings.d50 if settings.d50 is not None else (float(np.median(lcds)) if lcds else 1.0)
     result.pc, result.dpc = network.probability_connectivity(

@@ -1,17 +1,18 @@
 """Minimum cumulative resistance (MCR), cost allocation, adjacent sources, least-cost paths and corridors on a
 resistance grid (docs/models/pattern.md).
 
-Every function works on whole numpy grids (the corridor grid of a study area), with scikit-image's
-``MCP_Geometric`` for the accumulated cost, so no graph is written by hand:
+Every function works on whole numpy grids (the corridor grid of a study area). The accumulated cost is scipy's
+Dijkstra (``scipy.sparse.csgraph.dijkstra``) on the 8-neighbour graph of the grid (:class:`CostGraph`), so no
+search is written by hand:
 
 - a step between two 8-neighbour cells costs ``cell × (R_a + R_b) / 2``, ``× √2`` diagonally (the ArcGIS Cost
-  Distance convention, which ``MCP_Geometric`` implements with ``sampling = (cell, cell)``); costs are in
-  cost-weighted metres (resistance × metres), as Linkage Mapper reports them;
+  Distance convention, which scikit-image's ``MCP_Geometric`` also implements with ``sampling = (cell, cell)``);
+  costs are in cost-weighted metres (resistance × metres), as Linkage Mapper reports them;
 - nodata (NaN), infinite or non-positive resistance is impassable (an absolute barrier);
 - sources are labelled cells: ``labels`` holds the source id (> 0) of each source cell and 0 elsewhere.
 
 References: Knaapen et al. 1992 and Yu 1999 (MCR); McRae & Kavanagh, Linkage Mapper (adjacent cores by cost
-allocation, least-cost paths, NLCC corridors); scikit-image ``skimage.graph.MCP_Geometric``.
+allocation, least-cost paths, NLCC corridors); scipy ``scipy.sparse.csgraph.dijkstra``.
 """
 
 from __future__ import annotations
@@ -30,12 +31,77 @@ def _costs(resistance: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(r) & (r > 0), r, np.inf)
 
 
-def _mcp(resistance: np.ndarray, cell: float):
-    from skimage.graph import MCP_Geometric
+class CostGraph:
+    """The 8-neighbour graph of a resistance grid, for shortest paths with scipy's Dijkstra
+    (``scipy.sparse.csgraph.dijkstra``).
 
-    if not (cell > 0 and math.isfinite(cell)):
-        raise ValueError(f"cell size must be a positive number of metres, not {cell!r}")
-    return MCP_Geometric(_costs(resistance), fully_connected=True, sampling=(cell, cell))
+    An edge joins two passable neighbours; it costs ``cell × (R_a + R_b) / 2``, ``× √2`` diagonally (the ArcGIS Cost
+    Distance convention, as ``skimage.graph.MCP_Geometric`` with ``sampling = (cell, cell)`` and full connectivity;
+    diagonal steps are allowed between any two passable cells). Built once per grid, it answers every source: a
+    search bounded by ``limit`` stops there, so the cost of a source's MCR grows with the area it must cover, not with
+    the grid.
+
+    Memory: the CSR matrix holds up to 8 edges per cell, 12 bytes each (96 bytes per cell); each search returns an
+    (H × W) float64 array.
+    """
+
+    def __init__(self, resistance: np.ndarray, cell: float) -> None:
+        from scipy.sparse import csr_matrix
+
+        if not (cell > 0 and math.isfinite(cell)):
+            raise ValueError(f"cell size must be a positive number of metres, not {cell!r}")
+        costs = _costs(resistance)
+        self.shape = costs.shape
+        self.passable = np.isfinite(costs)
+        h, w = costs.shape
+        index = np.arange(h * w, dtype=np.int32).reshape(h, w)
+        rows, cols, weights = [], [], []
+        for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            x0, x1 = max(0, -dx), w - max(0, dx)
+            p, q = (slice(0, h - dy), slice(x0, x1)), (slice(dy, h), slice(x0 + dx, x1 + dx))
+            ok = self.passable[p] & self.passable[q]
+            weight = cell * (costs[p][ok] + costs[q][ok]) / 2.0 * (math.sqrt(2.0) if dy and dx else 1.0)
+            rows += [index[p][ok], index[q][ok]]
+            cols += [index[q][ok], index[p][ok]]
+            weights += [weight, weight]
+        self.matrix = csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+                                 shape=(h * w, h * w))
+
+    def _starts(self, starts: np.ndarray) -> np.ndarray:
+        starts = np.asarray(starts, dtype=bool)
+        if starts.shape != self.shape:
+            raise ValueError(f"starts {starts.shape} and resistance {self.shape} differ in shape")
+        points = np.flatnonzero(starts & self.passable)
+        if not len(points):
+            raise ValueError("no passable start cell")
+        return points
+
+    def distances(self, starts: np.ndarray, limit: float = math.inf) -> np.ndarray:
+        """MCR from the ``starts`` cells ((H, W) bool): (H, W) float64 cost-weighted metres, inf where no path
+        reaches or the MCR exceeds ``limit``.
+
+        Raises:
+            ValueError: no passable start cell, or a shape that differs.
+        """
+        from scipy.sparse.csgraph import dijkstra
+
+        dist = dijkstra(self.matrix, indices=self._starts(starts), min_only=True, limit=limit)
+        return dist.reshape(self.shape)
+
+    def allocation(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """MCR from every labelled cell and the label of the cheapest one: see :func:`cost_allocation`."""
+        from scipy.sparse.csgraph import dijkstra
+
+        labels = np.asarray(labels)
+        if labels.shape != self.shape:
+            raise ValueError(f"labels {labels.shape} and resistance {self.shape} differ in shape")
+        if not (labels > 0).any():
+            raise ValueError("no source cell (labels are all 0)")
+        dist, _, origin = dijkstra(self.matrix, indices=self._starts(labels > 0), min_only=True,
+                                   return_predecessors=True)
+        flat = labels.ravel()
+        owner = np.where(origin >= 0, flat[np.maximum(origin, 0)], 0).astype(np.int32)
+        return dist.reshape(self.shape), owner.reshape(self.shape)
 
 
 def cost_distance(resistance: np.ndarray, starts: np.ndarray, cell: float) -> np.ndarray:
@@ -49,21 +115,16 @@ def cost_distance(resistance: np.ndarray, starts: np.ndarray, cell: float) -> np
         (H, W) float64 in cost-weighted metres; inf where no path reaches (behind barriers, impassable cells).
     Raises:
         ValueError: no passable start cell, shapes differ, or a cell size that is not positive.
-    Source: docs/models/pattern.md#minimum-cumulative-resistance (Knaapen et al. 1992; skimage MCP_Geometric).
+    Source: docs/models/pattern.md#minimum-cumulative-resistance (Knaapen et al. 1992; :class:`CostGraph`).
     """
-    starts = np.asarray(starts, dtype=bool)
-    if starts.shape != np.shape(resistance):
-        raise ValueError(f"starts {starts.shape} and resistance {np.shape(resistance)} differ in shape")
-    mcp = _mcp(resistance, cell)
-    points = [tuple(p) for p in np.argwhere(starts & np.isfinite(_costs(resistance)))]
-    if not points:
-        raise ValueError("no passable start cell")
-    cum, _ = mcp.find_costs(points)
-    return np.asarray(cum, dtype=np.float64)
+    return CostGraph(resistance, cell).distances(starts)
 
 
 def cost_allocation(resistance: np.ndarray, labels: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
     """MCR from all sources together, and the source each cell is cheapest to reach from.
+
+    One Dijkstra search from every source cell (:class:`CostGraph`) gives the MCR and, for every cell, the source
+    cell its cheapest path starts from.
 
     Args:
         resistance: (H, W) float, as :func:`cost_distance`.
@@ -71,25 +132,54 @@ def cost_allocation(resistance: np.ndarray, labels: np.ndarray, cell: float) -> 
         cell: cell size in metres.
     Returns:
         (cwd, allocation): (H, W) float64 cost-weighted metres (inf unreachable) and (H, W) int32 source id
-        (0 where no source reaches). Ties go to the lower source id.
+        (0 where no source reaches). A cell equally cheap from two sources goes to either.
     Raises:
         ValueError: as :func:`cost_distance`; no source cell.
-    Memory: two (H, W) grids besides the input, whatever the number of sources (one MCR per source, kept as a
-    running minimum).
     Source: docs/models/pattern.md#sources-that-are-neighbours (Linkage Mapper: adjacency by cost allocation).
     """
-    labels = np.asarray(labels)
-    ids = [int(i) for i in np.unique(labels) if i > 0]
-    if not ids:
-        raise ValueError("no source cell (labels are all 0)")
-    best = np.full(labels.shape, np.inf)
-    owner = np.zeros(labels.shape, dtype=np.int32)
-    for source in ids:
-        cwd = cost_distance(resistance, labels == source, cell)
-        closer = cwd < best
-        best[closer] = cwd[closer]
-        owner[closer] = source
-    return best, owner
+    return CostGraph(resistance, cell).allocation(labels)
+
+
+def boundary_lcd(mcr: np.ndarray, allocation: np.ndarray, resistance: np.ndarray,
+                 cell: float) -> dict[tuple[int, int], float]:
+    """For each pair of sources whose allocation zones touch (8-neighbours), the cost of the cheapest path that
+    crosses from one zone into the other: ``MCR(i) + step(i, j) + MCR(j)`` over neighbouring cells i, j of the two
+    zones. It is an upper bound of the pair's least-cost distance (the path through a third zone may be cheaper).
+
+    Args:
+        mcr, allocation: (H, W) from :func:`cost_allocation`.
+        resistance: the (H, W) resistance they were computed on.
+        cell: cell size in metres.
+    Returns:
+        (a, b) with a < b -> cost-weighted metres; the keys are :func:`adjacent_sources` of ``allocation``.
+    Source: docs/models/pattern.md#sources-that-are-neighbours.
+    """
+    costs = _costs(resistance)
+    a = np.asarray(allocation)
+    h, w = a.shape
+    parts = []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        x0, x1 = max(0, -dx), w - max(0, dx)
+        sl_p = (slice(0, h - dy), slice(x0, x1))
+        sl_q = (slice(dy, h), slice(x0 + dx, x1 + dx))
+        p, q = a[sl_p], a[sl_q]
+        mask = (p != q) & (p > 0) & (q > 0) & np.isfinite(costs[sl_p]) & np.isfinite(costs[sl_q])
+        if not mask.any():
+            continue
+        step = cell * (costs[sl_p][mask] + costs[sl_q][mask]) / 2.0 * (math.sqrt(2.0) if dy and dx else 1.0)
+        total = mcr[sl_p][mask] + mcr[sl_q][mask] + step
+        lo, hi = np.minimum(p[mask], q[mask]), np.maximum(p[mask], q[mask])
+        parts.append((lo.astype(np.int64), hi.astype(np.int64), total))
+    if not parts:
+        return {}
+    lo = np.concatenate([x[0] for x in parts])
+    hi = np.concatenate([x[1] for x in parts])
+    total = np.concatenate([x[2] for x in parts])
+    key = lo * (int(a.max()) + 1) + hi
+    order = np.lexsort((total, key))
+    key, lo, hi, total = key[order], lo[order], hi[order], total[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    return {(int(x), int(y)): float(t) for x, y, t in zip(lo[first], hi[first], total[first])}
 
 
 def adjacent_sources(allocation: np.ndarray) -> set[tuple[int, int]]:

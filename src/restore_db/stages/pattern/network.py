@@ -6,7 +6,7 @@ connectivity importance of sources (PC, dPC), corridor importance (gravity model
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -90,6 +90,32 @@ def gravity(area_a: float, area_b: float, resistance_a: float, resistance_b: flo
     n_a = math.log(area_a) / resistance_a
     n_b = math.log(area_b) / resistance_b
     return n_a * n_b / (lcd / lcd_max) ** 2
+
+
+def important_corridors(gravity: Sequence[float], method: str = "natural_breaks", threshold: float = 0.0) -> np.ndarray:
+    """Important corridors by their gravity G: above ``threshold`` when it is > 0 (papers often use G > 100, in their
+    units); otherwise the upper class of log10 G split by ``method`` (``natural_breaks``: Fisher–Jenks, two classes;
+    ``mean``; ``median``; :func:`restore_db.stages.classify.two_level`). On the log: G spans orders of magnitude (a
+    pair of sources almost touching has a tiny LCD and a huge G), so the mean of G itself keeps only a handful.
+
+    Args:
+        gravity: (n,) G per corridor; NaN, infinite or non-positive G is never important.
+        method: natural_breaks, mean or median.
+        threshold: a fixed G threshold (> 0), or 0.
+    Returns:
+        (n,) bool.
+    Raises:
+        InputError: an unknown method.
+    Source: docs/models/pattern.md#corridor-importance (Kong Fanhua et al. 2010).
+    """
+    from restore_db.stages.classify import two_level
+
+    g = np.asarray(gravity, dtype=np.float64)
+    valid = np.isfinite(g) & (g > 0)
+    if threshold > 0:
+        return valid & (g > threshold)
+    log = np.where(valid, np.log10(np.where(valid, g, 1.0)), np.nan)
+    return two_level(log, method) == "H"
 
 
 def network_indices(edges: int, nodes: int) -> dict[str, float]:

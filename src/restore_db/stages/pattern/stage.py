@@ -87,12 +87,14 @@ class PatternStage(base.Stage):
 
     def check(self, ctx: base.Context, planned_layers: set[str], upstream: dict[str, int]) -> None:
         services_run = upstream.get("services")
+        _core_method(ctx.cfg["pattern"]["mspa"])
         _corridor_grid(ctx)
         _layers_available(ctx, services_run, planned_layers)
         _coefficients(ctx, _param_set(ctx, services_run))
 
     def plan(self, ctx: base.Context, upstream: dict[str, int]) -> base.Plan:
-        conn, area, cfg = ctx.conn, ctx.area, ctx.cfg["pattern"]
+        conn, area = ctx.conn, ctx.area
+        cfg = {**ctx.cfg["pattern"], "mspa": _core_method(ctx.cfg["pattern"]["mspa"])}   # the method used
         services_run, zoning_run = upstream["services"], upstream["zoning"]
         _corridor_grid(ctx)
         _layers_available(ctx, services_run, set())
@@ -111,6 +113,15 @@ class PatternStage(base.Stage):
 
         return base.Plan({"pattern": cfg, "_params": param_set}, inputs, run,
                          identity={"pattern": cfg}, layers=frozenset(o.name for o in LAYERS), precheck=precheck)
+
+
+def _core_method(setting: str) -> str:
+    """The MSPA Core method a run uses: ``auto`` resolved by what is installed; ``mspa`` without it is refused."""
+    if setting == "auto":
+        return "mspa" if src.mspa_available() else "erosion"
+    if setting == "mspa" and not src.mspa_available():
+        raise SettingsError(f"pattern: pattern.mspa = 'mspa' needs the JRC's MSPA: {src.MSPA_INSTALL}")
+    return setting
 
 
 def _corridor_grid(ctx: base.Context) -> None:
@@ -202,7 +213,8 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         corridor_factor=int(cfg["corridor_factor"]), importance_share=cfg["importance_share"],
         edge_width_m=cfg["edge_width_m"], min_source_area_m2=cfg["min_source_area_m2"],
         corridor_width=cfg["corridor_width"], barrier_resistance=cfg["barrier_resistance"],
-        d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None)
+        d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None, important_method=cfg["important_method"],
+        important_gravity=cfg["important_gravity"], core_method=cfg["mspa"])
     _, _, areas, _ = pattern_compose.find_sources(r, importance, foreground, area.grid.pixel_size, settings)
     if len(areas) < 2:
         found = ("no ecological source" if not areas else
