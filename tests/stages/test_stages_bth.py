@@ -11,7 +11,13 @@ pytestmark = pytest.mark.realdata
 
 
 def test_zoning_of_real_bth(conn, bth):  # noqa: F811
+    from conftest import shared_data
+    from restore_db.load.invest import import_datastack
+
+    with conn.transaction():      # habitat quality as a fourth importance layer of the pattern
+        import_datastack(conn, shared_data("invest", "bth_1km_reference", "habitat_quality_datastack.json"), "bth")
     cfg = settings.load()
+    cfg["pattern"]["importance_layers"] = [*cfg["pattern"]["importance_layers"], "habitat_quality"]
     with conn.transaction():
         outcomes = pipeline.run_all(conn, bth, cfg, services_options={
             "params": ["awy_biophysical", "carbon_pools", "igbp_lulc"], "scalars": "invest_annual_water_yield"})
@@ -22,6 +28,20 @@ def test_zoning_of_real_bth(conn, bth):  # noqa: F811
           f"({pattern['important_corridors']} important), nodes {pattern['nodes']}, indices {pattern['indices']}, "
           f"{outcomes[4].seconds:.1f} s")
     assert pattern["sources"] >= 2 and pattern["corridors"] >= 1
+    pattern_run = outcomes[4].run_id
+    quality = conn.execute("""SELECT count(*) FROM core.layer WHERE run_id = %s
+                              AND name IN ('habitat_quality', 'habitat_degradation')""", (pattern_run,)).fetchone()[0]
+    assert quality == 2
+    # every county of the zoning run has its collaboration row; the bi relations of the pattern are filled
+    together = pattern["collaboration"]
+    print(f"BTH collaboration: {together}")
+    members = conn.execute("SELECT count(*) FROM result.pattern_collab_member WHERE run_id = %s",
+                           (pattern_run,)).fetchone()[0]
+    assert members == 199 and together["counties_in_units"] + together["counties_alone"] == 199
+    assert together["cross_county_corridors"] > 0 and together["units"] >= 1
+    for table in ("pattern_source", "pattern_corridor", "pattern_corridor_area", "pattern_node", "pattern_collab_unit",
+                  "pattern_county_link"):
+        assert conn.execute(f"SELECT count(*) FROM bi.{table} WHERE run_id = %s", (pattern_run,)).fetchone()[0] > 0
     counties = conn.execute("SELECT count(*) FROM core.admin_unit WHERE study_area_id = %s AND level = 'county'",
                             (bth.study_area_id,)).fetchone()[0]
     assert counties == 199

@@ -32,6 +32,9 @@ LAYERS = (Output("importance", "1", "ecosystem-service importance, min-max scale
           Output("resistance", "1", "ecological resistance (land-use base, corrected, floor 1; nodata impassable)"),
           Output("mcr", "cost-weighted m", "minimum cumulative resistance from the nearest source"),
           Output("corridor", "cost-weighted m", "NLCC of the least-cost corridors (minimum over pairs)"))
+HQ = "habitat_quality"      # an importance layer the pattern computes itself (InVEST Habitat Quality)
+HQ_LAYERS = (Output(HQ, "1", "habitat quality (InVEST Habitat Quality 3.20), 0-1"),
+             Output("habitat_degradation", "1", "habitat degradation (InVEST Habitat Quality 3.20)"))
 
 
 class PatternStage(base.Stage):
@@ -44,9 +47,14 @@ class PatternStage(base.Stage):
     upstream = ("zoning", "services")
     inputs = (base.Input("layer", "lulc", "land use (source layer)"),
               base.Input("layer", "importance layers", "layers of the services run (pattern.importance_layers)"),
+              base.Input("param_set", "hq_sensitivity", "habitat quality: sensitivity, threats and threat layers "
+                         "(`load invest` of a habitat_quality datastack), when pattern.importance_layers names "
+                         "habitat_quality"),
               base.Input("layer", "ndvi", "for pattern.correction = 'ndvi'"),
               base.Input("param_set", "land-use parameters", "coefficients resistance and eco_land (--params)"))
     outputs = (*(base.Output("layer", o.name, o.unit, o.description) for o in LAYERS),
+               *(base.Output("layer", o.name, o.unit, o.description + "; when pattern.importance_layers names it")
+                 for o in HQ_LAYERS),
                base.Output("table", "result.pattern_source", "m2, %", "sources: area, resistance, importance, dPC"),
                base.Output("table", "result.pattern_corridor", "cost-weighted m, m",
                            "corridors: LCD, length, ratios, gravity G"),
@@ -74,7 +82,7 @@ class PatternStage(base.Stage):
                 raise InputError(f"pattern: services run {services} has no zoning run (the collaboration needs the "
                                  "counties' zones and ratios): run `restore-db compute zoning` first")
             return {"zoning": zoning, "services": services}
-        needed = ctx.cfg["pattern"]["importance_layers"]
+        needed = [n for n in ctx.cfg["pattern"]["importance_layers"] if n != HQ]
         zoning = runs.latest(conn, area, "zoning",
                              """AND (SELECT count(DISTINCT l.name) FROM core.run_input i
                                      JOIN core.layer l ON l.run_id = i.input_run_id
@@ -91,6 +99,8 @@ class PatternStage(base.Stage):
         _corridor_grid(ctx)
         _layers_available(ctx, services_run, planned_layers)
         _coefficients(ctx, _param_set(ctx, services_run))
+        if HQ in ctx.cfg["pattern"]["importance_layers"]:
+            _habitat_inputs(ctx)
 
     def plan(self, ctx: base.Context, upstream: dict[str, int]) -> base.Plan:
         conn, area = ctx.conn, ctx.area
@@ -101,18 +111,21 @@ class PatternStage(base.Stage):
         param_set = _param_set(ctx, services_run)
         _coefficients(ctx, param_set)
         sources = ["lulc"] + (["ndvi"] if cfg["correction"] == "ndvi" else [])
-        inputs = input_checksums(conn, area, sources, [param_set])
+        hq = _habitat_inputs(ctx) if HQ in cfg["importance_layers"] else None
+        sets = [param_set] + ([hq.param_set, hq.scalar_set] if hq else [])
+        inputs = input_checksums(conn, area, sources + (sorted(hq.layers.values()) if hq else []), sets)
+        produced = [o.name for o in LAYERS] + ([o.name for o in HQ_LAYERS] if hq else [])
 
         prepared: list[_Inputs] = []
 
         def precheck() -> None:
-            prepared.append(_prepare(conn, area, cfg, services_run, param_set))
+            prepared.append(_prepare(conn, area, cfg, services_run, param_set, hq))
 
         def run(run_id: int) -> base.Result:
             return _compute(conn, area, cfg, prepared[0], zoning_run, run_id)
 
         return base.Plan({"pattern": cfg, "_params": param_set}, inputs, run,
-                         identity={"pattern": cfg}, layers=frozenset(o.name for o in LAYERS), precheck=precheck)
+                         identity={"pattern": cfg}, layers=frozenset(produced), precheck=precheck)
 
 
 def _core_method(setting: str) -> str:
@@ -141,13 +154,27 @@ def _layers_available(ctx: base.Context, services_run: int | None, planned: set[
         missing.append("lulc (source layer)")
     if cfg["correction"] == "ndvi" and not layers.has_layer(conn, area, "ndvi"):
         missing.append("ndvi (source layer, pattern.correction = 'ndvi')")
-    for name in cfg["importance_layers"]:
+    for name in (n for n in cfg["importance_layers"] if n != HQ):
         held = name in planned if services_run is None else layers.has_layer(conn, area, name, services_run)
         if not held:
             where = "the services" if services_run is None else f"services run {services_run}"
             missing.append(f"{name} (of {where})")
     if missing:
         raise InputError(f"pattern: study area {area.name!r} lacks {short_list(missing)}")
+
+
+def _habitat_inputs(ctx: base.Context):
+    """The habitat-quality inputs (``habitat.read_inputs``); InputError when none is loaded."""
+    from restore_db.stages.pattern import habitat
+
+    try:
+        found = habitat.read_inputs(ctx.conn, ctx.area)
+    except InputError as exc:
+        raise InputError(f"pattern: {exc}") from None
+    if found is None:
+        raise InputError(f"pattern: pattern.importance_layers names {HQ} but study area {ctx.area.name!r} has no "
+                         "habitat-quality inputs: load an InVEST habitat_quality datastack (`restore-db load invest`)")
+    return found
 
 
 def _param_set(ctx: base.Context, services_run: int | None) -> str:
@@ -182,9 +209,10 @@ class _Inputs:
     foreground: np.ndarray
     settings: pattern_compose.PatternSettings
     warnings: list[str]
+    habitat: dict[str, np.ndarray]      # habitat_quality and habitat_degradation on the study grid, when computed
 
 
-def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param_set: str) -> _Inputs:
+def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param_set: str, hq) -> _Inputs:
     """Read the land use, coefficients and importance layers; refuse (InputError) land use missing inside the
     counties (unless pattern.resistance_nodata = 'impassable') and fewer than two sources."""
     from restore_db.grid import counties
@@ -207,7 +235,12 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         warnings.append(f"pattern: {what}: impassable (pattern.resistance_nodata = 'impassable')")
     r = resist.finish(base_r)
     foreground = np.isfinite(lulc) & (np.where(np.isfinite(lulc), tables["eco_land"][codes], 0.0) == 1.0)
-    importance = src.importance({name: layers.read_array(conn, area, name, services_run)
+    extra: dict[str, np.ndarray] = {}
+    if hq is not None:
+        from restore_db.stages.pattern import habitat
+
+        extra["habitat_degradation"], extra[HQ] = habitat.compute(conn, area, lulc, hq)
+    importance = src.importance({name: extra[name] if name == HQ else layers.read_array(conn, area, name, services_run)
                                  for name in cfg["importance_layers"]})
     settings = pattern_compose.PatternSettings(
         corridor_factor=int(cfg["corridor_factor"]), importance_share=cfg["importance_share"],
@@ -223,7 +256,7 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
                          f"{cfg['importance_share']:g} of the importance reaches pattern.min_source_area_m2 = "
                          f"{cfg['min_source_area_m2']:g}" + (" apart from it" if areas else "")
                          + "; raise the share or lower the area")
-    return _Inputs(r, importance, foreground, settings, warnings)
+    return _Inputs(r, importance, foreground, settings, warnings, extra)
 
 
 def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, zoning_run: int, run_id: int) -> base.Result:
@@ -253,6 +286,9 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, zoning_
               "corridor": study(np.where(np.isfinite(result.corridor), result.corridor, np.nan))}
     for output in LAYERS:
         write_array(conn, area, run_id, output, arrays[output.name])
+    for output in HQ_LAYERS:
+        if output.name in inputs.habitat:
+            write_array(conn, area, run_id, output, inputs.habitat[output.name])
     _write_records(conn, area, run_id, result, mean_importance)
     together = collaboration.collaborate(conn, run_id, zoning_run, collaboration.CollaborationSettings(
         method=cfg["collaboration_method"], min_link_weight=cfg["min_link_weight"],
