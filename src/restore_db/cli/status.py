@@ -51,6 +51,14 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
             err.print("  statistics: " + ", ".join(f"{s['variable']} {s['year']} ({s['counties']})" for s in area["statistics"]))
         if area["zones"]:
             err.print("  zone sets: " + ", ".join(f"{k} ({v})" for k, v in area["zones"].items()))
+        now = area["current_analysis"]
+        if now:
+            line = f"  current analysis: zoning run {now['zoning_run']} ({now['bi_county_rows']} rows in bi.county)"
+            if now["pattern_run"] is not None:
+                line += (f"; pattern run {now['pattern_run']}: {now['sources']} sources, {now['corridors']} corridors "
+                         f"({now['important_corridors']} important), {now['collab_units']} collaboration units "
+                         f"({now['bi_pattern_corridor_rows']} rows in bi.pattern_corridor)")
+            err.print(line, highlight=False)
         if area["runs"]:
             err.print("  runs: " + ", ".join(f"#{r['run_id']} {r['stage']} {r['status']}" for r in area["runs"][:5]))
         for p in area["problems"]:

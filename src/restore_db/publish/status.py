@@ -1,4 +1,4 @@
-"""What the database holds: study areas, grids, layers, boundaries, parameters, runs."""
+"""What the database holds: study areas, grids, layers, boundaries, parameters, runs, the current analysis."""
 
 from __future__ import annotations
 
@@ -58,6 +58,16 @@ def collect(conn: psycopg.Connection) -> dict:
                     FROM core.run r WHERE r.study_area_id = %s ORDER BY r.run_id DESC LIMIT 20""",
                 (area_id,)).fetchall()
         ]
+        current = conn.execute(
+            """SELECT c.run_id, c.pattern_run_id, (SELECT count(*) FROM bi.county b WHERE b.run_id = c.run_id),
+                      p.sources, p.corridors, p.important_corridors, p.collab_units, p.counties_alone,
+                      (SELECT count(*) FROM bi.pattern_corridor b WHERE b.run_id = c.pattern_run_id)
+               FROM bi.current_run c LEFT JOIN bi.pattern_run p ON p.run_id = c.pattern_run_id
+               WHERE c.study_area_id = %s""", (area_id,)).fetchone()
+        analysis = None if current is None else dict(
+            zoning_run=current[0], pattern_run=current[1], bi_county_rows=current[2], sources=current[3],
+            corridors=current[4], important_corridors=current[5], collab_units=current[6],
+            counties_in_no_unit=current[7], bi_pattern_corridor_rows=current[8])
         problems = [{**p, "started_at": p["started_at"].isoformat(),
                      "finished_at": p["finished_at"].isoformat() if p["finished_at"] else None}
                     for p in runs_mod.problems(conn, area_id)]
@@ -69,5 +79,6 @@ def collect(conn: psycopg.Connection) -> dict:
             all_layers_aligned=all(layer["aligned"] for layer in layers) if layers else None,
             boundaries=dict(levels=units, counties_by_province=by_province),
             zones=zones, parameter_sets=params, statistics=stats, runs=runs, problems=problems,
+            current_analysis=analysis,
         ))
     return {"study_areas": areas}
