@@ -13,19 +13,7 @@ from restore_db.cli import app
 
 pytestmark = pytest.mark.realdata
 
-# the crosswalk and scalar files the README writes with a heredoc
-BTH_CROSSWALK = """old_code,new_code,share,note
-130505,130526,1,任泽区 is the former 任县 (2020)
-130506,130527,1,南和区 is the former 南和县 (2020)
-"""
-HUNAN_CROSSWALK = """old_code,new_code,share,note
-431121,431181,1,祁阳县 became 祁阳市 (2021)
-"""
-HUNAN_SCALARS = """name,value,unit,source
-pawc_const,0.15,1,placeholder: the value of the BTH InVEST reference inputs
-soil_depth_const,800,mm,placeholder: the BTH reference rule for 200-1000 m elevation
-k_const,0.03,t*ha*h/(ha*MJ*mm),placeholder: the value of the BTH InVEST reference inputs
-"""
+from regions import BTH_CROSSWALK, hunan_commands  # noqa: E402  (the README's commands)
 
 
 def _run(env, *args: str) -> str:
@@ -86,25 +74,11 @@ def test_bth_2020_counties_with_the_2020_census(cli_env, conn, tmp_path):
 
 def test_hunan_2025_counties(cli_env, conn, tmp_path):
     d = shared_data()
-    boundaries = d / "boundaries" / "hunan_counties_tianditu_2025.geojson"
-    cw, scalars = tmp_path / "hunan_cw.csv", tmp_path / "hunan_scalars.csv"
-    cw.write_text(HUNAN_CROSSWALK, encoding="utf-8")
-    scalars.write_text(HUNAN_SCALARS, encoding="utf-8")
-    _run(cli_env, "study-area", "create", "hunan", "--srid", "32649", "--pixel-size", "1000",
-         "--from-boundaries", boundaries)
-    _run(cli_env, "load", "boundaries", boundaries, "--level", "county", "-a", "hunan")
-    for layer, name, kind, unit in [("dem", "hunan_dem_30arcsec_meteva.tif", "continuous", "m"),
-                                    ("lulc", "hunan_modis_mcd12c1_igbp_2019_0p05deg.tif", "categorical", "class"),
-                                    ("precipitation", "hunan_worldclim14_bio12_10arcmin.tif", "continuous", "mm/yr"),
-                                    ("eto", "hunan_et0_hargreaves_from_worldclim14_10arcmin.tif", "continuous",
-                                     "mm/yr")]:
-        _run(cli_env, "load", "raster", layer, d / "rasters" / name, "--kind", kind, "--unit", unit, "-a", "hunan")
-    loaded = _run(cli_env, "load", "stats", d / "stats" / "hunan_census2020_county.csv", "--code-column", "区划代码",
-                  "--year", "2020", "--column", "人口数_合计=population", "--crosswalk", cw, "-a", "hunan")
-    assert "county boundaries without statistics: 0" in loaded
-    _run(cli_env, "load", "params", "igbp_lulc", "-a", "hunan")
-    _run(cli_env, "load", "params", scalars, "-a", "hunan")
-    _run(cli_env, "compute", "all", "-a", "hunan")
+    for command in hunan_commands(d, tmp_path, 1000.0):
+        loaded = _run(cli_env, *command)
+        if command[:2] == ["load", "stats"]:
+            assert "county boundaries without statistics: 0" in loaded
+    out = _run(cli_env, "compute", "all", "-a", "hunan")
     got = _every_county_everywhere(conn, "hunan")
     assert got["units"] == 122
     assert got["reasons"] == {} and "unclassified" not in got["zones"].values()
@@ -113,3 +87,20 @@ def test_hunan_2025_counties(cli_env, conn, tmp_path):
                              "ON c.services_run_id = r.run_id").fetchone()
     assert record["pawc"].startswith("scalar pawc_const = 0.15 everywhere")
     assert record["soil_depth"].startswith("scalar soil_depth_const = 800 everywhere")
+    # the pattern of Hunan and its collaboration: every county has its row, Changsha's partners outside the city
+    assert "collaboration:" in out
+    (pattern,) = conn.execute("SELECT pattern_run_id FROM bi.current_run WHERE study_area = 'hunan'").fetchone()
+    (run,) = conn.execute("SELECT row_to_json(p) FROM bi.pattern_run p WHERE run_id = %s", (pattern,)).fetchone()
+    print("Hunan pattern (1 km):", {k: run[k] for k in (
+        "sources", "important_corridors", "general_corridors", "intersection_nodes", "ridge_nodes", "barrier_nodes",
+        "cross_county_corridors", "cross_province_corridors", "collab_units", "counties_alone", "alpha", "beta",
+        "gamma", "seconds")})
+    assert run["sources"] >= 2 and run["corridors"] >= 1 and run["collab_units"] >= 1
+    assert conn.execute("SELECT count(*) FROM result.pattern_collab_member WHERE run_id = %s",
+                        (pattern,)).fetchone()[0] == 122
+    for table in ("pattern_source", "pattern_corridor", "pattern_corridor_area", "pattern_node", "pattern_collab_unit",
+                  "pattern_county_link"):
+        assert conn.execute(f"SELECT count(*) FROM bi.{table} WHERE run_id = %s", (pattern,)).fetchone()[0] > 0
+    changsha = conn.execute("""SELECT name, partner_code FROM bi.pattern_rollup_partner
+                               WHERE run_id = %s AND level = 'city' AND code = '430100'""", (pattern,)).fetchall()
+    assert all(name == "长沙市" for name, _ in changsha)
