@@ -197,7 +197,7 @@ def stats(
 
 @app.command()
 def invest(
-    datastack: Path = typer.Argument(..., help="InVEST parameter set JSON (annual_water_yield, carbon, sdr)."),
+    datastack: Path = typer.Argument(..., help="InVEST parameter set JSON (annual_water_yield, carbon, sdr, habitat_quality)."),
     study_area: str = typer.Option(..., "--study-area", "-a", help="Study area (created from the LULC grid if new)."),
     replace: bool = typer.Option(False, "--replace", help="Replace layers, parameter sets and zone sets of the "
                                  "same names loaded with other content (those loaded the same are kept)."),
