@@ -20,11 +20,12 @@ BENCH_REPEAT ?= 1
 BENCH_JSON ?=
 BENCH_URL ?=
 BENCH_ARGS ?=
+BENCH_PATTERN_PIXELS ?= 1000 250
 # When set, `make test` writes pytest's own exit status there (used by .ci/run,
 # because make itself only ever exits 0 or 2).
 PYTEST_STATUS_FILE ?=
 
-.PHONY: help setup demo test test-sql bench db-up db-down clean
+.PHONY: help setup demo test test-sql bench bench-pattern db-up db-down clean
 
 help: ## Show this help
 	@echo "usage: make <target> [DEMO_ARGS=...] [PYTEST_ARGS=...] [BENCH_PIXEL=250 BENCH_ENGINE=both ...]"
@@ -51,10 +52,15 @@ test: setup ## Run the test suite (its own throw-away PostgreSQL cluster)
 test-sql: setup ## Run only the pgTAP tests of the SQL (sql/tests/*.sql, each in a fresh migrated database)
 	$(BIN)/pytest -q tests/test_sql_pgtap.py $(PYTEST_ARGS)
 
-bench: setup ## Benchmark the services end to end vs numpy (BENCH_PIXEL=250 BENCH_ENGINE=auto|server|client|both)
+bench: setup ## Benchmark the services vs numpy (BENCH_PIXEL=250 BENCH_ENGINE=auto|server|client|both), then the pattern on Hunan
 	$(BIN)/python benchmarks/bench.py --pixel-size $(BENCH_PIXEL) --engine $(BENCH_ENGINE) \
 		--services $(BENCH_SERVICES) --repeat $(BENCH_REPEAT) $(if $(BENCH_JSON),--json "$(BENCH_JSON)") \
 		$(if $(BENCH_URL),--url "$(BENCH_URL)") $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-pattern
+
+bench-pattern: setup ## Benchmark the pattern stage on Hunan at BENCH_PATTERN_PIXELS (default 1000 250) metres
+	$(BIN)/python benchmarks/bench_pattern.py --pixel-sizes $(BENCH_PATTERN_PIXELS) \
+		$(if $(BENCH_URL),--url "$(BENCH_URL)")
 
 db-up: setup ## Start the embedded database (created in .restore-db of the checkout unless RESTORE_DB_HOME is set)
 	@if [ -z "$$RESTORE_DB_HOME$$RESTORE_DB_URL" ]; then mkdir -p .restore-db; fi

@@ -6,6 +6,7 @@ result back; everything here is arrays in, arrays and records out.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +79,7 @@ class PatternResult:
     pc: float = math.nan
     dpc: dict[int, float] = field(default_factory=dict)
     indices: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)     # time of each step
 
 
 def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
@@ -163,7 +165,16 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         ValueError: shapes that differ, or settings outside their ranges.
     Source: docs/models/pattern.md#the-pattern-of-a-grid.
     """
+    clock = [time.perf_counter()]
+    seconds: dict[str, float] = {}
+
+    def tick(step: str) -> None:
+        now = time.perf_counter()
+        seconds[step] = round(seconds.get(step, 0.0) + now - clock[0], 3)
+        clock[0] = now
+
     r, labels, areas, grid_cell = find_sources(resistance, importance, foreground, cell, settings)
+    tick("sources")
     ids = list(range(1, len(areas) + 1))
     area = dict(zip(ids, areas))
     mean_r = {k: float(np.mean(r[labels == k])) for k in ids}
@@ -180,6 +191,8 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     result = PatternResult(grid_cell, r, labels, area, mean_r, mcr, alloc, np.full(r.shape, np.inf),
                            np.zeros(r.shape, dtype=np.int32))
     bounds = cost.boundary_lcd(mcr, alloc, r, grid_cell)
+    result.seconds = seconds
+    tick("mcr_allocation")
     pairs = sorted(bounds)
     reach = {k: (1.0 + settings.corridor_width) * max(u for p, u in bounds.items() if k in p)
              for k in {k for p in pairs for k in p}}
@@ -212,6 +225,7 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         for k in (a, b):
             if last_use[k] == i:
                 del cwd[k]
+    tick("corridors")
     if result.corridors:
         lcd_max = max(c.path.lcd for c in result.corridors)
         for c in result.corridors:
@@ -228,4 +242,5 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     result.nodes = (nodes.intersections(r.shape, paths, labels) + nodes.ridge_crossings(paths, alloc)
                     + nodes.barriers(r.shape, paths, r, settings.barrier_resistance))
     result.indices = network.network_indices(len(result.corridors), len(ids))
+    tick("network_nodes")
     return result

@@ -299,7 +299,7 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, zoning_
                "nodes": {k: sum(1 for n in result.nodes if n.kind == k) for k in ("intersection", "ridge", "barrier")},
                "cell_m": result.cell, "indices": {k: _num(v) for k, v in result.indices.items()},
                "pc": _num(result.pc), "collaboration": together, "warnings": warnings}
-    return base.Result(summary, warnings)
+    return base.Result(summary, warnings, timings={"steps": result.seconds})
 
 
 def _num(x: float) -> float | None:
