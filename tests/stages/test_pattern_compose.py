@@ -65,7 +65,7 @@ def test_a_coarser_corridor_grid_and_no_source():
     ("edge_width_m = nan", "finite"), ("d50 = inf", "finite"), ("max_lcd = -1.0", ">= 0"),
     ("edge_width_m = 0.0", "> 0"), ("barrier_resistance = 0.5", ">= 1"), ("importance_share = nan", "finite"),
     ("importance_share = 1.5", "within"), ("corridor_factor = 0", "between 1 and 64"),
-    ("correction = \"slope\"", "choose from"), ("importance_layers = []", "distinct layer names"),
+    ("correction = \"nightlight\"", "choose from"), ("importance_layers = []", "distinct layer names"),
 ])
 def test_pattern_settings_refused_with_the_key(tmp_path, line, match):
     from restore_db.errors import InputError

@@ -283,3 +283,38 @@ def test_degenerate_patterns_refused_in_one_line(db_url, conn, cli_env, tmp_path
     (warnings,) = conn.execute("SELECT timings->'warnings' FROM core.run WHERE stage = 'pattern' "
                                "ORDER BY run_id DESC LIMIT 1").fetchone()
     assert any("inside the counties have no land use" in w and "impassable" in w for w in warnings), warnings
+
+
+def test_resistance_corrections_on_the_demo(db_url, conn, cli_env, tmp_path):
+    """Each correction changes the resistance layer as its formula says, relative to the uncorrected run."""
+    import numpy as np
+
+    from helpers import run_cli
+    from restore_db.grid import studyarea
+    from restore_db.store import layers
+
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    assert run_cli(cli_env, "compute", "all", "-a", "demo").returncode == 0
+    area = studyarea.get(conn, "demo")
+
+    def resistance(correction: str) -> np.ndarray:
+        cfg = tmp_path / f"{correction}.toml"
+        cfg.write_text(f"[pattern]\ncorrection = '{correction}'\n", encoding="utf-8")
+        proc = run_cli(cli_env, "compute", "pattern", "-a", "demo", "--config", cfg)
+        assert proc.returncode == 0, proc.stderr
+        (run,) = conn.execute("SELECT max(run_id) FROM core.run WHERE stage = 'pattern'").fetchone()
+        return layers.read_array(conn, area, "resistance", run)
+
+    plain = resistance("none")
+    lulc = layers.read_array(conn, area, "lulc")
+    (services,) = conn.execute("SELECT max(run_id) FROM core.run WHERE stage = 'services'").fetchone()
+    for correction, factor in [("slope", 1 + layers.read_array(conn, area, "slope", services)),
+                               ("population", layers.read_array(conn, area, "population", services if layers.has_layer(conn, area, "population", services) else None))]:
+        got = resistance(correction)
+        forest = (lulc == 2) & np.isfinite(factor) & np.isfinite(plain)     # forest: base 1 in the demo table
+        cropland = (lulc == 1) & np.isfinite(factor) & np.isfinite(plain)
+        mean = factor[cropland].mean()
+        expected = np.maximum(plain[cropland] * factor[cropland] / mean, 1.0)
+        # float32 storage of the layers: relative 1e-6
+        np.testing.assert_allclose(got[cropland], expected, rtol=1e-6, err_msg=correction)
+        assert np.isfinite(got[forest]).all()

@@ -38,7 +38,7 @@ CHOICES = {
     "resilience.combined.method": ("additive", "multiplicative"),
     "zoning.smoothing": ("none", "rook", "queen"),
     "resilience.missing": ("median", "null"),
-    "pattern.correction": ("none", "ndvi"),
+    "pattern.correction": ("none", "ndvi", "population", "slope"),
     "pattern.resistance_nodata": ("error", "impassable"),
     "pattern.collaboration_method": ("louvain", "components"),
     "pattern.important_method": ("natural_breaks", "mean", "median"),

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from restore_db.stages.pattern import cost, network, nodes, resistance as resist, sources as src
 
@@ -29,6 +30,7 @@ class PatternSettings:
     important_method, important_gravity: how important corridors are told from general ones
         (:func:`network.important_corridors`).
     core_method: the MSPA Core of :func:`sources.core` (erosion, mspa or auto).
+    processes: processes for the sources' searches (:func:`cost.bounded_searches`).
     """
 
     corridor_factor: int = 1
@@ -42,6 +44,7 @@ class PatternSettings:
     important_method: str = "natural_breaks"
     important_gravity: float = 0.0
     core_method: str = "erosion"
+    processes: int = 1
 
 
 @dataclass
@@ -197,22 +200,29 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     reach = {k: (1.0 + settings.corridor_width) * max(u for p, u in bounds.items() if k in p)
              for k in {k for p in pairs for k in p}}
     last_use = {k: i for i, p in enumerate(pairs) for k in p}
+    first_use = list(dict.fromkeys(k for p in pairs for k in p))
+    cells_of = dict(zip(ids, ndimage.find_objects(labels)))     # bounding boxes of the sources
     windows: dict[int, tuple[slice, slice]] = {}
     cwd: dict[int, np.ndarray] = {}     # float64 MCR of a source over its window, dropped after its last pair
+    searches = cost.bounded_searches(graph, labels, reach, first_use, processes=settings.processes)
 
     def own(k: int) -> np.ndarray:
-        if k not in cwd:       # the search stops at reach[k]; what it reached is kept, cut to its bounding box
-            full = graph.distances(labels == k, limit=reach[k])
-            windows[k] = _window(np.isfinite(full), 0)
-            cwd[k] = full[windows[k]].copy()
+        while k not in cwd:     # the searches come in order of first use; each stops at reach[k], cut to its box
+            got, box, values = next(searches)
+            windows[got] = (slice(box[0], box[1]), slice(box[2], box[3]))
+            cwd[got] = values
         return cwd[k]
 
-    centroids = {k: np.argwhere(labels == k).mean(axis=0) for k in ids}
+    centroids = {k: np.argwhere(labels[cells_of[k]] == k).mean(axis=0) + [cells_of[k][0].start, cells_of[k][1].start]
+                 for k in ids}
     for i, (a, b) in enumerate(pairs):
         cwd_a, cwd_b = own(a), own(b)
         both = _intersection(windows[a], windows[b])
         wa, wb = _within(both, windows[a]), _within(both, windows[b])
-        path = cost.least_cost_path(r[both], labels[both], a, b, grid_cell, cwd_a=cwd_a[wa])
+        box_b = cells_of[b]
+        target = np.argwhere(labels[box_b] == b) + [box_b[0].start - both[0].start, box_b[1].start - both[1].start]
+        inside = ((target >= 0) & (target < [both[0].stop - both[0].start, both[1].stop - both[1].start])).all(axis=1)
+        path = cost.least_cost_path(r[both], labels[both], a, b, grid_cell, cwd_a=cwd_a[wa], target=target[inside])
         if path is not None and not (settings.max_lcd is not None and path.lcd > settings.max_lcd):
             path = cost.LeastCostPath(a, b, path.cells + [both[0].start, both[1].start], path.lcd, path.length_m)
             euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
@@ -225,6 +235,7 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         for k in (a, b):
             if last_use[k] == i:
                 del cwd[k]
+    searches.close()
     tick("corridors")
     if result.corridors:
         lcd_max = max(c.path.lcd for c in result.corridors)

@@ -17,6 +17,7 @@ allocation, least-cost paths, NLCC corridors); scipy ``scipy.sparse.csgraph.dijk
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -102,6 +103,66 @@ class CostGraph:
         flat = labels.ravel()
         owner = np.where(origin >= 0, flat[np.maximum(origin, 0)], 0).astype(np.int32)
         return dist.reshape(self.shape), owner.reshape(self.shape)
+
+
+_SHARED: dict = {}      # the graph and labels of bounded_searches, inherited by its forked workers
+
+
+def _bounded(k: int, limit: float) -> tuple[int, tuple[int, int, int, int], np.ndarray]:
+    graph, labels = _SHARED["graph"], _SHARED["labels"]
+    full = graph.distances(labels == k, limit=limit)
+    finite = np.isfinite(full)
+    rows, cols = np.flatnonzero(finite.any(axis=1)), np.flatnonzero(finite.any(axis=0))
+    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    return k, box, full[box[0]:box[1], box[2]:box[3]].copy()
+
+
+def workers() -> int:
+    """The processes the pattern's searches may use: the CPUs this process may run on, or ``RESTORE_DB_WORKERS``."""
+    import os
+
+    given = os.environ.get("RESTORE_DB_WORKERS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def bounded_searches(graph: CostGraph, labels: np.ndarray, limits: dict[int, float], order: list[int],
+                     processes: int = 1, ahead: int = 2):
+    """The MCR of each source ``k`` of ``order``, searched up to ``limits[k]``, in that order.
+
+    Yields ``(k, (row0, row1, col0, col1), mcr)``: the bounding box of the cells the search reached and the float64
+    MCR over it (inf beyond the limit). With ``processes`` > 1 the searches run in that many forked processes
+    (they inherit the graph; at most ``processes + ahead`` results wait to be consumed), so memory stays that of the
+    results the caller keeps.
+
+    Raises:
+        ValueError: a source without a passable cell.
+    Source: docs/models/pattern.md#minimum-cumulative-resistance.
+    """
+    import collections
+
+    _SHARED.update(graph=graph, labels=np.asarray(labels))
+    try:
+        if processes <= 1 or len(order) < 2:
+            for k in order:
+                yield _bounded(k, limits[k])
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            queue = iter(order)
+            pending = collections.deque(pool.submit(_bounded, k, limits[k])
+                                        for k in itertools.islice(queue, processes + ahead))
+            while pending:
+                done = pending.popleft().result()
+                following = next(queue, None)
+                if following is not None:
+                    pending.append(pool.submit(_bounded, following, limits[following]))
+                yield done
+    finally:
+        _SHARED.clear()
 
 
 def cost_distance(resistance: np.ndarray, starts: np.ndarray, cell: float) -> np.ndarray:
@@ -222,7 +283,7 @@ class LeastCostPath:
 
 
 def least_cost_path(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, cell: float,
-                    cwd_a: np.ndarray | None = None) -> LeastCostPath | None:
+                    cwd_a: np.ndarray | None = None, target: np.ndarray | None = None) -> LeastCostPath | None:
     """The least-cost path from source ``a`` to source ``b``: the cell of ``b`` cheapest to reach from ``a``, traced
     back down the MCR surface of ``a`` to a cell of ``a``.
 
@@ -232,6 +293,7 @@ def least_cost_path(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, 
         a, b: the two source ids.
         cell: cell size in metres.
         cwd_a: the MCR surface of ``a`` when already computed (:func:`cost_distance` of ``labels == a``).
+        target: the (n, 2) cells of ``b`` when already known.
     Returns:
         The :class:`LeastCostPath` (cells from ``a`` to ``b``), or None when no path joins them (a barrier between
         them).
@@ -240,7 +302,7 @@ def least_cost_path(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, 
     Source: docs/models/pattern.md#least-cost-paths-and-corridors (Linkage Mapper).
     """
     labels = np.asarray(labels)
-    target = np.argwhere(labels == b)
+    target = np.argwhere(labels == b) if target is None else np.asarray(target)
     if not len(target):
         raise ValueError(f"source {b} has no cell")
     cum = cost_distance(resistance, labels == a, cell) if cwd_a is None else np.asarray(cwd_a, dtype=np.float64)

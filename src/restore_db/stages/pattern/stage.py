@@ -20,7 +20,7 @@ from restore_db.errors import InputError, SettingsError
 from restore_db.grid.engine import Output, write_array
 from restore_db.load.common import short_list
 from restore_db.stages import base, runs
-from restore_db.stages.pattern import collaboration
+from restore_db.stages.pattern import collaboration, cost
 from restore_db.stages.pattern import compose as pattern_compose
 from restore_db.stages.pattern import resistance as resist
 from restore_db.stages.pattern import sources as src
@@ -51,6 +51,8 @@ class PatternStage(base.Stage):
                          "(`load invest` of a habitat_quality datastack), when pattern.importance_layers names "
                          "habitat_quality"),
               base.Input("layer", "ndvi", "for pattern.correction = 'ndvi'"),
+              base.Input("layer", "population, slope", "of the services run, for pattern.correction = 'population' "
+                         "or 'slope'"),
               base.Input("param_set", "land-use parameters", "coefficients resistance and eco_land (--params)"))
     outputs = (*(base.Output("layer", o.name, o.unit, o.description) for o in LAYERS),
                *(base.Output("layer", o.name, o.unit, o.description + "; when pattern.importance_layers names it")
@@ -154,6 +156,12 @@ def _layers_available(ctx: base.Context, services_run: int | None, planned: set[
         missing.append("lulc (source layer)")
     if cfg["correction"] == "ndvi" and not layers.has_layer(conn, area, "ndvi"):
         missing.append("ndvi (source layer, pattern.correction = 'ndvi')")
+    if cfg["correction"] in ("population", "slope"):
+        name = cfg["correction"]
+        held = layers.has_layer(conn, area, name) or (
+            name in planned if services_run is None else layers.has_layer(conn, area, name, services_run))
+        if not held:
+            missing.append(f"{name} (of the services or a source layer, pattern.correction = {name!r})")
     for name in (n for n in cfg["importance_layers"] if n != HQ):
         held = name in planned if services_run is None else layers.has_layer(conn, area, name, services_run)
         if not held:
@@ -212,6 +220,22 @@ class _Inputs:
     habitat: dict[str, np.ndarray]      # habitat_quality and habitat_degradation on the study grid, when computed
 
 
+def _corrected(conn: psycopg.Connection, area, correction: str, base_r: np.ndarray, lulc: np.ndarray,
+               services_run: int) -> np.ndarray:
+    """The base resistance corrected by one factor relative to the mean of the cell's class (domain practice; see
+    docs/models/pattern.md#resistance-surface): ``ndvi`` inversely (greener than its class resists less);
+    ``population`` directly (human pressure: persons per cell, the layer of the services run, else the source
+    layer); ``slope`` directly with the factor 1 + slope in degrees (steeper than its class resists more; flat land
+    keeps a factor; likewise the services' layer, else a source layer)."""
+    if correction == "ndvi":
+        return resist.correct_by_factor(base_r, lulc, layers.read_array(conn, area, "ndvi"), "inverse")
+    of_run = services_run if layers.has_layer(conn, area, correction, services_run) else None
+    factor = layers.read_array(conn, area, correction, of_run)
+    if correction == "slope":
+        factor = 1.0 + factor
+    return resist.correct_by_factor(base_r, lulc, factor, "direct")
+
+
 def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param_set: str, hq) -> _Inputs:
     """Read the land use, coefficients and importance layers; refuse (InputError) land use missing inside the
     counties (unless pattern.resistance_nodata = 'impassable') and fewer than two sources."""
@@ -223,8 +247,8 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
     tables = lookup_table(conn, area, param_set, COEFFICIENTS)     # checked in the plan
     codes = np.where(np.isfinite(lulc), lulc, 0).astype(np.int64)
     base_r = np.where(np.isfinite(lulc), tables["resistance"][codes], np.nan)
-    if cfg["correction"] == "ndvi":
-        base_r = resist.correct_by_factor(base_r, lulc, layers.read_array(conn, area, "ndvi"), "inverse")
+    if cfg["correction"] != "none":
+        base_r = _corrected(conn, area, cfg["correction"], base_r, lulc, services_run)
     holes = (counties.rasterize(conn, area).ids > 0) & ~np.isfinite(base_r)
     if holes.any():
         row, col = (int(v) for v in np.argwhere(holes)[0])
@@ -247,7 +271,7 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         edge_width_m=cfg["edge_width_m"], min_source_area_m2=cfg["min_source_area_m2"],
         corridor_width=cfg["corridor_width"], barrier_resistance=cfg["barrier_resistance"],
         d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None, important_method=cfg["important_method"],
-        important_gravity=cfg["important_gravity"], core_method=cfg["mspa"])
+        important_gravity=cfg["important_gravity"], core_method=cfg["mspa"], processes=cost.workers())
     _, _, areas, _ = pattern_compose.find_sources(r, importance, foreground, area.grid.pixel_size, settings)
     if len(areas) < 2:
         found = ("no ecological source" if not areas else
