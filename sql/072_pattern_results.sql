@@ -16,9 +16,10 @@ CREATE TABLE result.pattern_source (
     importance       double precision,
     dpc              double precision,
     geom             geometry(MultiPolygon) NOT NULL,
+    diic             double precision,
     UNIQUE (run_id, source_id)
 );
-COMMENT ON TABLE result.pattern_source IS 'Ecological sources of a pattern run: area (m2), cells of the corridor grid, mean resistance, mean ecosystem-service importance (0-1), dPC (%, importance for connectivity)';
+COMMENT ON TABLE result.pattern_source IS 'Ecological sources of a pattern run: area (m2), cells of the corridor grid, mean resistance, mean ecosystem-service importance (0-1), dPC and dIIC (%, importance for connectivity)';
 
 -- Least-cost corridors between adjacent sources.
 CREATE TABLE result.pattern_corridor (
@@ -63,6 +64,7 @@ CREATE TABLE result.pattern_network (
     pc                   double precision,
     alpha                double precision,
     beta                 double precision,
-    gamma                double precision
+    gamma                double precision,
+    iic                  double precision
 );
-COMMENT ON TABLE result.pattern_network IS 'Per pattern run: corridor-grid cell size (m), numbers of sources and corridors, probability of connectivity PC, network closure alpha, links per node beta and connectivity gamma (NULL when undefined)';
+COMMENT ON TABLE result.pattern_network IS 'Per pattern run: corridor-grid cell size (m), numbers of sources and corridors, probability of connectivity PC, network closure alpha, links per node beta and connectivity gamma (NULL when undefined), integral index of connectivity IIC';

@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    apply_revision_sql(op.get_bind(), revision, "072_pattern_node_county.sql", "074_pattern_collaboration.sql",
+    apply_revision_sql(op.get_bind(), revision, "072_pattern_changes.sql", "074_pattern_collaboration.sql",
                        "080_bi_views.sql", "082_bi_pattern.sql")
 
 

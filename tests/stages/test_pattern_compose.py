@@ -76,3 +76,28 @@ def test_pattern_settings_refused_with_the_key(tmp_path, line, match):
     with pytest.raises(InputError, match=match) as info:
         settings.load(path)
     assert "pattern." in str(info.value)
+
+
+def test_sources_kept_by_dpc_and_iic():
+    """max_sources keeps the sources of highest dPC and makes the pattern again over them; IIC is reported."""
+    from dataclasses import replace
+
+    PatternSettings, compose = C.PatternSettings, C.compose
+    rng = np.random.default_rng(3)
+    r = np.full((60, 90), 20.0)
+    fg = np.zeros(r.shape, dtype=bool)
+    imp = np.full(r.shape, 0.1)
+    for y, x, size in [(5, 5, 12), (5, 40, 10), (5, 72, 12), (40, 20, 14), (40, 60, 9)]:
+        r[y:y + size, x:x + size] = 1.0
+        fg[y:y + size, x:x + size] = True
+        imp[y:y + size, x:x + size] = 1.0 + rng.random()
+    base = PatternSettings(importance_share=0.9, edge_width_m=100.0)
+    whole = compose(r, imp, fg, 100.0, base)
+    assert len(whole.source_area_m2) == 5 and whole.dropped == 0
+    assert 0 < whole.iic <= 1 and set(whole.diic) == set(whole.dpc)
+    best = sorted(whole.dpc, key=lambda k: (-whole.dpc[k], k))[:3]
+    kept = compose(r, imp, fg, 100.0, replace(base, max_sources=3))
+    assert kept.dropped == 2 and len(kept.source_area_m2) == 3
+    # the sources kept are those of highest dPC (renumbered by decreasing area)
+    assert sorted(kept.source_area_m2.values()) == sorted(whole.source_area_m2[k] for k in best)
+    assert all(c.a in kept.source_area_m2 and c.b in kept.source_area_m2 for c in kept.corridors)

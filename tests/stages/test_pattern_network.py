@@ -68,3 +68,15 @@ def test_important_corridors_by_hand():
     assert important_corridors(g, "median").tolist() == [False, False, True, True, False, False]
     # a fixed threshold on G itself
     assert important_corridors(g, threshold=500).tolist() == [False, True, True, True, False, False]
+
+
+def test_iic_and_diic_of_three_patches_in_a_row_by_hand():
+    from restore_db.stages.pattern.network import integral_index_connectivity
+
+    # areas 1, 2, 3 in a landscape of 10; links 1-2 and 2-3: nl = 1 for neighbours, 2 for 1-3
+    iic, diic = integral_index_connectivity({1: 1.0, 2: 2.0, 3: 3.0}, [(1, 2), (2, 3)], 10.0)
+    whole = (1 + 4 + 9 + 2 * (1 * 2 / 2 + 2 * 3 / 2 + 1 * 3 / 3)) / 100       # = 0.24
+    assert iic == pytest.approx(whole, rel=1e-12) and whole == pytest.approx(0.24)
+    # without 2, patches 1 and 3 are not connected: (1 + 9) / 100
+    assert diic[2] == pytest.approx(100 * (0.24 - 0.10) / 0.24, rel=1e-12)
+    assert diic[1] == pytest.approx(100 * (0.24 - (4 + 9 + 2 * 3) / 100) / 0.24, rel=1e-12)

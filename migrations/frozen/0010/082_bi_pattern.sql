@@ -41,6 +41,7 @@ CREATE TABLE bi.pattern_source (
     mean_resistance    double precision NOT NULL,
     importance         double precision,
     dpc                double precision,
+    diic               double precision,
     counties           integer NOT NULL,
     county_codes       text,
     provinces          integer NOT NULL,
@@ -55,6 +56,7 @@ CREATE INDEX pattern_source_run_idx ON bi.pattern_source (run_id);
 CREATE INDEX pattern_source_geom_idx ON bi.pattern_source USING gist (geom);
 COMMENT ON TABLE bi.pattern_source IS 'Ecological sources per pattern run (key id = result.pattern_source.id): area (km2), mean resistance, ecosystem-service importance (0-1), dPC (%), the counties holding them (codes by decreasing share) and whether they cross county or province boundaries; EPSG:4326';
 COMMENT ON COLUMN bi.pattern_source.dpc IS 'Importance for connectivity dPC (%): the drop of the probability of connectivity PC without the source';
+COMMENT ON COLUMN bi.pattern_source.diic IS 'Importance for connectivity dIIC (%): the drop of the integral index of connectivity IIC without the source';
 COMMENT ON COLUMN bi.pattern_source.county_codes IS 'Codes of the counties holding part of the source, largest part first, comma-separated';
 
 -- bi.pattern_corridor: least-cost paths as lines.
@@ -205,7 +207,7 @@ BEGIN
 
     INSERT INTO bi.pattern_source
     SELECT s.id, s.run_id, a.study_area_id, a.name, s.source_id, s.area_m2 / 1e6, s.mean_resistance, s.importance,
-           s.dpc, x.counties, x.codes, x.provinces, x.counties >= 2, x.provinces >= 2,
+           s.dpc, s.diic, x.counties, x.codes, x.provinces, x.counties >= 2, x.provinces >= 2,
            ST_X(p.geom), ST_Y(p.geom), ST_AsGeoJSON(bi.simplify_4326(s.geom), 6), g.geom
     FROM result.pattern_source s
     JOIN core.run r ON r.run_id = s.run_id
@@ -331,7 +333,7 @@ SELECT r.run_id, r.study_area_id, a.name AS study_area, r.label, r.finished_at,
        (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'intersection') AS intersection_nodes,
        (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'ridge') AS ridge_nodes,
        (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'barrier') AS barrier_nodes,
-       nw.pc, nw.alpha, nw.beta, nw.gamma,
+       nw.pc, nw.iic, nw.alpha, nw.beta, nw.gamma,
        (r.timings #>> '{summary,collaboration,cross_county_corridors}')::integer AS cross_county_corridors,
        (r.timings #>> '{summary,collaboration,cross_province_corridors}')::integer AS cross_province_corridors,
        (r.timings #>> '{summary,collaboration,cross_county_sources}')::integer AS cross_county_sources,
@@ -349,7 +351,7 @@ LEFT JOIN core.run_input z ON z.run_id = r.run_id AND z.stage = 'zoning'
 LEFT JOIN core.run_input s ON s.run_id = r.run_id AND s.stage = 'services'
 LEFT JOIN bi.current_run c ON c.pattern_run_id = r.run_id
 WHERE r.stage = 'pattern' AND r.status = 'succeeded';
-COMMENT ON VIEW bi.pattern_run IS 'Succeeded pattern runs (key run_id): the zoning and services runs read, whether it is the pattern of the current analysis, corridor-grid cell (m), sources, corridors (important / general), nodes by kind, PC, alpha, beta, gamma, corridors and sources crossing county and province boundaries, county links, collaboration units, counties in no unit, run time (s)';
+COMMENT ON VIEW bi.pattern_run IS 'Succeeded pattern runs (key run_id): the zoning and services runs read, whether it is the pattern of the current analysis, corridor-grid cell (m), sources, corridors (important / general), nodes by kind, PC, IIC, alpha, beta, gamma, corridors and sources crossing county and province boundaries, county links, collaboration units, counties in no unit, run time (s)';
 
 -- bi.pattern_crossing: what each source or corridor holds in each county.
 CREATE VIEW bi.pattern_crossing AS

@@ -150,6 +150,10 @@ def _check(cfg: dict, source: str) -> None:
             raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
     if p["weight_corridor"] + p["weight_source"] + p["weight_complement"] <= 0:
         raise InputError(f"{source}: pattern.weight_corridor, weight_source and weight_complement must not all be 0")
+    if not (math.isfinite(p["min_dpc"]) and 0.0 <= p["min_dpc"] <= 100.0):
+        raise InputError(f"{source}: pattern.min_dpc must be within [0, 100] (%), got {p['min_dpc']}")
+    if p["max_sources"] < 0 or p["max_sources"] == 1:
+        raise InputError(f"{source}: pattern.max_sources must be 0 (no limit) or at least 2, got {p['max_sources']}")
     if not 0.0 <= p["min_link_weight"] < 1.0:
         raise InputError(f"{source}: pattern.min_link_weight must be within [0, 1), got {p['min_link_weight']}")
     if p["edge_width_m"] <= 0:

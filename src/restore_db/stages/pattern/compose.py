@@ -31,6 +31,8 @@ class PatternSettings:
         (:func:`network.important_corridors`).
     core_method: the MSPA Core of :func:`sources.core` (erosion, mspa or auto).
     processes: processes for the sources' searches (:func:`cost.bounded_searches`).
+    min_dpc, max_sources: keep the sources of dPC (%) at least ``min_dpc`` and at most the ``max_sources`` of highest
+        dPC (0: no limit); the pattern is then made again over the sources kept.
     """
 
     corridor_factor: int = 1
@@ -45,6 +47,8 @@ class PatternSettings:
     important_gravity: float = 0.0
     core_method: str = "erosion"
     processes: int = 1
+    min_dpc: float = 0.0
+    max_sources: int = 0
 
 
 @dataclass
@@ -81,6 +85,9 @@ class PatternResult:
     nodes: list[nodes.Node] = field(default_factory=list)
     pc: float = math.nan
     dpc: dict[int, float] = field(default_factory=dict)
+    iic: float = math.nan
+    diic: dict[int, float] = field(default_factory=dict)
+    dropped: int = 0                # candidate sources left out by min_dpc / max_sources
     indices: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)     # time of each step
 
@@ -148,13 +155,15 @@ def find_sources(resistance: np.ndarray, importance: np.ndarray, foreground: np.
 
 
 def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarray, cell: float,
-            settings: PatternSettings = PatternSettings()) -> PatternResult:
+            settings: PatternSettings = PatternSettings(), keep: set[int] | None = None) -> PatternResult:
     """The pattern of one grid.
 
     Steps: aggregate to the corridor grid (resistance by :func:`resistance.aggregate`, importance by block mean, the
     foreground where at least half the block is foreground); sources = patches of (MSPA Core ∩ the most important
     cells) of at least the minimum area; MCR and cost allocation from all sources; a least-cost corridor for every
-    pair of adjacent sources (below ``max_lcd``); NLCC corridors; gravity, PC/dPC, nodes and α/β/γ.
+    pair of adjacent sources (below ``max_lcd``); NLCC corridors; gravity, PC/dPC, IIC/dIIC, nodes and α/β/γ. When
+    ``min_dpc`` or ``max_sources`` leave sources out, the pattern is made again over the sources kept (Conefor's
+    practice: rank the candidate patches by dPC, keep the important ones).
 
     Args:
         resistance: (H, W) finished resistance (:func:`resistance.finish`), study grid.
@@ -162,8 +171,7 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         foreground: (H, W) bool natural land.
         cell: study cell size (m).
         settings: the :class:`PatternSettings`.
-    Returns:
-        The :class:`PatternResult` (no source: empty records and arrays of zeros and inf).
+        keep: the candidate sources to keep (their numbers among all candidates), for the second making.
     Raises:
         ValueError: shapes that differ, or settings outside their ranges.
     Source: docs/models/pattern.md#the-pattern-of-a-grid.
@@ -177,6 +185,11 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         clock[0] = now
 
     r, labels, areas, grid_cell = find_sources(resistance, importance, foreground, cell, settings)
+    if keep is not None:        # renumber the sources kept 1..m, in their order (decreasing area)
+        kept = sorted(keep)
+        remap = np.zeros(len(areas) + 1, dtype=np.int32)
+        remap[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+        labels, areas = remap[labels], [areas[k - 1] for k in kept]
     tick("sources")
     ids = list(range(1, len(areas) + 1))
     area = dict(zip(ids, areas))
@@ -247,8 +260,22 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
             c.important = bool(flag)
     lcds = [c.path.lcd for c in result.corridors if c.path.lcd > 0]
     d50 = settings.d50 if settings.d50 is not None else (float(np.median(lcds)) if lcds else 1.0)
+    landscape = float(np.isfinite(r).sum()) * grid_cell ** 2
     result.pc, result.dpc = network.probability_connectivity(
-        area, {(c.a, c.b): c.path.lcd for c in result.corridors}, d50, float(np.isfinite(r).sum()) * grid_cell ** 2)
+        area, {(c.a, c.b): c.path.lcd for c in result.corridors}, d50, landscape)
+    if keep is None and (settings.min_dpc > 0 or settings.max_sources > 0):
+        ranked = sorted(ids, key=lambda k: (-result.dpc[k], k))
+        chosen = {k for k in ranked if result.dpc[k] >= settings.min_dpc}
+        if settings.max_sources > 0:
+            chosen &= set(ranked[:settings.max_sources])
+        if len(chosen) < len(ids):
+            again = compose(resistance, importance, foreground, cell, settings, keep=chosen)
+            again.dropped = len(ids) - len(chosen)
+            again.seconds = {k: round(seconds.get(k, 0.0) + again.seconds.get(k, 0.0), 3)
+                             for k in {*seconds, *again.seconds}}
+            return again
+    result.iic, result.diic = network.integral_index_connectivity(
+        area, [(c.a, c.b) for c in result.corridors], landscape)
     paths = [c.path.cells for c in result.corridors]
     result.nodes = (nodes.intersections(r.shape, paths, labels) + nodes.ridge_crossings(paths, alloc)
                     + nodes.barriers(r.shape, paths, r, settings.barrier_resistance))

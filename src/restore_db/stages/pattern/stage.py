@@ -271,7 +271,8 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         edge_width_m=cfg["edge_width_m"], min_source_area_m2=cfg["min_source_area_m2"],
         corridor_width=cfg["corridor_width"], barrier_resistance=cfg["barrier_resistance"],
         d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None, important_method=cfg["important_method"],
-        important_gravity=cfg["important_gravity"], core_method=cfg["mspa"], processes=cost.workers())
+        important_gravity=cfg["important_gravity"], core_method=cfg["mspa"], processes=cost.workers(),
+        min_dpc=cfg["min_dpc"], max_sources=int(cfg["max_sources"]))
     _, _, areas, _ = pattern_compose.find_sources(r, importance, foreground, area.grid.pixel_size, settings)
     if len(areas) < 2:
         found = ("no ecological source" if not areas else
@@ -322,7 +323,8 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, zoning_
     summary = {"sources": n_sources, "corridors": len(result.corridors), "important_corridors": important,
                "nodes": {k: sum(1 for n in result.nodes if n.kind == k) for k in ("intersection", "ridge", "barrier")},
                "cell_m": result.cell, "indices": {k: _num(v) for k, v in result.indices.items()},
-               "pc": _num(result.pc), "collaboration": together, "warnings": warnings}
+               "pc": _num(result.pc), "iic": _num(result.iic), "sources_left_out": result.dropped,
+               "collaboration": together, "warnings": warnings}
     return base.Result(summary, warnings, timings={"steps": result.seconds})
 
 
@@ -357,10 +359,10 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
             imp = mean_importance[labels == sid]
             cur.execute(
                 """INSERT INTO result.pattern_source (run_id, source_id, area_m2, cells, mean_resistance, importance,
-                       dpc, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
+                       dpc, diic, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
                 (run_id, sid, area_m2, cells, result.source_resistance[sid],
                  _num(float(np.nanmean(imp))) if np.isfinite(imp).any() else None, _num(result.dpc.get(sid)),
-                 multi.wkb, grid.srid))
+                 _num(result.diic.get(sid)), multi.wkb, grid.srid))
         for i, c in enumerate(result.corridors, start=1):
             pts = [centre(int(r), int(k)) for r, k in c.path.cells]
             line = LineString(pts if len(pts) > 1 else pts * 2)
@@ -388,7 +390,7 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
                          grid.srid))
         ind = result.indices
         cur.execute("""INSERT INTO result.pattern_network (run_id, cell_m, sources, corridors, important_corridors,
-                           pc, alpha, beta, gamma) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                           pc, alpha, beta, gamma, iic) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                     (run_id, cell, len(result.source_area_m2), len(result.corridors),
                      sum(1 for c in result.corridors if c.important), _num(result.pc), _num(ind.get("alpha")),
-                     _num(ind.get("beta")), _num(ind.get("gamma"))))
+                     _num(ind.get("beta")), _num(ind.get("gamma")), _num(result.iic)))
