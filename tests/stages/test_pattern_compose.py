@@ -66,6 +66,10 @@ def test_a_coarser_corridor_grid_and_no_source():
     ("edge_width_m = 0.0", "> 0"), ("barrier_resistance = 0.5", ">= 1"), ("importance_share = nan", "finite"),
     ("importance_share = 1.5", "within"), ("corridor_factor = 0", "between 1 and 64"),
     ("correction = \"nightlight\"", "choose from"), ("importance_layers = []", "distinct layer names"),
+    ("importance_weighting = \"manual\"\nimportance_weights = [0.5, 0.5]", "one weight >= 0 per layer"),
+    ("top_classes = 5", "between 1 and 4"), ("max_sources = 1", "at least 2"), ("min_dpc = 101.0", "min_dpc must be within"),
+    ("min_link_weight = 1.0", "min_link_weight must be within"), ("weight_corridor = 0.0\nweight_source = 0.0\nweight_complement = 0.0",
+                                          "not all be 0"),
 ])
 def test_pattern_settings_refused_with_the_key(tmp_path, line, match):
     from restore_db.errors import InputError

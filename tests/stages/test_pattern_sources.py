@@ -166,3 +166,25 @@ def test_ci_installs_the_mspa_extra():
     if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
         pytest.skip("not in CI")
     assert S.mspa_available(), f"CI runs without pyguidos: {S.MSPA_INSTALL} (scripts/setup.sh installs it)"
+
+
+def test_top_classes_by_hand():
+    # two clear groups of values: the top class of two natural-breaks classes is the high group
+    v = np.array([[0.1, 0.12, 0.11, 0.9], [0.95, 0.92, np.nan, 0.13]])
+    np.testing.assert_array_equal(S.top_classes(v, 2, 1), [[False, False, False, True], [True, True, False, False]])
+    with pytest.raises(ValueError, match="top must be between 1 and 4"):
+        S.top_classes(v, 5, 5)
+
+
+def test_entropy_weights_favour_the_layer_that_varies_most():
+    # layer b is constant but for one cell: it carries more information (lower entropy) than the even layer a
+    a = np.array([[1.0, 2.0, 3.0, 4.0]])
+    b = np.array([[0.0, 0.0, 0.0, 1.0]])
+    w = S.entropy_weights({"a": a, "b": b})
+    assert w["b"] > w["a"] and sum(w.values()) == pytest.approx(1.0)
+    # by hand: scaled a = 0, 1/3, 2/3, 1 and b = 0, 0, 0, 1, shifted by 1e-4 (resilience.weights.entropy_weights)
+    def entropy(x):
+        p = (x + 1e-4) / (x + 1e-4).sum()
+        return -(p * np.log(p)).sum() / np.log(len(x))
+    d = np.array([1 - entropy(np.array([0, 1 / 3, 2 / 3, 1])), 1 - entropy(np.array([0.0, 0, 0, 1]))])
+    assert [w["a"], w["b"]] == pytest.approx(list(d / d.sum()), rel=1e-12)

@@ -43,6 +43,8 @@ CHOICES = {
     "pattern.collaboration_method": ("louvain", "components"),
     "pattern.important_method": ("natural_breaks", "mean", "median"),
     "pattern.mspa": ("auto", "mspa", "erosion"),
+    "pattern.importance_weighting": ("equal", "entropy", "manual"),
+    "pattern.source_rule": ("top_share", "natural_breaks"),
 }
 # keys whose value is a free-form table (their own keys are checked by the stage)
 FREE_TABLES = {"ratios.cesd.weights", "zoning.merge"}
@@ -150,6 +152,14 @@ def _check(cfg: dict, source: str) -> None:
             raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
     if p["weight_corridor"] + p["weight_source"] + p["weight_complement"] <= 0:
         raise InputError(f"{source}: pattern.weight_corridor, weight_source and weight_complement must not all be 0")
+    if p["importance_weighting"] == "manual":
+        w = p["importance_weights"]
+        if (len(w) != len(layers) or not all(isinstance(x, (int, float)) and math.isfinite(x) and x >= 0 for x in w)
+                or abs(sum(w) - 1.0) > 1e-6):
+            raise InputError(f"{source}: pattern.importance_weights must give one weight >= 0 per layer of "
+                             f"pattern.importance_layers ({len(layers)}), summing to 1; got {w!r}")
+    if not 1 <= p["top_classes"] <= 4:
+        raise InputError(f"{source}: pattern.top_classes must be between 1 and 4 (of 5 classes), got {p['top_classes']}")
     if not (math.isfinite(p["min_dpc"]) and 0.0 <= p["min_dpc"] <= 100.0):
         raise InputError(f"{source}: pattern.min_dpc must be within [0, 100] (%), got {p['min_dpc']}")
     if p["max_sources"] < 0 or p["max_sources"] == 1:

@@ -31,6 +31,8 @@ class PatternSettings:
         (:func:`network.important_corridors`).
     core_method: the MSPA Core of :func:`sources.core` (erosion, mspa or auto).
     processes: processes for the sources' searches (:func:`cost.bounded_searches`).
+    source_rule: ``top_share`` (the cells holding ``importance_share`` of the total) or ``natural_breaks`` (the
+        ``top_classes`` highest of five Fisher–Jenks classes of the importance).
     min_dpc, max_sources: keep the sources of dPC (%) at least ``min_dpc`` and at most the ``max_sources`` of highest
         dPC (0: no limit); the pattern is then made again over the sources kept.
     """
@@ -49,6 +51,8 @@ class PatternSettings:
     processes: int = 1
     min_dpc: float = 0.0
     max_sources: int = 0
+    source_rule: str = "top_share"
+    top_classes: int = 1
 
 
 @dataclass
@@ -149,7 +153,11 @@ def find_sources(resistance: np.ndarray, importance: np.ndarray, foreground: np.
     imp = block_mean(importance, f)
     fg = block_mean(np.asarray(foreground, dtype=np.float64), f) >= 0.5
     edge = max(1, math.floor(settings.edge_width_m / grid_cell + 0.5))    # half a cell rounds up
-    candidate = src.core(fg, edge, settings.core_method) & src.top_share(imp, settings.importance_share) & np.isfinite(r)
+    if settings.source_rule == "natural_breaks":
+        important = src.top_classes(imp, 5, settings.top_classes)
+    else:
+        important = src.top_share(imp, settings.importance_share)
+    candidate = src.core(fg, edge, settings.core_method) & important & np.isfinite(r)
     labels, areas = src.patches(candidate, grid_cell ** 2, settings.min_source_area_m2)
     return r, labels, areas, grid_cell
 

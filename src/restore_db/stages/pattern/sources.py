@@ -59,6 +59,59 @@ def importance(services: Mapping[str, np.ndarray], weights: Mapping[str, float] 
     return formulas.weighted_mean(scaled, [w[n] for n in names])
 
 
+def entropy_weights(services: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Entropy weights of the services over the cells where all are valid, each min–max scaled first
+    (:func:`restore_db.stages.resilience.weights.entropy_weights`, the one entropy method of restore-db).
+
+    Args:
+        services: name -> (H, W) layer, NaN nodata.
+    Returns:
+        name -> weight (summing to 1).
+    Raises:
+        InputError: fewer than two valid cells, or no service varies.
+    Source: docs/models/pattern.md#ecological-sources; docs/models/resilience.md (entropy weights).
+    """
+    from restore_db.stages.resilience.weights import entropy_weights as entropy
+
+    names = list(services)
+    stack = np.stack([np.asarray(services[n], dtype=np.float64).ravel() for n in names], axis=1)
+    valid = np.isfinite(stack).all(axis=1)
+    x = stack[valid]
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    scaled = np.where(hi > lo, (x - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
+    w, _ = entropy(scaled)
+    return dict(zip(names, (float(v) for v in w)))
+
+
+def top_classes(values: np.ndarray, classes: int = 5, top: int = 1) -> np.ndarray:
+    """The most important cells by natural breaks: the ``top`` highest of ``classes`` Fisher–Jenks classes of the
+    valid values (:func:`restore_db.stages.classify.breaks`; "extremely important" is the top class, "highly
+    important" the next).
+
+    Args:
+        values: (H, W) float, NaN nodata.
+        classes: number of classes (>= 2).
+        top: number of top classes taken (1 .. classes - 1).
+    Returns:
+        (H, W) bool.
+    Raises:
+        ValueError: ``top`` outside 1 .. classes - 1.
+    Source: docs/models/pattern.md#ecological-sources.
+    """
+    from restore_db.stages.classify import breaks
+
+    if not 1 <= top < classes:
+        raise ValueError(f"top must be between 1 and {classes - 1}, not {top!r}")
+    v = np.asarray(values, dtype=np.float64)
+    valid = np.isfinite(v)
+    out = np.zeros(v.shape, dtype=bool)
+    if valid.sum() < classes:
+        return out
+    bounds = breaks(v[valid], classes, "natural_breaks")
+    out[valid] = v[valid] > bounds[classes - top - 1]
+    return out
+
+
 def top_share(values: np.ndarray, share: float) -> np.ndarray:
     """The most important cells: those that, taken from the highest value down, hold the first ``share`` of the
     total value (the "top x % of cumulative value" rule).

@@ -264,15 +264,25 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         from restore_db.stages.pattern import habitat
 
         extra["habitat_degradation"], extra[HQ] = habitat.compute(conn, area, lulc, hq)
-    importance = src.importance({name: extra[name] if name == HQ else layers.read_array(conn, area, name, services_run)
-                                 for name in cfg["importance_layers"]})
+    services = {name: extra[name] if name == HQ else layers.read_array(conn, area, name, services_run)
+                for name in cfg["importance_layers"]}
+    if cfg["importance_weighting"] == "entropy":
+        weights = src.entropy_weights(services)
+    elif cfg["importance_weighting"] == "manual":
+        weights = dict(zip(cfg["importance_layers"], cfg["importance_weights"]))
+    else:
+        weights = None
+    importance = src.importance(services, weights)
+    if weights is not None:
+        warnings.append("pattern: importance weights " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
     settings = pattern_compose.PatternSettings(
         corridor_factor=int(cfg["corridor_factor"]), importance_share=cfg["importance_share"],
         edge_width_m=cfg["edge_width_m"], min_source_area_m2=cfg["min_source_area_m2"],
         corridor_width=cfg["corridor_width"], barrier_resistance=cfg["barrier_resistance"],
         d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None, important_method=cfg["important_method"],
         important_gravity=cfg["important_gravity"], core_method=cfg["mspa"], processes=cost.workers(),
-        min_dpc=cfg["min_dpc"], max_sources=int(cfg["max_sources"]))
+        min_dpc=cfg["min_dpc"], max_sources=int(cfg["max_sources"]), source_rule=cfg["source_rule"],
+        top_classes=int(cfg["top_classes"]))
     _, _, areas, _ = pattern_compose.find_sources(r, importance, foreground, area.grid.pixel_size, settings)
     if len(areas) < 2:
         found = ("no ecological source" if not areas else
