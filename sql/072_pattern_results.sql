@@ -39,7 +39,7 @@ CREATE TABLE result.pattern_corridor (
     FOREIGN KEY (run_id, source_a) REFERENCES result.pattern_source (run_id, source_id) ON DELETE CASCADE,
     FOREIGN KEY (run_id, source_b) REFERENCES result.pattern_source (run_id, source_id) ON DELETE CASCADE
 );
-COMMENT ON TABLE result.pattern_corridor IS 'Least-cost paths between adjacent sources: LCD (cost-weighted metres), length (m), LCD/length, LCD/Euclidean distance, gravity-model importance G; important = G at least the mean G of the run';
+COMMENT ON TABLE result.pattern_corridor IS 'Least-cost paths between adjacent sources: LCD (cost-weighted metres), length (m), LCD/length, LCD/Euclidean distance, gravity-model importance G; important = the upper class of log10 G (pattern.important_method) or G above pattern.important_gravity';
 
 -- Nodes on the corridors.
 CREATE TABLE result.pattern_node (

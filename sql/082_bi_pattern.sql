@@ -16,7 +16,8 @@ DECLARE
     rel text;
     kind "char";
 BEGIN
-    FOREACH rel IN ARRAY ARRAY['pattern_rollup_partner', 'pattern_partner', 'pattern_crossing', 'pattern_run',
+    FOREACH rel IN ARRAY ARRAY['pattern_rollup_partner', 'pattern_partner', 'pattern_member', 'pattern_crossing',
+                               'pattern_run',
                                'pattern_county_link', 'pattern_collab_unit', 'pattern_node', 'pattern_corridor_area',
                                'pattern_corridor', 'pattern_source'] LOOP
         SELECT c.relkind INTO kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -89,7 +90,7 @@ CREATE INDEX pattern_corridor_run_idx ON bi.pattern_corridor (run_id);
 CREATE INDEX pattern_corridor_geom_idx ON bi.pattern_corridor USING gist (geom);
 COMMENT ON TABLE bi.pattern_corridor IS 'Least-cost corridors per pattern run (key id = result.pattern_corridor.id): the sources joined, LCD (cost-weighted m), length (km), LCD/length, LCD/Euclidean distance, gravity G and class (important / general), corridor area (km2), the counties the path runs through (codes by decreasing length) and whether it crosses county or province boundaries; the path as a line in EPSG:4326, lon/lat of its middle';
 COMMENT ON COLUMN bi.pattern_corridor.lcd IS 'Cost-weighted distance of the least-cost path (resistance x metres)';
-COMMENT ON COLUMN bi.pattern_corridor.importance_class IS 'important: gravity G at least the mean G of the run; general otherwise';
+COMMENT ON COLUMN bi.pattern_corridor.importance_class IS 'important: the upper class of log10 G (pattern.important_method, natural breaks by default) or G above pattern.important_gravity; general otherwise';
 
 -- bi.pattern_corridor_area: corridor areas as polygons.
 CREATE TABLE bi.pattern_corridor_area (
@@ -324,11 +325,12 @@ END $$;
 COMMENT ON FUNCTION bi.refresh_pattern() IS 'Publish every succeeded pattern run with sources that has no rows in bi yet; returns the number of runs published';
 
 -- bi.pattern_run: one row per succeeded pattern run, with the measures of its
--- network and collaboration.
+-- network and collaboration. The pattern of the current analysis is
+-- bi.current_run.pattern_run_id (no relation here reads the 080 ones, so each
+-- file can be applied alone).
 CREATE VIEW bi.pattern_run AS
 SELECT r.run_id, r.study_area_id, a.name AS study_area, r.label, r.finished_at,
        z.input_run_id AS zoning_run_id, s.input_run_id AS services_run_id,
-       (c.pattern_run_id IS NOT NULL) AS is_current,
        nw.cell_m, nw.sources, nw.corridors, nw.important_corridors, nw.corridors - nw.important_corridors AS general_corridors,
        (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'intersection') AS intersection_nodes,
        (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'ridge') AS ridge_nodes,
@@ -349,9 +351,8 @@ JOIN core.study_area a ON a.study_area_id = r.study_area_id
 JOIN result.pattern_network nw ON nw.run_id = r.run_id
 LEFT JOIN core.run_input z ON z.run_id = r.run_id AND z.stage = 'zoning'
 LEFT JOIN core.run_input s ON s.run_id = r.run_id AND s.stage = 'services'
-LEFT JOIN bi.current_run c ON c.pattern_run_id = r.run_id
 WHERE r.stage = 'pattern' AND r.status = 'succeeded';
-COMMENT ON VIEW bi.pattern_run IS 'Succeeded pattern runs (key run_id): the zoning and services runs read, whether it is the pattern of the current analysis, corridor-grid cell (m), sources, corridors (important / general), nodes by kind, PC, IIC, alpha, beta, gamma, corridors and sources crossing county and province boundaries, county links, collaboration units, counties in no unit, run time (s)';
+COMMENT ON VIEW bi.pattern_run IS 'Succeeded pattern runs (key run_id): the zoning and services runs read, corridor-grid cell (m), sources, corridors (important / general), nodes by kind, PC, IIC, alpha, beta, gamma, corridors and sources crossing county and province boundaries, county links, collaboration units, counties in no unit, run time (s)';
 
 -- bi.pattern_crossing: what each source or corridor holds in each county.
 CREATE VIEW bi.pattern_crossing AS
@@ -371,13 +372,14 @@ SELECT l.id::bigint * 2 + d.dir AS id, l.run_id, r.study_area_id,
        cu.code AS county_code, cu.name AS county_name, cu.parent_code AS city_code, cu.province_code,
        pu.code AS partner_code, pu.name AS partner_name, pu.parent_code AS partner_city_code,
        pu.province_code AS partner_province_code,
-       cu.parent_code IS NOT DISTINCT FROM pu.parent_code AS same_city,
-       cu.province_code IS NOT DISTINCT FROM pu.province_code AS same_province,
+       cu.parent_code = pu.parent_code AS same_city,              -- NULL when a parent code is unknown
+       cu.province_code = pu.province_code AS same_province,
        l.weight, l.strong, l.shared_boundary_m / 1e3 AS shared_boundary_km,
        nullif(array_to_string(l.corridors, ','), '') AS corridor_ids, l.corridor_gravity,
        l.shared_source_m2 / 1e6 AS shared_source_km2, nullif(array_to_string(l.sources, ','), '') AS source_ids,
        nullif(array_to_string(l.complementary, ','), '') AS complementary,
-       CASE WHEN mc.unit_no = mp.unit_no THEN mc.unit_no END AS collab_unit
+       CASE WHEN mc.unit_no = mp.unit_no THEN mc.unit_no END AS collab_unit,
+       l.corridors AS corridor_list, l.sources AS source_list
 FROM result.pattern_county_link l
 JOIN core.run r ON r.run_id = l.run_id
 CROSS JOIN LATERAL (VALUES (0, l.unit_a, l.unit_b), (1, l.unit_b, l.unit_a)) d (dir, county, partner)
@@ -385,7 +387,17 @@ JOIN core.admin_unit_version cu ON cu.unit_id = d.county
 JOIN core.admin_unit_version pu ON pu.unit_id = d.partner
 LEFT JOIN result.pattern_collab_member mc ON mc.run_id = l.run_id AND mc.unit_id = d.county
 LEFT JOIN result.pattern_collab_member mp ON mp.run_id = l.run_id AND mp.unit_id = d.partner;
-COMMENT ON VIEW bi.pattern_partner IS 'Each county with every county it is linked with in a pattern run (key id = link id x 2 + direction): cities and provinces of both, link weight and strength, shared boundary (km), corridors crossing between them (ids) and their gravity, shared sources (ids, km2), complementary services, the collaboration unit holding both';
+COMMENT ON VIEW bi.pattern_partner IS 'Each county with every county it is linked with in a pattern run (key id = link id x 2 + direction): cities and provinces of both (same_city / same_province NULL when a code is unknown), link weight and strength, shared boundary (km), corridors crossing between them (ids) and their gravity, shared sources (ids, km2), complementary services, the collaboration unit holding both';
+
+-- bi.pattern_member: every county of the zoning run a pattern run read, with its
+-- collaboration unit, its restoration zone, or why it belongs to no unit.
+CREATE VIEW bi.pattern_member AS
+SELECT m.id, m.run_id, r.study_area_id, u.code AS county_code, u.name AS county_name, u.parent_code AS city_code,
+       u.province_code, m.unit_no AS collab_unit, m.zone_code, m.reason
+FROM result.pattern_collab_member m
+JOIN core.run r ON r.run_id = m.run_id
+JOIN core.admin_unit_version u ON u.unit_id = m.unit_id;
+COMMENT ON VIEW bi.pattern_member IS 'Every county of the zoning run a pattern run read (key id): its collaboration unit (NULL: none, and the reason), its restoration zone, city and province codes';
 
 -- bi.pattern_rollup_partner: the partners outside a city or province, per city
 -- (level city, code = parent code of the counties) and per province: which
@@ -403,7 +415,13 @@ SELECT min(p.id) * 2 + g.lvl AS id, p.run_id, p.study_area_id,
        (SELECT string_agg(c::text, ',' ORDER BY c) FROM (
             SELECT DISTINCT x::integer AS c FROM unnest(string_to_array(string_agg(p.corridor_ids, ','), ',')) x) s)
            AS corridor_ids,
-       sum(p.corridor_gravity) AS corridor_gravity, sum(p.shared_source_km2) AS shared_source_km2,
+       (SELECT coalesce(sum(c.gravity), 0) FROM result.pattern_corridor c      -- each corridor once
+        WHERE c.run_id = p.run_id
+          AND c.corridor_id = ANY (string_to_array(string_agg(p.corridor_ids, ','), ',')::integer[]))
+           AS corridor_gravity,
+       (SELECT string_agg(c::text, ',' ORDER BY c) FROM (
+            SELECT DISTINCT x::integer AS c FROM unnest(string_to_array(string_agg(p.source_ids, ','), ',')) x) s)
+           AS source_ids,
        (SELECT string_agg(c, ',' ORDER BY c) FROM (
             SELECT DISTINCT x AS c FROM unnest(string_to_array(string_agg(p.complementary, ','), ',')) x) s)
            AS complementary
@@ -412,7 +430,7 @@ CROSS JOIN LATERAL (VALUES (0, p.city_code, p.same_city), (1, p.province_code, p
 WHERE p.strong AND g.code IS NOT NULL AND NOT g.same
 GROUP BY p.run_id, p.study_area_id, g.lvl, g.code, p.partner_code, p.partner_name, p.partner_city_code,
          p.partner_province_code;
-COMMENT ON VIEW bi.pattern_rollup_partner IS 'Per pattern run, city or province (level, code, name when loaded) and outside county linked strongly to its counties (key id): its counties so linked, the number of links, the largest weight, corridors crossing (ids) and their gravity, shared source area (km2), complementary services';
+COMMENT ON VIEW bi.pattern_rollup_partner IS 'Per pattern run, city or province (level, code, name when loaded) and outside county linked strongly to its counties (key id): its counties so linked, the number of links, the largest weight, corridors crossing between them (ids, and their gravity counted once each), sources shared (ids), complementary services';
 
 REVOKE EXECUTE ON FUNCTION bi.publish_pattern(integer), bi.refresh_pattern() FROM PUBLIC;
 DO $role$

@@ -103,4 +103,4 @@ def test_hunan_2025_counties(cli_env, conn, tmp_path):
         assert conn.execute(f"SELECT count(*) FROM bi.{table} WHERE run_id = %s", (pattern,)).fetchone()[0] > 0
     changsha = conn.execute("""SELECT name, partner_code FROM bi.pattern_rollup_partner
                                WHERE run_id = %s AND level = 'city' AND code = '430100'""", (pattern,)).fetchall()
-    assert all(name == "长沙市" for name, _ in changsha)
+    assert changsha and all(name == "长沙市" for name, _ in changsha)

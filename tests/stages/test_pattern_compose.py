@@ -105,3 +105,62 @@ def test_sources_kept_by_dpc_and_iic():
     # the sources kept are those of highest dPC (renumbered by decreasing area)
     assert sorted(kept.source_area_m2.values()) == sorted(whole.source_area_m2[k] for k in best)
     assert all(c.a in kept.source_area_m2 and c.b in kept.source_area_m2 for c in kept.corridors)
+
+
+def _landscape(seed: int):
+    """A 70 x 90 grid of random resistance (1-60) with a wall with two gaps, and six forest blocks."""
+    rng = np.random.default_rng(seed)
+    r = rng.uniform(1.0, 60.0, (70, 90))
+    r[:, 44] = np.inf
+    r[10:13, 44] = r[50:52, 44] = 5.0
+    fg = np.zeros(r.shape, dtype=bool)
+    imp = np.full(r.shape, 0.1)
+    for y, x in [(5, 5), (5, 60), (30, 25), (35, 70), (55, 10), (55, 55)]:
+        r[y:y + 9, x:x + 9] = 1.0
+        fg[y:y + 9, x:x + 9] = True
+        imp[y:y + 9, x:x + 9] = 1.0
+    return r, imp, fg
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_bounded_searches_equal_whole_grid_searches(seed):
+    """The pattern's bounded, windowed searches give the corridors of the plain method: each source's MCR over the
+    whole grid (cost.cost_distance), each pair's path and LCD from it, NLCC = CWD_a + CWD_b - LCD mosaicked by
+    minimum. LCDs to 1e-9 relative (the same sums in another order), the NLCC mosaic likewise."""
+    from restore_db.stages.pattern import cost
+
+    r, imp, fg = _landscape(seed)
+    settings = C.PatternSettings(importance_share=0.9, edge_width_m=100.0)
+    got = C.compose(r, imp, fg, 100.0, settings)
+    labels, rr = got.sources, got.resistance
+    ids = sorted(got.source_area_m2)
+    full = {k: cost.cost_distance(rr, labels == k, 100.0) for k in ids}
+    mosaic = np.full(rr.shape, np.inf)
+    lcds = {}
+    for a, b in sorted(cost.adjacent_sources(got.allocation)):
+        ends = np.argwhere(labels == b)
+        lcd = float(full[a][ends[:, 0], ends[:, 1]].min())
+        if not np.isfinite(lcd):
+            continue
+        lcds[(a, b)] = lcd
+        nlcc = np.maximum(full[a] + full[b] - lcd, 0.0)
+        mosaic = np.where(nlcc <= settings.corridor_width * lcd, np.minimum(mosaic, nlcc), mosaic)
+    assert {(c.a, c.b): pytest.approx(c.path.lcd, rel=1e-9) for c in got.corridors} == lcds
+    finite = np.isfinite(mosaic)
+    np.testing.assert_array_equal(np.isfinite(got.corridor), finite)
+    np.testing.assert_allclose(got.corridor[finite], mosaic[finite], rtol=1e-9, atol=1e-6)
+    # the MCR of all sources is the minimum of theirs
+    np.testing.assert_allclose(got.mcr, np.minimum.reduce([full[k] for k in ids]), rtol=1e-12)
+
+
+def test_results_do_not_depend_on_the_number_of_processes():
+    from dataclasses import replace
+
+    r, imp, fg = _landscape(3)
+    one = C.compose(r, imp, fg, 100.0, C.PatternSettings(importance_share=0.9, edge_width_m=100.0))
+    two = C.compose(r, imp, fg, 100.0, replace(C.PatternSettings(importance_share=0.9, edge_width_m=100.0),
+                                                processes=2))
+    assert [(c.a, c.b, c.path.lcd) for c in one.corridors] == [(c.a, c.b, c.path.lcd) for c in two.corridors]
+    assert all(np.array_equal(c.path.cells, d.path.cells) for c, d in zip(one.corridors, two.corridors))
+    np.testing.assert_array_equal(one.corridor, two.corridor)
+    np.testing.assert_array_equal(one.corridor_owner, two.corridor_owner)

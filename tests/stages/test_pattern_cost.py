@@ -130,3 +130,23 @@ def test_a_traced_path_costs_its_lcd(seed):
     assert sum(steps) == pytest.approx(path.lcd, rel=1e-9)
     want = dijkstra(r, labels == 1, 30.0)[labels == 2].min()
     assert path.lcd == pytest.approx(want, rel=1e-9)
+
+
+def test_boundary_lcd_bounds_the_lcd_from_above():
+    """For every pair of neighbouring zones, the path across their boundary costs at least the pair's LCD (taken
+    from each source's whole-grid MCR), and equals it for most pairs (the cheapest path usually crosses there)."""
+    rng = np.random.default_rng(11)
+    r = rng.uniform(1.0, 80.0, (60, 60))
+    labels = np.zeros(r.shape, dtype=np.int32)
+    for k, (y, x) in enumerate([(5, 5), (5, 45), (30, 25), (50, 8), (50, 50), (25, 52)], start=1):
+        labels[y:y + 4, x:x + 4] = k
+    mcr, alloc = cost.cost_allocation(r, labels, 100.0)
+    bounds = cost.boundary_lcd(mcr, alloc, r, 100.0)
+    assert set(bounds) == cost.adjacent_sources(alloc)
+    exact = 0
+    for (a, b), u in bounds.items():
+        cwd = cost.cost_distance(r, labels == a, 100.0)
+        lcd = cwd[labels == b].min()
+        assert u >= lcd * (1 - 1e-12)
+        exact += u == pytest.approx(lcd, rel=1e-12)
+    assert exact >= len(bounds) // 2

@@ -92,14 +92,15 @@ CREATE TABLE result.pattern_collab_member (
 );
 COMMENT ON TABLE result.pattern_collab_member IS 'Every county of the zoning run a pattern run read: its collaboration unit, its restoration zone, or why it belongs to no unit';
 
--- result.pattern_cross_boundary(run, zoning run, tolerance m): fill
+-- result.pattern_cross_boundary(run, zoning run, tolerance m, minimum shared m): fill
 -- result.pattern_crossing, the county of each node (result.pattern_node.unit_id)
 -- and the links of result.pattern_county_link (without terms and weight) of
 -- pattern run p_run, over the counties of zoning run p_zoning_run. Two counties
 -- share the stretches of a's boundary within p_tolerance of b (real boundaries
 -- rarely meet exactly), each shortened by 2 x p_tolerance (what the tolerance
--- adds at its two ends), so that counties meeting at a corner share nothing
--- (rook adjacency). A corridor crosses from a into b where its
+-- adds at its two ends); counties sharing less than p_min_shared are not
+-- adjacent (a corner where they meet at an angle other than 90 degrees leaves
+-- a few metres: rook adjacency). A corridor crosses from a into b where its
 -- path, cut by the counties and ordered along itself, passes from a piece in a
 -- to a piece in b (a gap between counties in between does not matter).
 -- Links join adjacent counties and counties a corridor crosses between; a
@@ -107,7 +108,8 @@ COMMENT ON TABLE result.pattern_collab_member IS 'Every county of the zoning run
 -- are joined through the counties between them). Complementarity compares the
 -- deficit/surplus ranks of the ratios run of the zoning run, per service (not
 -- the combined CESD), for adjacent counties. Returns the number of links.
-CREATE FUNCTION result.pattern_cross_boundary(p_run integer, p_zoning_run integer, p_tolerance double precision)
+CREATE FUNCTION result.pattern_cross_boundary(p_run integer, p_zoning_run integer, p_tolerance double precision,
+                                              p_min_shared double precision)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -121,7 +123,8 @@ BEGIN
     DELETE FROM result.pattern_county_link WHERE run_id = p_run;
     DELETE FROM result.pattern_crossing WHERE run_id = p_run;
     CREATE TEMPORARY TABLE pattern_units ON COMMIT DROP AS
-        SELECT u.unit_id, u.geom FROM result.county_zone cz JOIN core.admin_unit_version u USING (unit_id)
+        SELECT u.unit_id, u.geom, ST_Boundary(u.geom) AS outline, ST_Buffer(u.geom, p_tolerance) AS grown
+        FROM result.county_zone cz JOIN core.admin_unit_version u USING (unit_id)
         WHERE cz.run_id = p_zoning_run;
     CREATE INDEX ON pattern_units USING gist (geom);
     ANALYZE pattern_units;
@@ -174,8 +177,7 @@ BEGIN
     WITH adjacent AS (
         SELECT a.unit_id AS unit_a, b.unit_id AS unit_b,
                (SELECT coalesce(sum(greatest(ST_Length(d.geom) - 2 * p_tolerance, 0)), 0)
-                FROM ST_Dump(ST_LineMerge(ST_CollectionExtract(
-                         ST_Intersection(ST_Boundary(a.geom), ST_Buffer(b.geom, p_tolerance)), 2))) d) AS boundary_m
+                FROM ST_Dump(ST_LineMerge(ST_CollectionExtract(ST_Intersection(a.outline, b.grown), 2))) d) AS boundary_m
         FROM pattern_units a JOIN pattern_units b ON a.unit_id < b.unit_id AND ST_DWithin(a.geom, b.geom, p_tolerance)
     ), steps AS (
         SELECT corridor_id, unit_id, lag(unit_id) OVER (PARTITION BY corridor_id ORDER BY at, unit_id) AS before
@@ -199,10 +201,12 @@ BEGIN
         WHERE a.run_id = p_run AND a.element = 'source'
         GROUP BY 1, 2
     ), pairs AS (
-        SELECT unit_a, unit_b FROM adjacent WHERE boundary_m > 0
+        SELECT unit_a, unit_b FROM adjacent WHERE boundary_m > 0 AND boundary_m >= p_min_shared
         UNION SELECT unit_a, unit_b FROM crossed_g
     )
-    SELECT p_run, p.unit_a, p.unit_b, coalesce(ad.boundary_m, 0), coalesce(cg.corridors, '{}'), coalesce(cg.gravity, 0),
+    SELECT p_run, p.unit_a, p.unit_b,
+           CASE WHEN ad.boundary_m > 0 AND ad.boundary_m >= p_min_shared THEN ad.boundary_m ELSE 0 END,
+           coalesce(cg.corridors, '{}'), coalesce(cg.gravity, 0),
            coalesce(sh.sources, '{}'), coalesce(sh.area_m2, 0),
            coalesce(cm.complementary, '{}'), coalesce(cm.compared, 0)
     FROM pairs p
@@ -217,14 +221,14 @@ BEGIN
         JOIN result.county_ratio rb ON rb.run_id = ra.run_id AND rb.service = ra.service AND rb.unit_id = p.unit_b
         WHERE ra.run_id = ratios AND ra.unit_id = p.unit_a AND ra.service <> 'combined'
           AND ra.balance_rank IS NOT NULL AND rb.balance_rank IS NOT NULL
-          AND coalesce(ad.boundary_m, 0) > 0) cm ON true
+          AND ad.boundary_m > 0 AND ad.boundary_m >= p_min_shared) cm ON true
     ORDER BY p.unit_a, p.unit_b;
     GET DIAGNOSTICS n = ROW_COUNT;
     DROP TABLE pattern_pieces;
     DROP TABLE pattern_units;
     RETURN n;
 END $$;
-COMMENT ON FUNCTION result.pattern_cross_boundary(integer, integer, double precision) IS 'Fill the county crossings of the sources and corridors of a pattern run, the county of its nodes and its county links (without terms and weight), over the counties of a zoning run; shared boundary = stretches of a''s boundary within p_tolerance (m) of b, each less 2 x p_tolerance; returns the number of links';
+COMMENT ON FUNCTION result.pattern_cross_boundary(integer, integer, double precision, double precision) IS 'Fill the county crossings of the sources and corridors of a pattern run, the county of its nodes and its county links (without terms and weight), over the counties of a zoning run; shared boundary = stretches of a''s boundary within p_tolerance (m) of b, each less 2 x p_tolerance, adjacent from p_min_shared (m) on; returns the number of links';
 
 -- result.pattern_describe_units(run): the attributes of the collaboration units of
 -- pattern run p_run from its members (result.pattern_collab_member, with

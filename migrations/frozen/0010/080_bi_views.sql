@@ -32,15 +32,14 @@
 -- PostGIS functions.
 
 -- Drop the bi relations of any earlier version of this file, whatever their kind
--- (views, materialized views or tables), dependents first: the views of
--- 082_bi_pattern.sql that read bi.current_run (082 is applied again after this
--- file and creates them anew).
+-- (views, materialized views or tables), dependents first. The relations of
+-- 082_bi_pattern.sql do not depend on these, so this file can be applied alone.
 DO $drop$
 DECLARE
     rel text;
     kind "char";
 BEGIN
-    FOREACH rel IN ARRAY ARRAY['pattern_rollup_partner', 'pattern_partner', 'pattern_run', 'county_current', 'county', 'county_ratio_long', 'county_indicator_long',
+    FOREACH rel IN ARRAY ARRAY['pattern_run', 'county_current', 'county', 'county_ratio_long', 'county_indicator_long',
                                'county_dimension_long', 'indicator_weight', 'balance_class', 'zone_summary',
                                'zone_map', 'county_shape', 'current_run'] LOOP
         SELECT c.relkind INTO kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -606,6 +605,9 @@ BEGIN
     GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bi TO restore_bi;
     REVOKE EXECUTE ON FUNCTION bi.refresh(), bi.refresh_matview(text), bi.publish(integer), bi.secure_database()
         FROM restore_bi;
+    IF to_regprocedure('bi.publish_pattern(integer)') IS NOT NULL THEN     -- 082_bi_pattern.sql applied earlier
+        REVOKE EXECUTE ON FUNCTION bi.publish_pattern(integer), bi.refresh_pattern() FROM restore_bi;
+    END IF;
     ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT SELECT ON TABLES TO restore_bi;
     ALTER DEFAULT PRIVILEGES IN SCHEMA bi GRANT EXECUTE ON FUNCTIONS TO restore_bi;
 END $role$;

@@ -45,6 +45,7 @@ VIEWS = (
     "pattern_collab_unit",
     "pattern_county_link",
     "pattern_crossing",
+    "pattern_member",
     "pattern_partner",
     "pattern_rollup_partner",
 )

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
+from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea
 from restore_db.stages import runs
 
@@ -176,8 +177,12 @@ def run(stage: Stage, ctx: Context, given: dict[str, int | None] | None = None,
     Raises:
         InputError: the upstream runs, the plan or its precheck are refused (nothing is recorded).
     """
-    upstream = stage.resolve(ctx, dict(given or {}))
-    plan = stage.plan(ctx, upstream)
+    try:
+        upstream = stage.resolve(ctx, dict(given or {}))
+        plan = stage.plan(ctx, upstream)
+    except InputError as exc:
+        exc.before_run = True       # nothing recorded: an optional stage may be left out (pipeline.run_all)
+        raise
     t0 = time.perf_counter()          # a run's time is that of its reuse check and computation, not of planning
     inputs = {**plan.inputs, "runs": upstream} if upstream else dict(plan.inputs)
     identity = plan.params if plan.identity is None else plan.identity
@@ -189,7 +194,11 @@ def run(stage: Stage, ctx: Context, given: dict[str, int | None] | None = None,
             _tick(ctx, stage.name)
             return Outcome(stage.name, previous, True, time.perf_counter() - t0)
     if plan.precheck is not None:
-        plan.precheck()
+        try:
+            plan.precheck()
+        except InputError as exc:
+            exc.before_run = True
+            raise
     if before_compute is not None:
         before_compute(set(plan.layers), None)
     parent = ctx.parent() if callable(ctx.parent) else ctx.parent

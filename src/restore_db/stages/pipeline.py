@@ -148,7 +148,13 @@ def run_all(conn, area: StudyArea, cfg: dict, *, force: bool = False, label: str
             except InputError as exc:
                 skipped[stage.name] = str(exc)
                 continue
-        outcomes[stage.name] = base.run(stage, ctx, given, before_compute=check_later if i == 0 else None)
+        try:
+            outcomes[stage.name] = base.run(stage, ctx, given, before_compute=check_later if i == 0 else None)
+        except InputError as exc:
+            # an optional stage refused before its run was recorded (e.g. a pattern without two sources) is left out
+            if not stage.optional or isinstance(exc, SettingsError) or not getattr(exc, "before_run", False):
+                raise
+            skipped[stage.name] = str(exc)
     ordered = Outcomes(outcomes.values(), skipped)
     runs.finish(conn, parent(), {"seconds": round(time.perf_counter() - t0, 3),
                                "stages": [{"stage": o.stage, "run_id": o.run_id, "skipped": o.skipped,

@@ -45,6 +45,7 @@ CHOICES = {
     "pattern.mspa": ("auto", "mspa", "erosion"),
     "pattern.importance_weighting": ("equal", "entropy", "manual"),
     "pattern.source_rule": ("top_share", "natural_breaks"),
+    "pattern.extent": ("counties", "grid"),
 }
 # keys whose value is a free-form table (their own keys are checked by the stage)
 FREE_TABLES = {"ratios.cesd.weights", "zoning.merge"}
@@ -147,7 +148,8 @@ def _check(cfg: dict, source: str) -> None:
                 "d50", "max_lcd"):
         if not math.isfinite(p[key]) or p[key] < 0:
             raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
-    for key in ("weight_corridor", "weight_source", "weight_complement", "boundary_tolerance_m", "important_gravity"):
+    for key in ("weight_corridor", "weight_source", "weight_complement", "boundary_tolerance_m", "important_gravity",
+                "min_shared_boundary_m"):
         if not math.isfinite(p[key]) or p[key] < 0:
             raise InputError(f"{source}: pattern.{key} must be a finite number >= 0, got {p[key]}")
     if p["weight_corridor"] + p["weight_source"] + p["weight_complement"] <= 0:

@@ -27,6 +27,7 @@ class CollaborationSettings:
     min_link_weight: links of weight at most this (0-1) are weak and left out of the units.
     weight_corridor, weight_source, weight_complement: relative weights (>= 0, not all 0) of the three terms.
     boundary_tolerance_m: two counties share the part of one's boundary within this distance (m) of the other.
+    min_shared_boundary_m: counties sharing less (m) are not adjacent (a corner contact leaves a few metres).
     """
 
     method: str = "louvain"
@@ -35,6 +36,7 @@ class CollaborationSettings:
     weight_source: float = 1.0
     weight_complement: float = 1.0
     boundary_tolerance_m: float = 50.0
+    min_shared_boundary_m: float = 500.0
 
 
 def link_terms(gravity: np.ndarray, shared_source_m2: np.ndarray, complementary: np.ndarray,
@@ -101,8 +103,8 @@ def collaborate(conn: psycopg.Connection, run_id: int, zoning_run: int, settings
         psycopg errors from the SQL functions.
     Source: docs/models/pattern.md#zoning-collaboration.
     """
-    conn.execute("SELECT result.pattern_cross_boundary(%s, %s, %s)",
-                 (run_id, zoning_run, settings.boundary_tolerance_m))
+    conn.execute("SELECT result.pattern_cross_boundary(%s, %s, %s, %s)",
+                 (run_id, zoning_run, settings.boundary_tolerance_m, settings.min_shared_boundary_m))
     links = conn.execute(
         """SELECT id, unit_a, unit_b, corridor_gravity, shared_source_m2, cardinality(complementary),
                   services_compared FROM result.pattern_county_link WHERE run_id = %s ORDER BY id""",

@@ -111,14 +111,6 @@ def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
     return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
-def _window(cells: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """The bounding box of ``cells`` ((H, W) bool, at least one true) grown by ``margin`` cells, within the grid."""
-    rows, cols = np.nonzero(cells)
-    h, w = cells.shape
-    return (slice(max(0, rows.min() - margin), min(h, rows.max() + 1 + margin)),
-            slice(max(0, cols.min() - margin), min(w, cols.max() + 1 + margin)))
-
-
 def _intersection(p: tuple[slice, slice], q: tuple[slice, slice]) -> tuple[slice, slice]:
     return tuple(slice(max(x.start, y.start), min(x.stop, y.stop)) for x, y in zip(p, q))
 
@@ -236,27 +228,30 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
 
     centroids = {k: np.argwhere(labels[cells_of[k]] == k).mean(axis=0) + [cells_of[k][0].start, cells_of[k][1].start]
                  for k in ids}
-    for i, (a, b) in enumerate(pairs):
-        cwd_a, cwd_b = own(a), own(b)
-        both = _intersection(windows[a], windows[b])
-        wa, wb = _within(both, windows[a]), _within(both, windows[b])
-        box_b = cells_of[b]
-        target = np.argwhere(labels[box_b] == b) + [box_b[0].start - both[0].start, box_b[1].start - both[1].start]
-        inside = ((target >= 0) & (target < [both[0].stop - both[0].start, both[1].stop - both[1].start])).all(axis=1)
-        path = cost.least_cost_path(r[both], labels[both], a, b, grid_cell, cwd_a=cwd_a[wa], target=target[inside])
-        if path is not None and not (settings.max_lcd is not None and path.lcd > settings.max_lcd):
-            path = cost.LeastCostPath(a, b, path.cells + [both[0].start, both[1].start], path.lcd, path.length_m)
-            euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
-            result.corridors.append(Corridor(a, b, path, euclid))
-            nlcc = np.maximum(cost.nlcc(cwd_a[wa], cwd_b[wb], path.lcd), 0.0)
-            here, owner = result.corridor[both], result.corridor_owner[both]
-            lower = (nlcc <= settings.corridor_width * path.lcd) & (nlcc < here)
-            here[lower] = nlcc[lower]
-            owner[lower] = len(result.corridors)
-        for k in (a, b):
-            if last_use[k] == i:
-                del cwd[k]
-    searches.close()
+    try:
+        for i, (a, b) in enumerate(pairs):
+            cwd_a, cwd_b = own(a), own(b)
+            both = _intersection(windows[a], windows[b])
+            wa, wb = _within(both, windows[a]), _within(both, windows[b])
+            box_b, corner = cells_of[b], np.array([both[0].start, both[1].start])
+            size = np.array([both[0].stop, both[1].stop]) - corner
+            target = np.argwhere(labels[box_b] == b) + [box_b[0].start, box_b[1].start] - corner
+            target = target[((target >= 0) & (target < size)).all(axis=1)]     # b's cells in the window
+            path = cost.least_cost_path(r[both], labels[both], a, b, grid_cell, cwd_a=cwd_a[wa], target=target)
+            if path is not None and not (settings.max_lcd is not None and path.lcd > settings.max_lcd):
+                path = cost.LeastCostPath(a, b, path.cells + corner, path.lcd, path.length_m)
+                euclid = float(np.hypot(*(centroids[a] - centroids[b])) * grid_cell)
+                result.corridors.append(Corridor(a, b, path, euclid))
+                nlcc = np.maximum(cost.nlcc(cwd_a[wa], cwd_b[wb], path.lcd), 0.0)
+                here, owner = result.corridor[both], result.corridor_owner[both]
+                lower = (nlcc <= settings.corridor_width * path.lcd) & (nlcc < here)
+                here[lower] = nlcc[lower]
+                owner[lower] = len(result.corridors)
+            for k in (a, b):
+                if last_use[k] == i:
+                    del cwd[k]
+    finally:
+        searches.close()     # stops the workers on an error too
     tick("corridors")
     if result.corridors:
         lcd_max = max(c.path.lcd for c in result.corridors)

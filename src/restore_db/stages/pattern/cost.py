@@ -105,7 +105,7 @@ class CostGraph:
         return dist.reshape(self.shape), owner.reshape(self.shape)
 
 
-_SHARED: dict = {}      # the graph and labels of bounded_searches, inherited by its forked workers
+_SHARED: dict = {}      # the graph and labels of bounded_searches (in a worker: attached from shared memory)
 
 
 def _bounded(k: int, limit: float) -> tuple[int, tuple[int, int, int, int], np.ndarray]:
@@ -117,12 +117,40 @@ def _bounded(k: int, limit: float) -> tuple[int, tuple[int, int, int, int], np.n
     return k, box, full[box[0]:box[1], box[2]:box[3]].copy()
 
 
+def _attach(blocks: dict, shape: tuple[int, int]) -> None:
+    """In a worker: the graph and labels from the parent's shared memory, without a copy."""
+    from multiprocessing import shared_memory
+
+    from scipy.sparse import csr_matrix
+
+    arrays, _SHARED["memory"] = {}, []
+    for name, (block, dtype, length) in blocks.items():
+        memory = shared_memory.SharedMemory(name=block)
+        _SHARED["memory"].append(memory)
+        arrays[name] = np.ndarray((length,), dtype=dtype, buffer=memory.buf)
+    graph = CostGraph.__new__(CostGraph)
+    graph.shape = shape
+    graph.passable = arrays["passable"].reshape(shape)
+    n = shape[0] * shape[1]
+    graph.matrix = csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n), copy=False)
+    _SHARED.update(graph=graph, labels=arrays["labels"].reshape(shape))
+
+
 def workers() -> int:
-    """The processes the pattern's searches may use: the CPUs this process may run on, or ``RESTORE_DB_WORKERS``."""
+    """The processes the pattern's searches may use: ``RESTORE_DB_WORKERS`` when set, else the CPUs this process
+    may run on.
+
+    Raises:
+        InputError: ``RESTORE_DB_WORKERS`` is not a whole number >= 1.
+    """
     import os
 
+    from restore_db.errors import InputError
+
     given = os.environ.get("RESTORE_DB_WORKERS", "").strip()
-    if given.isdigit() and int(given) > 0:
+    if given:
+        if not given.isdigit() or int(given) < 1:
+            raise InputError(f"RESTORE_DB_WORKERS must be a whole number >= 1, not {given!r}")
         return int(given)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -132,37 +160,57 @@ def bounded_searches(graph: CostGraph, labels: np.ndarray, limits: dict[int, flo
     """The MCR of each source ``k`` of ``order``, searched up to ``limits[k]``, in that order.
 
     Yields ``(k, (row0, row1, col0, col1), mcr)``: the bounding box of the cells the search reached and the float64
-    MCR over it (inf beyond the limit). With ``processes`` > 1 the searches run in that many forked processes
-    (they inherit the graph; at most ``processes + ahead`` results wait to be consumed), so memory stays that of the
-    results the caller keeps.
+    MCR over it (inf beyond the limit). With ``processes`` > 1 the searches run in that many worker processes, started
+    by a fork server (they inherit no open file or database connection of the caller) and reading the graph from
+    shared memory; at most ``processes + ahead`` results wait to be consumed, so memory stays that of the results the
+    caller keeps. Closing the generator (or an error) stops the workers and frees the shared memory.
 
     Raises:
         ValueError: a source without a passable cell.
-    Source: docs/models/pattern.md#minimum-cumulative-resistance.
+    Source: docs/models/pattern.md#sources-that-are-neighbours.
     """
     import collections
 
-    _SHARED.update(graph=graph, labels=np.asarray(labels))
-    try:
-        if processes <= 1 or len(order) < 2:
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    if processes <= 1 or len(order) < 2:
+        _SHARED.update(graph=graph, labels=labels)
+        try:
             for k in order:
                 yield _bounded(k, limits[k])
-            return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        finally:
+            _SHARED.clear()
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import shared_memory
 
-        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
-            queue = iter(order)
-            pending = collections.deque(pool.submit(_bounded, k, limits[k])
-                                        for k in itertools.islice(queue, processes + ahead))
-            while pending:
-                done = pending.popleft().result()
-                following = next(queue, None)
-                if following is not None:
-                    pending.append(pool.submit(_bounded, following, limits[following]))
-                yield done
+    sources = {"data": graph.matrix.data, "indices": graph.matrix.indices, "indptr": graph.matrix.indptr,
+               "passable": graph.passable.ravel(), "labels": labels.ravel()}
+    memory, blocks = [], {}
+    pool = None
+    try:
+        for name, array in sources.items():
+            block = shared_memory.SharedMemory(create=True, size=max(1, array.nbytes))
+            memory.append(block)
+            np.ndarray(array.shape, dtype=array.dtype, buffer=block.buf)[:] = array
+            blocks[name] = (block.name, array.dtype.str, array.size)
+        pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"),
+                                   initializer=_attach, initargs=(blocks, graph.shape))
+        queue = iter(order)
+        pending = collections.deque(pool.submit(_bounded, k, limits[k])
+                                    for k in itertools.islice(queue, processes + ahead))
+        while pending:
+            done = pending.popleft().result()
+            following = next(queue, None)
+            if following is not None:
+                pending.append(pool.submit(_bounded, following, limits[following]))
+            yield done
     finally:
-        _SHARED.clear()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for block in memory:
+            block.close()
+            block.unlink()
 
 
 def cost_distance(resistance: np.ndarray, starts: np.ndarray, cell: float) -> np.ndarray:

@@ -113,6 +113,9 @@ class PatternStage(base.Stage):
         param_set = _param_set(ctx, services_run)
         _coefficients(ctx, param_set)
         sources = ["lulc"] + (["ndvi"] if cfg["correction"] == "ndvi" else [])
+        if cfg["correction"] in ("population", "slope") and not layers.has_layer(conn, area, cfg["correction"],
+                                                                                 services_run):
+            sources.append(cfg["correction"])        # the source layer stands in for the services' one
         hq = _habitat_inputs(ctx) if HQ in cfg["importance_layers"] else None
         sets = [param_set] + ([hq.param_set, hq.scalar_set] if hq else [])
         inputs = input_checksums(conn, area, sources + (sorted(hq.layers.values()) if hq else []), sets)
@@ -120,11 +123,12 @@ class PatternStage(base.Stage):
 
         prepared: list[_Inputs] = []
 
-        def precheck() -> None:
-            prepared.append(_prepare(conn, area, cfg, services_run, param_set, hq))
+        def precheck() -> None:      # the whole pattern: whatever it refuses leaves no run behind
+            inputs = _prepare(conn, area, cfg, services_run, param_set, hq)
+            prepared.append((inputs, _pattern(cfg, inputs, area.grid.pixel_size)))
 
         def run(run_id: int) -> base.Result:
-            return _compute(conn, area, cfg, prepared[0], zoning_run, run_id)
+            return _compute(conn, area, cfg, *prepared[0], zoning_run, run_id)
 
         return base.Plan({"pattern": cfg, "_params": param_set}, inputs, run,
                          identity={"pattern": cfg}, layers=frozenset(produced), precheck=precheck)
@@ -249,7 +253,8 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
     base_r = np.where(np.isfinite(lulc), tables["resistance"][codes], np.nan)
     if cfg["correction"] != "none":
         base_r = _corrected(conn, area, cfg["correction"], base_r, lulc, services_run)
-    holes = (counties.rasterize(conn, area).ids > 0) & ~np.isfinite(base_r)
+    inside = counties.rasterize(conn, area).ids > 0
+    holes = inside & ~np.isfinite(base_r)
     if holes.any():
         row, col = (int(v) for v in np.argwhere(holes)[0])
         what = (f"{int(holes.sum())} cell(s) inside the counties have no land use, hence no resistance (the first at "
@@ -257,6 +262,8 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         if cfg["resistance_nodata"] == "error":
             raise InputError(f"pattern: {what}: fill the land use, or set pattern.resistance_nodata = 'impassable'")
         warnings.append(f"pattern: {what}: impassable (pattern.resistance_nodata = 'impassable')")
+    if cfg["extent"] == "counties":      # the pattern of the region: cells outside every county are impassable
+        base_r = np.where(inside, base_r, np.nan)
     r = resist.finish(base_r)
     foreground = np.isfinite(lulc) & (np.where(np.isfinite(lulc), tables["eco_land"][codes], 0.0) == 1.0)
     extra: dict[str, np.ndarray] = {}
@@ -294,11 +301,22 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
     return _Inputs(r, importance, foreground, settings, warnings, extra)
 
 
-def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, zoning_run: int, run_id: int) -> base.Result:
+def _pattern(cfg: dict, inputs: _Inputs, cell: float):
+    """The pattern of the prepared arrays; InputError when fewer than two sources are kept by dPC."""
+    result = pattern_compose.compose(inputs.resistance, inputs.importance, inputs.foreground, cell, inputs.settings)
+    if len(result.source_area_m2) < 2:
+        raise InputError(f"pattern: {len(result.source_area_m2)} source(s) left by pattern.min_dpc = "
+                         f"{cfg['min_dpc']:g} and pattern.max_sources = {cfg['max_sources']} of "
+                         f"{len(result.source_area_m2) + result.dropped} candidates, and corridors join two; "
+                         "lower pattern.min_dpc")
+    return result
+
+
+def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, result, zoning_run: int,
+             run_id: int) -> base.Result:
     grid = area.grid
     warnings = list(inputs.warnings)
     importance, settings = inputs.importance, inputs.settings
-    result = pattern_compose.compose(inputs.resistance, importance, inputs.foreground, grid.pixel_size, settings)
     n_sources = len(result.source_area_m2)
     if not result.corridors:
         warnings.append(f"pattern: {n_sources} sources but no corridor (no two sources are neighbours, or barriers "
@@ -328,7 +346,8 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, zoning_
     together = collaboration.collaborate(conn, run_id, zoning_run, collaboration.CollaborationSettings(
         method=cfg["collaboration_method"], min_link_weight=cfg["min_link_weight"],
         weight_corridor=cfg["weight_corridor"], weight_source=cfg["weight_source"],
-        weight_complement=cfg["weight_complement"], boundary_tolerance_m=cfg["boundary_tolerance_m"]))
+        weight_complement=cfg["weight_complement"], boundary_tolerance_m=cfg["boundary_tolerance_m"],
+        min_shared_boundary_m=cfg["min_shared_boundary_m"]))
     important = sum(1 for c in result.corridors if c.important)
     summary = {"sources": n_sources, "corridors": len(result.corridors), "important_corridors": important,
                "nodes": {k: sum(1 for n in result.nodes if n.kind == k) for k in ("intersection", "ridge", "barrier")},
