@@ -290,26 +290,27 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         important_gravity=cfg["important_gravity"], core_method=cfg["mspa"], processes=cost.workers(),
         min_dpc=cfg["min_dpc"], max_sources=int(cfg["max_sources"]), source_rule=cfg["source_rule"],
         top_classes=int(cfg["top_classes"]))
-    _, _, areas, _ = pattern_compose.find_sources(r, importance, foreground, area.grid.pixel_size, settings)
-    if len(areas) < 2:
-        found = ("no ecological source" if not areas else
-                 f"a single ecological source ({areas[0] / 1e6:.1f} km2), and corridors join two")
-        raise InputError(f"pattern: {found}: no patch of MSPA core among the cells holding pattern.importance_share = "
-                         f"{cfg['importance_share']:g} of the importance reaches pattern.min_source_area_m2 = "
-                         f"{cfg['min_source_area_m2']:g}" + (" apart from it" if areas else "")
-                         + "; raise the share or lower the area")
     return _Inputs(r, importance, foreground, settings, warnings, extra)
 
 
 def _pattern(cfg: dict, inputs: _Inputs, cell: float):
-    """The pattern of the prepared arrays; InputError when fewer than two sources are kept by dPC."""
+    """The pattern of the prepared arrays; InputError when it has fewer than two sources (none found, one, or fewer
+    than two kept by dPC)."""
     result = pattern_compose.compose(inputs.resistance, inputs.importance, inputs.foreground, cell, inputs.settings)
-    if len(result.source_area_m2) < 2:
-        raise InputError(f"pattern: {len(result.source_area_m2)} source(s) left by pattern.min_dpc = "
-                         f"{cfg['min_dpc']:g} and pattern.max_sources = {cfg['max_sources']} of "
-                         f"{len(result.source_area_m2) + result.dropped} candidates, and corridors join two; "
-                         "lower pattern.min_dpc")
-    return result
+    areas = sorted(result.source_area_m2.values(), reverse=True)
+    if len(areas) >= 2:
+        return result
+    if result.dropped:
+        raise InputError(f"pattern: {len(areas)} source(s) left by pattern.min_dpc = {cfg['min_dpc']:g} and "
+                         f"pattern.max_sources = {cfg['max_sources']} of {len(areas) + result.dropped} candidates, "
+                         "and corridors join two; lower pattern.min_dpc")
+    found = ("no ecological source" if not areas else
+             f"a single ecological source ({areas[0] / 1e6:.1f} km2), and corridors join two")
+    rule = (f"pattern.importance_share = {cfg['importance_share']:g} of the importance"
+            if cfg["source_rule"] == "top_share" else f"the top pattern.top_classes = {cfg['top_classes']} classes")
+    raise InputError(f"pattern: {found}: no patch of MSPA core among the cells holding {rule} reaches "
+                     f"pattern.min_source_area_m2 = {cfg['min_source_area_m2']:g}" + (" apart from it" if areas else "")
+                     + "; raise the share or lower the area")
 
 
 def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, result, zoning_run: int,
