@@ -114,12 +114,13 @@ def collaborate(conn: psycopg.Connection, run_id: int, zoning_run: int, settings
                        np.array([r[4] for r in links], dtype=np.float64),
                        np.array([r[5] for r in links]), np.array([r[6] for r in links]))
     weight = link_weight(terms, settings) if links else np.zeros(0)
+    strong = weight > settings.min_link_weight
     with conn.cursor() as cur:
         cur.executemany(
             """UPDATE result.pattern_county_link SET corridor_term = %s, source_term = %s, complement_term = %s,
                    weight = %s, strong = %s WHERE id = %s""",
             [(float(terms[0][i]), float(terms[1][i]), float(terms[2][i]), float(weight[i]),
-              bool(weight[i] > settings.min_link_weight), ids[i]) for i in range(len(ids))])
+              bool(strong[i]), ids[i]) for i in range(len(ids))])
     counties = conn.execute("SELECT unit_id, zone_code FROM result.county_zone WHERE run_id = %s ORDER BY unit_id",
                             (zoning_run,)).fetchall()
     zone = dict(counties)
@@ -127,7 +128,7 @@ def collaborate(conn: psycopg.Connection, run_id: int, zoning_run: int, settings
                                          settings.min_link_weight, settings.method, seed=0)
     strong_of = {u: 0 for u in zone}
     for i, r in enumerate(links):
-        if weight[i] > settings.min_link_weight:
+        if strong[i]:
             strong_of[r[1]] += 1
             strong_of[r[2]] += 1
     units = [g for g in groups if len(g) >= 2]
@@ -154,7 +155,7 @@ def collaborate(conn: psycopg.Connection, run_id: int, zoning_run: int, settings
                  GROUP BY c.element, c.element_id) x
            GROUP BY x.element""", (run_id,)).fetchall()
     cross = {element: (n_county, n_province) for element, n_county, n_province in crossing}
-    return {"links": len(links), "strong_links": int((weight > settings.min_link_weight).sum()),
+    return {"links": len(links), "strong_links": int(strong.sum()),
             "units": len(units), "counties_in_units": len(member_of), "counties_alone": len(zone) - len(member_of),
             "cross_county_corridors": cross.get("corridor", (0, 0))[0],
             "cross_province_corridors": cross.get("corridor", (0, 0))[1],

@@ -6,7 +6,7 @@ connectivity importance of sources (PC, dPC), corridor importance (gravity model
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -60,11 +60,17 @@ def probability_connectivity(areas: Mapping[int, float], distances: Mapping[tupl
         ak = a[keep]
         return float(ak @ probability @ ak) / landscape_area ** 2
 
-    everything = np.arange(n)
-    whole = pc(everything) if n else 0.0
+    return _with_each_removed(ids, pc)
+
+
+def _with_each_removed(ids: list, index: Callable[[np.ndarray], float]) -> tuple[float, dict]:
+    """A connectivity index over all patches and the importance of each, ``100 (I − I_without_k) / I`` (%; 0 when
+    I is 0): ``index`` takes the positions of the patches kept."""
+    everything = np.arange(len(ids))
+    whole = index(everything) if len(ids) else 0.0
     importance = {}
     for i, node in enumerate(ids):
-        rest = pc(everything[everything != i]) if n > 1 else 0.0
+        rest = index(everything[everything != i]) if len(ids) > 1 else 0.0
         importance[node] = 100.0 * (whole - rest) / whole if whole > 0 else 0.0
     return whole, importance
 
@@ -105,13 +111,7 @@ def integral_index_connectivity(areas: Mapping[int, float], links: Iterable[tupl
         ak = a[keep]
         return float(ak @ np.where(np.isfinite(hops), 1.0 / (1.0 + hops), 0.0) @ ak) / landscape_area ** 2
 
-    everything = np.arange(n)
-    whole = iic(everything) if n else 0.0
-    importance = {}
-    for i, node in enumerate(ids):
-        rest = iic(everything[everything != i]) if n > 1 else 0.0
-        importance[node] = 100.0 * (whole - rest) / whole if whole > 0 else 0.0
-    return whole, importance
+    return _with_each_removed(ids, iic)
 
 
 def gravity(area_a: float, area_b: float, resistance_a: float, resistance_b: float, lcd: float,

@@ -77,9 +77,7 @@ def entropy_weights(services: Mapping[str, np.ndarray]) -> dict[str, float]:
     stack = np.stack([np.asarray(services[n], dtype=np.float64).ravel() for n in names], axis=1)
     valid = np.isfinite(stack).all(axis=1)
     x = stack[valid]
-    lo, hi = x.min(axis=0), x.max(axis=0)
-    scaled = np.where(hi > lo, (x - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0)
-    w, _ = entropy(scaled)
+    w, _ = entropy(np.asarray(formulas.minmax_scale(x, x.min(axis=0), x.max(axis=0))))
     return dict(zip(names, (float(v) for v in w)))
 
 

@@ -113,9 +113,9 @@ class PatternStage(base.Stage):
         param_set = _param_set(ctx, services_run)
         _coefficients(ctx, param_set)
         sources = ["lulc"] + (["ndvi"] if cfg["correction"] == "ndvi" else [])
-        if cfg["correction"] in ("population", "slope") and not layers.has_layer(conn, area, cfg["correction"],
-                                                                                 services_run):
-            sources.append(cfg["correction"])        # the source layer stands in for the services' one
+        factor = cfg["correction"]
+        if factor in ("population", "slope") and _factor_run(conn, area, factor, services_run) is None:
+            sources.append(factor)        # the source layer stands in for the services' one
         hq = _habitat_inputs(ctx) if HQ in cfg["importance_layers"] else None
         sets = [param_set] + ([hq.param_set, hq.scalar_set] if hq else [])
         inputs = input_checksums(conn, area, sources + (sorted(hq.layers.values()) if hq else []), sets)
@@ -224,6 +224,11 @@ class _Inputs:
     habitat: dict[str, np.ndarray]      # habitat_quality and habitat_degradation on the study grid, when computed
 
 
+def _factor_run(conn: psycopg.Connection, area, name: str, services_run: int) -> int | None:
+    """Where a correction factor is read: the services run when it holds the layer, else (None) the source layer."""
+    return services_run if layers.has_layer(conn, area, name, services_run) else None
+
+
 def _corrected(conn: psycopg.Connection, area, correction: str, base_r: np.ndarray, lulc: np.ndarray,
                services_run: int) -> np.ndarray:
     """The base resistance corrected by one factor relative to the mean of the cell's class (domain practice; see
@@ -233,8 +238,7 @@ def _corrected(conn: psycopg.Connection, area, correction: str, base_r: np.ndarr
     keeps a factor; likewise the services' layer, else a source layer)."""
     if correction == "ndvi":
         return resist.correct_by_factor(base_r, lulc, layers.read_array(conn, area, "ndvi"), "inverse")
-    of_run = services_run if layers.has_layer(conn, area, correction, services_run) else None
-    factor = layers.read_array(conn, area, correction, of_run)
+    factor = layers.read_array(conn, area, correction, _factor_run(conn, area, correction, services_run))
     if correction == "slope":
         factor = 1.0 + factor
     return resist.correct_by_factor(base_r, lulc, factor, "direct")
