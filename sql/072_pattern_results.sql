@@ -35,24 +35,29 @@ CREATE TABLE result.pattern_corridor (
     gravity            double precision,
     important          boolean NOT NULL,
     geom               geometry(LineString) NOT NULL,
+    effective_resistance  double precision,
+    corridor_resistance   double precision,
+    current_mean          double precision,
+    current_peak          double precision,
     UNIQUE (run_id, corridor_id),
     FOREIGN KEY (run_id, source_a) REFERENCES result.pattern_source (run_id, source_id) ON DELETE CASCADE,
     FOREIGN KEY (run_id, source_b) REFERENCES result.pattern_source (run_id, source_id) ON DELETE CASCADE
 );
-COMMENT ON TABLE result.pattern_corridor IS 'Least-cost paths between adjacent sources: LCD (cost-weighted metres), length (m), LCD/length, LCD/Euclidean distance, gravity-model importance G; important = the upper class of log10 G (pattern.important_method) or G above pattern.important_gravity';
+COMMENT ON TABLE result.pattern_corridor IS 'Least-cost paths between adjacent sources: LCD (cost-weighted metres), length (m), LCD/length, LCD/Euclidean distance, gravity-model importance G; important = the upper class of log10 G (pattern.important_method) or G above pattern.important_gravity; circuit theory (NULL without it): effective resistance between the two sources over the whole grid and through the corridor truncated at its cutoff (ohm, resistance units), mean and peak current along the path (A)';
 
 -- Nodes on the corridors.
 CREATE TABLE result.pattern_node (
     id         integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id     integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
     node_id    integer NOT NULL CHECK (node_id > 0),
-    kind       text NOT NULL CHECK (kind IN ('intersection', 'ridge', 'barrier')),
+    kind       text NOT NULL CONSTRAINT pattern_node_kind_check
+                   CHECK (kind IN ('intersection', 'ridge', 'barrier', 'pinch')),
     corridors  integer[] NOT NULL,
     geom       geometry(Point) NOT NULL,
     unit_id    integer REFERENCES core.admin_unit_version,
     UNIQUE (run_id, node_id)
 );
-COMMENT ON TABLE result.pattern_node IS 'Ecological nodes: intersection and ridge (strategic points) and barrier, with the corridor ids they lie on and the county holding them (result.pattern_cross_boundary)';
+COMMENT ON TABLE result.pattern_node IS 'Ecological nodes: intersection and ridge (strategic points), barrier and pinch (the centres of the barrier and pinch areas of the circuit step; without it, barrier = path cells of high resistance), with the corridor ids they lie on and the county holding them (result.pattern_cross_boundary)';
 
 -- The network of a pattern run.
 CREATE TABLE result.pattern_network (

@@ -16,7 +16,7 @@ DECLARE
     rel text;
     kind "char";
 BEGIN
-    FOREACH rel IN ARRAY ARRAY['pattern_rollup_partner', 'pattern_partner', 'pattern_member', 'pattern_crossing',
+    FOREACH rel IN ARRAY ARRAY['pattern_barrier', 'pattern_pinch', 'pattern_task', 'pattern_rollup_partner', 'pattern_partner', 'pattern_member', 'pattern_crossing',
                                'pattern_run',
                                'pattern_county_link', 'pattern_collab_unit', 'pattern_node', 'pattern_corridor_area',
                                'pattern_corridor', 'pattern_source'] LOOP
@@ -81,6 +81,11 @@ CREATE TABLE bi.pattern_corridor (
     provinces          integer NOT NULL,
     cross_county       boolean NOT NULL,
     cross_province     boolean NOT NULL,
+    effective_resistance  double precision,
+    corridor_resistance   double precision,
+    current_mean       double precision,
+    current_peak       double precision,
+    tasks              integer NOT NULL,
     lon                double precision,
     lat                double precision,
     geom_geojson_4326  text,
@@ -89,6 +94,9 @@ CREATE TABLE bi.pattern_corridor (
 CREATE INDEX pattern_corridor_run_idx ON bi.pattern_corridor (run_id);
 CREATE INDEX pattern_corridor_geom_idx ON bi.pattern_corridor USING gist (geom);
 COMMENT ON TABLE bi.pattern_corridor IS 'Least-cost corridors per pattern run (key id = result.pattern_corridor.id): the sources joined, LCD (cost-weighted m), length (km), LCD/length, LCD/Euclidean distance, gravity G and class (important / general), corridor area (km2), the counties the path runs through (codes by decreasing length) and whether it crosses county or province boundaries; the path as a line in EPSG:4326, lon/lat of its middle';
+COMMENT ON COLUMN bi.pattern_corridor.effective_resistance IS 'Circuit theory: effective resistance between the two sources over the whole grid (resistance units, ohm when read as a circuit); NULL without the circuit step';
+COMMENT ON COLUMN bi.pattern_corridor.corridor_resistance IS 'Effective resistance through the corridor truncated at its NLCC cutoff (Pinchpoint Mapper); NULL when the corridor does not join the two sources';
+COMMENT ON COLUMN bi.pattern_corridor.current_peak IS 'Largest current along the path outside the sources (A; pairwise: of the pair''s 1 A, all-to-one: cumulative)';
 COMMENT ON COLUMN bi.pattern_corridor.lcd IS 'Cost-weighted distance of the least-cost path (resistance x metres)';
 COMMENT ON COLUMN bi.pattern_corridor.importance_class IS 'important: the upper class of log10 G (pattern.important_method, natural breaks by default) or G above pattern.important_gravity; general otherwise';
 
@@ -127,7 +135,7 @@ CREATE TABLE bi.pattern_node (
 );
 CREATE INDEX pattern_node_run_idx ON bi.pattern_node (run_id);
 CREATE INDEX pattern_node_geom_idx ON bi.pattern_node USING gist (geom);
-COMMENT ON TABLE bi.pattern_node IS 'Ecological nodes per pattern run (key id = result.pattern_node.id): kind (intersection and ridge: strategic points; barrier), the corridors they lie on (array and comma-separated text), the county holding them; EPSG:4326';
+COMMENT ON TABLE bi.pattern_node IS 'Ecological nodes per pattern run (key id = result.pattern_node.id): kind (intersection and ridge: strategic points; barrier and pinch: centres of the barrier and pinch areas), the corridors they lie on (array and comma-separated text), the county holding them; EPSG:4326';
 
 -- bi.pattern_collab_unit: collaboration units as dissolved county polygons.
 CREATE TABLE bi.pattern_collab_unit (
@@ -191,6 +199,89 @@ COMMENT ON TABLE bi.pattern_county_link IS 'Links between two counties per patte
 -- bi.publish_pattern(run): write the bi rows of succeeded pattern run p_run,
 -- replacing earlier rows of that run. Returns the number of source rows.
 -- Raises when p_run is not a succeeded pattern run.
+-- bi.pattern_task: restoration tasks, ranked, with their counties and units.
+CREATE TABLE bi.pattern_task (
+    id                 integer PRIMARY KEY REFERENCES result.pattern_task (id) ON DELETE CASCADE,
+    run_id             integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
+    study_area_id      integer NOT NULL,
+    task_id            integer NOT NULL,
+    rank               integer NOT NULL,
+    kind               text NOT NULL,
+    action             text NOT NULL,
+    corridor_id        integer NOT NULL,
+    importance_class   text NOT NULL,
+    gain               double precision NOT NULL,
+    gain_unit          text NOT NULL,
+    gain_share         double precision,
+    area_km2           double precision NOT NULL,
+    priority           double precision,
+    county_code        text,
+    county_name        text,
+    city_code          text,
+    province_code      text,
+    county_codes       text,
+    collab_units       text,
+    joint              boolean NOT NULL,
+    lon                double precision,
+    lat                double precision,
+    geom_geojson_4326  text,
+    geom               geometry(MultiPolygon, 4326) NOT NULL
+);
+CREATE INDEX pattern_task_run_idx ON bi.pattern_task (run_id);
+CREATE INDEX pattern_task_geom_idx ON bi.pattern_task USING gist (geom);
+COMMENT ON TABLE bi.pattern_task IS 'Restoration tasks per pattern run (key id = result.pattern_task.id), rank 1 first by priority = gain share per km2: restore a barrier area, protect a pinch area, restore a corridor segment; the corridor and its class, the gain (unit given) and its share of the corridor''s LCD or effective resistance, area (km2), the county holding most of it, every county touched (codes by decreasing area), the collaboration units of those counties and whether it is a joint task of two units or more; EPSG:4326';
+COMMENT ON COLUMN bi.pattern_task.priority IS 'gain_share per km2 of land restored or protected: the ranking measure';
+
+-- bi.pattern_pinch: pinch areas (the protect_pinch tasks) with their current.
+CREATE TABLE bi.pattern_pinch (
+    id                 integer PRIMARY KEY REFERENCES result.pattern_task (id) ON DELETE CASCADE,
+    run_id             integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
+    study_area_id      integer NOT NULL,
+    task_id            integer NOT NULL,
+    rank               integer NOT NULL,
+    corridor_id        integer NOT NULL,
+    current_max        double precision,
+    current_mean       double precision,
+    corridor_resistance  double precision,
+    resistance_rise    double precision NOT NULL,
+    area_km2           double precision NOT NULL,
+    county_code        text,
+    county_name        text,
+    province_code      text,
+    joint              boolean NOT NULL,
+    lon                double precision,
+    lat                double precision,
+    geom               geometry(MultiPolygon, 4326) NOT NULL
+);
+CREATE INDEX pattern_pinch_run_idx ON bi.pattern_pinch (run_id);
+CREATE INDEX pattern_pinch_geom_idx ON bi.pattern_pinch USING gist (geom);
+COMMENT ON TABLE bi.pattern_pinch IS 'Pinch areas per pattern run (key id = result.pattern_task.id of its protect_pinch task): the corridor, the largest and mean current of its cells (A of the pair''s 1 A through the corridor truncated at its cutoff), the corridor''s effective resistance and its rise were the pinch degraded (ohm), area (km2), the county holding most of it; EPSG:4326';
+
+-- bi.pattern_barrier: barrier areas (the restore_barrier tasks).
+CREATE TABLE bi.pattern_barrier (
+    id                 integer PRIMARY KEY REFERENCES result.pattern_task (id) ON DELETE CASCADE,
+    run_id             integer NOT NULL REFERENCES core.run ON DELETE CASCADE,
+    study_area_id      integer NOT NULL,
+    task_id            integer NOT NULL,
+    rank               integer NOT NULL,
+    corridor_id        integer NOT NULL,
+    diameter_m         double precision,
+    lcd_drop           double precision NOT NULL,
+    lcd_drop_share     double precision,
+    area_km2           double precision NOT NULL,
+    lcd_drop_per_km2   double precision NOT NULL,
+    county_code        text,
+    county_name        text,
+    province_code      text,
+    joint              boolean NOT NULL,
+    lon                double precision,
+    lat                double precision,
+    geom               geometry(MultiPolygon, 4326) NOT NULL
+);
+CREATE INDEX pattern_barrier_run_idx ON bi.pattern_barrier (run_id);
+CREATE INDEX pattern_barrier_geom_idx ON bi.pattern_barrier USING gist (geom);
+COMMENT ON TABLE bi.pattern_barrier IS 'Barrier areas per pattern run (key id = result.pattern_task.id of its restore_barrier task): the corridor, the diameter of the restored window (m), the fall of the corridor''s LCD were it restored (cost-weighted m, McRae et al. 2012) and its share of the LCD, the area to restore (km2) and the fall per km2, the county holding most of it; EPSG:4326';
+
 CREATE FUNCTION bi.publish_pattern(p_run integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -205,6 +296,9 @@ BEGIN
     DELETE FROM bi.pattern_node WHERE run_id = p_run;
     DELETE FROM bi.pattern_collab_unit WHERE run_id = p_run;
     DELETE FROM bi.pattern_county_link WHERE run_id = p_run;
+    DELETE FROM bi.pattern_task WHERE run_id = p_run;
+    DELETE FROM bi.pattern_pinch WHERE run_id = p_run;
+    DELETE FROM bi.pattern_barrier WHERE run_id = p_run;
 
     INSERT INTO bi.pattern_source
     SELECT s.id, s.run_id, a.study_area_id, a.name, s.source_id, s.area_m2 / 1e6, s.mean_resistance, s.importance,
@@ -228,6 +322,8 @@ BEGIN
            c.cwd_to_path_ratio, c.cwd_to_euc_ratio, c.gravity,
            CASE WHEN c.important THEN 'important' ELSE 'general' END, ca.area_m2 / 1e6,
            x.counties, x.codes, x.provinces, x.counties >= 2, x.provinces >= 2,
+           c.effective_resistance, c.corridor_resistance, c.current_mean, c.current_peak,
+           (SELECT count(*)::integer FROM result.pattern_task t WHERE t.run_id = c.run_id AND t.corridor_id = c.corridor_id),
            ST_X(m.geom), ST_Y(m.geom), ST_AsGeoJSON(g.geom, 6), g.geom
     FROM result.pattern_corridor c
     JOIN core.run r ON r.run_id = c.run_id
@@ -299,9 +395,46 @@ BEGIN
                            ST_Transform(ST_PointOnSurface(ub.geom), 4326))::geometry(LineString, 4326) AS geom) g
     CROSS JOIN LATERAL (SELECT ST_LineInterpolatePoint(g.geom, 0.5) AS geom) mid
     WHERE l.run_id = p_run;
+
+    INSERT INTO bi.pattern_task
+    SELECT t.id, t.run_id, r.study_area_id, t.task_id, t.rank, t.kind,
+           CASE t.kind WHEN 'restore_barrier' THEN 'restore the barrier area'
+                       WHEN 'protect_pinch' THEN 'protect the pinch point'
+                       ELSE 'restore the corridor segment' END,
+           t.corridor_id, CASE WHEN c.important THEN 'important' ELSE 'general' END,
+           t.gain, t.gain_unit, t.gain_share, t.area_m2 / 1e6, t.priority,
+           u.code, u.name, u.parent_code, u.province_code,
+           (SELECT string_agg(v.code, ',' ORDER BY k.o) FROM unnest(t.counties) WITH ORDINALITY k(unit_id, o)
+            JOIN core.admin_unit_version v ON v.unit_id = k.unit_id),
+           array_to_string(t.collab_units, ','), t.joint,
+           ST_X(p.geom), ST_Y(p.geom), ST_AsGeoJSON(bi.simplify_4326(t.geom), 6), g.geom
+    FROM result.pattern_task t
+    JOIN core.run r ON r.run_id = t.run_id
+    JOIN result.pattern_corridor c ON c.run_id = t.run_id AND c.corridor_id = t.corridor_id
+    LEFT JOIN core.admin_unit_version u ON u.unit_id = t.unit_id
+    CROSS JOIN LATERAL (SELECT ST_Multi(ST_Transform(t.geom, 4326))::geometry(MultiPolygon, 4326) AS geom) g
+    CROSS JOIN LATERAL (SELECT ST_PointOnSurface(g.geom) AS geom) p
+    WHERE t.run_id = p_run;
+
+    INSERT INTO bi.pattern_pinch
+    SELECT b.id, b.run_id, b.study_area_id, b.task_id, b.rank, b.corridor_id, t.current_max, t.current_mean,
+           c.corridor_resistance, t.gain, b.area_km2, b.county_code, b.county_name, b.province_code, b.joint,
+           b.lon, b.lat, b.geom
+    FROM bi.pattern_task b
+    JOIN result.pattern_task t ON t.id = b.id
+    JOIN result.pattern_corridor c ON c.run_id = t.run_id AND c.corridor_id = t.corridor_id
+    WHERE b.run_id = p_run AND b.kind = 'protect_pinch';
+
+    INSERT INTO bi.pattern_barrier
+    SELECT b.id, b.run_id, b.study_area_id, b.task_id, b.rank, b.corridor_id, t.diameter_m, t.gain, t.gain_share,
+           b.area_km2, t.gain / b.area_km2, b.county_code, b.county_name, b.province_code, b.joint,
+           b.lon, b.lat, b.geom
+    FROM bi.pattern_task b
+    JOIN result.pattern_task t ON t.id = b.id
+    WHERE b.run_id = p_run AND b.kind = 'restore_barrier';
     RETURN n;
 END $$;
-COMMENT ON FUNCTION bi.publish_pattern(integer) IS 'Write the bi rows (sources, corridors, corridor areas, nodes, collaboration units, county links) of a succeeded pattern run; returns the number of source rows';
+COMMENT ON FUNCTION bi.publish_pattern(integer) IS 'Write the bi rows (sources, corridors, corridor areas, nodes, collaboration units, county links, restoration tasks, pinch and barrier areas) of a succeeded pattern run; returns the number of source rows';
 
 -- bi.refresh_pattern(): publish every succeeded pattern run that has sources but
 -- no published rows (after this file is re-applied, or changes made by hand);
@@ -335,6 +468,11 @@ SELECT r.run_id, r.study_area_id, a.name AS study_area, r.label, r.finished_at,
        (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'intersection') AS intersection_nodes,
        (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'ridge') AS ridge_nodes,
        (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'barrier') AS barrier_nodes,
+       (SELECT count(*) FROM result.pattern_node n WHERE n.run_id = r.run_id AND n.kind = 'pinch') AS pinch_nodes,
+       (SELECT count(*) FROM result.pattern_task t WHERE t.run_id = r.run_id) AS tasks,
+       (SELECT count(*) FROM result.pattern_task t WHERE t.run_id = r.run_id AND t.joint) AS joint_tasks,
+       r.timings #>> '{summary,circuit,solver}' AS circuit_solver,
+       (r.timings #>> '{summary,circuit,current_cell_m}')::double precision AS current_cell_m,
        nw.pc, nw.iic, nw.alpha, nw.beta, nw.gamma,
        (r.timings #>> '{summary,collaboration,cross_county_corridors}')::integer AS cross_county_corridors,
        (r.timings #>> '{summary,collaboration,cross_province_corridors}')::integer AS cross_province_corridors,
@@ -352,7 +490,7 @@ JOIN result.pattern_network nw ON nw.run_id = r.run_id
 LEFT JOIN core.run_input z ON z.run_id = r.run_id AND z.stage = 'zoning'
 LEFT JOIN core.run_input s ON s.run_id = r.run_id AND s.stage = 'services'
 WHERE r.stage = 'pattern' AND r.status = 'succeeded';
-COMMENT ON VIEW bi.pattern_run IS 'Succeeded pattern runs (key run_id): the zoning and services runs read, corridor-grid cell (m), sources, corridors (important / general), nodes by kind, PC, IIC, alpha, beta, gamma, corridors and sources crossing county and province boundaries, county links, collaboration units, counties in no unit, run time (s)';
+COMMENT ON VIEW bi.pattern_run IS 'Succeeded pattern runs (key run_id): the zoning and services runs read, corridor-grid cell (m), sources, corridors (important / general), nodes by kind, restoration tasks (joint ones), the circuit solver and the current map''s cell (m), PC, IIC, alpha, beta, gamma, corridors and sources crossing county and province boundaries, county links, collaboration units, counties in no unit, run time (s)';
 
 -- bi.pattern_crossing: what each source or corridor holds in each county.
 CREATE VIEW bi.pattern_crossing AS

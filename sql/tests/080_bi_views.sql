@@ -32,10 +32,13 @@ SELECT is_empty($$SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid 
 SELECT results_eq($$SELECT f_table_name::text COLLATE "C", type::text COLLATE "C", srid FROM geometry_columns
                     WHERE f_table_schema = 'bi' ORDER BY 1$$,
                   $$VALUES ('county'::text COLLATE "C", 'MULTIPOLYGON'::text COLLATE "C", 4326), ('county_current', 'MULTIPOLYGON', 4326),
-                           ('county_shape', 'MULTIPOLYGON', 4326), ('pattern_collab_unit', 'MULTIPOLYGON', 4326),
+                           ('county_shape', 'MULTIPOLYGON', 4326), ('pattern_barrier', 'MULTIPOLYGON', 4326),
+                           ('pattern_collab_unit', 'MULTIPOLYGON', 4326),
                            ('pattern_corridor', 'LINESTRING', 4326), ('pattern_corridor_area', 'MULTIPOLYGON', 4326),
                            ('pattern_county_link', 'LINESTRING', 4326), ('pattern_node', 'POINT', 4326),
-                           ('pattern_source', 'MULTIPOLYGON', 4326), ('zone_map', 'MULTIPOLYGON', 4326)$$,
+                           ('pattern_pinch', 'MULTIPOLYGON', 4326),
+                           ('pattern_source', 'MULTIPOLYGON', 4326), ('pattern_task', 'MULTIPOLYGON', 4326),
+                           ('zone_map', 'MULTIPOLYGON', 4326)$$,
                   'bi geometries are typed and registered in EPSG:4326: polygons as MultiPolygon (the relations of 080 and 082)');
 SELECT is_empty($$SELECT m.matviewname FROM pg_matviews m WHERE m.schemaname = 'bi'
                   AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = format('bi.%I', m.matviewname)::regclass

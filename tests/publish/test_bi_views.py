@@ -184,6 +184,13 @@ def xy(x: float, y: float) -> str:
     return f"{X0 + x} {Y0 + y}"
 
 
+# restoration tasks of the pattern: a barrier area across the Alpha-Beta boundary (1 km2 in Alpha, 3 km2 in Beta)
+# and a pinch area inside Alpha
+TASKS = [(1, "restore_barrier", 2, 4000.0, "cost-weighted m", 0.2, (9500, 3500, 11500, 5500), {"diameter_m": 2000.0}),
+         (2, "protect_pinch", 1, 30.0, "ohm", 1.5, (7000, 3500, 8000, 4500),
+          {"current_max": 0.9, "current_mean": 0.7})]
+
+
 def build_pattern(conn, area: dict, inputs: dict, zoning: int, method: str = "components") -> int:
     """A pattern run reading ``zoning`` with two sources, one corridor, its area and a barrier node, and its
     collaboration computed by the real SQL and Python (``collaboration.collaborate``).
@@ -221,6 +228,16 @@ def build_pattern(conn, area: dict, inputs: dict, zoning: int, method: str = "co
             """INSERT INTO result.pattern_network (run_id, cell_m, sources, corridors, important_corridors, pc, alpha,
                    beta, gamma) VALUES (%s, 1000, 2, 1, 1, 0.01, NULL, 0.5, NULL)""", (pattern,))
         summary = collaboration.collaborate(conn, pattern, zoning, collaboration.CollaborationSettings(method=method))
+        for task, kind, rank, gain, unit, share, box, extra in TASKS:
+            geom = shapely.box(X0 + box[0], Y0 + box[1], X0 + box[2], Y0 + box[3])
+            conn.execute(
+                """INSERT INTO result.pattern_task (run_id, task_id, kind, corridor_id, rank, gain, gain_unit,
+                       gain_share, area_m2, priority, cells, diameter_m, current_max, current_mean, geom)
+                   VALUES (%s, %s, %s, 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_Multi(ST_GeomFromText(%s, %s)))""",
+                (pattern, task, kind, rank, gain, unit, share, geom.area, share / (geom.area / 1e6),
+                 int(geom.area / 1e6), extra.get("diameter_m"), extra.get("current_max"), extra.get("current_mean"),
+                 geom.wkt, SRID))
+        conn.execute("SELECT result.pattern_place_tasks(%s)", (pattern,))
         conn.execute("""UPDATE core.run SET timings = jsonb_build_object('seconds', 1.5, 'summary',
                             jsonb_build_object('collaboration', %s::jsonb)) WHERE run_id = %s""",
                      (json.dumps(summary), pattern))
@@ -297,7 +314,7 @@ def test_geometry_columns_registered_with_typmod(conn, analysis):
            WHERE f_table_schema = 'bi'""").fetchall()}
     expected = ("geom", "MULTIPOLYGON", 4326, 2)
     polygons = ("county_shape", "county", "county_current", "zone_map", "pattern_source", "pattern_corridor_area",
-                "pattern_collab_unit")
+                "pattern_collab_unit", "pattern_task", "pattern_pinch", "pattern_barrier")
     assert found == {**{v: expected for v in polygons}, "pattern_node": ("geom", "POINT", 4326, 2),
                      **{v: ("geom", "LINESTRING", 4326, 2) for v in ("pattern_corridor", "pattern_county_link")}}
 
@@ -817,3 +834,34 @@ def test_securing_the_database_is_safe_under_concurrency(db_url, conn):
         t.join(120)
     assert errors_seen == []
     assert not conn.execute("SELECT has_database_privilege('public', current_database(), 'TEMPORARY')").fetchone()[0]
+
+
+def test_restoration_tasks_placed_in_counties_and_units(conn, analysis):
+    """Each task takes the county holding most of it, lists every county it touches (largest first) and the
+    collaboration units of those counties; bi publishes tasks, pinch and barrier areas with their figures."""
+    pattern = analysis["pattern"]
+    placed = rows(conn, """SELECT t.task_id, u.code AS main, t.collab_units, t.joint,
+                                  (SELECT array_agg(v.code ORDER BY k.o) FROM unnest(t.counties) WITH ORDINALITY k(id, o)
+                                   JOIN core.admin_unit_version v ON v.unit_id = k.id) AS codes
+                           FROM result.pattern_task t JOIN core.admin_unit_version u ON u.unit_id = t.unit_id
+                           WHERE t.run_id = %s ORDER BY t.task_id""", (pattern,))
+    assert [(p["task_id"], p["main"], p["codes"]) for p in placed] == [(1, "130102", ["130102", "130101"]),
+                                                                        (2, "130101", ["130101"])]
+    unit_of = dict(conn.execute("""SELECT u.code, m.unit_no FROM result.pattern_collab_member m
+                                   JOIN core.admin_unit_version u ON u.unit_id = m.unit_id WHERE m.run_id = %s""",
+                                (pattern,)).fetchall())
+    for p in placed:
+        units = sorted({unit_of[c] for c in p["codes"] if unit_of[c] is not None})
+        assert p["collab_units"] == units and p["joint"] == (len(units) >= 2)
+    task = rows(conn, "SELECT * FROM bi.pattern_task WHERE run_id = %s ORDER BY rank", (pattern,))
+    assert [(t["rank"], t["kind"], t["county_code"], t["county_codes"]) for t in task] == [
+        (1, "protect_pinch", "130101", "130101"), (2, "restore_barrier", "130102", "130102,130101")]
+    assert task[0]["action"] == "protect the pinch point" and task[0]["importance_class"] == "important"
+    assert task[1]["area_km2"] == pytest.approx(4.0) and task[1]["priority"] == pytest.approx(0.2 / 4)
+    (pinch,) = rows(conn, "SELECT * FROM bi.pattern_pinch WHERE run_id = %s", (pattern,))
+    assert (pinch["current_max"], pinch["current_mean"], pinch["resistance_rise"]) == (0.9, 0.7, 30.0)
+    (barrier,) = rows(conn, "SELECT * FROM bi.pattern_barrier WHERE run_id = %s", (pattern,))
+    assert barrier["lcd_drop"] == 4000.0 and barrier["diameter_m"] == 2000.0
+    assert barrier["lcd_drop_per_km2"] == pytest.approx(1000.0) and barrier["county_code"] == "130102"
+    (run,) = rows(conn, "SELECT tasks, joint_tasks FROM bi.pattern_run WHERE run_id = %s", (pattern,))
+    assert run == {"tasks": 2, "joint_tasks": sum(p["joint"] for p in placed)}

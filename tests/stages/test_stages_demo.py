@@ -218,14 +218,33 @@ def test_the_pattern_of_the_demo(db_url, conn, cli_env, tmp_path):
                                 AND ST_DWithin(ST_EndPoint(c.geom), b.geom, 1) AND c.lcd >= c.length_m * (1 - 1e-12)
                                 AND ST_IsValid(c.geom))""", (run,)).fetchone()[0]
     assert bad == 0
-    # every node lies on the corridors it names
-    off = conn.execute("""SELECT count(*) FROM result.pattern_node n WHERE n.run_id = %s AND NOT EXISTS (
+    # every strategic point lies on the corridors it names; a pinch node in its pinch area, a barrier node at the
+    # centre of its window (within half its diameter of the cells to restore)
+    off = conn.execute("""SELECT count(*) FROM result.pattern_node n WHERE n.run_id = %s AND n.kind IN
+                              ('intersection', 'ridge') AND NOT EXISTS (
                               SELECT 1 FROM result.pattern_corridor c WHERE c.run_id = n.run_id
                               AND c.corridor_id = ANY(n.corridors) AND ST_DWithin(c.geom, n.geom, 1))""",
                        (run,)).fetchone()[0]
     assert off == 0
+    pinch, barrier, tasks = conn.execute(
+        """SELECT count(*) FILTER (WHERE kind = 'pinch'), count(*) FILTER (WHERE kind = 'barrier'),
+                  (SELECT count(*) FROM result.pattern_task t WHERE t.run_id = %s)
+           FROM result.pattern_node n WHERE run_id = %s""", (run, run)).fetchone()
+    assert pinch >= 1 and tasks >= pinch + barrier
+    astray = conn.execute("""SELECT count(*) FROM result.pattern_node n WHERE n.run_id = %s AND n.kind IN ('pinch',
+                                 'barrier') AND NOT EXISTS (SELECT 1 FROM result.pattern_task t
+                                 WHERE t.run_id = n.run_id AND t.corridor_id = ANY(n.corridors)
+                                 AND t.kind = CASE n.kind WHEN 'pinch' THEN 'protect_pinch' ELSE 'restore_barrier' END
+                                 AND ST_DWithin(t.geom, n.geom, coalesce(t.diameter_m / 2, 0) + 1))""",
+                         (run,)).fetchone()[0]
+    assert astray == 0
+    # tasks: ranked 1..n by priority, each in a county
+    ranks = conn.execute("""SELECT rank, priority, unit_id FROM result.pattern_task WHERE run_id = %s ORDER BY rank""",
+                         (run,)).fetchall()
+    assert [r[0] for r in ranks] == list(range(1, len(ranks) + 1))
+    assert all(a[1] >= b[1] for a, b in zip(ranks, ranks[1:])) and all(r[2] is not None for r in ranks)
     layers = {r[0] for r in conn.execute("SELECT name FROM core.layer WHERE run_id = %s", (run,)).fetchall()}
-    assert layers == {"importance", "resistance", "mcr", "corridor"}
+    assert layers == {"importance", "resistance", "mcr", "corridor", "current", "corridor_current", "barrier"}
     again = CliRunner().invoke(app, ["compute", "pattern", "-a", "demo", "--config", str(cfg)], env=cli_env)
     assert again.exit_code == 0 and "reused" in again.output, again.output
 
@@ -324,3 +343,32 @@ def test_resistance_corrections_on_the_demo(db_url, conn, cli_env, tmp_path):
         # float32 storage of the layers: relative 1e-6
         np.testing.assert_allclose(got[cropland], expected, rtol=1e-6, err_msg=correction)
         assert np.isfinite(got[forest]).all()
+
+
+def test_degenerate_circuits_refused_in_one_line(db_url, conn, cli_env, tmp_path):
+    """The circuit step's degenerate cases: a land-use table with a resistance of 0 (a short circuit) and a grid too
+    large for the direct solver asked for. One line naming the remedy, exit 1, the database as it was. (An isolated source
+    is refused by the same path: tests/stages/test_pattern_pinch_barriers.py.)"""
+    from helpers import check_bad_input, run_cli
+    from restore_db.resources import package_data
+
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    first = run_cli(cli_env, "compute", "all", "-a", "demo")
+    assert first.returncode == 0, first.stderr
+    assert "circuit (pairwise, direct solver" in first.stderr and "restoration tasks" in first.stderr, first.stderr
+    conn.commit()
+    direct = tmp_path / "direct.toml"
+    direct.write_text("[pattern]\ncircuit_solver = 'direct'\ncircuit_direct_max_cells = 1000\n", encoding="utf-8")
+    check_bad_input(conn, cli_env, "compute", "pattern", "-a", "demo", "--config", direct,
+                    match=["too large for the direct solver", "pattern.circuit_direct_max_cells = 1,000",
+                           "pattern.circuit_solver = 'cg+amg'"])
+    text = package_data("params", "demo_lulc.csv").read_text(encoding="utf-8").splitlines()
+    header = text[0].split(",")
+    row = text[1].split(",")
+    row[header.index("resistance")] = "0"
+    zero = tmp_path / "zero.csv"
+    zero.write_text("\n".join([text[0], ",".join(row), *text[2:]]) + "\n", encoding="utf-8")
+    # a resistance of 0 never reaches the circuit: the land-use table is refused when loaded (the circuit and the
+    # pattern stage refuse one too, should a table be edited in the database: test_pattern_circuit.py)
+    check_bad_input(conn, cli_env, "load", "params", zero, "--name", "zero_resistance", "-a", "demo",
+                    match=["zero.csv", "resistance of lucode 1 = 0", "outside the allowed range [1, 100000]"])

@@ -239,7 +239,7 @@ def _pattern_line(conn, pattern_run: int | None) -> None:
 
     err.print(f"pattern run {pattern_run} ({row[7]:g} m corridor grid): {row[0]} sources, {row[1]} corridors "
               f"({row[2]} important), nodes: " + ", ".join(f"{k} {nodes.get(k, 0)}" for k in
-                                                            ("intersection", "ridge", "barrier"))
+                                                            ("intersection", "ridge", "barrier", "pinch"))
               + f"; PC {fmt(row[3])}, alpha {fmt(row[4])}, beta {fmt(row[5])}, gamma {fmt(row[6])}",
               highlight=False)
     (together,) = conn.execute("SELECT timings #> '{summary,collaboration}' FROM core.run WHERE run_id = %s",
@@ -250,6 +250,13 @@ def _pattern_line(conn, pattern_run: int | None) -> None:
                   f"({together['cross_province_sources']}); {together['strong_links']} of {together['links']} county "
                   f"links strong; {together['units']} collaboration units of {together['counties_in_units']} "
                   f"counties, {together['counties_alone']} counties in none (bi.pattern_*)", highlight=False)
+    (circuit,) = conn.execute("SELECT timings #> '{summary,circuit}' FROM core.run WHERE run_id = %s",
+                              (pattern_run,)).fetchone()
+    if circuit:
+        err.print(f"circuit ({circuit['mode']}, {circuit['solver']} solver, current map at "
+                  f"{circuit['current_cell_m']:g} m): {circuit['pinch_areas']} pinch areas, {circuit['barrier_areas']} "
+                  f"barrier areas, {circuit['segments']} corridor segments: {circuit['tasks']} restoration tasks, "
+                  f"{circuit['joint_tasks']} joint (bi.pattern_task)", highlight=False)
 
 
 @app.command()

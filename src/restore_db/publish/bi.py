@@ -48,11 +48,14 @@ VIEWS = (
     "pattern_member",
     "pattern_partner",
     "pattern_rollup_partner",
+    "pattern_task",
+    "pattern_pinch",
+    "pattern_barrier",
 )
 MATVIEWS = ("county_shape", "county_current")
 # written by bi.publish() (zoning runs) and bi.publish_pattern() (pattern runs)
 TABLES = ("county", "zone_map", "pattern_source", "pattern_corridor", "pattern_corridor_area", "pattern_node",
-          "pattern_collab_unit", "pattern_county_link")
+          "pattern_collab_unit", "pattern_county_link", "pattern_task", "pattern_pinch", "pattern_barrier")
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

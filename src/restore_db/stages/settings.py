@@ -46,6 +46,9 @@ CHOICES = {
     "pattern.importance_weighting": ("equal", "entropy", "manual"),
     "pattern.source_rule": ("top_share", "natural_breaks"),
     "pattern.extent": ("counties", "grid"),
+    "pattern.circuit_mode": ("pairwise", "all_to_one"),
+    "pattern.circuit_connect": ("average_conductance", "average_resistance"),
+    "pattern.circuit_solver": ("auto", "direct", "cg+amg"),
 }
 # keys whose value is a free-form table (their own keys are checked by the stage)
 FREE_TABLES = {"ratios.cesd.weights", "zoning.merge"}
@@ -173,6 +176,26 @@ def _check(cfg: dict, source: str) -> None:
     if p["barrier_resistance"] < 1:
         raise InputError(f"{source}: pattern.barrier_resistance must be >= 1 (the resistance floor), "
                          f"got {p['barrier_resistance']}")
+    if p["circuit_neighbours"] not in (4, 8):
+        raise InputError(f"{source}: pattern.circuit_neighbours must be 4 or 8, got {p['circuit_neighbours']}")
+    for key in ("circuit_factor",):
+        if not 0 <= p[key] <= 64:
+            raise InputError(f"{source}: pattern.{key} must be between 0 (automatic) and 64, got {p[key]}")
+    for key in ("circuit_max_cells", "circuit_direct_max_cells"):
+        if p[key] < 1000:
+            raise InputError(f"{source}: pattern.{key} must be at least 1000 cells, got {p[key]}")
+    if not 0.0 < p["pinch_min_current"] <= 1.0:
+        raise InputError(f"{source}: pattern.pinch_min_current must be within (0, 1] (A of the pair's 1 A), "
+                         f"got {p['pinch_min_current']}")
+    for key in ("restored_resistance", "pinch_degraded_resistance", "segment_resistance"):
+        if not (math.isfinite(p[key]) and p[key] >= 1):
+            raise InputError(f"{source}: pattern.{key} must be a finite number >= 1 (the resistance floor), "
+                             f"got {p[key]}")
+    d = p["barrier_diameters_m"]
+    if not d or not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in d):
+        raise InputError(f"{source}: pattern.barrier_diameters_m must list window diameters > 0 (m), got {d!r}")
+    if not 0.0 < p["barrier_min_share"] < 1.0:
+        raise InputError(f"{source}: pattern.barrier_min_share must be within (0, 1), got {p['barrier_min_share']}")
     for a, b in z["merge"].items():
         for code in (a, b):
             if not isinstance(code, str) or not re.fullmatch(r"(HH|LH|LL|HL)-(H|L)", code):

@@ -12,7 +12,39 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from restore_db.stages.pattern import cost, network, nodes, resistance as resist, sources as src
+from restore_db.stages.pattern import barriers as barrier_score
+from restore_db.stages.pattern import circuit as cc
+from restore_db.stages.pattern import cost, network, nodes, pinch, resistance as resist, sources as src, tasks
+
+
+@dataclass(frozen=True)
+class CircuitStep:
+    """The circuit-theory step of the pattern (docs/models/pattern.md#circuit-theory).
+
+    circuit: how the grid becomes a circuit and how it is solved.
+    mode: ``pairwise`` (1 A between the two sources of each corridor) or ``all_to_one`` (each source in turn the
+        ground, every other source injecting 1 A) for the cumulative current map.
+    factor: the current map's grid is this many corridor cells per side; 0: the smallest factor whose grid holds at
+        most ``max_cells`` passable cells.
+    pinch_min_current: a corridor cell carrying at least this share of its pair's 1 A is a pinch cell.
+    pinch_degraded: the resistance a pinch is degraded to, to measure what protecting it keeps.
+    barrier_diameters_m: window diameters of the barrier score (m).
+    restored: resistance of restored land (barrier windows, corridor segments).
+    barrier_min_share: cells whose best window shortens their corridor by at least this share of its LCD make the
+        barrier areas.
+    segment_resistance: least-cost-path cells at least this resistant make the corridor segments to restore.
+    """
+
+    circuit: cc.CircuitSettings = cc.CircuitSettings()
+    mode: str = "pairwise"
+    factor: int = 0
+    max_cells: int = 1_000_000
+    pinch_min_current: float = 0.5
+    pinch_degraded: float = 100.0
+    barrier_diameters_m: tuple[float, ...] = (2000.0, 4000.0)
+    restored: float = 1.0
+    barrier_min_share: float = 0.05
+    segment_resistance: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +63,7 @@ class PatternSettings:
         (:func:`network.important_corridors`).
     core_method: the MSPA Core of :func:`sources.core` (erosion, mspa or auto).
     processes: processes for the sources' searches (:func:`cost.bounded_searches`).
+    circuit: the circuit-theory step (:class:`CircuitStep`), or None to leave it out.
     source_rule: ``top_share`` (the cells holding ``importance_share`` of the total) or ``natural_breaks`` (the
         ``top_classes`` highest of five Fisher–Jenks classes of the importance).
     min_dpc, max_sources: keep the sources of dPC (%) at least ``min_dpc`` and at most the ``max_sources`` of highest
@@ -53,6 +86,7 @@ class PatternSettings:
     max_sources: int = 0
     source_rule: str = "top_share"
     top_classes: int = 1
+    circuit: CircuitStep | None = None
 
 
 @dataclass
@@ -66,6 +100,10 @@ class Corridor:
     euclidean_m: float
     gravity: float = math.nan
     important: bool = False
+    effective_resistance: float = math.nan     # Ω between the two sources, over the whole grid
+    corridor_resistance: float = math.nan      # Ω through the corridor truncated at its cutoff
+    current_mean: float = math.nan             # A along the path (pairwise: the pair's 1 A; all-to-one: cumulative)
+    current_peak: float = math.nan
 
     @property
     def cwd_to_euc_ratio(self) -> float:
@@ -94,6 +132,14 @@ class PatternResult:
     dropped: int = 0                # candidate sources left out by min_dpc / max_sources
     indices: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)     # time of each step
+    # the circuit step (empty when it is left out)
+    current: np.ndarray | None = None           # float64 cumulative current (A), NaN where impassable
+    current_factor: int = 1                     # the current map's cell is this many corridor cells per side
+    current_solver: str = ""
+    corridor_current: np.ndarray | None = None  # float64 current of the corridors' own circuits (maximum), NaN outside
+    barrier: np.ndarray | None = None           # float64 best improvement per metre of window (ΔLCD / D), 0: none
+    pinches: list[pinch.Pinch] = field(default_factory=list)
+    tasks: list[tasks.Task] = field(default_factory=list)
 
 
 def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
@@ -228,6 +274,11 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
 
     centroids = {k: np.argwhere(labels[cells_of[k]] == k).mean(axis=0) + [cells_of[k][0].start, cells_of[k][1].start]
                  for k in ids}
+    # the circuit step runs on the pattern that is kept: not on a first making that min_dpc / max_sources redo
+    step = settings.circuit if len(ids) >= 2 and (keep is not None or not (settings.min_dpc > 0
+                                                                           or settings.max_sources > 0)) else None
+    if step is not None:
+        flows = _CorridorWork(r.shape, step)
     try:
         for i, (a, b) in enumerate(pairs):
             cwd_a, cwd_b = own(a), own(b)
@@ -247,12 +298,18 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
                 lower = (nlcc <= settings.corridor_width * path.lcd) & (nlcc < here)
                 here[lower] = nlcc[lower]
                 owner[lower] = len(result.corridors)
+                if step is not None:
+                    flows.corridor(r, labels, both, corner, cwd_a[wa], cwd_b[wb], nlcc, settings.corridor_width,
+                                   result.corridors[-1], len(result.corridors), grid_cell)
             for k in (a, b):
                 if last_use[k] == i:
                     del cwd[k]
     finally:
         searches.close()     # stops the workers on an error too
     tick("corridors")
+    if step is not None:
+        flows.finish(result, r, labels, ids, grid_cell)
+        tick("circuit")
     if result.corridors:
         lcd_max = max(c.path.lcd for c in result.corridors)
         for c in result.corridors:
@@ -271,7 +328,7 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
         chosen = {k for k in ranked if result.dpc[k] >= settings.min_dpc}
         if settings.max_sources > 0:
             chosen &= set(ranked[:settings.max_sources])
-        if len(chosen) < len(ids):
+        if len(chosen) < len(ids) or step is None and settings.circuit is not None:   # again, with the circuit
             again = compose(resistance, importance, foreground, cell, settings, keep=chosen)
             again.dropped = len(ids) - len(chosen)
             again.seconds = {k: round(seconds.get(k, 0.0) + again.seconds.get(k, 0.0), 3)
@@ -280,8 +337,189 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     result.iic, result.diic = network.integral_index_connectivity(
         area, [(c.a, c.b) for c in result.corridors], landscape)
     paths = [c.path.cells for c in result.corridors]
-    result.nodes = (nodes.intersections(r.shape, paths, labels) + nodes.ridge_crossings(paths, alloc)
-                    + nodes.barriers(r.shape, paths, r, settings.barrier_resistance))
+    result.nodes = nodes.intersections(r.shape, paths, labels) + nodes.ridge_crossings(paths, alloc)
+    if step is None:
+        result.nodes += nodes.barriers(r.shape, paths, r, settings.barrier_resistance)
+    else:           # pinch and barrier nodes: the centres of the pinch and barrier areas
+        result.nodes += [nodes.Node("pinch", *nodes.centre(p.cells), (p.corridor - 1,)) for p in result.pinches]
+        result.nodes += [nodes.Node("barrier", *t.detail["centre"], (t.corridor - 1,)) for t in result.tasks
+                         if t.kind == "restore_barrier"]
     result.indices = network.network_indices(len(result.corridors), len(ids))
     tick("network_nodes")
     return result
+
+
+class _CorridorWork:
+    """The circuit step's work on each corridor while its CWD windows are at hand (corridor current, pinches, barrier
+    score, segments), and the current map of the sources once every corridor is known."""
+
+    def __init__(self, shape: tuple[int, int], step: CircuitStep) -> None:
+        self.step = step
+        self.corridor_current = np.full(shape, np.nan)
+        self.per_metre = np.zeros(shape)        # best ΔLCD / D over the corridors and diameters
+        self.gain = np.zeros(shape)             # ΔLCD of that window (cost-weighted metres)
+        self.size = np.zeros(shape)             # its diameter (m)
+        self.owner = np.zeros(shape, dtype=np.int32)      # its corridor (1-based)
+        self.pinches: list[pinch.Pinch] = []
+        self.tasks: list[tasks.Task] = []
+        self.lcd: dict[int, float] = {}
+
+    def corridor(self, r: np.ndarray, labels: np.ndarray, both: tuple[slice, slice], corner: np.ndarray,
+                 cwd_a: np.ndarray, cwd_b: np.ndarray, nlcc: np.ndarray, width: float, c: Corridor, cid: int,
+                 cell: float) -> None:
+        step = self.step
+        self.lcd[cid] = c.path.lcd
+        inside = nlcc <= width * c.path.lcd
+        flow = pinch.corridor_flow(r[both], labels[both], c.a, c.b, inside, step.circuit)
+        c.corridor_resistance = flow.resistance
+        box = tuple(slice(b.start + o, b.stop + o) for b, o in zip(flow.box, corner))
+        here = self.corridor_current[box]
+        np.fmax(here, flow.current, out=here)
+        for p in pinch.pinches(flow, r[both], labels[both], c.a, c.b, cid, step.pinch_min_current,
+                               step.pinch_degraded, step.circuit):
+            p.cells = p.cells + corner
+            self.pinches.append(p)
+        gain, size = barrier_score.pair_scores(cwd_a, cwd_b, c.path.lcd, list(step.barrier_diameters_m), cell,
+                                               step.restored)
+        per_metre = np.divide(gain, size, out=np.zeros_like(gain), where=size > 0)
+        best = self.per_metre[both]
+        better = per_metre > best
+        best[better] = per_metre[better]
+        self.gain[both][better] = gain[better]
+        self.size[both][better] = size[better]
+        self.owner[both][better] = cid
+        self.tasks += tasks.segments(c.path.cells, r, labels, cid, c.path.lcd, cell, step.segment_resistance,
+                                     step.restored)
+
+    def _barrier_areas(self, r: np.ndarray, labels: np.ndarray, cell: float) -> list[tasks.Task]:
+        """A barrier area per 8-connected cluster of cells whose best window shortens its corridor by at least
+        barrier_min_share of the LCD: the window of the cluster's best cell, its cells that need restoring."""
+        step = self.step
+        lcd = np.zeros(max(self.lcd, default=0) + 1)
+        for cid, value in self.lcd.items():
+            lcd[cid] = value
+        share = np.divide(self.gain, lcd[self.owner], out=np.zeros(self.gain.shape), where=self.owner > 0)
+        clusters, n = ndimage.label(share >= step.barrier_min_share, structure=nodes.EIGHT)
+        out = []
+        h, w = r.shape
+        for k, box in enumerate(ndimage.find_objects(clusters), start=1):
+            local = np.where(clusters[box] == k, share[box], -1.0)
+            i, j = np.unravel_index(int(np.argmax(local)), local.shape)
+            row, col = i + box[0].start, j + box[1].start
+            cid, d = int(self.owner[row, col]), float(self.size[row, col])
+            foot = barrier_score.disk(d, cell)
+            q = foot.shape[0] // 2
+            cells = np.argwhere(foot) + [row - q, col - q]
+            cells = cells[(cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0) & (cells[:, 1] < w)]
+            rr = r[cells[:, 0], cells[:, 1]]
+            cells = cells[np.isfinite(rr) & (rr > step.restored) & (labels[cells[:, 0], cells[:, 1]] == 0)]
+            if not len(cells):
+                continue
+            gain = float(self.gain[row, col])
+            out.append(tasks.Task("restore_barrier", cid, cells, gain, "cost-weighted m", gain / self.lcd[cid],
+                                  len(cells) * cell * cell, {"diameter_m": d, "centre": (int(row), int(col)),
+                                                             "cluster_cells": int((clusters[box] == k).sum())}))
+        return out
+
+    def finish(self, result: PatternResult, r: np.ndarray, labels: np.ndarray, ids: list[int], cell: float) -> None:
+        step = self.step
+        for p in self.pinches:
+            gain = p.degraded_resistance - p.resistance
+            self.tasks.append(tasks.Task("protect_pinch", p.corridor, p.cells, gain, "ohm",
+                                         gain / p.resistance if p.resistance > 0 else math.nan,
+                                         len(p.cells) * cell * cell,
+                                         {"current_max": p.current_max, "current_mean": p.current_mean}))
+        self.tasks += self._barrier_areas(r, labels, cell)
+        result.pinches = self.pinches
+        result.tasks = tasks.rank(self.tasks)
+        result.corridor_current = self.corridor_current
+        result.barrier = self.per_metre
+        _source_currents(result, r, labels, ids, step)
+
+
+def current_factor(r: np.ndarray, max_cells: int) -> int:
+    """The smallest factor whose coarsened grid holds at most ``max_cells`` passable cells."""
+    passable = int(np.isfinite(r).sum())
+    return max(1, math.ceil(math.sqrt(passable / max_cells))) if passable > max_cells else 1
+
+
+def coarse_labels(labels: np.ndarray, factor: int) -> np.ndarray:
+    """Source ids on a grid ``factor`` times coarser: each block takes the source holding most of its cells."""
+    if factor == 1:
+        return np.asarray(labels, dtype=np.int32)
+    best = np.zeros((-(-labels.shape[0] // factor), -(-labels.shape[1] // factor)))
+    out = np.zeros(best.shape, dtype=np.int32)
+    for k in np.unique(labels[labels > 0]):
+        share = np.nan_to_num(block_mean((labels == k).astype(np.float64), factor))
+        more = share > best
+        best[more], out[more] = share[more], k
+    return out
+
+
+def _source_currents(result: PatternResult, r: np.ndarray, labels: np.ndarray, ids: list[int],
+                     step: CircuitStep) -> None:
+    """The cumulative current map of the sources (pairwise over the corridors' pairs, or all-to-one), each
+    corridor's effective resistance and the current along its path.
+
+    Raises:
+        CircuitError: an isolated source (no passable path to any other source), or a grid too large for the
+            direct solver when it is asked for.
+    """
+    f = step.factor or current_factor(r, step.max_cells)
+    coarse_r = resist.aggregate(r, f) if f > 1 else r
+    coarse = coarse_labels(labels, f)
+    circuit = cc.Circuit(coarse_r, coarse, step.circuit)
+    node = {}
+    for k in ids:
+        cells = circuit.nodemap[(coarse == k) & (circuit.nodemap >= 0)]
+        if not len(cells):
+            raise cc.CircuitError(f"source {k} vanishes on the current map's grid of {f} x {f} corridor cells: "
+                                  "lower pattern.circuit_factor")
+        node[k] = int(cells[0])
+    comp = {k: circuit.component[node[k]] for k in ids}
+    alone = [k for k in ids if sum(1 for j in ids if comp[j] == comp[k]) == 1]
+    if alone:
+        rows, cols = np.nonzero(labels == alone[0])
+        raise cc.CircuitError(f"source {alone[0]} is isolated (no passable path joins it to another source; its "
+                              f"first cell at row {int(rows[0])}, column {int(cols[0])} of the corridor grid)"
+                              + (f", and {len(alone) - 1} more" if len(alone) > 1 else "")
+                              + ": no current can flow; set pattern.extent = 'grid', lower pattern.min_source_area_m2"
+                              " or set pattern.circuit = false")
+    focal = [node[k] for k in ids]
+    index = {k: i for i, k in enumerate(ids)}
+    if step.mode == "pairwise":
+        pairs = [(index[c.a], index[c.b]) for c in result.corridors]
+        resistances, total = cc.pairwise(circuit, focal, pairs, on_pair=_PathCurrent(result, f, circuit))
+        for c, p in zip(result.corridors, pairs):
+            c.effective_resistance = resistances[p]
+    else:
+        total, _ = cc.all_to_one(circuit, focal)
+        along = _PathCurrent(result, f, circuit)
+        for c in result.corridors:
+            along.set(c, total)
+        for c in result.corridors:
+            c.effective_resistance = circuit.effective_resistance(node[c.a], node[c.b])
+    current = circuit.cell_map(total, fill=np.nan)
+    if f > 1:
+        current = np.repeat(np.repeat(current, f, axis=0), f, axis=1)[:r.shape[0], :r.shape[1]]
+    result.current = np.where(np.isfinite(r), current, np.nan)
+    result.current_factor = f
+    result.current_solver = circuit.solver_used
+
+
+class _PathCurrent:
+    """Receives each pair's node currents: the mean and peak along its corridor's path, and their sum."""
+
+    def __init__(self, result: PatternResult, factor: int, circuit: cc.Circuit) -> None:
+        self.result, self.factor, self.circuit = result, factor, circuit
+
+    def set(self, c: Corridor, current: np.ndarray) -> None:
+        cells = np.asarray(c.path.cells).reshape(-1, 2) // self.factor
+        inside = self.result.sources[c.path.cells[:, 0], c.path.cells[:, 1]] == 0
+        nodes_on = self.circuit.nodemap[cells[inside, 0], cells[inside, 1]]
+        values = current[nodes_on[nodes_on >= 0]]
+        if len(values):
+            c.current_mean, c.current_peak = float(values.mean()), float(values.max())
+
+    def __call__(self, t: int, current: np.ndarray) -> None:
+        self.set(self.result.corridors[t], current)

@@ -31,7 +31,7 @@ def _clusters(mask: np.ndarray) -> list[np.ndarray]:
     return [np.argwhere(labels == k) for k in range(1, n + 1)]
 
 
-def _centre(cells: np.ndarray) -> tuple[int, int]:
+def centre(cells: np.ndarray) -> tuple[int, int]:
     """The cell of a cluster nearest its centroid (ties: the first in row order)."""
     centre = cells.mean(axis=0)
     k = int(np.argmin(((cells - centre) ** 2).sum(axis=1)))
@@ -70,7 +70,7 @@ def intersections(shape: tuple[int, int], paths: Sequence[np.ndarray], sources: 
     shared = _mask(shape, [k for k, o in owners.items() if len(o) >= 2]) & (np.asarray(sources) == 0)
     out = []
     for cells in _clusters(shared):
-        row, col = _centre(cells)
+        row, col = centre(cells)
         ids = sorted(set().union(*(owners[(int(r), int(c))] for r, c in cells)))
         out.append(Node("intersection", row, col, tuple(ids)))
     return out
@@ -117,7 +117,7 @@ def barriers(shape: tuple[int, int], paths: Sequence[np.ndarray], resistance: np
     mask = on_path & np.isfinite(r) & (r >= threshold)
     out = []
     for cells in _clusters(mask):
-        row, col = _centre(cells)
+        row, col = centre(cells)
         ids = sorted(set().union(*(owners[(int(a), int(b))] for a, b in cells)))
         out.append(Node("barrier", row, col, tuple(ids)))
     return out

@@ -32,6 +32,11 @@ LAYERS = (Output("importance", "1", "ecosystem-service importance, min-max scale
           Output("resistance", "1", "ecological resistance (land-use base, corrected, floor 1; nodata impassable)"),
           Output("mcr", "cost-weighted m", "minimum cumulative resistance from the nearest source"),
           Output("corridor", "cost-weighted m", "NLCC of the least-cost corridors (minimum over pairs)"))
+CIRCUIT_LAYERS = (Output("current", "A", "cumulative current of the sources (circuit theory, pattern.circuit_mode)"),
+                  Output("corridor_current", "A", "current of each corridor's own circuit truncated at its cutoff "
+                         "(largest over the corridors; pinch points carry pattern.pinch_min_current or more)"),
+                  Output("barrier", "1", "barrier score: the largest fall of a corridor's LCD per metre of restored "
+                         "window (McRae et al. 2012), 0 where restoring helps no corridor"))
 HQ = "habitat_quality"      # an importance layer the pattern computes itself (InVEST Habitat Quality)
 HQ_LAYERS = (Output(HQ, "1", "habitat quality (InVEST Habitat Quality 3.20), 0-1"),
              Output("habitat_degradation", "1", "habitat degradation (InVEST Habitat Quality 3.20)"))
@@ -55,12 +60,16 @@ class PatternStage(base.Stage):
                          "or 'slope'"),
               base.Input("param_set", "land-use parameters", "coefficients resistance and eco_land (--params)"))
     outputs = (*(base.Output("layer", o.name, o.unit, o.description) for o in LAYERS),
+               *(base.Output("layer", o.name, o.unit, o.description + "; when pattern.circuit is true")
+                 for o in CIRCUIT_LAYERS),
                *(base.Output("layer", o.name, o.unit, o.description + "; when pattern.importance_layers names it")
                  for o in HQ_LAYERS),
                base.Output("table", "result.pattern_source", "m2, %", "sources: area, resistance, importance, dPC"),
                base.Output("table", "result.pattern_corridor", "cost-weighted m, m",
                            "corridors: LCD, length, ratios, gravity G"),
-               base.Output("table", "result.pattern_node", None, "intersection, ridge and barrier nodes"),
+               base.Output("table", "result.pattern_node", None, "intersection, ridge, barrier and pinch nodes"),
+               base.Output("table", "result.pattern_task", "1 per km2", "restoration tasks ranked by the connectivity "
+                           "gained per km2, with their counties and collaboration units"),
                base.Output("table", "result.pattern_network", "1", "PC, alpha, beta, gamma"))
 
     def resolve(self, ctx: base.Context, given: dict[str, int | None]) -> dict[str, int]:
@@ -119,7 +128,8 @@ class PatternStage(base.Stage):
         hq = _habitat_inputs(ctx) if HQ in cfg["importance_layers"] else None
         sets = [param_set] + ([hq.param_set, hq.scalar_set] if hq else [])
         inputs = input_checksums(conn, area, sources + (sorted(hq.layers.values()) if hq else []), sets)
-        produced = [o.name for o in LAYERS] + ([o.name for o in HQ_LAYERS] if hq else [])
+        produced = ([o.name for o in LAYERS] + ([o.name for o in HQ_LAYERS] if hq else [])
+                    + ([o.name for o in CIRCUIT_LAYERS] if cfg["circuit"] else []))
 
         prepared: list[_Inputs] = []
 
@@ -207,9 +217,16 @@ def _coefficients(ctx: base.Context, param_set: str) -> dict[str, np.ndarray]:
     from restore_db.stages.services.common import lookup_table
 
     try:
-        return lookup_table(ctx.conn, ctx.area, param_set, COEFFICIENTS)
+        tables = lookup_table(ctx.conn, ctx.area, param_set, COEFFICIENTS)
     except InputError as exc:
         raise InputError(f"pattern: {exc}") from None
+    r = tables["resistance"]
+    bad = np.flatnonzero(np.isfinite(r) & (r <= 0))
+    if len(bad):
+        raise InputError(f"pattern: land-use class {int(bad[0])} has a resistance of {r[bad[0]]:g} (parameter set "
+                         f"{param_set!r}, coefficient resistance): resistance must be > 0 (a cell of no resistance "
+                         "would be a short circuit)" + (f"; {len(bad) - 1} more class(es) too" if len(bad) > 1 else ""))
+    return tables
 
 
 @dataclass
@@ -293,14 +310,35 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None, important_method=cfg["important_method"],
         important_gravity=cfg["important_gravity"], core_method=cfg["mspa"], processes=cost.workers(),
         min_dpc=cfg["min_dpc"], max_sources=int(cfg["max_sources"]), source_rule=cfg["source_rule"],
-        top_classes=int(cfg["top_classes"]))
+        top_classes=int(cfg["top_classes"]), circuit=_circuit_step(cfg) if cfg["circuit"] else None)
     return _Inputs(r, importance, foreground, settings, warnings, extra)
+
+
+def _circuit_step(cfg: dict) -> pattern_compose.CircuitStep:
+    from restore_db.stages.pattern import circuit as cc
+
+    return pattern_compose.CircuitStep(
+        circuit=cc.CircuitSettings(connect=cfg["circuit_connect"], neighbours=int(cfg["circuit_neighbours"]),
+                                   solver=cfg["circuit_solver"], direct_max_nodes=int(cfg["circuit_direct_max_cells"])),
+        mode=cfg["circuit_mode"], factor=int(cfg["circuit_factor"]), max_cells=int(cfg["circuit_max_cells"]),
+        pinch_min_current=cfg["pinch_min_current"], pinch_degraded=cfg["pinch_degraded_resistance"],
+        barrier_diameters_m=tuple(float(d) for d in cfg["barrier_diameters_m"]), restored=cfg["restored_resistance"],
+        barrier_min_share=cfg["barrier_min_share"], segment_resistance=cfg["segment_resistance"])
 
 
 def _pattern(cfg: dict, inputs: _Inputs, cell: float):
     """The pattern of the prepared arrays; InputError when it has fewer than two sources (none found, one, or fewer
-    than two kept by dPC)."""
-    result = pattern_compose.compose(inputs.resistance, inputs.importance, inputs.foreground, cell, inputs.settings)
+    than two kept by dPC) or a source is isolated from the others (the circuit step), SettingsError when the circuit
+    is too large for the direct solver asked for."""
+    from restore_db.stages.pattern import circuit as cc
+
+    try:
+        result = pattern_compose.compose(inputs.resistance, inputs.importance, inputs.foreground, cell,
+                                         inputs.settings)
+    except cc.CircuitTooLarge as exc:
+        raise SettingsError(f"pattern: {exc}") from None
+    except cc.CircuitError as exc:
+        raise InputError(f"pattern: {exc}") from None
     areas = sorted(result.source_area_m2.values(), reverse=True)
     if len(areas) >= 2:
         return result
@@ -347,18 +385,37 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, result,
     for output in HQ_LAYERS:
         if output.name in inputs.habitat:
             write_array(conn, area, run_id, output, inputs.habitat[output.name])
+    if result.current is not None:
+        circuit_arrays = {"current": result.current, "corridor_current": result.corridor_current,
+                          "barrier": np.where(np.isfinite(result.resistance), result.barrier, np.nan)}
+        for output in CIRCUIT_LAYERS:
+            write_array(conn, area, run_id, output, study(circuit_arrays[output.name]))
+        broken = [i for i, c in enumerate(result.corridors, start=1) if not math.isfinite(c.corridor_resistance)]
+        if broken:
+            warnings.append(f"pattern: corridor(s) {short_list(broken)} do not join their two sources within their "
+                            "cutoff (pattern.corridor_width) for the circuit: no corridor resistance, no pinch point")
     _write_records(conn, area, run_id, result, mean_importance)
     together = collaboration.collaborate(conn, run_id, zoning_run, collaboration.CollaborationSettings(
         method=cfg["collaboration_method"], min_link_weight=cfg["min_link_weight"],
         weight_corridor=cfg["weight_corridor"], weight_source=cfg["weight_source"],
         weight_complement=cfg["weight_complement"], boundary_tolerance_m=cfg["boundary_tolerance_m"],
         min_shared_boundary_m=cfg["min_shared_boundary_m"]))
+    circuit = None
+    if result.current is not None:
+        (joint,) = conn.execute("SELECT result.pattern_place_tasks(%s)", (run_id,)).fetchone()
+        kinds = {k: sum(1 for t in result.tasks if t.kind == k) for k in ("restore_barrier", "protect_pinch",
+                                                                          "restore_segment")}
+        circuit = {"mode": cfg["circuit_mode"], "solver": result.current_solver,
+                   "current_cell_m": result.cell * result.current_factor, "pinch_areas": kinds["protect_pinch"],
+                   "barrier_areas": kinds["restore_barrier"], "segments": kinds["restore_segment"],
+                   "tasks": len(result.tasks), "joint_tasks": joint}
     important = sum(1 for c in result.corridors if c.important)
     summary = {"sources": n_sources, "corridors": len(result.corridors), "important_corridors": important,
-               "nodes": {k: sum(1 for n in result.nodes if n.kind == k) for k in ("intersection", "ridge", "barrier")},
+               "nodes": {k: sum(1 for n in result.nodes if n.kind == k)
+                         for k in ("intersection", "ridge", "barrier", "pinch")},
                "cell_m": result.cell, "indices": {k: _num(v) for k, v in result.indices.items()},
                "pc": _num(result.pc), "iic": _num(result.iic), "sources_left_out": result.dropped,
-               "collaboration": together, "warnings": warnings}
+               "collaboration": together, "circuit": circuit, "warnings": warnings}
     return base.Result(summary, warnings, timings={"steps": result.seconds})
 
 
@@ -402,10 +459,13 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
             line = LineString(pts if len(pts) > 1 else pts * 2)
             cur.execute(
                 """INSERT INTO result.pattern_corridor (run_id, corridor_id, source_a, source_b, lcd, length_m,
-                       cwd_to_path_ratio, cwd_to_euc_ratio, gravity, important, geom)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
+                       cwd_to_path_ratio, cwd_to_euc_ratio, gravity, important, geom, effective_resistance,
+                       corridor_resistance, current_mean, current_peak)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s), %s, %s, %s, %s)""",
                 (run_id, i, c.a, c.b, c.path.lcd, c.path.length_m, _num(c.path.cwd_to_path_ratio),
-                 _num(c.cwd_to_euc_ratio), _num(c.gravity), c.important, line.wkb, grid.srid))
+                 _num(c.cwd_to_euc_ratio), _num(c.gravity), c.important, line.wkb, grid.srid,
+                 _num(c.effective_resistance), _num(c.corridor_resistance), _num(c.current_mean),
+                 _num(c.current_peak)))
         owner = result.corridor_owner.astype(np.int32)
         areas: dict[int, list] = {}
         for geom, value in features.shapes(owner, mask=owner > 0, transform=transform, connectivity=4):
@@ -422,9 +482,35 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
                            VALUES (%s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
                         (run_id, i, n.kind, [k + 1 for k in n.corridors], Point(centre(n.row, n.col)).wkb,
                          grid.srid))
+        for t in result.tasks:
+            multi = _cells_polygon(t.cells, transform)
+            cur.execute(
+                """INSERT INTO result.pattern_task (run_id, task_id, kind, corridor_id, rank, gain, gain_unit,
+                       gain_share, area_m2, priority, cells, diameter_m, current_max, current_mean, geom)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
+                (run_id, t.rank, t.kind, t.corridor, t.rank, t.gain, t.gain_unit, _num(t.gain_share), t.area_m2,
+                 _num(t.priority), len(t.cells), t.detail.get("diameter_m"), _num(t.detail.get("current_max")),
+                 _num(t.detail.get("current_mean")), multi.wkb, grid.srid))
         ind = result.indices
         cur.execute("""INSERT INTO result.pattern_network (run_id, cell_m, sources, corridors, important_corridors,
                            pc, alpha, beta, gamma, iic) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                     (run_id, cell, len(result.source_area_m2), len(result.corridors),
                      sum(1 for c in result.corridors if c.important), _num(result.pc), _num(ind.get("alpha")),
                      _num(ind.get("beta")), _num(ind.get("gamma")), _num(result.iic)))
+
+
+def _cells_polygon(cells: np.ndarray, transform: Affine):
+    """The cells (n, 2) of the corridor grid as one MultiPolygon (4-connected parts), polygonised over their bounding
+    box only."""
+    from rasterio import features
+    from shapely.geometry import MultiPolygon, shape
+    from shapely.ops import unary_union
+
+    cells = np.asarray(cells).reshape(-1, 2)
+    r0, c0 = cells.min(axis=0)
+    mask = np.zeros(tuple(cells.max(axis=0) - [r0, c0] + 1), dtype=np.uint8)
+    mask[cells[:, 0] - r0, cells[:, 1] - c0] = 1
+    local = transform @ Affine.translation(int(c0), int(r0))
+    merged = unary_union([shape(g) for g, _ in features.shapes(mask, mask=mask > 0, transform=local,
+                                                                connectivity=4)])
+    return merged if merged.geom_type == "MultiPolygon" else MultiPolygon([merged])

@@ -1,0 +1,110 @@
+"""Pinch points, the barrier score and restoration tasks on grids solved by hand (docs/models/pattern.md#pinch-points,
+#barriers, #restoration-tasks).
+
+Tolerance: closed-form octile distances and series resistances in float64, 1e-9 relative.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from restore_db.stages.pattern import barriers, compose, cost, pinch, tasks
+
+REL = 1e-9
+S2 = math.sqrt(2.0)
+
+
+def _one_lane():
+    """Two sources (columns 0-1 and 7-8) joined by a single-cell-wide corridor along row 3 through a wall."""
+    r = np.ones((7, 9))
+    r[:, 2:7] = np.nan
+    r[3, 2:7] = 1.0
+    labels = np.zeros((7, 9), dtype=np.int32)
+    labels[:, 0:2], labels[:, 7:9] = 1, 2
+    corridor = np.zeros((7, 9), dtype=bool)
+    corridor[3, 1:8] = True
+    return r, labels, corridor
+
+
+def test_a_single_cell_wide_corridor_is_a_pinch_point():
+    r, labels, corridor = _one_lane()
+    flow = pinch.corridor_flow(r, labels, 1, 2, corridor)
+    # each end: one orthogonal (1 S) and two diagonal (1/sqrt2 S) branches into the lane; four 1-ohm steps along it
+    assert flow.resistance == pytest.approx(2 / (1 + S2) + 4, rel=REL)
+    lane = flow.current[3 - flow.box[0].start, 2 - flow.box[1].start:7 - flow.box[1].start]
+    assert lane == pytest.approx(np.ones(5), rel=REL)        # all of the ampere passes every cell
+    found = pinch.pinches(flow, r, labels, 1, 2, corridor_id=1, min_current=0.5, degraded=100.0)
+    assert len(found) == 1
+    p = found[0]
+    assert sorted(map(tuple, p.cells)) == [(3, c) for c in range(2, 7)]
+    assert p.current_max == pytest.approx(1.0, rel=REL) and p.current_mean == pytest.approx(1.0, rel=REL)
+    # degraded to 100: four 100-ohm steps, and each end 1 / (0.505 (1 + sqrt 2))
+    assert p.degraded_resistance == pytest.approx(400 + 2 / (0.505 * (1 + S2)), rel=REL)
+
+
+def test_a_wide_corridor_has_no_pinch_point():
+    r = np.ones((9, 9))
+    labels = np.zeros((9, 9), dtype=np.int32)
+    labels[:, 0], labels[:, 8] = 1, 2
+    flow = pinch.corridor_flow(r, labels, 1, 2, np.ones((9, 9), dtype=bool))
+    assert np.nanmax(flow.current[:, 1:8]) < 0.5
+    assert pinch.pinches(flow, r, labels, 1, 2, 1, 0.5, 100.0) == []
+
+
+def test_barrier_score_on_a_wall_with_one_gap():
+    """Point sources A (10, 2) and B (10, 18) on unit resistance, a wall down column 10 with a gap in row 0. The
+    corridor runs through the gap: LCD = 2 (8 sqrt2 + 2) cells. Restoring the 3 x 3 window centred on the wall at
+    (10, 10): the window's cheapest cells are 7 cells from A and from B, so LCD' = 7 + 7 + 3 cells."""
+    cell = 100.0
+    r = np.ones((21, 21))
+    r[1:, 10] = np.nan
+    graph = cost.CostGraph(r, cell)
+    a, b = np.zeros(r.shape, bool), np.zeros(r.shape, bool)
+    a[10, 2], b[10, 18] = True, True
+    cwd_a, cwd_b = graph.distances(a), graph.distances(b)
+    lcd = 2 * (8 * S2 + 2) * cell
+    assert float(np.min(cwd_a + cwd_b)) == pytest.approx(lcd, rel=REL)
+    gain = barriers.improvement(cwd_a, cwd_b, lcd, 3 * cell, cell)
+    assert gain[10, 10] == pytest.approx(lcd - 17 * cell, rel=REL)
+    assert gain[10, 10] == gain.max()           # the wall across the straight line is the best place
+    assert gain[0, 10] == 0.0                   # the gap: nothing to gain
+    assert (gain[:, :5] == 0).all()             # far from the wall: a window never shortens the corridor
+    assert barriers.disk(3 * cell, cell).sum() == 9 and barriers.disk(2 * cell, cell).sum() == 5
+
+
+def test_corridor_segments_gain_what_their_cells_cost_over_restored_land():
+    """A straight path of five cells, the middle three of resistance 50: restoring them to 1 saves
+    cell x (50 + 50 + 50 + 50 - 1 - 1 - 1 - 1) / 2 ... summed over the four steps."""
+    r = np.array([[1.0, 50.0, 50.0, 50.0, 1.0]])
+    labels = np.array([[1, 0, 0, 0, 2]], dtype=np.int32)
+    path = np.array([[0, 0], [0, 1], [0, 2], [0, 3], [0, 4]])
+    lcd = tasks.path_cost(path, r, 10.0)
+    assert lcd == pytest.approx(10 * (25.5 + 50 + 50 + 25.5), rel=REL)
+    (seg,) = tasks.segments(path, r, labels, 1, lcd, 10.0, threshold=50.0, restored=1.0)
+    assert seg.gain == pytest.approx(lcd - 10 * 4.0, rel=REL)
+    assert seg.area_m2 == 300.0 and seg.gain_share == pytest.approx(seg.gain / lcd, rel=REL)
+
+
+def test_tasks_rank_by_gain_share_per_km2():
+    small = tasks.Task("restore_barrier", 1, np.zeros((1, 2), int), 10.0, "cost-weighted m", 0.1, 1e6, {})
+    large = tasks.Task("protect_pinch", 2, np.zeros((4, 2), int), 5.0, "ohm", 0.3, 4e6, {})
+    best = tasks.Task("restore_segment", 3, np.zeros((1, 2), int), 1.0, "cost-weighted m", 0.2, 0.5e6, {})
+    order = tasks.rank([small, large, best])
+    assert [t.corridor for t in order] == [3, 1, 2]
+    assert [t.rank for t in order] == [1, 2, 3]
+    assert best.priority == pytest.approx(0.4) and large.priority == pytest.approx(0.075)
+
+
+def test_an_isolated_source_is_refused_in_one_line():
+    """Three sources, one walled off: the corridors join the other two, the circuit step names the isolated one."""
+    r = np.ones((30, 40))
+    r[:, 29] = np.nan                   # a wall cuts off the right part
+    importance = np.zeros(r.shape)
+    for rows, cols in ((slice(2, 10), slice(2, 10)), (slice(18, 27), slice(2, 10)), (slice(10, 20), slice(31, 39))):
+        importance[rows, cols] = 1.0
+    settings = compose.PatternSettings(importance_share=1.0, edge_width_m=100.0, circuit=compose.CircuitStep())
+    with pytest.raises(Exception, match=r"source \d is isolated \(no passable path joins it to another source.*"
+                                        r"pattern.circuit = false") as info:
+        compose.compose(r, importance, importance > 0, 100.0, settings)
+    assert "\n" not in str(info.value)
