@@ -20,6 +20,7 @@ CREATE TABLE result.pattern_task (
     diameter_m       double precision,
     current_max      double precision,
     current_mean     double precision,
+    resistance_rise  double precision,
     unit_id          integer REFERENCES core.admin_unit_version,
     counties         integer[] NOT NULL DEFAULT '{}',
     collab_units     integer[] NOT NULL DEFAULT '{}',
@@ -29,7 +30,7 @@ CREATE TABLE result.pattern_task (
     FOREIGN KEY (run_id, corridor_id) REFERENCES result.pattern_corridor (run_id, corridor_id) ON DELETE CASCADE
 );
 CREATE INDEX pattern_task_geom_idx ON result.pattern_task USING gist (geom);
-COMMENT ON TABLE result.pattern_task IS 'Restoration tasks of a pattern run: restore_barrier (a barrier area: the cells of its best window, diameter_m, that resist more than restored land; gain = the fall of the corridor LCD, cost-weighted m), protect_pinch (a pinch area of the corridor current, current_max/current_mean in A of its pair''s 1 A; gain = the rise of the corridor''s effective resistance were it degraded, ohm), restore_segment (a run of high-resistance least-cost-path cells; gain = the fall of the path cost); gain_share = gain / the corridor''s LCD or effective resistance, priority = gain_share per km2, rank 1 first; the county holding most of it (unit_id), every county it touches, the collaboration units of those counties and joint = two units or more';
+COMMENT ON TABLE result.pattern_task IS 'Restoration tasks of a pattern run: restore_barrier (a barrier area: the cells of its best window, diameter_m, that resist more than restored land; gain = the fall of the corridor LCD), protect_pinch (a pinch area of the corridor current, current_max/current_mean in A of its pair''s 1 A; gain = the rise of the corridor''s LCD were it degraded, resistance_rise = that of its effective resistance, ohm), restore_segment (a run of high-resistance least-cost-path cells; gain = the fall of the path cost); gains in cost-weighted m, gain_share = gain / the corridor''s LCD, priority = gain_share per km2, rank 1 first; the county holding most of it (unit_id), every county it touches, the collaboration units of those counties and joint = two units or more';
 
 -- result.pattern_place_tasks(run): the county holding the largest part of each
 -- task of pattern run p_run, every county it touches and the collaboration units

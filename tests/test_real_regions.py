@@ -101,6 +101,21 @@ def test_hunan_2025_counties(cli_env, conn, tmp_path):
     for table in ("pattern_source", "pattern_corridor", "pattern_corridor_area", "pattern_node", "pattern_collab_unit",
                   "pattern_county_link"):
         assert conn.execute(f"SELECT count(*) FROM bi.{table} WHERE run_id = %s", (pattern,)).fetchone()[0] > 0
+    # the circuit step: pinch points, barrier areas and the ranked restoration tasks, each in a county
+    print("Hunan circuit (1 km):", {k: run[k] for k in ("pinch_nodes", "barrier_nodes", "tasks", "joint_tasks",
+                                                         "circuit_solver", "current_cell_m")})
+    top = conn.execute("""SELECT rank, kind, corridor_id, round(gain::numeric, 1), gain_unit,
+                                 round(gain_share::numeric, 3), area_km2, round(priority::numeric, 4), county_code,
+                                 county_name, collab_units, joint
+                          FROM bi.pattern_task WHERE run_id = %s ORDER BY rank LIMIT 10""", (pattern,)).fetchall()
+    for row in top:
+        print("  task", row)
+    assert run["pinch_nodes"] >= 1 and run["tasks"] >= run["pinch_nodes"] + run["barrier_nodes"]
+    assert [r[0] for r in top] == list(range(1, len(top) + 1)) and all(r[8] for r in top)
+    assert conn.execute("SELECT count(*) FROM result.pattern_task WHERE run_id = %s AND unit_id IS NULL",
+                        (pattern,)).fetchone()[0] == 0
+    for table in ("pattern_task", "pattern_pinch"):
+        assert conn.execute(f"SELECT count(*) FROM bi.{table} WHERE run_id = %s", (pattern,)).fetchone()[0] > 0
     changsha = conn.execute("""SELECT name, partner_code FROM bi.pattern_rollup_partner
                                WHERE run_id = %s AND level = 'city' AND code = '430100'""", (pattern,)).fetchall()
     assert changsha and all(name == "长沙市" for name, _ in changsha)

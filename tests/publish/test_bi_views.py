@@ -187,8 +187,8 @@ def xy(x: float, y: float) -> str:
 # restoration tasks of the pattern: a barrier area across the Alpha-Beta boundary (1 km2 in Alpha, 3 km2 in Beta)
 # and a pinch area inside Alpha
 TASKS = [(1, "restore_barrier", 2, 4000.0, "cost-weighted m", 0.2, (9500, 3500, 11500, 5500), {"diameter_m": 2000.0}),
-         (2, "protect_pinch", 1, 30.0, "ohm", 1.5, (7000, 3500, 8000, 4500),
-          {"current_max": 0.9, "current_mean": 0.7})]
+         (2, "protect_pinch", 1, 30000.0, "cost-weighted m", 1.5, (7000, 3500, 8000, 4500),
+          {"current_max": 0.9, "current_mean": 0.7, "resistance_rise": 12.5})]
 
 
 def build_pattern(conn, area: dict, inputs: dict, zoning: int, method: str = "components") -> int:
@@ -232,11 +232,13 @@ def build_pattern(conn, area: dict, inputs: dict, zoning: int, method: str = "co
             geom = shapely.box(X0 + box[0], Y0 + box[1], X0 + box[2], Y0 + box[3])
             conn.execute(
                 """INSERT INTO result.pattern_task (run_id, task_id, kind, corridor_id, rank, gain, gain_unit,
-                       gain_share, area_m2, priority, cells, diameter_m, current_max, current_mean, geom)
-                   VALUES (%s, %s, %s, 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_Multi(ST_GeomFromText(%s, %s)))""",
+                       gain_share, area_m2, priority, cells, diameter_m, current_max, current_mean, resistance_rise,
+                       geom)
+                   VALUES (%s, %s, %s, 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                           ST_Multi(ST_GeomFromText(%s, %s)))""",
                 (pattern, task, kind, rank, gain, unit, share, geom.area, share / (geom.area / 1e6),
                  int(geom.area / 1e6), extra.get("diameter_m"), extra.get("current_max"), extra.get("current_mean"),
-                 geom.wkt, SRID))
+                 extra.get("resistance_rise"), geom.wkt, SRID))
         conn.execute("SELECT result.pattern_place_tasks(%s)", (pattern,))
         conn.execute("""UPDATE core.run SET timings = jsonb_build_object('seconds', 1.5, 'summary',
                             jsonb_build_object('collaboration', %s::jsonb)) WHERE run_id = %s""",
@@ -859,7 +861,8 @@ def test_restoration_tasks_placed_in_counties_and_units(conn, analysis):
     assert task[0]["action"] == "protect the pinch point" and task[0]["importance_class"] == "important"
     assert task[1]["area_km2"] == pytest.approx(4.0) and task[1]["priority"] == pytest.approx(0.2 / 4)
     (pinch,) = rows(conn, "SELECT * FROM bi.pattern_pinch WHERE run_id = %s", (pattern,))
-    assert (pinch["current_max"], pinch["current_mean"], pinch["resistance_rise"]) == (0.9, 0.7, 30.0)
+    assert (pinch["current_max"], pinch["current_mean"], pinch["resistance_rise"]) == (0.9, 0.7, 12.5)
+    assert (pinch["lcd_rise"], pinch["lcd_rise_share"]) == (30000.0, 1.5)
     (barrier,) = rows(conn, "SELECT * FROM bi.pattern_barrier WHERE run_id = %s", (pattern,))
     assert barrier["lcd_drop"] == 4000.0 and barrier["diameter_m"] == 2000.0
     assert barrier["lcd_drop_per_km2"] == pytest.approx(1000.0) and barrier["county_code"] == "130102"

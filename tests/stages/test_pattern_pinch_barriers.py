@@ -34,13 +34,17 @@ def test_a_single_cell_wide_corridor_is_a_pinch_point():
     assert flow.resistance == pytest.approx(2 / (1 + S2) + 4, rel=REL)
     lane = flow.current[3 - flow.box[0].start, 2 - flow.box[1].start:7 - flow.box[1].start]
     assert lane == pytest.approx(np.ones(5), rel=REL)        # all of the ampere passes every cell
-    found = pinch.pinches(flow, r, labels, 1, 2, corridor_id=1, min_current=0.5, degraded=100.0)
+    found = pinch.pinches(flow, r, labels, 1, 2, corridor_id=1, min_current=0.5, degraded=100.0, cell=100.0)
     assert len(found) == 1
     p = found[0]
     assert sorted(map(tuple, p.cells)) == [(3, c) for c in range(2, 7)]
     assert p.current_max == pytest.approx(1.0, rel=REL) and p.current_mean == pytest.approx(1.0, rel=REL)
     # degraded to 100: four 100-ohm steps, and each end 1 / (0.505 (1 + sqrt 2))
     assert p.degraded_resistance == pytest.approx(400 + 2 / (0.505 * (1 + S2)), rel=REL)
+    # and its least-cost distance: six 100 m steps of resistance 1, then two steps into and out of the lane at
+    # (1 + 100) / 2 and four along it at 100
+    assert p.lcd == pytest.approx(600.0, rel=REL)
+    assert p.degraded_lcd == pytest.approx(2 * 100 * 101 / 2 + 4 * 100 * 100, rel=REL)
 
 
 def test_a_wide_corridor_has_no_pinch_point():
@@ -49,7 +53,7 @@ def test_a_wide_corridor_has_no_pinch_point():
     labels[:, 0], labels[:, 8] = 1, 2
     flow = pinch.corridor_flow(r, labels, 1, 2, np.ones((9, 9), dtype=bool))
     assert np.nanmax(flow.current[:, 1:8]) < 0.5
-    assert pinch.pinches(flow, r, labels, 1, 2, 1, 0.5, 100.0) == []
+    assert pinch.pinches(flow, r, labels, 1, 2, 1, 0.5, 100.0, 100.0) == []
 
 
 def test_barrier_score_on_a_wall_with_one_gap():

@@ -243,7 +243,9 @@ CREATE TABLE bi.pattern_pinch (
     current_max        double precision,
     current_mean       double precision,
     corridor_resistance  double precision,
-    resistance_rise    double precision NOT NULL,
+    resistance_rise    double precision,
+    lcd_rise           double precision NOT NULL,
+    lcd_rise_share     double precision,
     area_km2           double precision NOT NULL,
     county_code        text,
     county_name        text,
@@ -255,7 +257,7 @@ CREATE TABLE bi.pattern_pinch (
 );
 CREATE INDEX pattern_pinch_run_idx ON bi.pattern_pinch (run_id);
 CREATE INDEX pattern_pinch_geom_idx ON bi.pattern_pinch USING gist (geom);
-COMMENT ON TABLE bi.pattern_pinch IS 'Pinch areas per pattern run (key id = result.pattern_task.id of its protect_pinch task): the corridor, the largest and mean current of its cells (A of the pair''s 1 A through the corridor truncated at its cutoff), the corridor''s effective resistance and its rise were the pinch degraded (ohm), area (km2), the county holding most of it; EPSG:4326';
+COMMENT ON TABLE bi.pattern_pinch IS 'Pinch areas per pattern run (key id = result.pattern_task.id of its protect_pinch task): the corridor, the largest and mean current of its cells (A of the pair''s 1 A through the corridor truncated at its cutoff), the corridor''s effective resistance and its rise were the pinch degraded (ohm), the rise of its LCD then (cost-weighted m) and its share of the LCD, area (km2), the county holding most of it; EPSG:4326';
 
 -- bi.pattern_barrier: barrier areas (the restore_barrier tasks).
 CREATE TABLE bi.pattern_barrier (
@@ -418,7 +420,8 @@ BEGIN
 
     INSERT INTO bi.pattern_pinch
     SELECT b.id, b.run_id, b.study_area_id, b.task_id, b.rank, b.corridor_id, t.current_max, t.current_mean,
-           c.corridor_resistance, t.gain, b.area_km2, b.county_code, b.county_name, b.province_code, b.joint,
+           c.corridor_resistance, t.resistance_rise, t.gain, t.gain_share, b.area_km2, b.county_code, b.county_name,
+           b.province_code, b.joint,
            b.lon, b.lat, b.geom
     FROM bi.pattern_task b
     JOIN result.pattern_task t ON t.id = b.id

@@ -376,7 +376,7 @@ class _CorridorWork:
         here = self.corridor_current[box]
         np.fmax(here, flow.current, out=here)
         for p in pinch.pinches(flow, r[both], labels[both], c.a, c.b, cid, step.pinch_min_current,
-                               step.pinch_degraded, step.circuit):
+                               step.pinch_degraded, cell, step.circuit):
             p.cells = p.cells + corner
             self.pinches.append(p)
         gain, size = barrier_score.pair_scores(cwd_a, cwd_b, c.path.lcd, list(step.barrier_diameters_m), cell,
@@ -423,12 +423,12 @@ class _CorridorWork:
 
     def finish(self, result: PatternResult, r: np.ndarray, labels: np.ndarray, ids: list[int], cell: float) -> None:
         step = self.step
-        for p in self.pinches:
-            gain = p.degraded_resistance - p.resistance
-            self.tasks.append(tasks.Task("protect_pinch", p.corridor, p.cells, gain, "ohm",
-                                         gain / p.resistance if p.resistance > 0 else math.nan,
-                                         len(p.cells) * cell * cell,
-                                         {"current_max": p.current_max, "current_mean": p.current_mean}))
+        for p in self.pinches:         # measured as the other tasks: the corridor's LCD (what degrading would add)
+            gain = p.degraded_lcd - p.lcd
+            self.tasks.append(tasks.Task("protect_pinch", p.corridor, p.cells, gain, "cost-weighted m",
+                                         gain / self.lcd[p.corridor], len(p.cells) * cell * cell,
+                                         {"current_max": p.current_max, "current_mean": p.current_mean,
+                                          "resistance_rise": p.degraded_resistance - p.resistance}))
         self.tasks += self._barrier_areas(r, labels, cell)
         result.pinches = self.pinches
         result.tasks = tasks.rank(self.tasks)

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from restore_db.stages.pattern import circuit as cc
+from restore_db.stages.pattern import cost
 
 EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -35,8 +36,9 @@ class CorridorFlow:
 
 @dataclass
 class Pinch:
-    """A pinch area: its cells (n, 2) on the corridor grid, its largest and mean current (A), and the effective
-    resistance of its corridor when the pinch is degraded to ``degraded`` resistance (Ω), against ``resistance``."""
+    """A pinch area: its cells (n, 2) on the corridor grid, its largest and mean current (A), and what its corridor
+    loses were the pinch degraded to ``degraded`` resistance: its effective resistance (Ω) and its least-cost
+    distance through the corridor (cost-weighted metres) then, against ``resistance`` and ``lcd``."""
 
     corridor: int
     cells: np.ndarray
@@ -44,6 +46,8 @@ class Pinch:
     current_mean: float
     resistance: float
     degraded_resistance: float
+    lcd: float
+    degraded_lcd: float
 
 
 def _cut(mask: np.ndarray) -> tuple[slice, slice]:
@@ -85,17 +89,26 @@ def corridor_flow(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, co
     circuit, na, nb = _circuit(r[box], within, lab, a, b, settings)
     if circuit.component[na] != circuit.component[nb]:
         return CorridorFlow(box, math.nan, np.full(lab.shape, np.nan))
-    v = circuit.unit_potential(na) - circuit.unit_potential(nb)
-    current = circuit.cell_map(circuit.node_currents(v), fill=np.nan)
+    injection = np.zeros(circuit.n)
+    injection[na], injection[nb] = 1.0, -1.0
+    v = circuit.potentials(injection)
+    current = circuit.cell_map(circuit.node_currents(v, injection), fill=np.nan)
     return CorridorFlow(box, float(v[na] - v[nb]), current)
 
 
+def _lcd(r: np.ndarray, within: np.ndarray, lab: np.ndarray, a: int, b: int, cell: float) -> float:
+    """Least-cost distance from source a to source b through the cells ``within`` (cost-weighted metres)."""
+    graph = cost.CostGraph(np.where(within, r, np.nan), cell)
+    dist = graph.distances((lab == a) & within)
+    return float(dist[(lab == b) & within].min())
+
+
 def pinches(flow: CorridorFlow, resistance: np.ndarray, labels: np.ndarray, a: int, b: int, corridor_id: int,
-            min_current: float, degraded: float,
+            min_current: float, degraded: float, cell: float,
             settings: cc.CircuitSettings = cc.CircuitSettings()) -> list[Pinch]:
     """The pinch areas of one corridor: 8-connected clusters of its cells outside the two sources that carry at least
-    ``min_current`` A of the pair's 1 A; each with the corridor's effective resistance when its cells are degraded to
-    at least ``degraded`` resistance (what protecting it keeps).
+    ``min_current`` A of the pair's 1 A; each with the corridor's effective resistance and least-cost distance
+    through the corridor when its cells are degraded to at least ``degraded`` resistance (what protecting it keeps).
 
     Returns:
         The pinches, cells in corridor-grid coordinates, in the order of their clusters.
@@ -111,14 +124,18 @@ def pinches(flow: CorridorFlow, resistance: np.ndarray, labels: np.ndarray, a: i
         return []
     r = np.asarray(resistance, dtype=np.float64)[box]
     within = np.isfinite(cur)
+    lcd = _lcd(r, within, lab, a, b, cell)
     clusters, n = ndimage.label(mask, structure=EIGHT)
     out = []
     for k in range(1, n + 1):
         cells = clusters == k
         worse = np.where(cells, np.maximum(r, degraded), r)
         circuit, na, nb = _circuit(worse, within, lab, a, b, settings)
-        r_deg = circuit.effective_resistance(na, nb)
+        injection = np.zeros(circuit.n)
+        injection[na], injection[nb] = 1.0, -1.0
+        v = circuit.potentials(injection)
+        r_deg = float(v[na] - v[nb])
         where = np.argwhere(cells) + [box[0].start, box[1].start]
         out.append(Pinch(corridor_id, where, float(cur[cells].max()), float(cur[cells].mean()), flow.resistance,
-                         r_deg))
+                         r_deg, lcd, _lcd(worse, within, lab, a, b, cell)))
     return out

@@ -486,11 +486,12 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
             multi = _cells_polygon(t.cells, transform)
             cur.execute(
                 """INSERT INTO result.pattern_task (run_id, task_id, kind, corridor_id, rank, gain, gain_unit,
-                       gain_share, area_m2, priority, cells, diameter_m, current_max, current_mean, geom)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
+                       gain_share, area_m2, priority, cells, diameter_m, current_max, current_mean, resistance_rise,
+                       geom)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
                 (run_id, t.rank, t.kind, t.corridor, t.rank, t.gain, t.gain_unit, _num(t.gain_share), t.area_m2,
                  _num(t.priority), len(t.cells), t.detail.get("diameter_m"), _num(t.detail.get("current_max")),
-                 _num(t.detail.get("current_mean")), multi.wkb, grid.srid))
+                 _num(t.detail.get("current_mean")), _num(t.detail.get("resistance_rise")), multi.wkb, grid.srid))
         ind = result.indices
         cur.execute("""INSERT INTO result.pattern_network (run_id, cell_m, sources, corridors, important_corridors,
                            pc, alpha, beta, gamma, iic) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",

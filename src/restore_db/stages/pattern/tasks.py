@@ -6,13 +6,14 @@ Three kinds, each measured on its corridor:
 - ``restore_barrier``: restore a barrier area (:mod:`restore_db.stages.pattern.barriers`); gain = ΔLCD of its best
   window (cost-weighted metres);
 - ``protect_pinch``: protect a pinch area (:mod:`restore_db.stages.pattern.pinch`); gain = the rise of the
-  corridor's effective resistance were it degraded (Ω);
+  corridor's least-cost distance were it degraded (cost-weighted metres; the rise of its effective resistance, Ω,
+  is reported beside);
 - ``restore_segment``: restore a run of least-cost-path cells of high resistance; gain = the fall of the path's
   cost when those cells take the restored resistance (cost-weighted metres; the corridor's LCD falls at least as
   much).
 
-Gains in different units compare as shares of the corridor's own measure (ΔLCD / LCD, ΔR / R); the priority is that
-share per km², and tasks rank by it (1 = first).
+Every gain is a change of the corridor's LCD, so tasks of all kinds compare as a share of it (ΔLCD / LCD); the
+priority is that share per km², and tasks rank by it (1 = first).
 """
 
 from __future__ import annotations
