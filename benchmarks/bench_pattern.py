@@ -102,6 +102,55 @@ def cost_distance_speed(url: str, area_name: str, repeat: int) -> dict:
             "graph_bytes": int(graph.matrix.data.nbytes + graph.matrix.indices.nbytes + graph.matrix.indptr.nbytes)}
 
 
+def circuit_scaling(url: str, area_name: str, factors=(4, 2, 1), shares=(0.25, 0.5, 1.0)) -> list[dict]:
+    """Time of the sources' current map (the circuit step's global part: factorisation, one solve per source, the
+    current of each pair) on the corridor grid coarsened by each factor, for a share of the adjacent pairs; with the
+    direct solver, and with cg+amg on the finest grid for the first four pairs. Memory: the entries the solver holds
+    (the factors, or the multigrid hierarchy)."""
+    from restore_db import db
+    from restore_db.grid import studyarea
+    from restore_db.stages import settings
+    from restore_db.stages.pattern import circuit as cc
+    from restore_db.stages.pattern import compose, cost
+    from restore_db.stages.pattern import resistance as resist
+    from restore_db.stages.pattern import stage as pattern_stage
+
+    cfg = settings.load()["pattern"]
+    with db.connect(url) as conn:
+        area = studyarea.get(conn, area_name)
+        (services,) = conn.execute("SELECT services_run_id FROM bi.current_run WHERE study_area = %s",
+                                   (area_name,)).fetchone()
+        inputs = pattern_stage._prepare(conn, area, {**cfg, "mspa": "erosion"}, services, "igbp_lulc", None)
+    r, labels, _, cell = compose.find_sources(inputs.resistance, inputs.importance, inputs.foreground,
+                                              area.grid.pixel_size, inputs.settings)
+    mcr, alloc = cost.CostGraph(r, cell).allocation(labels)
+    pairs_all = sorted(cost.boundary_lcd(mcr, alloc, r, cell))
+    out = []
+    for f in factors:
+        coarse_r = resist.aggregate(r, f) if f > 1 else r
+        coarse = compose.coarse_labels(labels, f)
+        ids = [int(k) for k in np.unique(coarse[coarse > 0])]
+        for solver in ("direct", "cg+amg"):
+            for share in shares if solver == "direct" else (min(shares),):
+                if solver == "cg+amg" and f != min(factors):
+                    continue
+                t0 = time.perf_counter()
+                circuit = cc.Circuit(coarse_r, coarse, cc.CircuitSettings(solver=solver, direct_max_nodes=10**9))
+                node = {k: int(circuit.nodemap[(coarse == k) & (circuit.nodemap >= 0)][0]) for k in ids}
+                pairs = [(a, b) for a, b in pairs_all if a in node and b in node]
+                # cg+amg: the first few pairs only (a few seconds per source at 1 km)
+                pairs = pairs[:max(1, int(round(share * len(pairs))))] if solver == "direct" else pairs[:4]
+                focal = [node[k] for k in ids]
+                index = {k: i for i, k in enumerate(ids)}
+                cc.pairwise(circuit, focal, [(index[a], index[b]) for a, b in pairs])
+                seconds = time.perf_counter() - t0
+                entries = circuit.solver_entries
+                out.append({"factor": f, "cell_m": cell * f, "nodes": circuit.n, "solver": solver,
+                            "sources": len({k for p in pairs for k in p}), "pairs": len(pairs),
+                            "seconds": round(seconds, 2), "factor_entries": entries})
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pixel-sizes", type=float, nargs="+", default=[1000.0, 250.0])
@@ -135,11 +184,13 @@ def main(argv=None) -> int:
                                                (name,)).fetchone()
             summary = timings["summary"]
             speed = cost_distance_speed(url, name, args.repeat)
+            scaling = circuit_scaling(url, name)
             rows.append({"pixel_m": pixel, "cells": width * height, "load_s": round(load, 1),
                          "compute_all_s": round(compute_all, 1), "pattern_process_s": round(seconds, 1),
                          "pattern_run_s": timings["seconds"], "steps_s": timings.get("steps", {}),
                          "peak_rss_bytes": rss, "sources": summary["sources"], "corridors": summary["corridors"],
-                         "important": summary["important_corridors"], "cost_distance": speed})
+                         "important": summary["important_corridors"], "cost_distance": speed,
+                         "circuit": summary.get("circuit"), "circuit_scaling": scaling})
             console.print(f"{name}: {rows[-1]}")
 
     table = Table(title="Pattern stage on Hunan (restore-db compute pattern --force, own process)")
@@ -162,6 +213,25 @@ def main(argv=None) -> int:
                       f"{c['cells'] / c['scipy_floor_s']:,.0f}", f"{c['cells'] / c['skimage_mcp_s']:,.0f}",
                       f"{c['graph_bytes'] / c['cells']:.0f}")
     console.print(speed)
+    circuit = Table(title="Circuit step inside the pattern run (compute pattern --force)")
+    for col in ("pixel", "circuit s", "solver", "current map cell", "pinch areas", "barrier areas", "segments",
+                "tasks (joint)"):
+        circuit.add_column(col, justify="right")
+    for row in rows:
+        c = row["circuit"] or {}
+        circuit.add_row(f"{row['pixel_m']:g} m", f"{row['steps_s'].get('circuit', 0):.1f}", str(c.get("solver")),
+                        f"{c.get('current_cell_m', 0):g} m", str(c.get("pinch_areas")), str(c.get("barrier_areas")),
+                        str(c.get("segments")), f"{c.get('tasks')} ({c.get('joint_tasks')})")
+    console.print(circuit)
+    grow = Table(title="The sources' current map: time by cells and pairs (factorisation, a solve per source, the "
+                       "current of each pair)")
+    for col in ("pixel", "map cell", "nodes", "solver", "sources", "pairs", "seconds", "factor entries"):
+        grow.add_column(col, justify="right")
+    for row in rows:
+        for g in row["circuit_scaling"]:
+            grow.add_row(f"{row['pixel_m']:g} m", f"{g['cell_m']:g} m", f"{g['nodes']:,}", g["solver"],
+                         str(g["sources"]), str(g["pairs"]), f"{g['seconds']:.2f}", f"{g['factor_entries']:,}")
+    console.print(grow)
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
         growth = b["cells"] / a["cells"]

@@ -70,6 +70,12 @@ def test_a_coarser_corridor_grid_and_no_source():
     ("top_classes = 5", "between 1 and 4"), ("max_sources = 1", "at least 2"), ("min_dpc = 101.0", "min_dpc must be within"),
     ("min_link_weight = 1.0", "min_link_weight must be within"), ("weight_corridor = 0.0\nweight_source = 0.0\nweight_complement = 0.0",
                                           "not all be 0"),
+    ("circuit_neighbours = 6", "4 or 8"), ("circuit_solver = \"cholmod\"", "choose from"),
+    ("circuit_mode = \"one_to_all\"", "choose from"), ("circuit_factor = 65", r"between 0 \(automatic\) and 64"),
+    ("circuit_max_cells = 10", "at least 1000"), ("pinch_min_current = 0.0", r"within \(0, 1\]"),
+    ("restored_resistance = 0.5", ">= 1"), ("barrier_diameters_m = []", "window diameters > 0"),
+    ("barrier_diameters_m = [2000.0, -1.0]", "window diameters > 0"), ("barrier_min_share = 1.0", r"within \(0, 1\)"),
+    ("circuit = 1", "type bool"),
 ])
 def test_pattern_settings_refused_with_the_key(tmp_path, line, match):
     from restore_db.errors import InputError

@@ -112,3 +112,31 @@ def test_an_isolated_source_is_refused_in_one_line():
                                         r"pattern.circuit = false") as info:
         compose.compose(r, importance, importance > 0, 100.0, settings)
     assert "\n" not in str(info.value)
+
+
+def test_a_corridor_no_circuit_joins_is_reported_not_crashed_on():
+    """Four sources: A-B and C-D joined by orthogonal lanes, B-C only by a diagonal run of cells. With four
+    neighbours the circuit has two parts: the B-C corridor has no effective resistance and no corridor resistance
+    (NaN, which the stage reports as a warning); the others have both."""
+    r = np.full((20, 36), np.nan)
+    blocks = {"A": (slice(2, 8), slice(2, 8)), "B": (slice(2, 8), slice(10, 16)),
+              "C": (slice(10, 16), slice(18, 24)), "D": (slice(10, 16), slice(26, 32))}
+    importance = np.zeros(r.shape)
+    for rows, cols in blocks.values():
+        r[rows, cols] = 1.0
+        importance[rows, cols] = 1.0
+    r[4, 8:10] = 1.0                     # A-B
+    r[12, 24:26] = 1.0                   # C-D
+    r[8, 16] = r[9, 17] = 1.0            # B-C, diagonally only
+    step = compose.CircuitStep(circuit=compose.cc.CircuitSettings(neighbours=4), barrier_diameters_m=(300.0,))
+    got = compose.compose(r, importance, importance > 0, 100.0,
+                          compose.PatternSettings(importance_share=1.0, edge_width_m=100.0, circuit=step))
+    assert len(got.source_area_m2) == 4 and len(got.corridors) == 3
+    centre = {k: (rows.start + rows.stop) // 2 for k, (rows, cols) in blocks.items()}
+    diagonal = [c for c in got.corridors
+                if {int(got.sources[centre[k], (blocks[k][1].start + blocks[k][1].stop) // 2]) for k in "BC"}
+                == {c.a, c.b}]
+    assert len(diagonal) == 1
+    for c in got.corridors:
+        joined = c is not diagonal[0]
+        assert math.isfinite(c.effective_resistance) == joined and math.isfinite(c.corridor_resistance) == joined

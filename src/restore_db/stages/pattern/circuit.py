@@ -177,6 +177,7 @@ class Circuit:
         self._solvers: dict[int, tuple] = {}
         self._multi: dict[int, bool] = {}       # whether a component's solver takes several right-hand sides at once
         self.solvers_used: set[str] = set()
+        self.solver_entries = 0         # entries the solvers hold: the factors' L + U, or the AMG hierarchy's matrices
 
     # -- solving ----------------------------------------------------------------------------------------------------
 
@@ -211,10 +212,12 @@ class Circuit:
                           options={"SymmetricMode": True})
                 solve = lu.solve
                 self._multi[comp] = True
+                self.solver_entries += lu.L.nnz + lu.U.nnz
             else:
                 import pyamg
 
                 ml = pyamg.smoothed_aggregation_solver(a.tocsr(), symmetry="symmetric")
+                self.solver_entries += sum(level.A.nnz for level in ml.levels)
 
                 def solve(b, ml=ml):
                     return ml.solve(b, tol=s.tolerance, accel="cg", maxiter=2000)
