@@ -110,7 +110,11 @@ def test_hunan_2025_counties(cli_env, conn, tmp_path):
                           FROM bi.pattern_task WHERE run_id = %s ORDER BY rank LIMIT 10""", (pattern,)).fetchall()
     for row in top:
         print("  task", row)
-    assert run["pinch_nodes"] >= 1 and run["tasks"] >= run["pinch_nodes"] + run["barrier_nodes"]
+    kinds = dict(conn.execute("SELECT kind, count(*) FROM result.pattern_task WHERE run_id = %s GROUP BY kind",
+                              (pattern,)).fetchall())
+    print("Hunan tasks by kind (1 km):", kinds)
+    assert run["pinch_nodes"] == kinds.get("protect_pinch", 0) >= 1
+    assert run["barrier_nodes"] == kinds.get("restore_barrier", 0) >= 1
     assert [r[0] for r in top] == list(range(1, len(top) + 1)) and all(r[8] for r in top)
     assert conn.execute("SELECT count(*) FROM result.pattern_task WHERE run_id = %s AND unit_id IS NULL",
                         (pattern,)).fetchone()[0] == 0

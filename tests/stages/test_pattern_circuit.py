@@ -59,8 +59,25 @@ def test_disconnected_pairs_are_nan_and_all_to_one_flags_them():
     res, total = cc.pairwise(c, [int(c.nodemap[0, 0]), int(c.nodemap[0, 2]), int(c.nodemap[0, 6])])
     assert math.isnan(res[(0, 2)]) and math.isnan(res[(1, 2)])
     assert res[(0, 1)] == pytest.approx(2.0, rel=REL)
-    total, solved = cc.all_to_one(c, [int(c.nodemap[0, 0]), int(c.nodemap[0, 2]), int(c.nodemap[0, 6])])
+    total, solved, resistance = cc.all_to_one(c, [int(c.nodemap[0, 0]), int(c.nodemap[0, 2]),
+                                                  int(c.nodemap[0, 6])])
     assert solved == [True, True, False]
+    assert resistance[0, 1] == pytest.approx(2.0, rel=REL) and math.isnan(resistance[0, 2])
+    # each end in turn the ground: 1 A flows along the two cells between them both times
+    assert c.cell_map(total)[0, :3] == pytest.approx([2.0, 2.0, 2.0], rel=REL)
+    assert c.cell_map(total)[0, 4:] == pytest.approx([0.0, 0.0, 0.0])
+
+
+def test_all_to_one_in_batches_equals_one_batch():
+    """The batched sums (memory bounded by the batch) give the same currents and resistances as one batch."""
+    rng = np.random.default_rng(5)
+    c = cc.Circuit(rng.uniform(1, 50, (30, 30)))
+    focal = [0, 77, 311, 455, 600, 899]
+    one = cc.all_to_one(c, focal, batch=16)
+    two = cc.all_to_one(c, focal, batch=2)
+    assert two[0] == pytest.approx(one[0], rel=REL) and two[2] == pytest.approx(one[2], rel=REL)
+    pair, _ = cc.pairwise(c, focal)
+    assert one[2][1, 4] == pytest.approx(pair[(1, 4)], rel=REL)
 
 
 def test_network_mode_from_an_edge_list():

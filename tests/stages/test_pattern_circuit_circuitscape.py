@@ -479,7 +479,7 @@ def solve_all_to_one(cfg: dict[str, str], solver: str, case: str) -> Result:
     one_per_node &= len(set(focal)) == len(focal)
     assert one_per_node == (case not in SHARED_FOCAL_NODES)
     if one_per_node:
-        total, solved = all_to_one(circuit, focal)
+        total, solved, _ = all_to_one(circuit, focal)
         flags = dict(zip(focal, solved))
         assert [0.0 if flags.get(first[n], False) else -1.0 for n in ids] == list(out.resistances)
         out.also["cum_curmap"] = to_map(circuit, nodemap, total)

@@ -140,3 +140,82 @@ def test_a_corridor_no_circuit_joins_is_reported_not_crashed_on():
     for c in got.corridors:
         joined = c is not diagonal[0]
         assert math.isfinite(c.effective_resistance) == joined and math.isfinite(c.corridor_resistance) == joined
+
+
+def test_a_pinch_is_measured_with_the_detours_outside_its_corridor():
+    """A one-cell lane (row 4) and, outside the truncated corridor, a detour lane (row 0) of resistance 2. Degrading
+    the pinch to 100 lengthens the least-cost distance only to the detour's: 150 + 6 x 200 + 150 = 1500 against
+    8 x 100 = 800."""
+    r = np.ones((9, 11))
+    r[:, 2:9] = np.nan
+    r[4, 2:9] = 1.0
+    r[0, 2:9] = 2.0
+    labels = np.zeros(r.shape, dtype=np.int32)
+    labels[:, 0:2], labels[:, 9:11] = 1, 2
+    corridor = np.zeros(r.shape, dtype=bool)
+    corridor[4, 1:10] = True
+    flow = pinch.corridor_flow(r, labels, 1, 2, corridor)
+    (p,) = pinch.pinches(flow, r, labels, 1, 2, 1, 0.5, 100.0, 100.0)
+    assert p.lcd == pytest.approx(800.0, rel=REL) and p.degraded_lcd == pytest.approx(1500.0, rel=REL)
+    # a detour that costs no more than the lane: nothing to protect
+    r[0, 2:9] = 1.0
+    assert pinch.pinches(flow, r, labels, 1, 2, 1, 0.5, 100.0, 100.0) == []
+
+
+def _two_blocks(lane_rows: slice):
+    """Two 8 x 8 forest blocks 6 cells apart, joined by a lane over ``lane_rows``; impassable elsewhere."""
+    r = np.full((16, 26), np.nan)
+    importance = np.zeros(r.shape)
+    for cols in (slice(2, 10), slice(16, 24)):
+        r[4:12, cols] = 1.0
+        importance[4:12, cols] = 1.0
+    r[lane_rows, 10:16] = 5.0
+    return r, importance
+
+
+def test_the_current_map_on_a_coarser_grid_keeps_sources_and_path_currents_in_bounds():
+    """With the current map 2 corridor cells per side, the sources do not spread (a block is a source's when it
+    holds half of it) and the path's current stays within the pair's 1 A; the effective resistance is that of the
+    coarse circuit, close to the fine one."""
+    r, importance = _two_blocks(slice(6, 10))
+    fine = compose.compose(r, importance, importance > 0, 100.0, compose.PatternSettings(
+        importance_share=1.0, edge_width_m=100.0, circuit=compose.CircuitStep(barrier_diameters_m=(300.0,))))
+    coarse = compose.compose(r, importance, importance > 0, 100.0, compose.PatternSettings(
+        importance_share=1.0, edge_width_m=100.0,
+        circuit=compose.CircuitStep(factor=2, barrier_diameters_m=(300.0,))))
+    assert coarse.current_factor == 2 and coarse.circuit_warnings == []
+    (c,) = coarse.corridors
+    assert 0 < c.current_peak <= 1.0 + 1e-9 and c.current_mean <= c.current_peak
+    lane = coarse.current[6:10, 11:15]          # cells between the sources carry at most the pair's ampere
+    assert np.nanmax(lane) <= 1.0 + 1e-9
+    assert c.effective_resistance == pytest.approx(fine.corridors[0].effective_resistance, rel=0.5)
+    labels = np.zeros((4, 4), dtype=np.int32)
+    labels[0, 0] = 7                             # a quarter of a block: not the source's
+    labels[2:4, 2:4] = 8
+    assert compose.coarse_labels(labels, 2).tolist() == [[0, 0], [0, 8]]
+
+
+def test_a_source_cut_off_by_the_coarser_grid_is_left_out_with_a_warning():
+    """A lane two cells wide straddling the 2 x 2 blocks closes on the coarser current map: the sources stay joined
+    on the corridor grid, so the run goes on, and the map leaves them out, saying why."""
+    r, importance = _two_blocks(slice(7, 9))
+    got = compose.compose(r, importance, importance > 0, 100.0, compose.PatternSettings(
+        importance_share=1.0, edge_width_m=100.0,
+        circuit=compose.CircuitStep(factor=2, barrier_diameters_m=(300.0,))))
+    assert len(got.corridors) == 1 and math.isnan(got.corridors[0].effective_resistance)
+    (warning,) = got.circuit_warnings
+    assert "cut off on the current map's grid of 2 x 2" in warning and "pattern.circuit_factor" in warning
+
+
+def test_all_to_one_gives_the_pairwise_resistances_and_its_own_currents():
+    r, importance = _two_blocks(slice(6, 10))
+    runs = {}
+    for mode in ("pairwise", "all_to_one"):
+        runs[mode] = compose.compose(r, importance, importance > 0, 100.0, compose.PatternSettings(
+            importance_share=1.0, edge_width_m=100.0,
+            circuit=compose.CircuitStep(mode=mode, barrier_diameters_m=(300.0,))))
+    pair, one = runs["pairwise"], runs["all_to_one"]
+    assert [c.effective_resistance for c in one.corridors] == pytest.approx(
+        [c.effective_resistance for c in pair.corridors], rel=REL)
+    # two sources: each the ground in turn, 1 A from the other: twice the pairwise current everywhere
+    assert np.nansum(one.current) == pytest.approx(2 * np.nansum(pair.current), rel=1e-6)

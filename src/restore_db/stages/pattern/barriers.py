@@ -31,7 +31,7 @@ def disk(diameter_m: float, cell: float) -> np.ndarray:
 
 
 def improvement(cwd_a: np.ndarray, cwd_b: np.ndarray, lcd: float, diameter_m: float, cell: float,
-                restored: float = 1.0) -> np.ndarray:
+                restored: float = 1.0, passable: np.ndarray | None = None) -> np.ndarray:
     """The improvement score ΔLCD of restoring a window of ``diameter_m`` centred on each cell.
 
     Args:
@@ -41,6 +41,8 @@ def improvement(cwd_a: np.ndarray, cwd_b: np.ndarray, lcd: float, diameter_m: fl
         diameter_m: window diameter (m).
         cell: cell size (m).
         restored: resistance of the restored window (>= 1, the resistance floor).
+        passable: (h, w) bool land that can be restored; a window holding any other cell (nodata, outside the
+            region, an absolute barrier) scores 0. None: every cell.
     Returns:
         (h, w) float64 ΔLCD in cost-weighted metres, 0 where restoring does not shorten the corridor.
     Raises:
@@ -58,35 +60,38 @@ def improvement(cwd_a: np.ndarray, cwd_b: np.ndarray, lcd: float, diameter_m: fl
     min_a = ndimage.minimum_filter(a, footprint=foot, mode="constant", cval=np.inf)
     min_b = ndimage.minimum_filter(b, footprint=foot, mode="constant", cval=np.inf)
     gain = lcd - (min_a + min_b + diameter_m * restored)
-    return np.where(np.isfinite(gain) & (gain > 0), gain, 0.0)
+    ok = np.isfinite(gain) & (gain > 0)
+    if passable is not None:
+        ok &= ~ndimage.maximum_filter(~np.asarray(passable, dtype=bool), footprint=foot, mode="constant", cval=True)
+    return np.where(ok, gain, 0.0)
 
 
 def pair_scores(cwd_a: np.ndarray, cwd_b: np.ndarray, lcd: float, diameters_m: list[float], cell: float,
-                restored: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """The best window of each cell over several diameters, by improvement per metre of diameter (ΔLCD / D, Barrier
-    Mapper's score normalised per unit distance, so that windows of different sizes compare).
+                restored: float = 1.0, passable: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The windows of each cell over several diameters, for one corridor.
 
     Only the cells where a window can shorten the corridor are filtered (both CWDs below the LCD, widened by the
     largest window), so the cost follows the corridor, not the window searched.
 
     Returns:
-        (ΔLCD (h, w) float64 of the best window, its diameter (h, w) float64, 0 where no window helps).
+        (the largest ΔLCD / D over the diameters (h, w) float64: Barrier Mapper's score per unit distance, which
+        compares windows of different sizes; the largest ΔLCD (h, w) float64 in cost-weighted metres; the diameter
+        of that window (h, w) float64 in m, 0 where no window helps).
     Source: docs/models/pattern.md#barriers.
     """
     a, b = np.asarray(cwd_a, dtype=np.float64), np.asarray(cwd_b, dtype=np.float64)
-    gain = np.zeros(a.shape)
-    size = np.zeros(a.shape)
+    per_metre, gain, size = np.zeros(a.shape), np.zeros(a.shape), np.zeros(a.shape)
     near = (a < lcd) & (b < lcd)
     if not near.any() or not diameters_m:
-        return gain, size
+        return per_metre, gain, size
     k = disk(max(diameters_m), cell).shape[0] // 2 + 1
     rows, cols = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
     box = (slice(max(0, rows[0] - k), rows[-1] + k + 1), slice(max(0, cols[0] - k), cols[-1] + k + 1))
-    best = np.zeros(gain[box].shape)
+    pm, g_best, s_best = per_metre[box], gain[box], size[box]          # views
     for d in sorted(diameters_m):
-        g = improvement(a[box], b[box], lcd, d, cell, restored)
-        better = g / d > best
-        best = np.where(better, g / d, best)
-        gain[box] = np.where(better, g, gain[box])
-        size[box] = np.where(better, d, size[box])
-    return gain, size
+        g = improvement(a[box], b[box], lcd, d, cell, restored, None if passable is None else passable[box])
+        np.maximum(pm, g / d, out=pm)
+        more = g > g_best
+        g_best[more], s_best[more] = g[more], d
+    return per_metre, gain, size

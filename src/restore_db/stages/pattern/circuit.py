@@ -10,8 +10,8 @@ and current maps, as Circuitscape computes them (McRae 2006; McRae et al. 2008; 
   ``1 / (√2 (r_a + r_b) / 2)`` (average resistance), with ``g = 1 / r``. Edges inside a region vanish; parallel edges
   between two nodes add up.
 - The Laplacian ``L = D − A`` of each connected component is grounded at its first node and solved either directly
-  (SuperLU, ``scipy.sparse.linalg.splu``) or by conjugate gradients preconditioned with smoothed-aggregation
-  algebraic multigrid (``pyamg``), Circuitscape's ``cg+amg``.
+  (SuperLU, ``scipy.sparse.linalg.splu``) or by conjugate gradients preconditioned with algebraic multigrid
+  (``pyamg``'s classical Ruge-Stueben AMG), as Circuitscape's ``cg+amg``.
 - Injecting +1 A at node a and −1 A at node b gives voltages ``v``; the effective resistance is
   ``R_ab = v_a − v_b``; a branch carries ``g_kl (v_k − v_l)``; a node's current is the larger of the current flowing
   into it and out of it (the source and sink of a pair carry 1 A). Nodes in different components: ``R = NaN``.
@@ -49,14 +49,15 @@ class CircuitSettings:
     solver: ``direct`` (SuperLU), ``cg+amg`` (pyamg) or ``auto`` (direct up to ``direct_max_nodes`` nodes per
         component, cg+amg above).
     direct_max_nodes: the largest component the direct solver factorises; ``solver = 'direct'`` above it is refused.
-    tolerance: relative residual at which cg+amg stops.
+    tolerance: relative residual at which cg+amg stops; max_iterations: after which it is refused as not converging.
     """
 
     connect: str = "average_conductance"
     neighbours: int = 8
     solver: str = "auto"
     direct_max_nodes: int = 1_500_000
-    tolerance: float = 1e-12
+    tolerance: float = 1e-10
+    max_iterations: int = 1000
 
     def __post_init__(self) -> None:
         if self.connect not in CONNECT:
@@ -199,8 +200,8 @@ class Circuit:
             method = s.solver if s.solver != "auto" else ("direct" if size <= s.direct_max_nodes else "cg+amg")
             if method == "direct" and size > s.direct_max_nodes:
                 raise CircuitTooLarge(f"a connected part of {size:,} cells is too large for the direct solver "
-                                   f"(pattern.circuit_direct_max_cells = {s.direct_max_nodes:,}): set "
-                                   "pattern.circuit_solver = 'cg+amg', or raise pattern.circuit_factor")
+                                      f"(pattern.circuit_direct_max_cells = {s.direct_max_nodes:,}): set "
+                                      "pattern.circuit_solver = 'cg+amg' (or 'auto', direct where it fits)")
             self.solvers_used.add(method)
             if method == "direct":
                 from scipy.sparse.linalg import splu
@@ -216,11 +217,20 @@ class Circuit:
             else:
                 import pyamg
 
-                ml = pyamg.smoothed_aggregation_solver(a.tocsr(), symmetry="symmetric")
+                # classical (Ruge-Stueben) AMG: the grounded Laplacian is an M-matrix, its home ground; smoothed
+                # aggregation with its default smoothers lost positive definiteness on Hunan's short-circuited
+                # sources and CG diverged
+                ml = pyamg.ruge_stuben_solver(a.tocsr())
                 self.solver_entries += sum(level.A.nnz for level in ml.levels)
 
                 def solve(b, ml=ml):
-                    return ml.solve(b, tol=s.tolerance, accel="cg", maxiter=2000)
+                    residuals: list[float] = []
+                    x = ml.solve(b, tol=s.tolerance, accel="cg", maxiter=s.max_iterations, residuals=residuals)
+                    if residuals and residuals[-1] > 10 * s.tolerance * residuals[0]:
+                        raise CircuitError(f"cg+amg did not converge (relative residual "
+                                           f"{residuals[-1] / residuals[0]:.1e} after {len(residuals) - 1} "
+                                           "iterations): set pattern.circuit_solver = 'direct'")
+                    return x
         self._solvers[comp] = (nodes, where, solve)
         return self._solvers[comp]
 
@@ -271,7 +281,8 @@ class Circuit:
             b = np.zeros((len(members), len(ks)))
             b[where[ks], np.arange(len(ks))] = 1.0
             b[0, :] -= 1.0
-            x = solve(b[1:]) if self._multi[comp] else np.column_stack([solve(b[1:, j]) for j in range(len(ks))])
+            x = solve(b[1:]) if self._multi[comp] else np.column_stack(
+                [solve(np.ascontiguousarray(b[1:, j])) for j in range(len(ks))])
             for j, k in enumerate(ks):
                 v = np.zeros(self.n)
                 v[members[1:]] = x[:, j]
@@ -336,21 +347,24 @@ def pairwise(circuit: Circuit, focal: list[int], pairs: list[tuple[int, int]] | 
         batch: focal points solved together (one multi-column solve).
     Returns:
         ({(i, j): R_ij in Ω, NaN when not connected}, cumulative node currents (n,) float64 in A). Each focal node's
-        unit potential is solved once and dropped after its last pair, so memory holds the potentials of the pairs
-        in flight.
+        unit potential is solved once and dropped after its last pair; the pairs are taken in an order that keeps
+        few in flight (:func:`_pair_order`), so memory holds the potentials of the pairs in flight plus a batch.
     Source: docs/models/pattern.md#circuit-theory.
     """
     if pairs is None:
         pairs = [(i, j) for i in range(len(focal)) for j in range(i + 1, len(focal))]
+    sequence = _pair_order(pairs, len(focal))
     last = {}
-    for t, (i, j) in enumerate(pairs):
+    for t in sequence:
+        i, j = pairs[t]
         last[i] = last[j] = t
     unit: dict[int, np.ndarray] = {}
-    order = list(dict.fromkeys(k for p in pairs for k in p))      # focal points in order of first use
+    order = list(dict.fromkeys(k for t in sequence for k in pairs[t]))      # focal points in order of first use
     done: set[int] = set()
     total = np.zeros(circuit.n)
     out: dict[tuple[int, int], float] = {}
-    for t, (i, j) in enumerate(pairs):
+    for t in sequence:
+        i, j = pairs[t]
         a, b = focal[i], focal[j]
         if circuit.component[a] != circuit.component[b]:
             out[(i, j)] = math.nan
@@ -379,25 +393,64 @@ def pairwise(circuit: Circuit, focal: list[int], pairs: list[tuple[int, int]] | 
     return out, total
 
 
-def all_to_one(circuit: Circuit, focal: list[int]) -> tuple[np.ndarray, list[bool]]:
+def _pair_order(pairs: list[tuple[int, int]], m: int) -> list[int]:
+    """An order of the pairs that keeps few focal points in flight: the focal points in reverse Cuthill-McKee order of
+    the pair graph (scipy), the pairs by the later of their two points. Returns positions in ``pairs``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    if not pairs:
+        return []
+    i, j = np.array(pairs).T
+    graph = coo_matrix((np.ones(len(pairs)), (i, j)), shape=(m, m)).tocsr()
+    rank = np.empty(m, dtype=np.int64)
+    rank[reverse_cuthill_mckee((graph + graph.T).tocsr(), symmetric_mode=True)] = np.arange(m)
+    return sorted(range(len(pairs)), key=lambda t: (max(rank[i[t]], rank[j[t]]), min(rank[i[t]], rank[j[t]]), t))
+
+
+def all_to_one(circuit: Circuit, focal: list[int], batch: int = 16) -> tuple[np.ndarray, list[bool], np.ndarray]:
     """Cumulative node currents of Circuitscape's all-to-one mode: each focal node in turn is the ground and every
     other focal node of its component injects 1 A.
+
+    With x_k the unit potential of focal node k and S the sum of those of its component's m focal nodes, the voltages
+    with g grounded are S − m x_g; S is summed over batches of ``batch`` solves, then each batch is solved again for
+    its currents, so memory holds 2 + ``batch`` potentials whatever the number of focal nodes.
 
     Args:
         circuit: the :class:`Circuit`.
         focal: the distinct focal nodes.
+        batch: focal nodes solved together.
     Returns:
-        (cumulative node currents (n,) float64, for each focal node whether it had another focal node to draw
-        current from — Circuitscape's resistance 0, against -1 for an isolated one).
+        (cumulative node currents (n,) float64; for each focal node whether it had another focal node to draw current
+        from — Circuitscape's resistance 0, against -1 for an isolated one; the (m, m) float64 effective resistances
+        between the focal nodes, NaN across components).
     Source: docs/models/pattern.md#circuit-theory.
     """
+    focal = list(dict.fromkeys(int(k) for k in focal))
+    m = len(focal)
+    comp = np.array([circuit.component[k] for k in focal])
+    size = {c: int((comp == c).sum()) for c in set(comp.tolist())}
+    sums: dict[int, np.ndarray] = {}
+    at = np.zeros((m, m))       # at[i, j]: unit potential of focal i at focal node j
+    for start in range(0, m, batch):
+        part = focal[start:start + batch]
+        unit = circuit.unit_potentials(part)
+        for i, k in enumerate(part, start=start):
+            at[i] = unit[k][focal]
+            if size[comp[i]] > 1:
+                sums[comp[i]] = sums.get(comp[i], 0.0) + unit[k]
     total = np.zeros(circuit.n)
-    solved = []
-    unit = circuit.unit_potentials(list(focal))
-    for g in focal:
-        others = [k for k in dict.fromkeys(focal) if k != g and circuit.component[k] == circuit.component[g]]
-        solved.append(bool(others))
-        if others:
-            v = sum(unit[k] for k in others) - len(others) * unit[g]
-            total += circuit.node_currents(v)
-    return total, solved
+    for start in range(0, m, batch):
+        part = [k for i, k in enumerate(focal[start:start + batch], start=start) if size[comp[i]] > 1]
+        unit = circuit.unit_potentials(part) if part else {}
+        for k in part:
+            c = circuit.component[k]
+            v = sums[c] - size[c] * unit[k]
+            injection = np.zeros(circuit.n)
+            injection[[j for j in focal if circuit.component[j] == c]] = 1.0
+            injection[k] = -(size[c] - 1.0)
+            total += circuit.node_currents(v, injection)
+    diag = np.diag(at)
+    resistance = diag[:, None] + diag[None, :] - at - at.T
+    resistance[comp[:, None] != comp[None, :]] = np.nan
+    return total, [size[c] > 1 for c in comp], resistance

@@ -140,6 +140,7 @@ class PatternResult:
     barrier: np.ndarray | None = None           # float64 best improvement per metre of window (ΔLCD / D), 0: none
     pinches: list[pinch.Pinch] = field(default_factory=list)
     tasks: list[tasks.Task] = field(default_factory=list)
+    circuit_warnings: list[str] = field(default_factory=list)
 
 
 def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
@@ -307,7 +308,9 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     finally:
         searches.close()     # stops the workers on an error too
     tick("corridors")
-    if step is not None:
+    if step is not None:        # the circuit's work inside the corridor loop counts as the circuit's
+        seconds["corridors"] = round(seconds["corridors"] - flows.seconds, 3)
+        seconds["circuit"] = round(flows.seconds, 3)
         flows.finish(result, r, labels, ids, grid_cell)
         tick("circuit")
     if result.corridors:
@@ -341,8 +344,12 @@ def compose(resistance: np.ndarray, importance: np.ndarray, foreground: np.ndarr
     if step is None:
         result.nodes += nodes.barriers(r.shape, paths, r, settings.barrier_resistance)
     else:           # pinch and barrier nodes: the centres of the pinch and barrier areas
-        result.nodes += [nodes.Node("pinch", *nodes.centre(p.cells), (p.corridor - 1,)) for p in result.pinches]
-        result.nodes += [nodes.Node("barrier", *t.detail["centre"], (t.corridor - 1,)) for t in result.tasks
+        def on(t: tasks.Task) -> tuple[int, ...]:
+            return tuple(k - 1 for k in t.detail.get("corridors", [t.corridor]))
+
+        result.nodes += [nodes.Node("pinch", *nodes.centre(t.cells), on(t)) for t in result.tasks
+                         if t.kind == "protect_pinch"]
+        result.nodes += [nodes.Node("barrier", *t.detail["centre"], on(t)) for t in result.tasks
                          if t.kind == "restore_barrier"]
     result.indices = network.network_indices(len(result.corridors), len(ids))
     tick("network_nodes")
@@ -356,17 +363,19 @@ class _CorridorWork:
     def __init__(self, shape: tuple[int, int], step: CircuitStep) -> None:
         self.step = step
         self.corridor_current = np.full(shape, np.nan)
-        self.per_metre = np.zeros(shape)        # best ΔLCD / D over the corridors and diameters
-        self.gain = np.zeros(shape)             # ΔLCD of that window (cost-weighted metres)
-        self.size = np.zeros(shape)             # its diameter (m)
-        self.owner = np.zeros(shape, dtype=np.int32)      # its corridor (1-based)
+        self.per_metre = np.zeros(shape)        # the barrier layer: best ΔLCD / D over the corridors and diameters
+        self.share = np.zeros(shape)            # best ΔLCD / LCD of a window centred here, over corridors and diameters
+        self.size = np.zeros(shape)             # that window's diameter (m)
+        self.owner = np.zeros(shape, dtype=np.int32)      # and its corridor (1-based)
         self.pinches: list[pinch.Pinch] = []
         self.tasks: list[tasks.Task] = []
         self.lcd: dict[int, float] = {}
+        self.seconds = 0.0
 
     def corridor(self, r: np.ndarray, labels: np.ndarray, both: tuple[slice, slice], corner: np.ndarray,
                  cwd_a: np.ndarray, cwd_b: np.ndarray, nlcc: np.ndarray, width: float, c: Corridor, cid: int,
                  cell: float) -> None:
+        t0 = time.perf_counter()
         step = self.step
         self.lcd[cid] = c.path.lcd
         inside = nlcc <= width * c.path.lcd
@@ -379,46 +388,47 @@ class _CorridorWork:
                                step.pinch_degraded, cell, step.circuit):
             p.cells = p.cells + corner
             self.pinches.append(p)
-        gain, size = barrier_score.pair_scores(cwd_a, cwd_b, c.path.lcd, list(step.barrier_diameters_m), cell,
-                                               step.restored)
-        per_metre = np.divide(gain, size, out=np.zeros_like(gain), where=size > 0)
-        best = self.per_metre[both]
-        better = per_metre > best
-        best[better] = per_metre[better]
-        self.gain[both][better] = gain[better]
-        self.size[both][better] = size[better]
-        self.owner[both][better] = cid
+        per_metre, gain, size = barrier_score.pair_scores(cwd_a, cwd_b, c.path.lcd, list(step.barrier_diameters_m),
+                                                          cell, step.restored, np.isfinite(r[both]))
+        layer = self.per_metre[both]            # views of the corridor grid
+        np.maximum(layer, per_metre, out=layer)
+        share = gain / c.path.lcd if c.path.lcd > 0 else np.zeros_like(gain)
+        best, owner, diameter = self.share[both], self.owner[both], self.size[both]
+        better = share > best
+        best[better], owner[better], diameter[better] = share[better], cid, size[better]
         self.tasks += tasks.segments(c.path.cells, r, labels, cid, c.path.lcd, cell, step.segment_resistance,
                                      step.restored)
+        self.seconds += time.perf_counter() - t0
 
     def _barrier_areas(self, r: np.ndarray, labels: np.ndarray, cell: float) -> list[tasks.Task]:
-        """A barrier area per 8-connected cluster of cells whose best window shortens its corridor by at least
-        barrier_min_share of the LCD: the window of the cluster's best cell, its cells that need restoring."""
+        """A barrier area per 8-connected cluster of cells whose best window shortens one corridor by at least
+        barrier_min_share of its LCD (a cluster over the windows of several corridors splits by corridor): the
+        window of the cluster's best cell, its cells that need restoring."""
         step = self.step
-        lcd = np.zeros(max(self.lcd, default=0) + 1)
-        for cid, value in self.lcd.items():
-            lcd[cid] = value
-        share = np.divide(self.gain, lcd[self.owner], out=np.zeros(self.gain.shape), where=self.owner > 0)
-        clusters, n = ndimage.label(share >= step.barrier_min_share, structure=nodes.EIGHT)
+        clusters, _ = ndimage.label(self.share >= step.barrier_min_share, structure=nodes.EIGHT)
         out = []
         h, w = r.shape
         for k, box in enumerate(ndimage.find_objects(clusters), start=1):
-            local = np.where(clusters[box] == k, share[box], -1.0)
-            i, j = np.unravel_index(int(np.argmax(local)), local.shape)
-            row, col = i + box[0].start, j + box[1].start
-            cid, d = int(self.owner[row, col]), float(self.size[row, col])
-            foot = barrier_score.disk(d, cell)
-            q = foot.shape[0] // 2
-            cells = np.argwhere(foot) + [row - q, col - q]
-            cells = cells[(cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0) & (cells[:, 1] < w)]
-            rr = r[cells[:, 0], cells[:, 1]]
-            cells = cells[np.isfinite(rr) & (rr > step.restored) & (labels[cells[:, 0], cells[:, 1]] == 0)]
-            if not len(cells):
-                continue
-            gain = float(self.gain[row, col])
-            out.append(tasks.Task("restore_barrier", cid, cells, gain, "cost-weighted m", gain / self.lcd[cid],
-                                  len(cells) * cell * cell, {"diameter_m": d, "centre": (int(row), int(col)),
-                                                             "cluster_cells": int((clusters[box] == k).sum())}))
+            inside = clusters[box] == k
+            for cid in np.unique(self.owner[box][inside]):
+                part = inside & (self.owner[box] == cid)
+                local = np.where(part, self.share[box], -1.0)
+                i, j = np.unravel_index(int(np.argmax(local)), local.shape)
+                row, col = i + box[0].start, j + box[1].start
+                d = float(self.size[row, col])
+                foot = barrier_score.disk(d, cell)
+                q = foot.shape[0] // 2
+                cells = np.argwhere(foot) + [row - q, col - q]
+                cells = cells[(cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0) & (cells[:, 1] < w)]
+                rr = r[cells[:, 0], cells[:, 1]]
+                cells = cells[np.isfinite(rr) & (rr > step.restored) & (labels[cells[:, 0], cells[:, 1]] == 0)]
+                if not len(cells):
+                    continue
+                lcd = self.lcd[int(cid)]
+                gain = float(self.share[row, col]) * lcd
+                out.append(tasks.Task("restore_barrier", int(cid), cells, gain, "cost-weighted m", gain / lcd,
+                                      len(cells) * cell * cell, {"diameter_m": d, "centre": (int(row), int(col)),
+                                                                 "cluster_cells": int(part.sum())}))
         return out
 
     def finish(self, result: PatternResult, r: np.ndarray, labels: np.ndarray, ids: list[int], cell: float) -> None:
@@ -431,29 +441,35 @@ class _CorridorWork:
                                           "resistance_rise": p.degraded_resistance - p.resistance}))
         self.tasks += self._barrier_areas(r, labels, cell)
         result.pinches = self.pinches
-        result.tasks = tasks.rank(self.tasks)
+        result.tasks = tasks.rank(tasks.distinct(self.tasks))
         result.corridor_current = self.corridor_current
         result.barrier = self.per_metre
         _source_currents(result, r, labels, ids, step)
 
 
 def current_factor(r: np.ndarray, max_cells: int) -> int:
-    """The smallest factor whose coarsened grid holds at most ``max_cells`` passable cells."""
+    """The smallest factor whose coarsened grid holds about ``max_cells`` passable cells or fewer (passable cells /
+    factor², an estimate: a block is passable when less than half of it is impassable)."""
     passable = int(np.isfinite(r).sum())
     return max(1, math.ceil(math.sqrt(passable / max_cells))) if passable > max_cells else 1
 
 
 def coarse_labels(labels: np.ndarray, factor: int) -> np.ndarray:
-    """Source ids on a grid ``factor`` times coarser: each block takes the source holding most of its cells."""
+    """Source ids on a grid ``factor`` times coarser: a block belongs to the source holding at least half of its
+    cells (so a source does not spread over the land around it), else to none."""
     if factor == 1:
         return np.asarray(labels, dtype=np.int32)
-    best = np.zeros((-(-labels.shape[0] // factor), -(-labels.shape[1] // factor)))
-    out = np.zeros(best.shape, dtype=np.int32)
+    out = np.zeros((-(-labels.shape[0] // factor), -(-labels.shape[1] // factor)), dtype=np.int32)
     for k in np.unique(labels[labels > 0]):
         share = np.nan_to_num(block_mean((labels == k).astype(np.float64), factor))
-        more = share > best
-        best[more], out[more] = share[more], k
+        out[share >= 0.5] = k
     return out
+
+
+def _parts(r: np.ndarray, neighbours: int) -> np.ndarray:
+    """Connected parts of the passable cells (8 or 4 neighbours), labelled."""
+    structure = np.ones((3, 3), dtype=bool) if neighbours == 8 else ndimage.generate_binary_structure(2, 1)
+    return ndimage.label(np.isfinite(r), structure=structure)[0]
 
 
 def _source_currents(result: PatternResult, r: np.ndarray, labels: np.ndarray, ids: list[int],
@@ -461,23 +477,16 @@ def _source_currents(result: PatternResult, r: np.ndarray, labels: np.ndarray, i
     """The cumulative current map of the sources (pairwise over the corridors' pairs, or all-to-one), each
     corridor's effective resistance and the current along its path.
 
+    A source that no passable path joins to another source on the corridor grid is refused; one that the coarser
+    grid of the current map cuts off (or that vanishes on it) is left out of the map with a warning.
+
     Raises:
         CircuitError: an isolated source (no passable path to any other source), or a grid too large for the
             direct solver when it is asked for.
     """
-    f = step.factor or current_factor(r, step.max_cells)
-    coarse_r = resist.aggregate(r, f) if f > 1 else r
-    coarse = coarse_labels(labels, f)
-    circuit = cc.Circuit(coarse_r, coarse, step.circuit)
-    node = {}
-    for k in ids:
-        cells = circuit.nodemap[(coarse == k) & (circuit.nodemap >= 0)]
-        if not len(cells):
-            raise cc.CircuitError(f"source {k} vanishes on the current map's grid of {f} x {f} corridor cells: "
-                                  "lower pattern.circuit_factor")
-        node[k] = int(cells[0])
-    comp = {k: circuit.component[node[k]] for k in ids}
-    alone = [k for k in ids if sum(1 for j in ids if comp[j] == comp[k]) == 1]
+    parts = _parts(r, step.circuit.neighbours)
+    part_of = {k: int(np.bincount(parts[labels == k]).argmax()) for k in ids}
+    alone = [k for k in ids if sum(1 for j in ids if part_of[j] == part_of[k]) == 1]
     if alone:
         rows, cols = np.nonzero(labels == alone[0])
         raise cc.CircuitError(f"source {alone[0]} is isolated (no passable path joins it to another source; its "
@@ -485,20 +494,38 @@ def _source_currents(result: PatternResult, r: np.ndarray, labels: np.ndarray, i
                               + (f", and {len(alone) - 1} more" if len(alone) > 1 else "")
                               + ": no current can flow; set pattern.extent = 'grid', lower pattern.min_source_area_m2"
                               " or set pattern.circuit = false")
-    focal = [node[k] for k in ids]
-    index = {k: i for i, k in enumerate(ids)}
+    f = step.factor or current_factor(r, step.max_cells)
+    coarse_r = resist.aggregate(r, f) if f > 1 else r
+    coarse = coarse_labels(labels, f)
+    circuit = cc.Circuit(coarse_r, coarse, step.circuit)
+    node = {}
+    for k in ids:
+        cells = circuit.nodemap[(coarse == k) & (circuit.nodemap >= 0)]
+        if len(cells):
+            node[k] = int(cells[0])
+    comp = {k: circuit.component[node[k]] for k in node}
+    cut = sorted(set(ids) - set(node)) + sorted(k for k in node if sum(1 for j in node if comp[j] == comp[k]) == 1)
+    if cut:
+        result.circuit_warnings.append(
+            f"pattern: source(s) {', '.join(map(str, cut))} vanish or are cut off on the current map's grid of "
+            f"{f} x {f} corridor cells: left out of the current map; lower pattern.circuit_factor or raise "
+            "pattern.circuit_max_cells")
+    kept = [k for k in ids if k in node and k not in cut]
+    focal = [node[k] for k in kept]
+    index = {k: i for i, k in enumerate(kept)}
+    along = _PathCurrent(result, f, circuit, coarse)
     if step.mode == "pairwise":
-        pairs = [(index[c.a], index[c.b]) for c in result.corridors]
-        resistances, total = cc.pairwise(circuit, focal, pairs, on_pair=_PathCurrent(result, f, circuit))
-        for c, p in zip(result.corridors, pairs):
+        known = [c for c in result.corridors if c.a in index and c.b in index]
+        pairs = [(index[c.a], index[c.b]) for c in known]
+        resistances, total = cc.pairwise(circuit, focal, pairs, on_pair=lambda t, cur: along.set(known[t], cur))
+        for c, p in zip(known, pairs):
             c.effective_resistance = resistances[p]
     else:
-        total, _ = cc.all_to_one(circuit, focal)
-        along = _PathCurrent(result, f, circuit)
+        total, _, resistance = cc.all_to_one(circuit, focal)
         for c in result.corridors:
-            along.set(c, total)
-        for c in result.corridors:
-            c.effective_resistance = circuit.effective_resistance(node[c.a], node[c.b])
+            if c.a in index and c.b in index:
+                along.set(c, total)
+                c.effective_resistance = float(resistance[index[c.a], index[c.b]])
     current = circuit.cell_map(total, fill=np.nan)
     if f > 1:
         current = np.repeat(np.repeat(current, f, axis=0), f, axis=1)[:r.shape[0], :r.shape[1]]
@@ -508,18 +535,15 @@ def _source_currents(result: PatternResult, r: np.ndarray, labels: np.ndarray, i
 
 
 class _PathCurrent:
-    """Receives each pair's node currents: the mean and peak along its corridor's path, and their sum."""
+    """The mean and peak current along a corridor's path, outside the sources, read on the current map's grid."""
 
-    def __init__(self, result: PatternResult, factor: int, circuit: cc.Circuit) -> None:
-        self.result, self.factor, self.circuit = result, factor, circuit
+    def __init__(self, result: PatternResult, factor: int, circuit: cc.Circuit, coarse: np.ndarray) -> None:
+        self.result, self.factor, self.circuit, self.coarse = result, factor, circuit, coarse
 
     def set(self, c: Corridor, current: np.ndarray) -> None:
         cells = np.asarray(c.path.cells).reshape(-1, 2) // self.factor
-        inside = self.result.sources[c.path.cells[:, 0], c.path.cells[:, 1]] == 0
-        nodes_on = self.circuit.nodemap[cells[inside, 0], cells[inside, 1]]
+        outside = self.coarse[cells[:, 0], cells[:, 1]] == 0
+        nodes_on = self.circuit.nodemap[cells[outside, 0], cells[outside, 1]]
         values = current[nodes_on[nodes_on >= 0]]
         if len(values):
             c.current_mean, c.current_peak = float(values.mean()), float(values.max())
-
-    def __call__(self, t: int, current: np.ndarray) -> None:
-        self.set(self.result.corridors[t], current)

@@ -96,19 +96,25 @@ def corridor_flow(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, co
     return CorridorFlow(box, float(v[na] - v[nb]), current)
 
 
-def _lcd(r: np.ndarray, within: np.ndarray, lab: np.ndarray, a: int, b: int, cell: float) -> float:
-    """Least-cost distance from source a to source b through the cells ``within`` (cost-weighted metres)."""
-    graph = cost.CostGraph(np.where(within, r, np.nan), cell)
-    dist = graph.distances((lab == a) & within)
-    return float(dist[(lab == b) & within].min())
+def _lcd(r: np.ndarray, lab: np.ndarray, a: int, b: int, cell: float) -> float:
+    """Least-cost distance from source a to source b over the grid ``r`` (cost-weighted metres)."""
+    graph = cost.CostGraph(r, cell)
+    dist = graph.distances(lab == a)
+    return float(dist[lab == b].min())
 
 
 def pinches(flow: CorridorFlow, resistance: np.ndarray, labels: np.ndarray, a: int, b: int, corridor_id: int,
             min_current: float, degraded: float, cell: float,
             settings: cc.CircuitSettings = cc.CircuitSettings()) -> list[Pinch]:
-    """The pinch areas of one corridor: 8-connected clusters of its cells outside the two sources that carry at least
-    ``min_current`` A of the pair's 1 A; each with the corridor's effective resistance and least-cost distance
-    through the corridor when its cells are degraded to at least ``degraded`` resistance (what protecting it keeps).
+    """The pinch areas of one corridor: 8-connected clusters of its cells outside every source that carry at least
+    ``min_current`` A of the pair's 1 A; each with the corridor's effective resistance (its own circuit) and the
+    pair's least-cost distance (over the whole of ``resistance``, so a detour around the pinch counts) when its cells
+    are degraded to at least ``degraded`` resistance: what protecting it keeps. A pinch whose degrading would not
+    lengthen the least-cost distance (its cells resist that much already, or a detour costs no more) is left out.
+
+    Args:
+        resistance, labels: (H, W) window of the corridor grid holding the corridor and its two sources' cells.
+        cell: cell size (m).
 
     Returns:
         The pinches, cells in corridor-grid coordinates, in the order of their clusters.
@@ -119,23 +125,29 @@ def pinches(flow: CorridorFlow, resistance: np.ndarray, labels: np.ndarray, a: i
     box = flow.box
     lab = np.asarray(labels)[box]
     cur = flow.current
-    mask = np.isfinite(cur) & (cur >= min_current) & (lab != a) & (lab != b)
+    mask = np.isfinite(cur) & (cur >= min_current) & (lab == 0)
     if not mask.any():
         return []
-    r = np.asarray(resistance, dtype=np.float64)[box]
+    full = np.asarray(resistance, dtype=np.float64)
+    full_labels = np.asarray(labels)
+    r = full[box]
     within = np.isfinite(cur)
-    lcd = _lcd(r, within, lab, a, b, cell)
+    lcd = _lcd(full, full_labels, a, b, cell)
     clusters, n = ndimage.label(mask, structure=EIGHT)
     out = []
     for k in range(1, n + 1):
         cells = clusters == k
         worse = np.where(cells, np.maximum(r, degraded), r)
+        degraded_full = full.copy()
+        degraded_full[box] = worse
+        lcd_deg = _lcd(degraded_full, full_labels, a, b, cell)
+        if not lcd_deg > lcd:
+            continue
         circuit, na, nb = _circuit(worse, within, lab, a, b, settings)
         injection = np.zeros(circuit.n)
         injection[na], injection[nb] = 1.0, -1.0
         v = circuit.potentials(injection)
-        r_deg = float(v[na] - v[nb])
         where = np.argwhere(cells) + [box[0].start, box[1].start]
         out.append(Pinch(corridor_id, where, float(cur[cells].max()), float(cur[cells].mean()), flow.resistance,
-                         r_deg, lcd, _lcd(worse, within, lab, a, b, cell)))
+                         float(v[na] - v[nb]), lcd, lcd_deg))
     return out

@@ -390,11 +390,12 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, result,
                           "barrier": np.where(np.isfinite(result.resistance), result.barrier, np.nan)}
         for output in CIRCUIT_LAYERS:
             write_array(conn, area, run_id, output, study(circuit_arrays[output.name]))
+        warnings += result.circuit_warnings
         apart = [i for i, c in enumerate(result.corridors, start=1) if not math.isfinite(c.effective_resistance)]
         if apart:
-            warnings.append(f"pattern: corridor(s) {short_list(apart)} join sources that no circuit joins (with "
-                            f"{cfg['circuit_neighbours']} neighbours on the current map's grid): no effective "
-                            "resistance, no current")
+            warnings.append(f"pattern: corridor(s) {short_list(apart)} join sources that the current map does not "
+                            f"join (not connected with {cfg['circuit_neighbours']} neighbours, or left out of it): "
+                            "no effective resistance, no current along them")
         broken = [i for i, c in enumerate(result.corridors, start=1) if not math.isfinite(c.corridor_resistance)]
         if broken:
             warnings.append(f"pattern: corridor(s) {short_list(broken)} do not join their two sources within their "

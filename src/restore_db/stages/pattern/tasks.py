@@ -97,6 +97,22 @@ def segments(path: np.ndarray, resistance: np.ndarray, labels: np.ndarray, corri
     return out
 
 
+def distinct(tasks: list[Task]) -> list[Task]:
+    """One task per kind and set of cells: corridors that share a trunk share its segments and pinches, which are
+    one task (that of the largest gain share; the others' corridors are in its ``detail['corridors']``)."""
+    best: dict[tuple, Task] = {}
+    for t in tasks:
+        key = (t.kind, tuple(sorted(map(tuple, np.asarray(t.cells).reshape(-1, 2).tolist()))))
+        held = best.get(key)
+        if held is None or (t.gain_share, -t.corridor) > (held.gain_share, -held.corridor):
+            if held is not None:
+                t.detail["corridors"] = sorted({*held.detail.get("corridors", [held.corridor]), t.corridor})
+            best[key] = t
+        else:
+            held.detail["corridors"] = sorted({*held.detail.get("corridors", [held.corridor]), t.corridor})
+    return list(best.values())
+
+
 def rank(tasks: list[Task]) -> list[Task]:
     """Priority = gain share per km² of the task's area; rank 1 the highest (ties: larger gain, then kind and
     corridor). Returns the tasks in rank order."""
