@@ -229,7 +229,7 @@ CREATE TABLE bi.pattern_task (
 );
 CREATE INDEX pattern_task_run_idx ON bi.pattern_task (run_id);
 CREATE INDEX pattern_task_geom_idx ON bi.pattern_task USING gist (geom);
-COMMENT ON TABLE bi.pattern_task IS 'Restoration tasks per pattern run (key id = result.pattern_task.id), rank 1 first by priority = gain share per km2: restore a barrier area, protect a pinch area, restore a corridor segment; the corridor and its class, the gain (unit given) and its share of the corridor''s LCD or effective resistance, area (km2), the county holding most of it, every county touched (codes by decreasing area), the collaboration units of those counties and whether it is a joint task of two units or more; EPSG:4326';
+COMMENT ON TABLE bi.pattern_task IS 'Restoration tasks per pattern run (key id = result.pattern_task.id), rank 1 first by priority = gain share per km2: restore a barrier area, protect a pinch area, restore a corridor segment; the corridor and its class, the gain (cost-weighted m: the change of the corridor''s LCD) and its share of the LCD, area (km2), the county holding most of it, every county touched (codes by decreasing area), the collaboration units of those counties and whether it is a joint task of two units or more; EPSG:4326';
 COMMENT ON COLUMN bi.pattern_task.priority IS 'gain_share per km2 of land restored or protected: the ranking measure';
 
 -- bi.pattern_pinch: pinch areas (the protect_pinch tasks) with their current.

@@ -9,6 +9,8 @@ import math
 import numpy as np
 import pytest
 
+from scipy import ndimage
+
 from restore_db.stages.pattern import barriers, compose, cost, pinch, tasks
 
 REL = 1e-9
@@ -219,3 +221,20 @@ def test_all_to_one_gives_the_pairwise_resistances_and_its_own_currents():
         [c.effective_resistance for c in pair.corridors], rel=REL)
     # two sources: each the ground in turn, 1 A from the other: twice the pairwise current everywhere
     assert np.nansum(one.current) == pytest.approx(2 * np.nansum(pair.current), rel=1e-6)
+
+
+@pytest.mark.parametrize("diameter", [1.0, 2.0, 3.0, 4.5, 8.0, 17.0])
+def test_the_disk_minimum_is_scipys_minimum_filter(diameter):
+    rng = np.random.default_rng(int(diameter * 10))
+    values = rng.uniform(0, 100, (37, 53))
+    values[rng.uniform(size=values.shape) < 0.1] = np.inf
+    foot = barriers.disk(diameter, 1.0)
+    expected = ndimage.minimum_filter(values, footprint=foot, mode="constant", cval=np.inf)
+    assert np.array_equal(barriers.disk_minimum(values, foot), expected)     # a minimum picks, it does not round
+
+
+def test_the_disk_minimum_of_a_grid_smaller_than_the_disk():
+    values = np.arange(6.0).reshape(2, 3)
+    foot = barriers.disk(9.0, 1.0)
+    expected = ndimage.minimum_filter(values, footprint=foot, mode="constant", cval=np.inf)
+    assert np.array_equal(barriers.disk_minimum(values, foot), expected)

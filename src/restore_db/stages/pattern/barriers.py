@@ -30,6 +30,38 @@ def disk(diameter_m: float, cell: float) -> np.ndarray:
     return (y * y + x * x) <= radius * radius + 1e-9
 
 
+def disk_minimum(values: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """The minimum of ``values`` over a symmetric footprint centred on each cell (cells beyond the edges count as
+    +inf): ``scipy.ndimage.minimum_filter(values, footprint=footprint, mode="constant", cval=inf)``, computed as the
+    footprint's rows: a running minimum along each row for each half-width (``minimum_filter1d``), then the minimum
+    of those rows shifted. The cost grows with the footprint's diameter, not its area.
+
+    Args:
+        values: (h, w) float64.
+        footprint: (2k + 1, 2k + 1) bool, symmetric, each row one centred run of cells (a disk).
+    Returns:
+        (h, w) float64.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    k = footprint.shape[0] // 2
+    rows: dict[int, np.ndarray] = {}
+    out = np.full(v.shape, np.inf)
+    h = v.shape[0]
+    for dy in range(-k, k + 1):
+        run = int(footprint[dy + k].sum())
+        if run == 0 or abs(dy) >= h:
+            continue
+        if run not in rows:
+            rows[run] = ndimage.minimum_filter1d(v, size=run, axis=1, mode="constant", cval=np.inf)
+        m = rows[run]
+        # out[i] = min(out[i], m[i + dy])
+        if dy >= 0:
+            np.minimum(out[:h - dy], m[dy:], out=out[:h - dy])
+        else:
+            np.minimum(out[-dy:], m[:h + dy], out=out[-dy:])
+    return out
+
+
 def improvement(cwd_a: np.ndarray, cwd_b: np.ndarray, lcd: float, diameter_m: float, cell: float,
                 restored: float = 1.0, passable: np.ndarray | None = None) -> np.ndarray:
     """The improvement score ΔLCD of restoring a window of ``diameter_m`` centred on each cell.
@@ -57,12 +89,12 @@ def improvement(cwd_a: np.ndarray, cwd_b: np.ndarray, lcd: float, diameter_m: fl
     if restored < 1:
         raise ValueError(f"the restored resistance must be >= 1 (the floor), not {restored!r}")
     foot = disk(diameter_m, cell)
-    min_a = ndimage.minimum_filter(a, footprint=foot, mode="constant", cval=np.inf)
-    min_b = ndimage.minimum_filter(b, footprint=foot, mode="constant", cval=np.inf)
+    min_a = disk_minimum(a, foot)
+    min_b = disk_minimum(b, foot)
     gain = lcd - (min_a + min_b + diameter_m * restored)
     ok = np.isfinite(gain) & (gain > 0)
-    if passable is not None:
-        ok &= ~ndimage.maximum_filter(~np.asarray(passable, dtype=bool), footprint=foot, mode="constant", cval=True)
+    if passable is not None:        # every cell of the window restorable: its smallest "passable" is 1
+        ok &= disk_minimum(np.asarray(passable, dtype=np.float64), foot) > 0.5
     return np.where(ok, gain, 0.0)
 
 

@@ -90,7 +90,7 @@ class Circuit:
         component: (n,) int32 connected component of each node.
 
     Memory: the Laplacian holds up to 9 entries per node (12 bytes each); a direct factorisation of a grid of N nodes
-    holds about 100 N entries (measured: 20 M for 212 k nodes).
+    holds 80 to 110 N entries (measured: 15 M for Hunan's 178 k nodes at 1 km, 95 M for 846 k nodes).
     """
 
     def __init__(self, resistance: np.ndarray, regions: np.ndarray | None = None,

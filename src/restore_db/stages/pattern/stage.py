@@ -391,6 +391,10 @@ def _compute(conn: psycopg.Connection, area, cfg: dict, inputs: _Inputs, result,
         for output in CIRCUIT_LAYERS:
             write_array(conn, area, run_id, output, study(circuit_arrays[output.name]))
         warnings += result.circuit_warnings
+        if max(cfg["barrier_diameters_m"]) < 2 * result.cell:
+            warnings.append(f"pattern: pattern.barrier_diameters_m are all below two corridor cells "
+                            f"({2 * result.cell:g} m): a window of one cell never shortens a corridor, so no barrier "
+                            "can be found; give larger diameters")
         apart = [i for i, c in enumerate(result.corridors, start=1) if not math.isfinite(c.effective_resistance)]
         if apart:
             warnings.append(f"pattern: corridor(s) {short_list(apart)} join sources that the current map does not "

@@ -31,7 +31,7 @@ class Task:
     """One restoration task on the corridor grid.
 
     kind: one of :data:`KINDS`; corridor: 1-based corridor number; cells: (n, 2) int cells restored or protected;
-    gain, gain_unit: the connectivity gained; gain_share: gain / the corridor's LCD or effective resistance;
+    gain, gain_unit: the connectivity gained; gain_share: gain / the corridor's LCD;
     area_m2: area restored or protected; detail: kind-specific figures (window diameter, current…).
     """
 
