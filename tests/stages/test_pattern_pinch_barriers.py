@@ -238,3 +238,22 @@ def test_the_disk_minimum_of_a_grid_smaller_than_the_disk():
     foot = barriers.disk(9.0, 1.0)
     expected = ndimage.minimum_filter(values, footprint=foot, mode="constant", cval=np.inf)
     assert np.array_equal(barriers.disk_minimum(values, foot), expected)
+
+
+def test_a_window_over_land_that_cannot_be_restored_scores_nothing():
+    """The wall-and-gap grid with the wall's cells nodata: restoring a window would cross nodata, so no window on
+    the wall scores; with the wall of resistance 1000 instead, the window at (10, 10) scores as by hand."""
+    cell = 100.0
+    r = np.ones((21, 21))
+    r[1:, 10] = np.nan
+    graph = cost.CostGraph(r, cell)
+    a, b = np.zeros(r.shape, bool), np.zeros(r.shape, bool)
+    a[10, 2], b[10, 18] = True, True
+    cwd_a, cwd_b = graph.distances(a), graph.distances(b)
+    lcd = float(np.min(cwd_a + cwd_b))
+    gain = barriers.improvement(cwd_a, cwd_b, lcd, 3 * cell, cell, passable=np.isfinite(r))
+    assert (gain[1:, 9:12] == 0).all()
+    r[1:, 10] = 1000.0
+    gain = barriers.improvement(cwd_a, cwd_b, lcd, 3 * cell, cell, passable=np.isfinite(r))
+    assert gain[10, 10] == pytest.approx(lcd - 17 * cell, rel=REL)
+    assert (gain[0, :] == 0).all()              # windows reaching past the grid's edge: not known, not scored

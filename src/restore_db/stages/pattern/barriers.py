@@ -93,8 +93,10 @@ def improvement(cwd_a: np.ndarray, cwd_b: np.ndarray, lcd: float, diameter_m: fl
     min_b = disk_minimum(b, foot)
     gain = lcd - (min_a + min_b + diameter_m * restored)
     ok = np.isfinite(gain) & (gain > 0)
-    if passable is not None:        # every cell of the window restorable: its smallest "passable" is 1
-        ok &= disk_minimum(np.asarray(passable, dtype=np.float64), foot) > 0.5
+    if passable is not None:        # every cell of the window restorable (beyond the array: not known, so not)
+        k = foot.shape[0] // 2
+        known = np.pad(np.asarray(passable, dtype=np.float64), k, constant_values=0.0)
+        ok &= disk_minimum(known, foot)[k:k + a.shape[0], k:k + a.shape[1]] > 0.5
     return np.where(ok, gain, 0.0)
 
 
