@@ -102,11 +102,13 @@ def cost_distance_speed(url: str, area_name: str, repeat: int) -> dict:
             "graph_bytes": int(graph.matrix.data.nbytes + graph.matrix.indices.nbytes + graph.matrix.indptr.nbytes)}
 
 
-def circuit_scaling(url: str, area_name: str, factors=(4, 2, 1), shares=(0.25, 0.5, 1.0)) -> list[dict]:
-    """Time of the sources' current map (the circuit step's global part: factorisation, one solve per source, the
-    current of each pair) on the corridor grid coarsened by each factor, for a share of the adjacent pairs; with the
-    direct solver, and with cg+amg on the finest grid for the first four pairs. Memory: the entries the solver holds
-    (the factors, or the multigrid hierarchy)."""
+def circuit_scaling(url: str, area_name: str, factors=(4, 2, 1), shares=(0.25, 0.5, 1.0),
+                    max_nodes: int = 1_500_000) -> list[dict]:
+    """Time of the sources' current map (the circuit step's global part) on the corridor grid coarsened by each
+    factor (grids above ``max_nodes`` passable cells, beyond the direct solver's default, are skipped): the circuit
+    and its factorisation once, then one solve per source and the current of each pair, for a share of the adjacent
+    pairs; cg+amg on the finest grid measured on its first four pairs. Memory: the entries the solver holds (the
+    factors, or the multigrid hierarchy)."""
     from restore_db import db
     from restore_db.grid import studyarea
     from restore_db.stages import settings
@@ -126,28 +128,34 @@ def circuit_scaling(url: str, area_name: str, factors=(4, 2, 1), shares=(0.25, 0
     mcr, alloc = cost.CostGraph(r, cell).allocation(labels)
     pairs_all = sorted(cost.boundary_lcd(mcr, alloc, r, cell))
     out = []
-    for f in factors:
+    usable = [f for f in factors if np.isfinite(resist.aggregate(r, f) if f > 1 else r).sum() <= max_nodes]
+    for f in usable:
         coarse_r = resist.aggregate(r, f) if f > 1 else r
         coarse = compose.coarse_labels(labels, f)
-        ids = [int(k) for k in np.unique(coarse[coarse > 0])]
         for solver in ("direct", "cg+amg"):
-            for share in shares if solver == "direct" else (min(shares),):
-                if solver == "cg+amg" and f != min(factors):
-                    continue
+            if solver == "cg+amg" and f != min(usable):
+                continue
+            t0 = time.perf_counter()
+            circuit = cc.Circuit(coarse_r, coarse, cc.CircuitSettings(solver=solver, direct_max_nodes=max_nodes))
+            node = {}
+            for k in np.unique(coarse[coarse > 0]):
+                cells = circuit.nodemap[(coarse == k) & (circuit.nodemap >= 0)]
+                if len(cells):
+                    node[int(k)] = int(cells[0])
+            circuit.prepare(list(node.values()))      # build the solver once: its time is the setup's
+            setup = time.perf_counter() - t0
+            ids = sorted(node)
+            index = {k: i for i, k in enumerate(ids)}
+            pairs = [(index[a], index[b]) for a, b in pairs_all if a in node and b in node]
+            for share in shares if solver == "direct" else (None,):
+                chosen = pairs[:max(1, int(round(share * len(pairs))))] if share else pairs[:4]
                 t0 = time.perf_counter()
-                circuit = cc.Circuit(coarse_r, coarse, cc.CircuitSettings(solver=solver, direct_max_nodes=10**9))
-                node = {k: int(circuit.nodemap[(coarse == k) & (circuit.nodemap >= 0)][0]) for k in ids}
-                pairs = [(a, b) for a, b in pairs_all if a in node and b in node]
-                # cg+amg: the first few pairs only (a few seconds per source at 1 km)
-                pairs = pairs[:max(1, int(round(share * len(pairs))))] if solver == "direct" else pairs[:4]
-                focal = [node[k] for k in ids]
-                index = {k: i for i, k in enumerate(ids)}
-                cc.pairwise(circuit, focal, [(index[a], index[b]) for a, b in pairs])
+                cc.pairwise(circuit, [node[k] for k in ids], chosen)
                 seconds = time.perf_counter() - t0
-                entries = circuit.solver_entries
                 out.append({"factor": f, "cell_m": cell * f, "nodes": circuit.n, "solver": solver,
-                            "sources": len({k for p in pairs for k in p}), "pairs": len(pairs),
-                            "seconds": round(seconds, 2), "factor_entries": entries})
+                            "sources": len({k for p in chosen for k in p}), "pairs": len(chosen),
+                            "setup_s": round(setup, 2), "pairs_s": round(seconds, 2),
+                            "solver_entries": circuit.solver_entries})
     return out
 
 
@@ -223,14 +231,16 @@ def main(argv=None) -> int:
                         f"{c.get('current_cell_m', 0):g} m", str(c.get("pinch_areas")), str(c.get("barrier_areas")),
                         str(c.get("segments")), f"{c.get('tasks')} ({c.get('joint_tasks')})")
     console.print(circuit)
-    grow = Table(title="The sources' current map: time by cells and pairs (factorisation, a solve per source, the "
-                       "current of each pair)")
-    for col in ("pixel", "map cell", "nodes", "solver", "sources", "pairs", "seconds", "factor entries"):
+    grow = Table(title="The sources' current map by cells and pairs: setup (circuit and factorisation or multigrid), "
+                       "then a solve per source and the current of each pair")
+    for col in ("pixel", "map cell", "nodes", "solver", "setup s", "sources", "pairs", "pairs s", "solver entries",
+                "bytes/node"):
         grow.add_column(col, justify="right")
     for row in rows:
         for g in row["circuit_scaling"]:
             grow.add_row(f"{row['pixel_m']:g} m", f"{g['cell_m']:g} m", f"{g['nodes']:,}", g["solver"],
-                         str(g["sources"]), str(g["pairs"]), f"{g['seconds']:.2f}", f"{g['factor_entries']:,}")
+                         f"{g['setup_s']:.2f}", str(g["sources"]), str(g["pairs"]), f"{g['pairs_s']:.2f}",
+                         f"{g['solver_entries']:,}", f"{12 * g['solver_entries'] / g['nodes']:.0f}")
     console.print(grow)
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]

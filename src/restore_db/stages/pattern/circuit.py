@@ -234,6 +234,15 @@ class Circuit:
         self._solvers[comp] = (nodes, where, solve)
         return self._solvers[comp]
 
+    def prepare(self, nodes) -> None:
+        """Build the solvers of the components holding ``nodes`` (factorise, or set up the multigrid) now.
+
+        Raises:
+            CircuitTooLarge: a component too large for the direct solver asked for.
+        """
+        for comp in np.unique(self.component[np.asarray(nodes, dtype=np.int64)]):
+            self._solver(int(comp))
+
     def potentials(self, injection: np.ndarray) -> np.ndarray:
         """Node voltages for a current injection.
 

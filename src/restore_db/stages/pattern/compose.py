@@ -379,7 +379,10 @@ class _CorridorWork:
         step = self.step
         self.lcd[cid] = c.path.lcd
         inside = nlcc <= width * c.path.lcd
-        flow = pinch.corridor_flow(r[both], labels[both], c.a, c.b, inside, step.circuit)
+        try:
+            flow = pinch.corridor_flow(r[both], labels[both], c.a, c.b, inside, step.circuit)
+        except cc.CircuitTooLarge as exc:
+            raise cc.CircuitTooLarge(f"the circuit of corridor {cid} truncated at its cutoff: {exc}") from None
         c.corridor_resistance = flow.resistance
         box = tuple(slice(b.start + o, b.stop + o) for b, o in zip(flow.box, corner))
         here = self.corridor_current[box]
@@ -498,6 +501,11 @@ def _source_currents(result: PatternResult, r: np.ndarray, labels: np.ndarray, i
     coarse_r = resist.aggregate(r, f) if f > 1 else r
     coarse = coarse_labels(labels, f)
     circuit = cc.Circuit(coarse_r, coarse, step.circuit)
+    try:
+        circuit.prepare(circuit.nodemap[(coarse > 0) & (circuit.nodemap >= 0)])
+    except cc.CircuitTooLarge as exc:
+        raise cc.CircuitTooLarge(f"the current map of the sources ({f * result.cell:g} m cells): {exc}, or lower "
+                                 "pattern.circuit_max_cells") from None
     node = {}
     for k in ids:
         cells = circuit.nodemap[(coarse == k) & (circuit.nodemap >= 0)]
