@@ -178,9 +178,9 @@ def _check(cfg: dict, source: str) -> None:
                          f"got {p['barrier_resistance']}")
     if p["circuit_neighbours"] not in (4, 8):
         raise InputError(f"{source}: pattern.circuit_neighbours must be 4 or 8, got {p['circuit_neighbours']}")
-    for key in ("circuit_factor",):
-        if not 0 <= p[key] <= 64:
-            raise InputError(f"{source}: pattern.{key} must be between 0 (automatic) and 64, got {p[key]}")
+    if not 0 <= p["circuit_factor"] <= 64:
+        raise InputError(f"{source}: pattern.circuit_factor must be between 0 (automatic) and 64, "
+                         f"got {p['circuit_factor']}")
     for key in ("circuit_max_cells", "circuit_direct_max_cells"):
         if p[key] < 1000:
             raise InputError(f"{source}: pattern.{key} must be at least 1000 cells, got {p[key]}")

@@ -298,17 +298,21 @@ class Circuit:
                 out[k] = v
         return out
 
-    def effective_resistance(self, a: int, b: int, va: np.ndarray | None = None,
-                             vb: np.ndarray | None = None) -> float:
-        """R_ab between two nodes (NaN when they are not connected); ``va``, ``vb`` are their unit potentials when
-        already solved."""
+    def pair(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Voltages (n,) float64 for 1 A from node ``a`` to node ``b`` of one component, and that injection (n,):
+        one solve. R_ab = v[a] − v[b]."""
+        injection = np.zeros(self.n)
+        injection[a], injection[b] = 1.0, -1.0
+        return self.potentials(injection), injection
+
+    def effective_resistance(self, a: int, b: int) -> float:
+        """R_ab between two nodes (NaN when they are not connected)."""
         if self.component[a] != self.component[b]:
             return math.nan
         if a == b:
             return 0.0
-        va = self.unit_potential(a) if va is None else va
-        vb = self.unit_potential(b) if vb is None else vb
-        return float((va[a] - vb[a]) - (va[b] - vb[b]))
+        v, _ = self.pair(a, b)
+        return float(v[a] - v[b])
 
     @property
     def solver_used(self) -> str:

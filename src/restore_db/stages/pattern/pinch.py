@@ -89,9 +89,7 @@ def corridor_flow(resistance: np.ndarray, labels: np.ndarray, a: int, b: int, co
     circuit, na, nb = _circuit(r[box], within, lab, a, b, settings)
     if circuit.component[na] != circuit.component[nb]:
         return CorridorFlow(box, math.nan, np.full(lab.shape, np.nan))
-    injection = np.zeros(circuit.n)
-    injection[na], injection[nb] = 1.0, -1.0
-    v = circuit.potentials(injection)
+    v, injection = circuit.pair(na, nb)
     current = circuit.cell_map(circuit.node_currents(v, injection), fill=np.nan)
     return CorridorFlow(box, float(v[na] - v[nb]), current)
 
@@ -144,9 +142,7 @@ def pinches(flow: CorridorFlow, resistance: np.ndarray, labels: np.ndarray, a: i
         if not lcd_deg > lcd:
             continue
         circuit, na, nb = _circuit(worse, within, lab, a, b, settings)
-        injection = np.zeros(circuit.n)
-        injection[na], injection[nb] = 1.0, -1.0
-        v = circuit.potentials(injection)
+        v = circuit.pair(na, nb)[0]
         where = np.argwhere(cells) + [box[0].start, box[1].start]
         out.append(Pinch(corridor_id, where, float(cur[cells].max()), float(cur[cells].mean()), flow.resistance,
                          float(v[na] - v[nb]), lcd, lcd_deg))

@@ -437,8 +437,7 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
     """Sources (polygons of their cells), corridors (lines through cell centres) and their areas (polygons of their
     cells), nodes and the network row."""
     from rasterio import features
-    from shapely.geometry import LineString, MultiPolygon, Point, shape
-    from shapely.ops import unary_union
+    from shapely.geometry import LineString, Point, shape
 
     grid = area.grid
     cell = result.cell
@@ -454,8 +453,7 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
         polygons.setdefault(int(value), []).append(shape(geom))
     with conn.cursor() as cur:
         for sid, area_m2 in result.source_area_m2.items():
-            merged = unary_union(polygons[sid])
-            multi = merged if merged.geom_type == "MultiPolygon" else MultiPolygon([merged])
+            multi = _multipolygon(polygons[sid])
             cells = int((labels == sid).sum())
             imp = mean_importance[labels == sid]
             cur.execute(
@@ -481,8 +479,7 @@ def _write_records(conn: psycopg.Connection, area, run_id: int, result, mean_imp
         for geom, value in features.shapes(owner, mask=owner > 0, transform=transform, connectivity=4):
             areas.setdefault(int(value), []).append(shape(geom))
         for cid, parts in sorted(areas.items()):
-            merged = unary_union(parts)
-            multi = merged if merged.geom_type == "MultiPolygon" else MultiPolygon([merged])
+            multi = _multipolygon(parts)
             cells = int((owner == cid).sum())
             cur.execute("""INSERT INTO result.pattern_corridor_area (run_id, corridor_id, cells, area_m2, geom)
                            VALUES (%s, %s, %s, %s, ST_GeomFromWKB(%s, %s))""",
@@ -514,14 +511,21 @@ def _cells_polygon(cells: np.ndarray, transform: Affine):
     """The cells (n, 2) of the corridor grid as one MultiPolygon (4-connected parts), polygonised over their bounding
     box only."""
     from rasterio import features
-    from shapely.geometry import MultiPolygon, shape
-    from shapely.ops import unary_union
+    from shapely.geometry import shape
 
     cells = np.asarray(cells).reshape(-1, 2)
     r0, c0 = cells.min(axis=0)
     mask = np.zeros(tuple(cells.max(axis=0) - [r0, c0] + 1), dtype=np.uint8)
     mask[cells[:, 0] - r0, cells[:, 1] - c0] = 1
     local = transform @ Affine.translation(int(c0), int(r0))
-    merged = unary_union([shape(g) for g, _ in features.shapes(mask, mask=mask > 0, transform=local,
-                                                                connectivity=4)])
+    return _multipolygon([shape(g) for g, _ in features.shapes(mask, mask=mask > 0, transform=local,
+                                                                 connectivity=4)])
+
+
+def _multipolygon(parts: list):
+    """The union of polygon parts as one MultiPolygon (a single polygon wrapped)."""
+    from shapely.geometry import MultiPolygon
+    from shapely.ops import unary_union
+
+    merged = unary_union(parts)
     return merged if merged.geom_type == "MultiPolygon" else MultiPolygon([merged])

@@ -51,11 +51,15 @@ def path_cost(cells: np.ndarray, resistance: np.ndarray, cell: float) -> float:
     """Cost of a path of 8-neighbour steps (cost-weighted metres): Σ cell × (R_a + R_b) / 2, × √2 diagonally (the
     convention of :class:`restore_db.stages.pattern.cost.CostGraph`)."""
     cells = np.asarray(cells).reshape(-1, 2)
+    return _cost_along(cells, np.asarray(resistance, dtype=np.float64)[cells[:, 0], cells[:, 1]], cell)
+
+
+def _cost_along(cells: np.ndarray, values: np.ndarray, cell: float) -> float:
+    """Cost of the path ``cells`` (n, 2) when its cells have the resistances ``values`` (n,)."""
     if len(cells) < 2:
         return 0.0
-    r = np.asarray(resistance, dtype=np.float64)[cells[:, 0], cells[:, 1]]
     step = np.where(np.abs(np.diff(cells, axis=0)).sum(axis=1) == 2, math.sqrt(2.0), 1.0)
-    return float((cell * (r[1:] + r[:-1]) / 2.0 * step).sum())
+    return float((cell * (values[1:] + values[:-1]) / 2.0 * step).sum())
 
 
 def segments(path: np.ndarray, resistance: np.ndarray, labels: np.ndarray, corridor: int, lcd: float, cell: float,
@@ -74,12 +78,7 @@ def segments(path: np.ndarray, resistance: np.ndarray, labels: np.ndarray, corri
     r = np.asarray(resistance, dtype=np.float64)
     values = r[path[:, 0], path[:, 1]]
     on = (np.asarray(labels)[path[:, 0], path[:, 1]] == 0) & (values >= threshold)
-    step = cell * np.where(np.abs(np.diff(path, axis=0)).sum(axis=1) == 2, math.sqrt(2.0), 1.0)
-
-    def cost(v: np.ndarray) -> float:
-        return float((step * (v[1:] + v[:-1]) / 2.0).sum())
-
-    base = cost(values)
+    base = _cost_along(path, values, cell)
     out = []
     starts = np.flatnonzero(on & ~np.concatenate([[False], on[:-1]]))
     for i in starts:
@@ -88,7 +87,7 @@ def segments(path: np.ndarray, resistance: np.ndarray, labels: np.ndarray, corri
             j += 1
         after = values.copy()
         after[i:j + 1] = np.minimum(after[i:j + 1], restored)
-        gain = base - cost(after)
+        gain = base - _cost_along(path, after, cell)
         run = path[i:j + 1].copy()
         if gain > 0:
             out.append(Task("restore_segment", corridor, run, gain, "cost-weighted m",
