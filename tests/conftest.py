@@ -135,3 +135,37 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"bad inputs through the CLI: {len(cases)} cases, {one_line} ending in one line, {unchanged} leaving the "
             f"database byte for byte unchanged ({not_checked} not compared: no database or a deliberate change)")
+
+
+COMPUTED_DEMO = "restore_test_computed_demo"
+
+
+@pytest.fixture(scope="session")
+def computed_demo(server_url, template_url, tmp_path_factory):
+    """URL of a database holding the demo region (8 km cells) after ``compute all``; shared by the whole session,
+    so tests must only read it. A test that writes clones it with :func:`clone_computed_demo`."""
+    from helpers import run_cli
+    from restore_db.load import demo
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{COMPUTED_DEMO}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{COMPUTED_DEMO}" TEMPLATE "{TEMPLATE}"')
+    url = with_dbname(server_url, COMPUTED_DEMO)
+    demo.run(name="demo", pixel_size=8000, workdir=tmp_path_factory.mktemp("computed_demo"), url=url,
+             log=lambda m: None)
+    proc = run_cli({"RESTORE_DB_URL": url}, "compute", "all", "-a", "demo")
+    assert proc.returncode == 0, proc.stderr
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{COMPUTED_DEMO}" WITH (FORCE)')
+
+
+@pytest.fixture
+def computed_demo_copy(server_url, computed_demo):
+    """URL of a private copy of :func:`computed_demo` for a test that writes (dropped afterwards)."""
+    name = f"restore_test_demo_copy_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{COMPUTED_DEMO}"')
+    yield with_dbname(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
