@@ -271,11 +271,17 @@ def test_view_list_is_complete(conn):
     found = {r[0] for r in conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = 'bi' AND c.relkind IN ('v', 'm', 'r')").fetchall()}
-    assert found == set(bi.VIEWS)
+    assert found == set(bi.VIEWS) | set(bi.PROJECTS)
     matviews = {r[0] for r in conn.execute("SELECT matviewname FROM pg_matviews WHERE schemaname = 'bi'").fetchall()}
     assert matviews == set(bi.MATVIEWS)
     tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'bi'").fetchall()}
-    assert tables == set(bi.TABLES)
+    assert tables == set(bi.TABLES) | set(bi.PROJECTS)
+    # the QGIS projects table has QGIS's layout: (name text key, metadata jsonb, content bytea), in that order
+    for table in bi.PROJECTS:
+        assert conn.execute(
+            """SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped""",
+            (f"bi.{table}",)).fetchone()[0] == ["name text", "metadata jsonb", "content bytea"]
     # every relation with a geometry is keyed for QGIS: a table or a materialized view, never a plain view
     with_geometry = {r[0] for r in conn.execute(
         "SELECT f_table_name FROM geometry_columns WHERE f_table_schema = 'bi'").fetchall()}
@@ -717,6 +723,8 @@ def test_bi_role_reads_bi_only(conn, analysis, bi_login):
         user.execute("SET default_transaction_read_only = off")  # privileges, not read-only mode, must refuse
         for view in bi.VIEWS:
             assert user.execute(sql.SQL("SELECT count(*) FROM bi.{}").format(sql.Identifier(view))).fetchone()[0] > 0
+        for table in bi.PROJECTS:   # QGIS projects: readable (none stored here)
+            user.execute(sql.SQL("SELECT name, metadata, content FROM bi.{}").format(sql.Identifier(table)))
         assert user.execute("SELECT count(*) FROM county_current").fetchone()[0] == 4  # search_path
         assert user.execute("SELECT bi.current_run_id('bia')").fetchone()[0] == analysis["runs"][1]
         user.execute("SELECT ST_AsText(geom) FROM bi.zone_map")  # PostGIS functions are callable

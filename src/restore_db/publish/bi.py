@@ -57,6 +57,10 @@ MATVIEWS = ("county_shape", "county_current")
 TABLES = ("county", "zone_map", "pattern_source", "pattern_corridor", "pattern_corridor_area", "pattern_node",
           "pattern_collab_unit", "pattern_county_link", "pattern_task", "pattern_pinch", "pattern_barrier")
 
+# QGIS projects stored in the database (sql/084_bi_qgis_project.sql): QGIS's own table, keyed by name, written by
+# restore_db.publish.qgis_project (and by QGIS when the owner saves a project), read by restore_bi.
+PROJECTS = ("qgis_projects",)
+
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
