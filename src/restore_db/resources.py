@@ -1,8 +1,8 @@
 """Locate the project's SQL files and Alembic migrations.
 
-In a wheel they are packaged as ``restore_db/_sql`` and ``restore_db/_migrations``;
-in a source checkout (editable install) they are the top-level ``sql/`` and
-``migrations/`` folders.
+In a wheel they are packaged as ``restore_db/_sql``, ``restore_db/_migrations`` and
+``restore_db/_docs`` (the model pages, quoted by the report); in a source checkout
+(editable install) they are the top-level ``sql/``, ``migrations/`` and ``docs/`` folders.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ def sql_dir() -> Path:
 
 def migrations_dir() -> Path:
     return _locate("migrations")
+
+
+def docs_dir(*parts: str) -> Path:
+    """A folder of the project's documentation shipped with it (``docs/models`` ...)."""
+    for candidate in (_PKG / "_docs", _PKG.parents[1] / "docs"):
+        if candidate.is_dir():
+            return candidate.joinpath(*parts)
+    raise FileNotFoundError("restore-db installation is missing its docs/ folder")
 
 
 def package_data(*parts: str) -> Path:
