@@ -1,4 +1,4 @@
-"""``restore-db export``: stored layers to files (GeoTIFF)."""
+"""``restore-db export``: stored layers and results to files (GeoTIFF or COG, GeoPackage, CSV)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from restore_db import db
 from restore_db.grid import studyarea
 from restore_db.publish.export import export_raster
+from restore_db.publish.export_tables import export_csv, export_gpkg
 from restore_db.cli._common import StudyAreaOption, err
 
 app = typer.Typer(help="Export layers to files (read-only).", no_args_is_help=True)
@@ -21,10 +22,45 @@ def raster(
     run: int = typer.Option(None, "--run", help="Run of a computed layer (default: the source layer of that name, "
                                                 "else the newest succeeded run holding it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    cog: bool = typer.Option(False, "--cog", help="Write a Cloud-Optimised GeoTIFF (with overviews)."),
     study_area: str = StudyAreaOption,
 ) -> None:
     """Write a layer as a GeoTIFF on the study-area grid (exact values, stored pixel type and nodata)."""
     with db.session(start=False) as conn, conn.transaction():  # never creates nor starts the embedded database
         area = studyarea.get(conn, study_area)
-        info = export_raster(conn, area, layer, file, run_id=run, overwrite=overwrite)
+        info = export_raster(conn, area, layer, file, run_id=run, overwrite=overwrite, cog=cog)
     err.print(info.summary(), highlight=False, soft_wrap=True)
+
+
+ZoningRunOption = typer.Option(None, "--run", help="Zoning run of the analysis (default: the current one, "
+                                                   "bi.current_run); its pattern run is the newest that read it.")
+
+
+@app.command()
+def gpkg(
+    file: Path = typer.Argument(..., help="Output GeoPackage, e.g. results.gpkg."),
+    run: int = ZoningRunOption,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Write every vector result of an analysis to one GeoPackage: counties, zones, sources, corridors, corridor
+    areas, nodes, pinch and barrier areas, collaboration units, county links, restoration tasks (EPSG:4326)."""
+    with db.session(start=False) as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        info = export_gpkg(conn, area, file, run_id=run, overwrite=overwrite)
+    err.print(info.summary(), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def csv(
+    folder: Path = typer.Argument(..., help="Output folder (created when missing), e.g. results-csv."),
+    run: int = ZoningRunOption,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Write the county tables of an analysis as CSV files (UTF-8 with BOM, for Excel), one per bi relation."""
+    with db.session(start=False) as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        info = export_csv(conn, area, folder, run_id=run, overwrite=overwrite)
+    err.print(info.summary(), highlight=False, soft_wrap=True)
+

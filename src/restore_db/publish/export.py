@@ -12,6 +12,13 @@ are written as nodata. The file is a tiled (256 x 256) DEFLATE GeoTIFF with
 the predictor for its type (2 for integers, 3 for floating point),
 BIGTIFF=IF_SAFER and compression on all CPUs. It is written to a temporary file in the target folder and
 renamed at the end, so a failure leaves no partial file.
+
+With ``cog=True`` the tiled temporary GeoTIFF is then copied by GDAL's COG driver into a Cloud-Optimised GeoTIFF
+(``rasterio.shutil.copy(..., driver="COG")``): the same 256 x 256 blocks, DEFLATE and predictor, overviews halving
+the size until it fits in one block (``OVERVIEWS=AUTO``; a grid of at most 256 x 256 cells has none), computed
+with nearest-neighbour resampling for categorical layers and averaging for continuous ones (nodata left out), and
+the header and overviews before the full-resolution tiles, so that a client reads any window or zoom level with
+few HTTP range requests.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import rasterio
+import rasterio.shutil
 from rasterio.crs import CRS as RioCRS
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
@@ -52,11 +60,16 @@ class ExportInfo:
     valid_cells: int
     bytes: int
     seconds: float
+    cog: bool = False
+    overviews: int = 0
+    cog_seconds: float = 0.0
 
     def summary(self) -> str:
         run = f" (run {self.run_id})" if self.run_id is not None else ""
+        cog = (f", Cloud-Optimised with {self.overviews} overview{'s' * (self.overviews != 1)} "
+               f"({self.cog_seconds:.2f} s)") if self.cog else ""
         return (f"{self.path}: layer {self.layer}{run}, {self.width} x {self.height} {self.dtype}, "
-                f"{_size(self.bytes)}, {self.valid_cells:,} valid cells, {self.seconds:.2f} s")
+                f"{_size(self.bytes)}, {self.valid_cells:,} valid cells{cog}, {self.seconds:.2f} s")
 
 
 def _size(n: int) -> str:
@@ -67,10 +80,12 @@ def _size(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def _check_target(path: Path, overwrite: bool, what: str) -> Path:
+def _check_target(path: Path, overwrite: bool, what: str, example: str = "layer.tif") -> Path:
+    """``path`` as an absolute path, once checked: not a folder, absent unless ``overwrite``, in a writable folder
+    (InputError otherwise, naming ``what``)."""
     path = Path(path).expanduser().absolute()
     if path.is_dir():
-        raise InputError(f"{what}: output {path} is a directory; give a file name such as {path / 'layer.tif'}")
+        raise InputError(f"{what}: output {path} is a directory; give a file name such as {path / example}")
     if path.exists() and not overwrite:
         raise InputError(f"{what}: output {path} already exists; use --overwrite to replace it")
     parent = path.parent
@@ -96,9 +111,30 @@ def _rio_crs(conn: psycopg.Connection, srid: int) -> RioCRS:
     return RioCRS.from_epsg(epsg) if epsg == srid else RioCRS.from_wkt(crs.to_wkt())
 
 
+def _copy_cog(src: Path, dst: Path, dtype: np.dtype, categorical: bool) -> int:
+    """Copy the tiled GeoTIFF ``src`` to the Cloud-Optimised GeoTIFF ``dst`` (GDAL's COG driver); returns its
+    number of overviews."""
+    rasterio.shutil.copy(
+        src, dst, driver="COG", BLOCKSIZE=BLOCK_SIZE, COMPRESS="DEFLATE",
+        PREDICTOR="FLOATING_POINT" if dtype.kind == "f" else "STANDARD", OVERVIEWS="AUTO",
+        RESAMPLING="NEAREST" if categorical else "AVERAGE", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+    )
+    with rasterio.open(dst) as cog:
+        return len(cog.overviews(1))
+
+
 def export_raster(conn: psycopg.Connection, area: StudyArea | str | None, layer: str, path: str | Path,
-                  run_id: int | None = None, overwrite: bool = False) -> ExportInfo:
-    """Write ``layer`` of ``area`` (source, or computed by ``run_id`` / the newest succeeded run) to a GeoTIFF."""
+                  run_id: int | None = None, overwrite: bool = False, cog: bool = False) -> ExportInfo:
+    """Write ``layer`` of ``area`` (source, or computed by ``run_id`` / the newest succeeded run) to a GeoTIFF,
+    a Cloud-Optimised one with ``cog`` (see the module docstring).
+
+    Returns an :class:`ExportInfo` (size in bytes, seconds in all and for the COG copy).
+
+    Raises:
+        InputError: unknown layer or run, a target that is a folder, exists without ``overwrite`` or lies in a
+        missing or read-only folder, a tile of another pixel type, or GDAL cannot write the file. No file is left
+        then.
+    """
     started = time.perf_counter()
     area = area_of(conn, area)
     ref = resolve_layer(conn, area, layer, run_id)
@@ -109,7 +145,9 @@ def export_raster(conn: psycopg.Connection, area: StudyArea | str | None, layer:
     grid = area.grid
     profile = _profile(area, _rio_crs(conn, grid.srid), dtype, ref.nodata)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    tiles = valid = 0
+    tmp_cog = tmp.with_name(tmp.name + ".cog")
+    tiles = valid = overviews = 0
+    cog_seconds = 0.0
     try:
         with rasterio.open(tmp, "w", **profile) as dst:
             next_id = 0
@@ -133,14 +171,22 @@ def export_raster(conn: psycopg.Connection, area: StudyArea | str | None, layer:
                 valid += int(np.count_nonzero(wkb.valid_mask(arr, ref.nodata)))
                 next_id = tile.tile_id + 1
             fill_missing(grid.tiles_x * grid.tiles_y)
-        os.replace(tmp, target)
+        if cog:
+            cog_started = time.perf_counter()
+            overviews = _copy_cog(tmp, tmp_cog, dtype, ref.kind == "categorical")
+            cog_seconds = time.perf_counter() - cog_started
+            os.replace(tmp_cog, target)
+        else:
+            os.replace(tmp, target)
     except (OSError, RasterioError) as exc:
         raise InputError(f"{what}: cannot write {target}: {exc}") from exc
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        with contextlib.suppress(FileNotFoundError):
-            tmp.with_name(tmp.name + ".aux.xml").unlink()
+        for leftover in (tmp, tmp_cog):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                leftover.with_name(leftover.name + ".aux.xml").unlink()
     ntiles = grid.tiles_x * grid.tiles_y
     return ExportInfo(target, ref.name, ref.run_id, dtype.name, ref.nodata, grid.width, grid.height, tiles,
-                      ntiles - tiles, valid, target.stat().st_size, time.perf_counter() - started)
+                      ntiles - tiles, valid, target.stat().st_size, time.perf_counter() - started, cog, overviews,
+                      cog_seconds)
