@@ -64,3 +64,24 @@ def csv(
         info = export_csv(conn, area, folder, run_id=run, overwrite=overwrite)
     err.print(info.summary(), highlight=False, soft_wrap=True)
 
+
+@app.command()
+def qgis(
+    file: Path = typer.Argument(None, help="Output QGIS project, e.g. demo.qgz (not with --db)."),
+    to_db: bool = typer.Option(False, "--db", help="Store the project in the database instead (bi.qgis_projects, "
+                                                   "named after the study area; QGIS: Project > Open From > "
+                                                   "PostgreSQL, schema bi)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    study_area: str = StudyAreaOption,
+) -> None:
+    """Write a QGIS project of the current analysis: every bi layer filtered to it and styled, in groups by stage
+    (counties, resilience, zoning, pattern, collaboration); no user or password is stored."""
+    from restore_db.errors import InputError
+    from restore_db.publish.qgis_project import store_project, write_project_file
+
+    if to_db == (file is not None):
+        raise InputError("export qgis: give either FILE.qgz or --db")
+    with db.session(start=False) as conn, conn.transaction():
+        area = studyarea.get(conn, study_area)
+        info = store_project(conn, area) if to_db else write_project_file(conn, area, file, overwrite)
+    err.print(info.summary(), highlight=False, soft_wrap=True)
