@@ -11,8 +11,10 @@ import subprocess
 import sys
 
 import numpy as np
+import psycopg
 import pytest
 import rasterio
+import rasterio.errors
 from affine import Affine
 from pyproj import CRS
 from typer.testing import CliRunner
@@ -393,3 +395,106 @@ def test_cli_error_exit_code(cli_env, conn, area, tmp_path):
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "o.tif").exists()
     assert snapshot(conn) == before
+
+
+# ---------------------------------------------------------------- Cloud-Optimised GeoTIFF
+
+COG_W, COG_H = 600, 530  # larger than one 256 block: GDAL makes overviews at 1/2 and 1/4
+
+
+def assert_cog(path, dtype: str, predictor: str, overviews: list[int]) -> None:
+    """A COG as GDAL lays it out: the ghost header of the COG driver first, then tiled DEFLATE blocks of 256."""
+    head = path.read_bytes()[:2048]
+    assert b"GDAL_STRUCTURAL_METADATA" in head and b"LAYOUT=IFDS_BEFORE_DATA" in head
+    assert b"BLOCK_ORDER=ROW_MAJOR" in head
+    with rasterio.open(path) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == predictor
+        assert src.compression.name == "deflate" and src.block_shapes == [(256, 256)]
+        assert src.dtypes == (dtype,) and src.overviews(1) == overviews
+
+
+@pytest.mark.parametrize("kind", ["categorical", "continuous"])
+def test_cog_round_trip(conn, tmp_path, kind):
+    a = create_area(conn, "big", 32650, OX, OY, PX, COG_W, COG_H)
+    rng = np.random.default_rng(4)
+    valid = rng.random((COG_H, COG_W)) > 0.15
+    if kind == "categorical":
+        codes = rng.integers(1, 8, size=(COG_H, COG_W)).astype(np.uint8)
+        path = write_tif(tmp_path / "c.tif", np.where(valid, codes, 255).astype(np.uint8), "EPSG:32650", TRANSFORM,
+                         nodata=255)
+        expected = np.where(valid, codes.astype(np.int16), np.int16(-32768))
+    else:
+        values = rng.normal(100, 30, size=(COG_H, COG_W)).astype(np.float32)
+        path = write_tif(tmp_path / "c.tif", np.where(valid, values, -9999).astype(np.float32), "EPSG:32650",
+                         TRANSFORM, nodata=-9999)
+        expected = np.where(valid, values, np.float32(FLOAT_NODATA)).astype(np.float32)
+    load(conn, a, "x", path, kind, "class" if kind == "categorical" else "mm")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "x.tif"
+    info = export_raster(conn, a, "x", out, cog=True)
+    assert os.listdir(out_dir) == ["x.tif"]  # neither temporary file is left
+    dtype, predictor = ("int16", "2") if kind == "categorical" else ("float32", "3")
+    assert_cog(out, dtype, predictor, [2, 4])
+    assert (info.cog, info.overviews, info.bytes) == (True, 2, out.stat().st_size)
+    assert "Cloud-Optimised with 2 overviews" in info.summary()
+    with rasterio.open(out) as src:
+        got = src.read(1)
+        assert (src.width, src.height, src.transform, src.crs.to_epsg()) == (COG_W, COG_H, TRANSFORM, 32650)
+        assert np.array(src.nodata, dtype=dtype) == expected.dtype.type(-32768 if kind == "categorical"
+                                                                        else FLOAT_NODATA)
+        half = src.read(1, out_shape=(COG_H // 2 + COG_H % 2, COG_W // 2))  # read from the first overview
+    np.testing.assert_array_equal(got, expected)
+    nodata = expected.dtype.type(-32768 if kind == "categorical" else FLOAT_NODATA)
+    level = half[half != nodata]
+    assert level.size > 0.5 * half.size
+    if kind == "categorical":  # nearest neighbour: only codes that exist
+        assert set(np.unique(level)) <= set(np.unique(expected[expected != nodata]))
+    else:  # averages of valid cells (nodata left out): within their range
+        valid_values = expected[expected != nodata]
+        assert valid_values.min() <= level.min() and level.max() <= valid_values.max()
+
+
+def test_cog_of_the_computed_demo(computed_demo, tmp_path):
+    """A small grid (71 x 92 cells at 8 km) fits in one block: a COG without overviews, same pixels as stored."""
+    with psycopg.connect(computed_demo) as demo:
+        info = export_raster(demo, "demo", "c_storage", tmp_path / "c.tif", cog=True)
+        stored, nodata = read_layer_array(demo, "demo", "c_storage")
+    assert_cog(tmp_path / "c.tif", "float32", "3", [])
+    assert info.overviews == 0 and os.listdir(tmp_path) == ["c.tif"]
+    with rasterio.open(tmp_path / "c.tif") as src:
+        np.testing.assert_array_equal(src.read(1), stored)
+        assert src.nodata == nodata
+
+
+def test_cog_failure_leaves_no_file(conn, area, tmp_path, monkeypatch):
+    path, _ = continuous_source(tmp_path)
+    load(conn, area, "precip", path, "continuous", "mm")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "p.tif"
+    out.write_bytes(b"old")
+
+    def failing(src, dst, *args):
+        dst.write_bytes(b"partial")
+        raise rasterio.errors.RasterioIOError("simulated COG failure")
+
+    monkeypatch.setattr(export, "_copy_cog", failing)
+    with pytest.raises(InputError, match="simulated COG failure"):
+        export_raster(conn, area, "precip", out, overwrite=True, cog=True)
+    assert os.listdir(out_dir) == ["p.tif"] and out.read_bytes() == b"old"
+
+
+def test_cli_export_cog(cli_env, conn, area, tmp_path):
+    from restore_db.cli import app
+
+    path, expected = categorical_source(tmp_path)
+    load(conn, area, "lulc", path, "categorical", "class")
+    conn.commit()
+    out = tmp_path / "lulc_cog.tif"
+    result = CliRunner().invoke(app, ["export", "raster", "lulc", str(out), "-a", "t", "--cog"])
+    assert result.exit_code == 0, result.output
+    assert "Cloud-Optimised with 0 overviews" in " ".join(result.output.split())
+    assert_cog(out, "int16", "2", [])
+    np.testing.assert_array_equal(read_tif(out)[0], expected)

@@ -116,7 +116,8 @@ CSV_TABLES = (
 # the runs of one zoning run, as bi.current_run has them for the current one
 _ANALYSIS_SQL = """
 SELECT a.study_area_id, a.name AS study_area, a.title, r.run_id, r.label, r.finished_at,
-       r.ratios_run_id, r.resilience_run_id, r.services_run_id, r.pipeline_run_id, %(pattern)s::integer AS pattern_run_id
+       r.ratios_run_id, r.resilience_run_id, r.services_run_id, r.pipeline_run_id,
+       %(pattern)s::integer AS pattern_run_id
 FROM result.analysis_run r
 JOIN core.study_area a ON a.study_area_id = r.study_area_id
 WHERE r.run_id = %(zoning)s"""
@@ -401,10 +402,10 @@ def export_csv(conn: psycopg.Connection, area: StudyArea | str | None, folder: s
     ``NAME.csv`` each), without geometry.
 
     The files are UTF-8 with a byte-order mark (``utf-8-sig``, so that Excel reads Chinese names), comma-separated,
-    with a header row, ``\\n`` line ends, NULL as an empty field, reals at full precision (they read back exactly),
-    booleans as ``True`` / ``False`` and date-times as ISO 8601 with their UTC offset. ``folder`` is created when
-    missing. Every target is checked before anything is written, each file is written under a temporary name, and
-    all are renamed at the end.
+    with a header row, ``\\n`` line ends, NULL (and an empty text) as an empty field, reals at full precision
+    (they read back exactly), booleans as ``True`` / ``False`` and date-times as ISO 8601 with their UTC offset.
+    ``folder`` is created when missing. Every target is checked before anything is written, each file is written
+    under a temporary name, and all are renamed at the end.
 
     Raises:
         InputError: ``folder`` is a file or cannot be created or written; a target file exists without
