@@ -58,6 +58,9 @@ def _write_files(folder) -> None:
     (folder / "choice.toml").write_text("[zoning]\nsmoothing = 'hexagonal'\n", encoding="utf-8")
     (folder / "alpha.toml").write_text("[resilience.combined]\nalpha = 1.5\n", encoding="utf-8")
     (folder / "a_folder.toml").mkdir()
+    (folder / "exists.gpkg").write_bytes(b"not replaced without --overwrite")
+    (folder / "csv_taken").mkdir()
+    (folder / "csv_taken" / "county.csv").write_text("not replaced without --overwrite", encoding="utf-8")
     frame = gpd.GeoDataFrame({"code": ["110101"], "name": ["x"]}, geometry=[box(116, 39, 116.5, 39.5)])
     frame.to_file(folder / "noprj.shp", encoding="utf-8")
     (folder / "noprj.prj").unlink(missing_ok=True)     # no CRS: no .prj
@@ -136,6 +139,24 @@ CASES = [
      "study area 'demo' has no run 99999"),
     ("export-layer-of-run", ["export", "raster", "lulc_nope", "{dir}/out.tif", "--run", "{services}"], 1,
      "run {services} of study area 'demo' has no layer 'lulc_nope'"),
+    ("export-cog-exists", ["export", "raster", "dem", "{dir}/dem.tif", "--cog"], 1,
+     "{dir}/dem.tif already exists; use --overwrite"),
+    ("export-gpkg-area-unknown", ["export", "gpkg", "{dir}/out.gpkg", "-a", "nope"], 1, "unknown study area 'nope'"),
+    ("export-gpkg-run-unknown", ["export", "gpkg", "{dir}/out.gpkg", "--run", "99999"], 1,
+     "no run 99999 in study area 'demo'"),
+    ("export-gpkg-run-not-zoning", ["export", "gpkg", "{dir}/out.gpkg", "--run", "{services}"], 1,
+     "run {services} of study area 'demo' is a services run, not a zoning run"),
+    ("export-gpkg-exists", ["export", "gpkg", "{dir}/exists.gpkg"], 1,
+     "{dir}/exists.gpkg already exists; use --overwrite"),
+    ("export-gpkg-folder-missing", ["export", "gpkg", "{dir}/missing/out.gpkg"], 1,
+     "folder {dir}/missing does not exist"),
+    ("export-gpkg-is-folder", ["export", "gpkg", "{dir}/csv_taken"], 1, "{dir}/csv_taken is a directory"),
+    ("export-gpkg-suffix", ["export", "gpkg", "{dir}/out.shp"], 1, "{dir}/out.shp must end in .gpkg"),
+    ("export-csv-exists", ["export", "csv", "{dir}/csv_taken"], 1,
+     "{dir}/csv_taken already holds county.csv; use --overwrite"),
+    ("export-csv-run-not-zoning", ["export", "csv", "{dir}/csv_new", "--run", "{pattern}"], 1,
+     "run {pattern} of study area 'demo' is a pattern run, not a zoning run"),
+    ("export-csv-is-file", ["export", "csv", "{dir}/dem.tif"], 1, "{dir}/dem.tif is a file, not a folder"),
     # files of the loaders
     ("load-raster-missing", ["load", "raster", "dem2", "{dir}/missing.tif", "--kind", "continuous", "--unit", "m"], 1,
      "missing.tif"),
