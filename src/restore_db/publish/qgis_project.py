@@ -15,18 +15,19 @@ a provider subset string, styled, in layer groups that follow the pipeline:
 The tree lists the groups in that order; points and lines are drawn above polygons (the tree's custom drawing
 order). The project CRS is the layers' (EPSG:4326) and the initial extent is the study area's zones with a margin.
 
-Colours are fixed and colour-blind safe, all from Paul Tol's schemes (Tol 2021, "Colour Schemes",
-https://personal.sron.nl/~pault/), so every project reads the same:
+Colours are the fixed, colour-blind-safe ones of every restore-db map (:mod:`restore_db.publish.palette`, Paul
+Tol's schemes, https://personal.sron.nl/~pault/), so the project reads like the report:
 
-* zones: the *muted* scheme, one pair of hues per matching type, the darker one for high resilience -- HH-H indigo
-  #332288, HH-L cyan #88CCEE, LH-H wine #882255, LH-L rose #CC6677, LL-H olive #999933, LL-L sand #DDCC77, HL-H
-  green #117733, HL-L teal #44AA99 -- and pale grey #DDDDDD for the counties left unclassified; a zone takes the
-  colour of its matching type and resilience class whatever its code;
-* matching types and resilience classes: the *bright* scheme -- HH blue #4477AA, LH red #EE6677, LL yellow #CCBB44,
-  HL green #228833; resilience H blue #4477AA, L orange #EE7733 (*vibrant*); missing values pale grey;
-* the pattern: the *vibrant* and *bright* schemes -- sources green #228833, important corridors red #CC3311
-  (1 mm), general ones orange #EE7733 (0.45 mm), nodes: intersection blue #0077BB circle, ridge cyan #33BBEE
-  triangle, pinch magenta #EE3377 diamond, barrier black square; pinch areas magenta, barrier areas black.
+* zones: Tol's *muted* scheme, one pair of hues per matching type, the darker one for high resilience -- HH-H
+  indigo #332288, HH-L cyan #88CCEE, LH-H wine #882255, LH-L rose #CC6677, LL-H olive #999933, LL-L sand #DDCC77,
+  HL-H green #117733, HL-L teal #44AA99 -- and pale grey #DDDDDD for the counties left unclassified; a zone takes
+  the colour of its matching type and resilience class whatever its code;
+* matching types (HH, LH, LL, HL) and resilience classes (H, L): Tol's *bright* and *vibrant* colours; missing
+  values pale grey;
+* the pattern: sources green, corridors by importance class (important: red, 1 mm; general: orange, 0.45 mm),
+  corridor areas likewise, translucent; nodes by kind (intersection circle, ridge triangle, pinch diamond, barrier
+  square), pinch and barrier areas, restoration tasks by kind; collaboration units as labelled outlines, county
+  links strong (black) or weak (grey).
 
 No user name or password is stored: the datasources name host, port, database and SSL mode only, so QGIS takes
 the credentials from libpq (``PGUSER``, ``PGPASSWORD``, ``~/.pgpass``, a service file) or asks for them.
@@ -60,39 +61,31 @@ import psycopg
 
 from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea
+from restore_db.publish import palette
 from restore_db.store.layers import area_of
 
 SCHEMA = "bi"
 PROJECTS_TABLE = "qgis_projects"
 QGIS_VERSION = "3.22.0"   # the format written; newer QGIS versions read it too
 
-# Paul Tol's muted scheme by (matching type, resilience class); pale grey for the unclassified zone
-ZONE_COLOURS = {
-    ("HH", "H"): "#332288", ("HH", "L"): "#88CCEE",
-    ("LH", "H"): "#882255", ("LH", "L"): "#CC6677",
-    ("LL", "H"): "#999933", ("LL", "L"): "#DDCC77",
-    ("HL", "H"): "#117733", ("HL", "L"): "#44AA99",
-}
-UNCLASSIFIED_COLOUR = "#DDDDDD"
-MISSING_COLOUR = "#DDDDDD"
-OUTLINE = "#555555"
-# Paul Tol's bright and vibrant schemes
-BLUE, RED, YELLOW, GREEN = "#4477AA", "#EE6677", "#CCBB44", "#228833"
-ORANGE, VIBRANT_RED, VIBRANT_BLUE, CYAN, MAGENTA, BLACK = "#EE7733", "#CC3311", "#0077BB", "#33BBEE", "#EE3377", "#000000"
+# the fixed colours of every map (restore_db.publish.palette)
+ZONE_COLOURS = {tuple(code.split("-")): colour for code, colour in palette.ZONE.items()}   # (matching, resilience)
+UNCLASSIFIED_COLOUR = MISSING_COLOUR = palette.UNCLASSIFIED
+OUTLINE, BLACK = palette.OUTLINE, "#000000"
 
-MATCHING = (("HH", "HH: high supply, high demand", BLUE), ("LH", "LH: low supply, high demand (deficit)", RED),
-            ("LL", "LL: low supply, low demand", YELLOW), ("HL", "HL: high supply, low demand (surplus)", GREEN))
-RESILIENCE = (("H", "H: high resilience", BLUE), ("L", "L: low resilience", ORANGE))
+MATCHING = (("HH", "HH: high supply, high demand"), ("LH", "LH: low supply, high demand (deficit)"),
+            ("LL", "LL: low supply, low demand"), ("HL", "HL: high supply, low demand (surplus)"))
+RESILIENCE = (("H", "H: high resilience"), ("L", "L: low resilience"))
 SERVICES = (("food", "food"), ("carbon", "carbon"), ("water", "water yield"), ("soil", "soil conservation"),
             ("recreation", "recreation"))
 # node kinds (result.pattern_node): marker shape and colour
-NODE_KINDS = (("intersection", "Intersection (strategic point)", "circle", VIBRANT_BLUE),
-              ("ridge", "Ridge (strategic point)", "triangle", CYAN),
-              ("barrier", "Barrier", "square", BLACK),
-              ("pinch", "Pinch point", "diamond", MAGENTA))
-TASK_KINDS = (("restore_barrier", "Restore the barrier area", BLACK),
-              ("protect_pinch", "Protect the pinch point", MAGENTA),
-              ("restore_segment", "Restore the corridor segment", VIBRANT_BLUE))
+NODE_KINDS = (("intersection", "Intersection (strategic point)", "circle"),
+              ("ridge", "Ridge (strategic point)", "triangle"),
+              ("barrier", "Barrier", "square"),
+              ("pinch", "Pinch point", "diamond"))
+TASK_KINDS = (("restore_barrier", "Restore the barrier area", palette.BARRIER),
+              ("protect_pinch", "Protect the pinch point", palette.PINCH),
+              ("restore_segment", "Restore the corridor segment", palette.CORRIDOR["important"]))
 
 GROUPS = ("Counties: supply and demand", "Resilience", "Zoning", "Ecological security pattern", "Collaboration")
 
@@ -196,7 +189,7 @@ def zone_categories(conn: psycopg.Connection, zoning_run_id: int) -> list[Catego
 
 
 def _matching_categories() -> list[Category]:
-    return [Category(v, label, _fill(c)) for v, label, c in MATCHING] + [
+    return [Category(v, label, _fill(palette.MATCHING[v])) for v, label in MATCHING] + [
         Category("", "no value (see missing_reason)", _fill(MISSING_COLOUR))]
 
 
@@ -215,7 +208,7 @@ def layers_of(conn: psycopg.Connection, zoning_run_id: int, pattern_run_id: int 
     out += [
         Layer("resilience_class", "Resilience class", resilience, "county", "run_id", "zoning", False, 80,
               attr="resilience_class",
-              categories=[Category(v, label, _fill(c)) for v, label, c in RESILIENCE]
+              categories=[Category(v, label, _fill(palette.RESILIENCE[v])) for v, label in RESILIENCE]
               + [Category("", "no value (see missing_reason)", _fill(MISSING_COLOUR))]),
         Layer("restoration_zones", "Restoration zones", zoning, "zone_map", "run_id", "zoning", True, 70, attr="zone_code",
               categories=zone_categories(conn, zoning_run_id), label='"display_code"'),
@@ -226,26 +219,26 @@ def layers_of(conn: psycopg.Connection, zoning_run_id: int, pattern_run_id: int 
         return out
     kinds = [k for k, in conn.execute("SELECT DISTINCT kind FROM bi.pattern_node WHERE run_id = %s ORDER BY 1",
                                       (pattern_run_id,)).fetchall()]
-    nodes = [Category(k, label, _marker(c, shape, 2.6)) for k, label, shape, c in NODE_KINDS]
+    nodes = [Category(k, label, _marker(palette.NODE[k], shape, 2.6)) for k, label, shape in NODE_KINDS]
     nodes += [Category(k, k, _marker(OUTLINE, "circle", 2.0)) for k in kinds if k not in {n.value for n in nodes}]
     out += [
         Layer("pattern_node", "Nodes", pattern, "pattern_node", "run_id", "pattern", True, 1, attr="kind",
               categories=nodes),
         Layer("pattern_pinch", "Pinch points", pattern, "pattern_pinch", "run_id", "pattern", True, 30,
-              symbol=_fill(MAGENTA, outline=MAGENTA, width=0.3, alpha=200)),
+              symbol=_fill(palette.PINCH, outline=palette.PINCH, width=0.3, alpha=200)),
         Layer("pattern_barrier", "Barriers", pattern, "pattern_barrier", "run_id", "pattern", True, 31,
-              symbol=_fill(BLACK, outline=BLACK, width=0.3, alpha=170)),
+              symbol=_fill(palette.BARRIER, outline=palette.BARRIER, width=0.3, alpha=170)),
         Layer("pattern_corridor", "Corridors", pattern, "pattern_corridor", "run_id", "pattern", True, 3,
               attr="importance_class",
-              categories=[Category("important", "Important corridor", _line(VIBRANT_RED, 1.0)),
-                          Category("general", "General corridor", _line(ORANGE, 0.45))]),
+              categories=[Category(c, f"{c.capitalize()} corridor", _line(palette.CORRIDOR[c], w))
+                          for c, w in (("important", 1.0), ("general", 0.45))]),
         Layer("pattern_corridor_area", "Corridor areas", pattern, "pattern_corridor_area", "run_id", "pattern",
               False, 50, attr="importance_class",
-              categories=[Category("important", "Important corridor area",
-                                   _fill(VIBRANT_RED, outline=VIBRANT_RED, alpha=70)),
-                          Category("general", "General corridor area", _fill(ORANGE, outline=ORANGE, alpha=70))]),
+              categories=[Category(c, f"{c.capitalize()} corridor area",
+                                   _fill(palette.CORRIDOR[c], outline=palette.CORRIDOR[c], alpha=70))
+                          for c in ("important", "general")]),
         Layer("pattern_source", "Sources", pattern, "pattern_source", "run_id", "pattern", True, 40,
-              symbol=_fill(GREEN, outline=GREEN, width=0.3, alpha=170)),
+              symbol=_fill(palette.SOURCE, outline=palette.SOURCE, width=0.3, alpha=170)),
         Layer("pattern_task", "Restoration tasks", pattern, "pattern_task", "run_id", "pattern", False, 32,
               attr="kind", categories=[Category(k, label, _fill(c, outline=c, alpha=200)) for k, label, c in TASK_KINDS]),
         Layer("pattern_collab_unit", "Collaboration units", collab, "pattern_collab_unit", "run_id", "pattern",
