@@ -61,6 +61,7 @@ def _write_files(folder) -> None:
     (folder / "exists.gpkg").write_bytes(b"not replaced without --overwrite")
     (folder / "csv_taken").mkdir()
     (folder / "csv_taken" / "county.csv").write_text("not replaced without --overwrite", encoding="utf-8")
+    (folder / "exists.qgz").write_bytes(b"PK")
     frame = gpd.GeoDataFrame({"code": ["110101"], "name": ["x"]}, geometry=[box(116, 39, 116.5, 39.5)])
     frame.to_file(folder / "noprj.shp", encoding="utf-8")
     (folder / "noprj.prj").unlink(missing_ok=True)     # no CRS: no .prj
@@ -78,7 +79,7 @@ def _free_port() -> int:
 
 CREATE = ["study-area", "create", "bad", "--pixel-size", "1000"]
 # (id, arguments, exit status, text the line must hold, extra: {"lock": SQL held by another connection meanwhile,
-#  "env": environment}); {services} {ratios} {resilience} {zoning} {pipeline}: run ids, {dir}: the input files
+#  "env": environment, "area": a study area without runs that exists meanwhile}); {services} {ratios} {resilience} {zoning} {pipeline}: run ids, {dir}: the input files
 CASES = [
     # CRS, extents and grids
     ("srid-bogus", [*CREATE, "--srid", "EPSG:bogus", "--bbox", "0,0,1000,1000"], 1, "--srid: cannot read CRS 'EPSG:bogus'"),
@@ -157,6 +158,17 @@ CASES = [
     ("export-csv-run-not-zoning", ["export", "csv", "{dir}/csv_new", "--run", "{pattern}"], 1,
      "run {pattern} of study area 'demo' is a pattern run, not a zoning run"),
     ("export-csv-is-file", ["export", "csv", "{dir}/dem.tif"], 1, "{dir}/dem.tif is a file, not a folder"),
+    ("export-qgis-exists", ["export", "qgis", "{dir}/exists.qgz"], 1,
+     "export qgis: output {dir}/exists.qgz already exists; use --overwrite to replace it"),
+    ("export-qgis-folder", ["export", "qgis", "{dir}/missing/demo.qgz"], 1,
+     "export qgis: cannot write {dir}/missing/demo.qgz: folder {dir}/missing does not exist"),
+    ("export-qgis-area-unknown", ["export", "qgis", "{dir}/out.qgz", "-a", "nope"], 1, "unknown study area 'nope'"),
+    ("export-qgis-area-unknown-db", ["export", "qgis", "--db", "-a", "nope"], 1, "unknown study area 'nope'"),
+    ("export-qgis-no-zoning", ["export", "qgis", "{dir}/bare.qgz", "-a", "bare"], 1,
+     "QGIS project: study area 'bare' has no succeeded zoning run", {"area": "bare"}),
+    ("export-qgis-no-zoning-db", ["export", "qgis", "--db", "-a", "bare"], 1,
+     "QGIS project: study area 'bare' has no succeeded zoning run", {"area": "bare"}),
+    ("export-qgis-file-and-db", ["export", "qgis", "{dir}/out.qgz", "--db"], 1, "give either FILE.qgz or --db"),
     # files of the loaders
     ("load-raster-missing", ["load", "raster", "dem2", "{dir}/missing.tif", "--kind", "continuous", "--unit", "m"], 1,
      "missing.tif"),
@@ -204,6 +216,10 @@ def test_bad_input(case, demo_db, module_conn):
         env["RESTORE_DB_URL"] = url.replace(f":{module_conn.info.port}/", f":{_free_port()}/")
         assert env["RESTORE_DB_URL"] != url
     before = len(helpers.BAD_INPUT_CASES)
+    if extra.get("area"):
+        proc = run_cli({"RESTORE_DB_URL": url}, "study-area", "create", extra["area"], "--srid", "32650",
+                       "--pixel-size", "1000", "--bbox", "0,0,1000,1000")
+        assert proc.returncode == 0, proc.stderr
     try:
         if extra.get("lock"):
             with psycopg.connect(url) as holder:
@@ -213,6 +229,9 @@ def test_bad_input(case, demo_db, module_conn):
             check_bad_input(module_conn, env, *args, exit_code=exit_code, match=match.format(**fill))
     finally:
         _MINE.extend(dict(c, case=name) for c in helpers.BAD_INPUT_CASES[before:])
+        if extra.get("area"):
+            proc = run_cli({"RESTORE_DB_URL": url}, "study-area", "delete", extra["area"], "--yes")
+            assert proc.returncode == 0, proc.stderr
 
 
 def test_zz_totals_of_the_bad_input_cases():
