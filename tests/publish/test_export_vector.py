@@ -243,3 +243,16 @@ def test_cli_gpkg(computed_demo, tmp_path, monkeypatch):
     assert out.read_bytes() == before
     result = CliRunner().invoke(app, ["export", "gpkg", str(out), "--overwrite"])
     assert result.exit_code == 0, result.output
+
+
+def test_study_area_without_zoning_run(conn, tmp_path):
+    from helpers import create_area
+    from restore_db.publish.export_tables import export_csv
+
+    create_area(conn, "bare", 32650, 400000.0, 4500000.0, 1000.0, 20, 10)
+    for export, target in ((export_gpkg, tmp_path / "r.gpkg"), (export_csv, tmp_path / "csv")):
+        with pytest.raises(InputError, match="study area 'bare' has no succeeded zoning run; run `restore-db "
+                                             "compute all -a bare` first"):
+            export(conn, "bare", target)
+        conn.rollback()
+    assert os.listdir(tmp_path) == []
