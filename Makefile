@@ -36,12 +36,14 @@ help: ## Show this help
 setup: ## Install system packages (apt) and .venv; fast when done already
 	@bash scripts/setup.sh
 
-demo: setup ## Start the embedded database, load the synthetic demo region, compute everything, show status
+demo: setup ## Start the embedded database, load the synthetic demo region, compute everything and the report, show status
 	@if [ -z "$$RESTORE_DB_HOME$$RESTORE_DB_URL" ]; then mkdir -p .restore-db; fi  # the checkout's own database
 	$(BIN)/restore-db db up
 	$(BIN)/restore-db demo --replace --name $(DEMO_NAME) $(DEMO_ARGS)
-	$(BIN)/restore-db compute all --study-area $(DEMO_NAME)
-	$(BIN)/restore-db status
+	@echo "$(BIN)/restore-db compute all --study-area $(DEMO_NAME)"
+	@report=$$($(BIN)/restore-db compute all --study-area $(DEMO_NAME)) && \
+	$(BIN)/restore-db status && \
+	echo && echo "the report of the demo: $$report"
 
 test: setup ## Run the test suite (its own throw-away PostgreSQL cluster)
 	@$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; \

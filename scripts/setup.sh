@@ -4,7 +4,8 @@
 #   1. system packages: PostgreSQL server + PostGIS (raster) + pgRouting + PL/Python,
 #      numpy for the server's Python, raster2pgsql, GDAL tools, python3-venv, and
 #      QGIS's Python bindings with its data providers (python3-qgis, qgis-providers:
-#      tests/publish/test_bi_qgis.py opens the bi views in QGIS, headless), and pgTAP with
+#      tests/publish/test_bi_qgis.py opens the bi views in QGIS, headless), a Chinese font
+#      for the report's maps (fonts-wqy-microhei), Chromium for the report's browser test, and pgTAP with
 #      pg_prove for the SQL tests of sql/tests (tests/test_sql_pgtap.py; the pgtap
 #      extension is created in test databases only, never by the migrations);
 #   2. .venv in the repository root with `pip install -e '.[test,mspa]'`.
@@ -98,6 +99,10 @@ command -v gdalinfo >/dev/null 2>&1           || need gdal-bin
 # the PostgreSQL data provider is the separate package qgis-providers
 [ -f /usr/lib/python3/dist-packages/qgis/core/__init__.py ] || need python3-qgis
 [ -f /usr/lib/qgis/plugins/libprovider_postgres.so ]        || need qgis-providers
+# a Chinese font for the report's maps (`restore-db report --lang zh`), and Chromium, the browser that
+# tests/publish/test_report_browser.py renders the report in
+fc-list 2>/dev/null | grep -qi 'wqy-microhei\|NotoSansCJK\|NotoSerifCJK' || need fonts-wqy-microhei
+command -v chromium >/dev/null 2>&1           || need chromium
 # pgTAP for the SQL tests (sql/tests): the extension, and pg_prove that runs the files
 [ -f "$ext/pgtap.control" ]                   || need "postgresql-$PGV-pgtap"
 command -v pg_prove >/dev/null 2>&1           || need libtap-parser-sourcehandler-pgtap-perl
@@ -127,7 +132,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ -x "/usr/lib/postgresql/$PGV/bin/initdb" ] || die "PostgreSQL $PGV was not installed"
     say "system packages installed"
 else
-    say "system packages: ok (PostgreSQL $PGV, PostGIS raster, pgRouting, PL/Python, numpy, GDAL, QGIS, pgTAP)"
+    say "system packages: ok (PostgreSQL $PGV, PostGIS raster, pgRouting, PL/Python, numpy, GDAL, QGIS, pgTAP, Chromium, CJK font)"
 fi
 
 # --- Python venv ---------------------------------------------------------------------

@@ -90,25 +90,37 @@ CREATE TABLE param.zone_type (
     name_zh         text,
     strategy_name   text NOT NULL,
     strategy        text NOT NULL,
+    strategy_name_zh text,
+    strategy_zh     text,
     PRIMARY KEY (zone_set, code)
 );
 COMMENT ON TABLE param.zone_type IS 'Restoration zone types: canonical code (matching type x resilience), Roman numeral of the matching type, names and default strategy text (editable)';
+COMMENT ON COLUMN param.zone_type.strategy_name_zh IS 'Strategy name in Chinese (reports in Chinese; NULL: the English one is shown)';
+COMMENT ON COLUMN param.zone_type.strategy_zh IS 'Strategy measures in Chinese (reports in Chinese; NULL: the English text is shown)';
 
-INSERT INTO param.zone_type (zone_set, code, roman, name_en, name_zh, strategy_name, strategy) VALUES
+INSERT INTO param.zone_type (zone_set, code, roman, name_en, name_zh, strategy_name, strategy, strategy_name_zh, strategy_zh) VALUES
   ('default', 'HH-H', 'I',   'High supply, high demand, high resilience', '高供给高需求高韧性区', 'Conservation and sustainable use',
-   'Keep supply capacity; cap demand growth through efficiency (water saving, low-carbon development); keep green infrastructure; eco-compensation flows to supplying neighbours.'),
+   'Keep supply capacity; cap demand growth through efficiency (water saving, low-carbon development); keep green infrastructure; eco-compensation flows to supplying neighbours.',
+   '保护与可持续利用', '保持供给能力；通过节水、低碳发展等提高利用效率，控制需求增长；维护绿色基础设施；生态补偿流向提供服务的周边地区。'),
   ('default', 'HH-L', 'I',   'High supply, high demand, low resilience', '高供给高需求低韧性区', 'Protective restoration',
-   'Prevent degradation; strengthen protected areas; restore degraded patches in supplying lands.'),
+   'Prevent degradation; strengthen protected areas; restore degraded patches in supplying lands.',
+   '保护性修复', '防止生态退化；加强自然保护地建设；修复供给用地中的退化斑块。'),
   ('default', 'LH-L', 'II',  'Low supply, high demand, low resilience', '低供给高需求低韧性区', 'Priority restoration',
-   'Urban ecological restoration, blue-green infrastructure, remediation of degraded land, demand reduction, and import of services through regional compensation.'),
+   'Urban ecological restoration, blue-green infrastructure, remediation of degraded land, demand reduction, and import of services through regional compensation.',
+   '优先修复', '开展城市生态修复和蓝绿基础设施建设，治理退化土地，削减需求，并通过区域生态补偿调入生态系统服务。'),
   ('default', 'LH-H', 'II',  'Low supply, high demand, high resilience', '低供给高需求高韧性区', 'Ecological enhancement',
-   'Increase supply (urban forests, wetlands, farmland shelterbelts); optimise the land-use structure; control the expansion of construction land.'),
+   'Increase supply (urban forests, wetlands, farmland shelterbelts); optimise the land-use structure; control the expansion of construction land.',
+   '生态提升', '增加供给（城市森林、湿地、农田防护林）；优化土地利用结构；控制建设用地扩张。'),
   ('default', 'LL-L', 'III', 'Low supply, low demand, low resilience', '低供给低需求低韧性区', 'Comprehensive improvement',
-   'Soil and water conservation, control of sand and salinisation, vegetation restoration that favours natural regeneration supported by engineering.'),
+   'Soil and water conservation, control of sand and salinisation, vegetation restoration that favours natural regeneration supported by engineering.',
+   '综合整治', '水土保持，沙化和盐渍化治理，以自然恢复为主、工程措施为辅恢复植被。'),
   ('default', 'LL-H', 'III', 'Low supply, low demand, high resilience', '低供给低需求高韧性区', 'Natural recovery and moderate development',
-   'Mainly passive restoration; farmland quality improvement; moderate green development.'),
+   'Mainly passive restoration; farmland quality improvement; moderate green development.',
+   '自然恢复与适度开发', '以自然恢复为主；提升耕地质量；适度绿色发展。'),
   ('default', 'HL-H', 'IV',  'High supply, low demand, high resilience', '高供给低需求高韧性区', 'Ecological conservation and service export',
-   'Strict protection within ecological red lines; realise the value of ecological products; receive eco-compensation.'),
+   'Strict protection within ecological red lines; realise the value of ecological products; receive eco-compensation.',
+   '生态保育与服务输出', '严守生态保护红线；推进生态产品价值实现；获得生态补偿。'),
   ('default', 'HL-L', 'IV',  'High supply, low demand, low resilience', '高供给低需求低韧性区', 'Conservation with targeted restoration',
-   'Protect the supplying ecosystems and restore their degraded or fragile parts.')
+   'Protect the supplying ecosystems and restore their degraded or fragile parts.',
+   '保护与定向修复', '保护提供服务的生态系统，修复其退化或脆弱部分。')
 ON CONFLICT DO NOTHING;

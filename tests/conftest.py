@@ -141,9 +141,16 @@ COMPUTED_DEMO = "restore_test_computed_demo"
 
 
 @pytest.fixture(scope="session")
-def computed_demo(server_url, template_url, tmp_path_factory):
-    """URL of a database holding the demo region (8 km cells) after ``compute all``; shared by the whole session,
-    so tests must only read it. A test that writes clones it with :func:`clone_computed_demo`."""
+def computed_demo_home(tmp_path_factory):
+    """RESTORE_DB_HOME of the ``compute all`` of :func:`computed_demo`: its report is in ``reports/``, and the
+    command's stdout in ``compute_all.stdout``."""
+    return tmp_path_factory.mktemp("computed_demo_home")
+
+
+@pytest.fixture(scope="session")
+def computed_demo(server_url, template_url, tmp_path_factory, computed_demo_home):
+    """URL of a database holding the demo region (8 km cells) after ``compute all`` (with its report); shared by
+    the whole session, so tests must only read it. A test that writes uses :func:`computed_demo_copy`."""
     from helpers import run_cli
     from restore_db.load import demo
 
@@ -153,8 +160,9 @@ def computed_demo(server_url, template_url, tmp_path_factory):
     url = with_dbname(server_url, COMPUTED_DEMO)
     demo.run(name="demo", pixel_size=8000, workdir=tmp_path_factory.mktemp("computed_demo"), url=url,
              log=lambda m: None)
-    proc = run_cli({"RESTORE_DB_URL": url}, "compute", "all", "-a", "demo")
+    proc = run_cli({"RESTORE_DB_URL": url, "RESTORE_DB_HOME": str(computed_demo_home)}, "compute", "all", "-a", "demo")
     assert proc.returncode == 0, proc.stderr
+    (computed_demo_home / "compute_all.stdout").write_text(proc.stdout, encoding="utf-8")
     yield url
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{COMPUTED_DEMO}" WITH (FORCE)')

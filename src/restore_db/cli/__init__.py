@@ -1,6 +1,6 @@
 """The ``restore-db`` command line: a thin layer over the library.
 
-One command group per module: db, study-area, load, demo, status.
+One command group per module: db, study-area, load, compute, export, demo, status, report.
 Human messages and progress go to stderr; ``--json`` output goes to stdout.
 
 Every error ends in one line on stderr and an exit status: 1 for bad input,
@@ -24,6 +24,7 @@ from restore_db.cli import db as db_cmd
 from restore_db.cli import demo as demo_cmd
 from restore_db.cli import export as export_cmd
 from restore_db.cli import load as load_cmd
+from restore_db.cli import report as report_cmd
 from restore_db.cli import status as status_cmd
 from restore_db.cli import study_area as study_area_cmd
 from restore_db.cli._common import err
@@ -56,6 +57,7 @@ app.add_typer(compute_cmd.app, name="compute")
 app.add_typer(export_cmd.app, name="export")
 app.command("demo")(demo_cmd.demo)
 app.command("status")(status_cmd.status)
+app.command("report")(report_cmd.report)
 
 
 def _debugging() -> bool:

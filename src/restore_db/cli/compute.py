@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from restore_db.errors import InputError
 from restore_db.grid import studyarea
 from restore_db.stages import settings
 from restore_db.cli._common import StudyAreaOption, err, session
@@ -130,14 +131,22 @@ def all_(
     params: list[str] = ParamsOption,
     scalars: str = ScalarsOption,
     year: int = YearOption,
+    report: bool = typer.Option(True, "--report/--no-report", help="End with the HTML report of the analysis "
+                                "(<home>/reports/<area>-zoning-<run>.<lang>.html; `restore-db report` for more)."),
+    report_lang: str = typer.Option("en", "--report-lang", help="Language of the report: en or zh."),
     study_area: str = StudyAreaOption,
 ) -> None:
-    """Services -> ratios -> resilience -> zoning -> pattern; a stage whose inputs and settings did not change is
-    reused.
+    """Services -> ratios -> resilience -> zoning -> pattern -> QGIS project -> report; a stage whose inputs and
+    settings did not change is reused.
 
-    Parameter sets are chosen as by `compute services`, with the same --params, --scalars and --year.
+    Parameter sets are chosen as by `compute services`, with the same --params, --scalars and --year. The report is
+    written after the stages' results are committed, so a report that cannot be written loses no result. The QGIS
+    project of the analysis (`export qgis`) is stored in bi.qgis_projects under the study area's name.
     """
+    if report_lang not in ("en", "zh"):
+        raise InputError(f"--report-lang: unknown language {report_lang!r}; use en or zh")
     cfg = settings.load(config)
+    from restore_db.publish import qgis_project
     from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
@@ -154,7 +163,18 @@ def all_(
         zoning_run = next(o.run_id for o in outcomes if o.stage == "zoning")
         _zone_table(conn, zoning_run)
         _pattern_line(conn, next((o.run_id for o in outcomes if o.stage == "pattern"), None))
+        project = qgis_project.store_project(conn, area)
+        err.print(project.summary(), highlight=False, soft_wrap=True)
     err.print(f"zoning run {zoning_run} succeeded; all stages in {sum(o.seconds for o in outcomes):.2f} s")
+    if report:
+        from restore_db.cli.report import reports_folder
+        from restore_db.publish.report import build_report
+
+        with session(start=False) as conn, conn.transaction():
+            info = build_report(conn, studyarea.get(conn, area.name), zoning_run=zoning_run, lang=report_lang,
+                                folder=reports_folder())
+        err.print(info.summary(), highlight=False, soft_wrap=True)
+        print(info.path)  # the one line on stdout: where the report is
 
 
 @app.command()

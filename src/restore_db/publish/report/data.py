@@ -115,7 +115,7 @@ def read(conn: psycopg.Connection, area: StudyArea, zoning_run: int | None = Non
         WHERE c.run_id = %s ORDER BY c.county_code""", (runs.zoning,), crs)
     if counties.empty:
         raise InputError(f"zoning run {runs.zoning} of study area {area.name!r} has no rows in bi.county; "
-                         f"`restore-db db refresh-bi` publishes it")
+                         f"`restore-db db refresh-views` publishes it")
     counties = counties.drop(columns=["geom", "geom_geojson_4326"], errors="ignore")
     units = """SELECT code, name, ST_AsBinary(geom) AS wkb FROM core.admin_unit
                WHERE study_area_id = %s AND level = %s ORDER BY code"""

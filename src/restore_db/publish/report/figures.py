@@ -6,7 +6,7 @@ mapclassify's Fisher–Jenks natural breaks (at most 5 classes); the ESDR classe
 and surplus never share a class. Categories take the fixed colours of :mod:`restore_db.publish.palette`. A county
 without a value is drawn hatched grey and listed in the legend as "no value" (the county table says why).
 
-Every function returns a :class:`Figure` holding one PNG; :func:`png` renders it (RGB, ``dpi`` 100).
+Every function returns a :class:`Figure` holding one PNG; :func:`png` renders it (``DPI`` 100, laid out by matplotlib's constrained layout).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import mapclassify
 import matplotlib.ticker
 import matplotlib
 import numpy as np
@@ -32,6 +31,7 @@ from matplotlib.patches import Patch
 from matplotlib_scalebar.scalebar import ScaleBar
 
 from restore_db.publish import palette
+from restore_db.stages import classify
 from restore_db.publish.report.data import ReportData
 from restore_db.publish.report.i18n import SERVICES, text
 
@@ -80,10 +80,10 @@ def _style() -> dict:
 
 
 def png(fig: MplFigure) -> bytes:
-    """The figure as PNG bytes (``DPI`` dots per inch, tight bounding box)."""
+    """The figure as PNG bytes (``DPI`` dots per inch)."""
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "no bold face" of a CJK font
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pil_kwargs={"optimize": True})
+    fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 
@@ -134,19 +134,22 @@ def _fmt(v: float) -> str:
 
 
 def _classes(values: np.ndarray, k: int = 5, split_at_zero: bool = False) -> list[float]:
-    """Upper bounds of the classes of ``values`` (finite), Fisher–Jenks; with ``split_at_zero`` 0 is a bound."""
+    """Upper bounds of the classes of ``values`` (finite): natural breaks of the ratios stage
+    (:func:`restore_db.stages.classify.breaks`); with ``split_at_zero`` 0 is a bound when values lie on both sides."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return []
     if split_at_zero and values.min() < 0 < values.max():
         neg, pos = values[values <= 0], values[values > 0]
-        kn = max(1, min(k // 2 + k % 2, len(np.unique(neg))))
-        kp = max(1, min(k // 2, len(np.unique(pos))))
-        bn = list(mapclassify.FisherJenks(neg, k=kn).bins) if kn > 1 else [float(neg.max())]
-        bp = list(mapclassify.FisherJenks(pos, k=kp).bins) if kp > 1 else [float(pos.max())]
+        bn = _breaks(neg, k // 2 + k % 2)
+        bp = _breaks(pos, k // 2)
         return sorted(set(bn[:-1] + [0.0] + bp))
-    kk = max(1, min(k, len(np.unique(values))))
-    return list(mapclassify.FisherJenks(values, k=kk).bins) if kk > 1 else [float(values.max())]
+    return _breaks(values, k)
+
+
+def _breaks(values: np.ndarray, k: int) -> list[float]:
+    k = max(1, min(k, len(np.unique(values))))
+    return [float(b) for b in classify.breaks(values, k, "natural_breaks")] if k > 1 else [float(values.max())]
 
 
 def choropleth(ax, data: ReportData, values: pd.Series, cmap: str, title: str, legend_title: str,
@@ -328,16 +331,14 @@ def pattern_map(data: ReportData, lang: str) -> Figure:
         for kind, colour in palette.NODE.items():
             sel = p["nodes"][p["nodes"].kind == kind]
             if len(sel):
-                sel.plot(ax=ax, color=colour, marker=markers.get(kind, "o"), markersize=14, edgecolor="white",
-                         linewidth=0.4, zorder=5)
+                sel.plot(ax=ax, color=colour, marker=markers.get(kind, "o"), markersize=7, edgecolor="white",
+                         linewidth=0.3, zorder=5)
                 handles.append(Line2D([], [], color=colour, marker=markers.get(kind, "o"), linestyle="",
                                       markeredgecolor="white", label=f"{text('node_' + kind, lang)} ({len(sel)})"))
         ax.set_title(text("map_pattern", lang))
-        first = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
-                          title=text("sec_pattern", lang))
-        ax.add_artist(first)
-        ax.legend(handles=zone_handles, loc="lower left", bbox_to_anchor=(1.0, 0.0), frameon=False,
-                  title=text("col_zone", lang))
+        spacer = Patch(facecolor="none", edgecolor="none", label=" ")
+        ax.legend(handles=handles + [spacer] + zone_handles, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                  frameon=False, title=text("sec_pattern", lang))
         return Figure("map-pattern", text("map_pattern", lang), png(fig))
 
 

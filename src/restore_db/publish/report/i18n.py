@@ -144,6 +144,12 @@ _T: dict[str, tuple[str, str]] = {
     "col_set": ("Parameter set", "参数集"),
     "col_class": ("Class", "地类"),
     "col_resilience": ("Resilience", "韧性"),
+    "task_protect_pinch": ("protect the pinch point", "保护夹点"),
+    "task_restore_barrier": ("restore the barrier area", "修复障碍区"),
+    "task_restore_segment": ("restore the corridor segment", "修复廊道段"),
+    "importance_important": ("important", "重要"),
+    "importance_general": ("general", "一般"),
+    "unit_cost-weighted m": ("cost-weighted m", "成本加权米"),
     "yes": ("yes", "是"),
     "no": ("no", "否"),
     "rule_text": ("A county's zone is its combined matching type (Ratios) and its two-level resilience class "

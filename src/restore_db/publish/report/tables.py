@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from restore_db.publish.report.data import ReportData
-from restore_db.publish.report.i18n import SERVICES, text
+from restore_db.publish.report.i18n import SERVICES, has, text
 from restore_db.publish.report.rules import Setting
 
 
@@ -90,13 +90,21 @@ def zone_table(data: ReportData, lang: str) -> Table:
 
 
 def _strategies(data: ReportData, lang: str) -> dict[str, tuple[str, str]]:
-    """zone code -> (strategy name, measures) in ``lang`` where param.zone_type has them."""
+    """zone code -> (strategy name, measures) in Chinese for ``lang`` 'zh': from ``param.zone_type``
+    (strategy_name_zh, strategy_zh) and, for the unclassified zone, the zoning run's settings; {} for English or
+    where none is given (the English text of the run is shown)."""
     out = {}
+    if lang != "zh":
+        return out
     zt = data.zone_types
-    if lang == "zh" and "strategy_name_zh" in zt:
+    if "strategy_name_zh" in zt:
         for z in zt.itertuples():
             if z.strategy_name_zh:
                 out[z.code] = (z.strategy_name_zh, z.strategy_zh or z.strategy)
+    unclassified = data.params.get("zoning", {}).get("zoning", {}).get("unclassified", {})
+    if unclassified.get("strategy_name_zh"):
+        out[unclassified.get("code", "unclassified")] = (unclassified["strategy_name_zh"],
+                                                         unclassified.get("strategy_zh") or unclassified.get("strategy"))
     return out
 
 
@@ -131,8 +139,12 @@ def task_table(data: ReportData, lang: str) -> Table:
     if tasks is None:
         return t
     for k in tasks.itertuples():
-        t.rows.append([_num(k.rank), _txt(k.action), _num(k.corridor_id), _txt(k.importance_class),
-                       Cell(f"{_num(k.gain).show} {k.gain_unit or ''}".strip(), k.gain, True),
+        action = text(f"task_{k.kind}", lang) if lang == "zh" and has(f"task_{k.kind}") else k.action
+        importance = (text(f"importance_{k.importance_class}", lang)
+                      if has(f"importance_{k.importance_class}") else k.importance_class)
+        unit = text(f"unit_{k.gain_unit}", lang) if has(f"unit_{k.gain_unit}") else (k.gain_unit or "")
+        t.rows.append([_num(k.rank), _txt(action), _num(k.corridor_id), _txt(importance),
+                       Cell(f"{_num(k.gain).show} {unit}".strip(), k.gain, True),
                        _num(k.gain_share, percent=True), _num(k.area_km2), _num(k.priority),
                        _txt(f"{k.county_code} {k.county_name or ''}".strip()), _txt(k.collab_units),
                        _txt(bool(k.joint))])
