@@ -5,6 +5,8 @@ zoned or unclassified with its reason."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -70,6 +72,13 @@ def test_bth_2020_counties_with_the_2020_census(cli_env, conn, tmp_path):
     assert sum(z != "unclassified" for z in got["zones"].values()) == 199
     assert list(got["reasons"]) == ["130521"]
     assert "no county statistic for population" in got["reasons"]["130521"]
+    # the report lists every county, the unclassified one with its zone and reason
+    report = tmp_path / "bth.html"
+    _run(cli_env, "report", "-a", "bth", "--out", report)
+    rows = re.findall(r"<tr>(.*?)</tr>", report.read_text(encoding="utf-8"), re.S)
+    county_rows = {m.group(1): row for row in rows if (m := re.match(r'<td data-sort="(\d{6})">', row))}
+    assert len(county_rows) == 200
+    assert ">U<" in county_rows["130521"] and "no county statistic for population" in county_rows["130521"]
 
 
 def test_hunan_2025_counties(cli_env, conn, tmp_path):

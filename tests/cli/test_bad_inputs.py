@@ -62,6 +62,7 @@ def _write_files(folder) -> None:
     (folder / "csv_taken").mkdir()
     (folder / "csv_taken" / "county.csv").write_text("not replaced without --overwrite", encoding="utf-8")
     (folder / "exists.qgz").write_bytes(b"PK")
+    (folder / "exists.html").write_text("not replaced without --overwrite", encoding="utf-8")
     frame = gpd.GeoDataFrame({"code": ["110101"], "name": ["x"]}, geometry=[box(116, 39, 116.5, 39.5)])
     frame.to_file(folder / "noprj.shp", encoding="utf-8")
     (folder / "noprj.prj").unlink(missing_ok=True)     # no CRS: no .prj
@@ -173,6 +174,19 @@ CASES = [
     ("export-qgis-no-zoning-db", ["export", "qgis", "--db", "-a", "bare"], 1,
      "QGIS project: study area 'bare' has no succeeded zoning run", {"area": "bare"}),
     ("export-qgis-file-and-db", ["export", "qgis", "{dir}/out.qgz", "--db"], 1, "give either FILE.qgz or --db"),
+    # the report
+    ("report-lang", ["report", "--lang", "fr", "--out", "{dir}/r.html"], 1, "report: unknown language 'fr'"),
+    ("report-run-unknown", ["report", "--run", "99999", "--out", "{dir}/r.html"], 1,
+     "run 99999 is not a succeeded zoning run of study area 'demo'"),
+    ("report-run-not-zoning", ["report", "--run", "{pattern}", "--out", "{dir}/r.html"], 1,
+     "is not a succeeded zoning run of study area 'demo'"),
+    ("report-exists", ["report", "--out", "{dir}/exists.html"], 1, "{dir}/exists.html already exists; use --overwrite"),
+    ("report-folder-missing", ["report", "--out", "{dir}/missing/r.html"], 1, "folder {dir}/missing does not exist"),
+    ("report-is-folder", ["report", "--out", "{dir}/csv_taken"], 1, "{dir}/csv_taken is a directory"),
+    ("report-area-unknown", ["report", "--out", "{dir}/r.html", "-a", "nope"], 1, "unknown study area 'nope'"),
+    ("report-no-zoning", ["report", "--out", "{dir}/bare.html", "-a", "bare"], 1,
+     "study area 'bare' has no succeeded zoning run", {"area": "bare"}),
+    ("report-lang-compute", ["compute", "all", "--report-lang", "fr"], 1, "--report-lang: unknown language 'fr'"),
     # files of the loaders
     ("load-raster-missing", ["load", "raster", "dem2", "{dir}/missing.tif", "--kind", "continuous", "--unit", "m"], 1,
      "missing.tif"),
