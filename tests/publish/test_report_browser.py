@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 FIGURES = ["map-food", "map-carbon", "map-water", "map-soil", "map-recreation", "chart-scatter", "map-cesd",
            "map-matching", "chart-balance", "map-resilience", "map-dimensions", "chart-weights", "map-zones",
            "map-pattern", "map-collab"]
-TABLES = ["table-zones", "table-tasks", "table-units", "table-counties", "table-zone-rule", "table-settings",
+TABLES = ["table-zones", "table-tasks", "table-units", "table-counties", "table-zone-rule", "table-settings", "table-thresholds",
           "table-model-choices", "table-parameters", "table-coefficients"]
 MAX_BYTES = 10_000_000   # the issue's bound for the demo's report
 
@@ -114,8 +114,10 @@ def _db(url: str):
         zone_names = [r[0] for r in conn.execute(
             "SELECT zone_name_zh FROM bi.zone_summary WHERE run_id = %s AND zone_name_zh IS NOT NULL", (run,))]
         areas = dict(conn.execute("SELECT county_code, area_km2 FROM bi.county WHERE run_id = %s", (run,)).fetchall())
+        balance_rows = conn.execute("SELECT count(*) FROM bi.balance_class WHERE run_id = %s AND level = 'county'",
+                                    (run,)).fetchone()[0]
     return dict(run=run, pattern=pattern, counties=counties, zones=zones, tasks=tasks, units=units,
-                zone_names=zone_names, areas=areas)
+                zone_names=zone_names, areas=areas, balance_rows=balance_rows)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -144,6 +146,9 @@ def test_every_map_chart_and_table_renders_in_chromium(computed_demo, reports, l
     assert [r[0] for r in tables["table-tasks"]["rows"]] == [str(i) for i in range(1, db["tasks"] + 1)]
     assert len(tables["table-settings"]["rows"]) > 50      # every setting of four stages
     assert len(tables["table-parameters"]["rows"]) > 10
+    # the thresholds: the class bounds of bi.balance_class (county level), as many rows
+    assert sum(r[0].startswith(("ESDR", "CESD", "供需比", "综合供需比")) for r in tables["table-thresholds"]["rows"]) \
+        == db["balance_rows"]
 
     # a click on a heading sorts the column (descending after two clicks), numbers as numbers
     sorted_areas = [float(v) for v in probe["sorted"]]

@@ -97,6 +97,7 @@ def build(data: ReportData, lang: str) -> Page:
     rule = {
         "zone_rule": tables.zone_rule_table(data, lang),
         "settings": tables.settings_table(rules.settings_table(data.params), lang),
+        "thresholds": tables.threshold_table(data, lang),
         "choices": tables.choices_table(rules.model_choices(data.params), lang),
         "parameters": tables.scalar_table(data, lang),
         "coefficients": tables.coefficient_table(data, lang),

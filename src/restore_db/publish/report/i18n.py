@@ -41,6 +41,13 @@ _T: dict[str, tuple[str, str]] = {
     "sec_parameters": ("Parameters", "模型参数"),
     "sec_coefficients": ("Land-use coefficients", "土地利用系数"),
     "sec_zone_rule": ("Zone rule: matching type × resilience class", "分区规则：供需匹配类型 × 韧性等级"),
+    "sec_thresholds": ("Thresholds applied", "所用阈值"),
+    "thresholds_text": ("Class bounds of the runs; the matching lines are the mean (z-score method) or median of the "
+                        "counties' values; the resilience rows give the range of index each class holds.",
+                        "各计算批次的分级界值；匹配象限线为县域取值的均值（z 分数法）或中位数；韧性行给出各等级所含指数范围。"),
+    "col_rule": ("Rule", "规则"),
+    "col_from": ("From", "下限"),
+    "col_to": ("To", "上限"),
     "sec_formulas": ("Formulas", "计算公式"),
     "sortable": ("Click a column heading to sort.", "点击列标题可排序。"),
     # services

@@ -210,3 +210,41 @@ def coefficient_table(data: ReportData, lang: str) -> Table:
     sources = "; ".join(f"{r.name}: {r.source}" for r in coef.itertuples() if r.source)
     t.note = sources
     return t
+
+
+def threshold_table(data: ReportData, lang: str) -> Table:
+    """The thresholds the runs applied: the deficit/surplus class bounds per service (``bi.balance_class``), the
+    quadrant lines of the matching types (mean or median of supply and demand over the counties with both, as the
+    ratios stage draws them), and the ranges of resilience index that the H/L classes and the five levels hold."""
+    t = Table("table-thresholds", text("sec_thresholds", lang),
+              [text("col_rule", lang), text("col_class", lang), text("col_from", lang), text("col_to", lang),
+               text("col_counties", lang)], note=text("thresholds_text", lang))
+    b = data.balance[data.balance.level == "county"]
+    for r in b.itertuples():
+        t.rows.append([_txt(f"{text('cesd' if r.service == 'combined' else 'esdr', lang)} "
+                            f"{text(r.service, lang)}"), _txt(r.label), _num(r.lower_bound, 4),
+                       _num(r.upper_bound, 4), _num(r.units)])
+    method = data.params.get("ratios", {}).get("ratios", {}).get("matching", {}).get("method", "zscore")
+    c = data.counties
+    for service in SERVICES:
+        if f"{service}_supply" not in c:
+            continue
+        s = pd.to_numeric(c[f"{service}_supply"], errors="coerce")
+        d = pd.to_numeric(c[f"{service}_demand"], errors="coerce")
+        ok = s.notna() & d.notna()
+        if not ok.any():
+            continue
+        for side, v in (("supply", s[ok]), ("demand", d[ok])):
+            line = v.median() if method == "median" else v.mean()
+            t.rows.append([_txt(f"{text('col_matching', lang)} {text(service, lang)}"),
+                           _txt(f"{text(side, lang)} H: > {_num(line, 4).show} ({method})"),
+                           _num(line, 4), Cell(""), _num(int((v > line).sum()))])
+    for column, label in (("resilience_class", "resilience_class"), ("resilience_level", "resilience_index")):
+        idx = pd.to_numeric(c.resilience_index, errors="coerce")
+        for cls in sorted(c[column].dropna().unique(), key=str):
+            sel = idx[(c[column] == cls) & idx.notna()]
+            name = c.loc[c[column] == cls, "resilience_level_name"].dropna()
+            shown = f"{cls} {name.iloc[0]}" if column == "resilience_level" and len(name) else str(cls)
+            t.rows.append([_txt(text(label, lang)), _txt(shown), _num(sel.min(), 4), _num(sel.max(), 4),
+                           _num(len(sel))])
+    return t
