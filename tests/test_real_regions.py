@@ -63,8 +63,10 @@ def test_bth_2020_counties_with_the_2020_census(cli_env, conn, tmp_path):
                   "--year", "2020", "--column", "人口数_合计=population", "--crosswalk", cw, "-a", "bth")
     assert "130521 邢台县" in loaded            # listed: the one boundary left without a statistic
     _run(cli_env, "load", "params", "igbp_lulc", "-a", "bth")
+    settings = tmp_path / "bth.toml"
+    settings.write_text('[pattern]\nresistance_nodata = "impassable"\n', encoding="utf-8")
     out = _run(cli_env, "compute", "all", "-a", "bth", "--params", "awy_biophysical", "--params", "carbon_pools",
-               "--params", "igbp_lulc")
+               "--params", "igbp_lulc", "--config", settings)
     assert "parameter sets:" in out and "130521" in out
     got = _every_county_everywhere(conn, "bth")
     assert got["units"] == 200
@@ -79,6 +81,8 @@ def test_bth_2020_counties_with_the_2020_census(cli_env, conn, tmp_path):
     county_rows = {m.group(1): row for row in rows if (m := re.match(r'<td data-sort="(\d{6})">', row))}
     assert len(county_rows) == 200
     assert ">U<" in county_rows["130521"] and "no county statistic for population" in county_rows["130521"]
+    assert "pattern left out" not in out
+    assert len(re.findall(r'<figure id="', report.read_text(encoding="utf-8"))) == 15   # the pattern's maps too
 
 
 def test_hunan_2025_counties(cli_env, conn, tmp_path):

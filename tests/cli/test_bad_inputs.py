@@ -177,9 +177,9 @@ CASES = [
     # the report
     ("report-lang", ["report", "--lang", "fr", "--out", "{dir}/r.html"], 1, "report: unknown language 'fr'"),
     ("report-run-unknown", ["report", "--run", "99999", "--out", "{dir}/r.html"], 1,
-     "run 99999 is not a succeeded zoning run of study area 'demo'"),
+     "report: no run 99999 in study area 'demo'"),
     ("report-run-not-zoning", ["report", "--run", "{pattern}", "--out", "{dir}/r.html"], 1,
-     "is not a succeeded zoning run of study area 'demo'"),
+     "report: run {pattern} of study area 'demo' is a pattern run, not a zoning run"),
     ("report-exists", ["report", "--out", "{dir}/exists.html"], 1, "{dir}/exists.html already exists; use --overwrite"),
     ("report-folder-missing", ["report", "--out", "{dir}/missing/r.html"], 1, "folder {dir}/missing does not exist"),
     ("report-is-folder", ["report", "--out", "{dir}/csv_taken"], 1, "{dir}/csv_taken is a directory"),

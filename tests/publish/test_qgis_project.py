@@ -282,6 +282,8 @@ def test_a_study_area_without_a_zoning_run_has_no_project(demo, tmp_path):
 
 def test_export_qgis_cli_writes_the_file_and_stores_the_project(demo, tmp_path):
     url, conn = demo
+    conn.execute("DELETE FROM bi.qgis_projects")   # the one `compute all` stored
+    conn.commit()
     target = tmp_path / "demo.qgz"
     proc = run_cli({"RESTORE_DB_URL": url}, "export", "qgis", str(target), "-a", "demo")
     assert proc.returncode == 0, proc.stderr
@@ -293,3 +295,33 @@ def test_export_qgis_cli_writes_the_file_and_stores_the_project(demo, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "postgresql://" in proc.stderr and "project=demo" in proc.stderr
     assert conn.execute("SELECT name FROM bi.qgis_projects").fetchall() == [("demo",)]
+
+
+def test_compute_all_stores_the_project_of_its_analysis(computed_demo):
+    with psycopg.connect(computed_demo) as conn:
+        run, pattern = conn.execute("SELECT run_id, pattern_run_id FROM bi.current_run WHERE study_area = 'demo'"
+                                    ).fetchone()
+        rows = conn.execute("SELECT name, metadata FROM bi.qgis_projects").fetchall()
+    assert [name for name, _ in rows] == ["demo"]
+    assert rows[0][1]["zoning_run_id"] == run and rows[0][1]["pattern_run_id"] == pattern
+
+
+def test_a_project_saved_from_qgis_is_replaced_only_with_overwrite(demo, tmp_path):
+    url, conn = demo
+    # what QGIS writes when a user saves a project under the study area's name: its own metadata, no run ids
+    conn.execute("""UPDATE bi.qgis_projects SET metadata = '{"last_modified_time": "2026-01-01 00:00:00",
+                    "last_modified_user": "planner"}', content = 'edited' WHERE name = 'demo'""")
+    conn.commit()
+    proc = run_cli({"RESTORE_DB_URL": url}, "export", "qgis", "--db", "-a", "demo")
+    assert proc.returncode == 1 and "saved from QGIS" in proc.stderr and "--overwrite" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert conn.execute("SELECT content FROM bi.qgis_projects").fetchone()[0] == b"edited"
+    conn.rollback()   # no transaction left open while the CLI computes
+    proc = run_cli({"RESTORE_DB_URL": url}, "compute", "all", "-a", "demo", "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: QGIS project not stored" in proc.stderr
+    assert conn.execute("SELECT content FROM bi.qgis_projects").fetchone()[0] == b"edited"
+    conn.rollback()
+    proc = run_cli({"RESTORE_DB_URL": url}, "export", "qgis", "--db", "-a", "demo", "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert conn.execute("SELECT metadata ? 'zoning_run_id' FROM bi.qgis_projects").fetchone()[0]

@@ -25,7 +25,6 @@ from PIL import Image
 from helpers import run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh installs it)")
 
 FIGURES = ["map-food", "map-carbon", "map-water", "map-soil", "map-recreation", "chart-scatter", "map-cesd",
            "map-matching", "chart-balance", "map-resilience", "map-dimensions", "chart-weights", "map-zones",
@@ -65,6 +64,7 @@ window.addEventListener("load", function () {
 
 
 def _chromium(*args: str, home: Path) -> subprocess.CompletedProcess:
+    assert CHROMIUM is not None, "chromium is not installed: scripts/setup.sh installs it (apt-get install chromium)"
     env = {**os.environ, "HOME": str(home)}
     return subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",

@@ -67,3 +67,16 @@ def test_the_shipped_model_pages_give_formulas_of_every_stage():
     pages = {f.page for f in rules.formulas()}
     assert len(pages) >= 9
     assert any("zone code = <matching type>" in f.text for f in rules.formulas())
+
+
+def test_test_material_of_the_model_pages_is_not_quoted(tmp_path):
+    (tmp_path / "two.md").write_text(
+        "# Two\n\n## Rule\n\n```text\nX = 1\n```\n\n## Reference test values\n\n### Case 1\n\n```text\nX = 42\n```\n",
+        encoding="utf-8")
+    assert [f.text for f in rules.formulas(("two",), folder=tmp_path)] == ["X = 1"]
+
+
+def test_what_auto_chose_is_not_a_change():
+    rows = {r.key: r for r in rules.settings_table(_params(**{"pattern.mspa": "erosion"}))}
+    assert settings.defaults()["pattern"]["mspa"] == "auto"
+    assert not rows["pattern.mspa"].changed and rows["pattern.mspa"].value == "erosion"

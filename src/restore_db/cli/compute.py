@@ -146,7 +146,6 @@ def all_(
     if report_lang not in ("en", "zh"):
         raise InputError(f"--report-lang: unknown language {report_lang!r}; use en or zh")
     cfg = settings.load(config)
-    from restore_db.publish import qgis_project
     from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
@@ -163,18 +162,38 @@ def all_(
         zoning_run = next(o.run_id for o in outcomes if o.stage == "zoning")
         _zone_table(conn, zoning_run)
         _pattern_line(conn, next((o.run_id for o in outcomes if o.stage == "pattern"), None))
-        project = qgis_project.store_project(conn, area)
-        err.print(project.summary(), highlight=False, soft_wrap=True)
     err.print(f"zoning run {zoning_run} succeeded; all stages in {sum(o.seconds for o in outcomes):.2f} s")
-    if report:
-        from restore_db.cli.report import reports_folder
-        from restore_db.publish.report import build_report
+    _publish(area.name, zoning_run, report, report_lang)
 
+
+def _publish(area_name: str, zoning_run: int, report: bool, lang: str) -> None:
+    """The last steps of `compute all`, after the results are committed: the QGIS project of the analysis in
+    bi.qgis_projects (a project saved there from QGIS is kept: a warning says so), then the report."""
+    from restore_db.errors import RestoreDbError
+    from restore_db.publish import qgis_project
+
+    with session(start=False) as conn, conn.transaction():
+        area = studyarea.get(conn, area_name)
+        try:
+            with conn.transaction():
+                project = qgis_project.store_project(conn, area, zoning_run)
+            err.print(project.summary(), highlight=False, soft_wrap=True)
+        except InputError as exc:
+            err.print(f"  warning: QGIS project not stored: {exc}", highlight=False, soft_wrap=True)
+    if not report:
+        return
+    from restore_db.cli.report import reports_folder
+    from restore_db.publish.report import build_report
+
+    try:
         with session(start=False) as conn, conn.transaction():
-            info = build_report(conn, studyarea.get(conn, area.name), zoning_run=zoning_run, lang=report_lang,
+            info = build_report(conn, studyarea.get(conn, area_name), zoning_run=zoning_run, lang=lang,
                                 folder=reports_folder())
-        err.print(info.summary(), highlight=False, soft_wrap=True)
-        print(info.path)  # the one line on stdout: where the report is
+    except RestoreDbError as exc:
+        exc.args = (f"zoning run {zoning_run} and its results are saved; the report was not written: {exc}",)
+        raise
+    err.print(info.summary(), highlight=False, soft_wrap=True)
+    print(info.path)  # the one line on stdout: where the report is
 
 
 @app.command()

@@ -71,11 +71,13 @@ def qgis(
     to_db: bool = typer.Option(False, "--db", help="Store the project in the database instead (bi.qgis_projects, "
                                                    "named after the study area; QGIS: Project > Open From > "
                                                    "PostgreSQL, schema bi)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    run: int = typer.Option(None, "--run", help="Zoning run to show (default: the current analysis)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file, or a project saved from "
+                                                              "QGIS under the study area's name (--db)."),
     study_area: str = StudyAreaOption,
 ) -> None:
-    """Write a QGIS project of the current analysis: every bi layer filtered to it and styled, in groups by stage
-    (counties, resilience, zoning, pattern, collaboration); no user or password is stored."""
+    """Write a QGIS project of an analysis (default the current one): every bi layer filtered to it and styled, in
+    groups by stage (counties, resilience, zoning, pattern, collaboration); no user or password is stored."""
     from restore_db.errors import InputError
     from restore_db.publish.qgis_project import store_project, write_project_file
 
@@ -83,5 +85,6 @@ def qgis(
         raise InputError("export qgis: give either FILE.qgz or --db")
     with db.session(start=False) as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
-        info = store_project(conn, area) if to_db else write_project_file(conn, area, file, overwrite)
+        info = (store_project(conn, area, run, overwrite) if to_db
+                else write_project_file(conn, area, file, overwrite, zoning_run=run))
     err.print(info.summary(), highlight=False, soft_wrap=True)

@@ -42,6 +42,7 @@ from restore_db.grid import studyarea
 from restore_db.kernels import wkb
 from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea, crs_of_srid
+from restore_db.publish.files import check_target, size_text
 from restore_db.store.layers import area_of, iter_tiles, layer_dtype, resolve_layer
 
 BLOCK_SIZE = 256
@@ -69,31 +70,7 @@ class ExportInfo:
         cog = (f", Cloud-Optimised with {self.overviews} overview{'s' * (self.overviews != 1)} "
                f"({self.cog_seconds:.2f} s)") if self.cog else ""
         return (f"{self.path}: layer {self.layer}{run}, {self.width} x {self.height} {self.dtype}, "
-                f"{_size(self.bytes)}, {self.valid_cells:,} valid cells{cog}, {self.seconds:.2f} s")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
-
-
-def _check_target(path: Path, overwrite: bool, what: str, example: str = "layer.tif") -> Path:
-    """``path`` as an absolute path, once checked: not a folder, absent unless ``overwrite``, in a writable folder
-    (InputError otherwise, naming ``what``)."""
-    path = Path(path).expanduser().absolute()
-    if path.is_dir():
-        raise InputError(f"{what}: output {path} is a directory; give a file name such as {path / example}")
-    if path.exists() and not overwrite:
-        raise InputError(f"{what}: output {path} already exists; use --overwrite to replace it")
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"{what}: cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{what}: cannot write {path}: folder {parent} is not writable")
-    return path
+                f"{size_text(self.bytes)}, {self.valid_cells:,} valid cells{cog}, {self.seconds:.2f} s")
 
 
 def _profile(area: StudyArea, crs: RioCRS, dtype: np.dtype, nodata: float) -> dict:
@@ -139,7 +116,7 @@ def export_raster(conn: psycopg.Connection, area: StudyArea | str | None, layer:
     area = area_of(conn, area)
     ref = resolve_layer(conn, area, layer, run_id)
     what = f"layer {ref.label} of study area {area.name!r}"
-    target = _check_target(Path(path), overwrite, what)
+    target = check_target(Path(path), overwrite, what, example="layer.tif")
     dtype = layer_dtype(conn, ref)
     nodata = dtype.type(ref.nodata)
     grid = area.grid

@@ -52,8 +52,9 @@ from psycopg import sql
 from restore_db.errors import InputError
 from restore_db.grid import studyarea
 from restore_db.grid.studyarea import StudyArea
-from restore_db.publish.export import _check_target, _size
-from restore_db.stages import runs as run_records
+from restore_db.publish.analysis import Analysis
+from restore_db.publish.analysis import resolve as _resolve
+from restore_db.publish.files import check_target, size_text
 from restore_db.store.layers import area_of
 
 # columns of the bi relations that are never exported (see the module docstring)
@@ -122,29 +123,12 @@ FROM result.analysis_run r
 JOIN core.study_area a ON a.study_area_id = r.study_area_id
 WHERE r.run_id = %(zoning)s"""
 
-# the pattern run of a zoning run: the definition of bi.current_run.pattern_run_id
-_PATTERN_RUN_SQL = """
-SELECT max(i.run_id) FROM core.run_input i JOIN core.run p ON p.run_id = i.run_id
-WHERE i.stage = 'zoning' AND i.input_run_id = %s AND p.stage = 'pattern' AND p.status = 'succeeded'"""
-
 # pandas dtypes of the PostgreSQL types found in bi (psycopg type names); others are refused
 _INTEGERS = {"int2": "Int16", "int4": "Int32", "int8": "Int64"}
 _REALS = {"float4": np.float32, "float8": np.float64, "numeric": np.float64}
 _TEXTS = ("text", "varchar", "bpchar", "name")
 _GEOMETRY_TYPES = {"POINT": "Point", "LINESTRING": "LineString", "POLYGON": "Polygon", "MULTIPOINT": "MultiPoint",
                    "MULTILINESTRING": "MultiLineString", "MULTIPOLYGON": "MultiPolygon", "GEOMETRY": "Unknown"}
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """The runs an export reads: the zoning run and its pattern run (None when there is none)."""
-
-    study_area: str
-    zoning_run_id: int
-    pattern_run_id: int | None
-
-    def run_of(self, table: Table) -> int | None:
-        return self.zoning_run_id if table.run == "zoning" else self.pattern_run_id
 
 
 @dataclass
@@ -165,7 +149,7 @@ class TablesExportInfo:
     def summary(self) -> str:
         pattern = f"pattern run {self.pattern_run_id}" if self.pattern_run_id is not None else "no pattern run"
         return (f"{self.path}: {len(self.rows)} {self.kind}, {sum(self.rows.values()):,} rows, study area "
-                f"{self.study_area!r}, zoning run {self.zoning_run_id}, {pattern}, {_size(self.bytes)}, "
+                f"{self.study_area!r}, zoning run {self.zoning_run_id}, {pattern}, {size_text(self.bytes)}, "
                 f"{self.seconds:.2f} s (database {self.read_seconds:.2f} s, files {self.write_seconds:.2f} s)")
 
 
@@ -173,36 +157,18 @@ class TablesExportInfo:
 
 
 def resolve_analysis(conn: psycopg.Connection, area: StudyArea, run_id: int | None = None) -> Analysis:
-    """The zoning run to export (``run_id``, or the current one of ``bi.current_run``) and its pattern run.
+    """The zoning run to export (``run_id``, or the current one of ``bi.current_run``) and its pattern run
+    (:func:`restore_db.publish.analysis.resolve`).
 
     Raises:
-        InputError: the area has no succeeded zoning run; ``run_id`` is not a run of the area, not a zoning run,
-        or did not succeed; the zoning run has no rows in ``bi.county`` (not published).
+        InputError: as :func:`restore_db.publish.analysis.resolve`.
     """
-    if run_id is None:
-        row = conn.execute("SELECT run_id FROM bi.current_run WHERE study_area_id = %s",
-                           (area.study_area_id,)).fetchone()
-        if row is None:
-            raise InputError(f"study area {area.name!r} has no succeeded zoning run; run `restore-db compute all "
-                             f"-a {area.name}` first")
-        run_id = row[0]
-    else:
-        row = conn.execute("SELECT stage FROM core.run WHERE run_id = %s AND study_area_id = %s",
-                           (run_id, area.study_area_id)).fetchone()
-        hint = f"`restore-db status -a {area.name}` lists the runs"
-        if row is None:
-            raise InputError(f"no run {run_id} in study area {area.name!r}; {hint}")
-        if row[0] != "zoning":
-            raise InputError(f"run {run_id} of study area {area.name!r} is a {row[0]} run, not a zoning run; {hint}")
-        try:
-            run_records.require(conn, area, run_id, "zoning")
-        except InputError as exc:
-            raise InputError(f"study area {area.name!r}: {exc}; {hint}") from None
-    if conn.execute("SELECT 1 FROM bi.county WHERE run_id = %s LIMIT 1", (run_id,)).fetchone() is None:
-        raise InputError(f"zoning run {run_id} of study area {area.name!r} is not published in bi (no rows in "
-                         "bi.county); `restore-db db refresh-views` publishes it")
-    (pattern,) = conn.execute(_PATTERN_RUN_SQL, (run_id,)).fetchone()
-    return Analysis(area.name, run_id, pattern)
+    return _resolve(conn, area, run_id)
+
+
+def run_of(analysis: Analysis, table: Table) -> int | None:
+    """The run whose rows ``table`` holds for ``analysis``: its zoning run or its pattern run."""
+    return analysis.zoning_run_id if table.run == "zoning" else analysis.pattern_run_id
 
 
 # ---------------------------------------------------------------- reading
@@ -250,7 +216,7 @@ def read_table(conn: psycopg.Connection, table: Table, analysis: Analysis, geome
     ``attrs["geometry_type"]`` (``MultiPolygon``, ``LineString``, ``Point`` ...). ``attrs["description"]`` holds
     the relation's comment.
     """
-    run_id = analysis.run_of(table)
+    run_id = run_of(analysis, table)
     if table is _ANALYSIS_RUN:
         cur = conn.execute(_ANALYSIS_SQL, {"zoning": run_id, "pattern": analysis.pattern_run_id})
         description = ("The runs of the analysis: the zoning run, the ratios, resilience and services runs it read, "
@@ -266,7 +232,9 @@ def read_table(conn: psycopg.Connection, table: Table, analysis: Analysis, geome
         select = [sql.SQL("ST_AsBinary({0}) AS {0}").format(sql.Identifier(c)) if geom and c == geom[0]
                   else sql.Identifier(c) for c in columns if c not in dropped]
         key = sql.Identifier(columns[0])
-        where = sql.Identifier("run_id" if "run_id" in columns else columns[0])
+        if "run_id" not in columns:
+            raise InputError(f"bi.{table.relation} has no column run_id: migrate the database (`restore-db db migrate`)")
+        where = sql.Identifier("run_id")
         cur = conn.execute(sql.SQL("SELECT {} FROM {} WHERE {} = %s ORDER BY {}").format(
             sql.SQL(", ").join(select), rel, where, key), (run_id,))
         (description,) = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')",
@@ -353,7 +321,7 @@ def export_gpkg(conn: psycopg.Connection, area: StudyArea | str | None, path: st
     started = time.perf_counter()
     area = area_of(conn, area)
     what = f"GeoPackage of study area {area.name!r}"
-    target = _check_target(Path(path), overwrite, what, example="results.gpkg")
+    target = check_target(Path(path), overwrite, what, example="results.gpkg")
     if target.suffix.lower() != ".gpkg":
         raise InputError(f"{what}: output {target} must end in .gpkg")
     analysis = resolve_analysis(conn, area, run_id)

@@ -21,6 +21,11 @@ ZONE = {
     "HL-L": "#44AA99",  # teal
 }
 UNCLASSIFIED = "#DDDDDD"  # pale grey: values missing
+NO_VALUE = "#BBBBBB"      # grey, hatched on maps: a county without the value mapped
+
+# Collaboration units: Tol's muted scheme, then his light scheme (17 colours before one repeats).
+UNITS = [*ZONE.values(), "#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#44BB99", "#BBCC33", "#AAAA00",
+         "#DDDDDD"]
 
 # Supply-demand matching types (first letter supply, second demand).
 MATCHING = {"HH": "#4477AA", "LH": "#EE6677", "LL": "#CCBB44", "HL": "#228833"}
@@ -34,7 +39,13 @@ CORRIDOR_AREA = "#FFE4C4"
 NODE = {"intersection": "#0077BB", "ridge": "#33BBEE", "pinch": "#EE3377", "barrier": "#000000"}
 PINCH = "#EE3377"
 BARRIER = "#000000"
-OUTLINE = "#555555"
+OUTLINE = "#555555"          # county outlines
+PROVINCE_OUTLINE = "#222222"
+LINK = "#333333"             # corridors drawn over the collaboration units
+
+# Weighting methods of the resilience indicators (Tol's bright scheme) and the final weight.
+WEIGHT_METHOD = {"entropy": "#4477AA", "critic": "#66CCEE", "ahp": "#228833", "manual": "#CCBB44",
+                 "equal": "#BBBBBB", "combined": "#AA3377", "weight": "#000000"}
 
 # Tol's BuRd diverging scheme, from strong deficit (blue is not used for deficit: red is) - see balance_colours.
 _BURD = ("#2166AC", "#4393C3", "#92C5DE", "#D1E5F0", "#F7F7F7", "#FDDBC7", "#F4A582", "#D6604D", "#B2182B")

@@ -45,12 +45,9 @@ the ``renderer-v2`` / ``labeling`` elements of ``QgsVectorLayer``; ``.qgz``: a z
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import time
-import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
@@ -61,7 +58,7 @@ import psycopg
 
 from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea
-from restore_db.publish import palette
+from restore_db.publish import analysis, files, palette
 from restore_db.store.layers import area_of
 
 SCHEMA = "bi"
@@ -139,18 +136,15 @@ class ProjectInfo:
 # ------------------------------------------------------------------ the analysis and the layers
 
 
-def current_analysis(conn: psycopg.Connection, area: StudyArea) -> tuple[int, int | None]:
-    """(zoning run, pattern run or None) of the study area's current analysis (``bi.current_run``).
+def analysis_runs(conn: psycopg.Connection, area: StudyArea, zoning_run: int | None = None) -> tuple[int, int | None]:
+    """(zoning run, pattern run or None) of the analysis shown: ``zoning_run`` or the study area's current one
+    (:func:`restore_db.publish.analysis.resolve`).
 
     Raises:
-        InputError: the study area has no succeeded zoning run, or its zones are not published in bi.
+        InputError: as :func:`restore_db.publish.analysis.resolve`; the zones of the run are not published in bi.
     """
-    row = conn.execute("SELECT run_id, pattern_run_id FROM bi.current_run WHERE study_area_id = %s",
-                       (area.study_area_id,)).fetchone()
-    if row is None:
-        raise InputError(f"QGIS project: study area {area.name!r} has no succeeded zoning run: "
-                         f"run `restore-db compute all -a {area.name}` first")
-    zoning, pattern = row
+    found = analysis.resolve(conn, area, zoning_run, what="QGIS project")
+    zoning, pattern = found.zoning_run_id, found.pattern_run_id
     if not conn.execute("SELECT EXISTS (SELECT 1 FROM bi.zone_map WHERE run_id = %s)", (zoning,)).fetchone()[0]:
         raise InputError(f"QGIS project: zoning run {zoning} of study area {area.name!r} is not published in "
                          "schema bi: run `restore-db db refresh-views`")
@@ -391,7 +385,7 @@ def _key_column(conn: psycopg.Connection, table: str) -> str:
     return row[0]
 
 
-def project_qgs(conn: psycopg.Connection, area: StudyArea | str | None) -> str:
+def project_qgs(conn: psycopg.Connection, area: StudyArea | str | None, zoning_run: int | None = None) -> str:
     """The QGIS project (``.qgs`` XML text) of the study area's current analysis: every ``bi`` geometry relation
     as a styled ``postgres`` layer filtered to it, in groups by pipeline stage; no credentials.
 
@@ -403,7 +397,7 @@ def project_qgs(conn: psycopg.Connection, area: StudyArea | str | None) -> str:
     Source: the ``.qgs`` format of QGIS 3.22 (see the module).
     """
     area = area_of(conn, area)
-    zoning, pattern = current_analysis(conn, area)
+    zoning, pattern = analysis_runs(conn, area, zoning_run)
     return _project_xml(conn, area, zoning, pattern)[0]
 
 
@@ -522,7 +516,7 @@ def _qgz(name: str, qgs: str) -> bytes:
     return buf.getvalue()
 
 
-def project_qgz(conn: psycopg.Connection, area: StudyArea | str | None) -> bytes:
+def project_qgz(conn: psycopg.Connection, area: StudyArea | str | None, zoning_run: int | None = None) -> bytes:
     """The project of :func:`project_qgs` as a ``.qgz`` file: a zip holding ``<study area>.qgs``.
 
     Raises:
@@ -531,19 +525,22 @@ def project_qgz(conn: psycopg.Connection, area: StudyArea | str | None) -> bytes
     Source: QGIS's project archive (``QgsProjectArchive``: the first ``.qgs`` member is the project).
     """
     area = area_of(conn, area)
-    return _qgz(area.name, project_qgs(conn, area))
+    return _qgz(area.name, project_qgs(conn, area, zoning_run))
 
 
-def store_project(conn: psycopg.Connection, area: StudyArea | str | None) -> ProjectInfo:
-    """Write the project of the study area's current analysis into ``bi.qgis_projects`` under the study area's
-    name, replacing the one there (derived data: a project edited in QGIS should be saved under another name).
+def store_project(conn: psycopg.Connection, area: StudyArea | str | None, zoning_run: int | None = None,
+                  overwrite: bool = False) -> ProjectInfo:
+    """Write the project of an analysis (``zoning_run``, default the study area's current one) into
+    ``bi.qgis_projects`` under the study area's name. The row is replaced when restore-db wrote it (its metadata
+    names the zoning run); a project saved there from QGIS under that name is replaced only with ``overwrite``.
     Runs in the caller's transaction (a savepoint when one is open); commit for QGIS to see it.
 
     The metadata is what QGIS writes (``last_modified_time`` in UTC, ``last_modified_user``) with the study area
     and the runs shown.
 
     Raises:
-        InputError: as :func:`project_qgs`; the table is missing (migrate the database).
+        InputError: as :func:`project_qgs`; the table is missing (migrate the database); a project saved from QGIS
+            holds the name and ``overwrite`` is false.
 
     Source: QGIS's PostgreSQL project storage (``QgsPostgresProjectStorage::writeProject``).
     """
@@ -552,7 +549,12 @@ def store_project(conn: psycopg.Connection, area: StudyArea | str | None) -> Pro
     if conn.execute("SELECT to_regclass('bi.qgis_projects')").fetchone()[0] is None:
         raise InputError("QGIS project: table bi.qgis_projects does not exist: migrate the database "
                          "(`restore-db db migrate`)")
-    zoning, pattern = current_analysis(conn, area)
+    row = conn.execute("SELECT metadata ? 'zoning_run_id' FROM bi.qgis_projects WHERE name = %s",
+                       (area.name,)).fetchone()
+    if row is not None and not row[0] and not overwrite:
+        raise InputError(f"QGIS project: bi.qgis_projects holds a project named {area.name!r} saved from QGIS; "
+                         "use --overwrite to replace it, or save yours in QGIS under another name")
+    zoning, pattern = analysis_runs(conn, area, zoning_run)
     qgs, n_layers = _project_xml(conn, area, zoning, pattern)
     content = _qgz(area.name, qgs)
     extra = json.dumps({"study_area": area.name, "zoning_run_id": zoning, "pattern_run_id": pattern})
@@ -567,27 +569,11 @@ def store_project(conn: psycopg.Connection, area: StudyArea | str | None) -> Pro
                        time.perf_counter() - started, project_uri(_connection(conn), area.name))
 
 
-def _check_target(path: Path, overwrite: bool) -> Path:
-    what = "export qgis"
-    path = Path(path).expanduser().absolute()
-    if path.is_dir():
-        raise InputError(f"{what}: output {path} is a directory; give a file name such as {path / 'project.qgz'}")
-    if path.suffix.lower() != ".qgz":
-        raise InputError(f"{what}: output {path} must end in .qgz (a zipped QGIS project)")
-    if path.exists() and not overwrite:
-        raise InputError(f"{what}: output {path} already exists; use --overwrite to replace it")
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"{what}: cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{what}: cannot write {path}: folder {parent} is not writable")
-    return path
-
-
 def write_project_file(conn: psycopg.Connection, area: StudyArea | str | None, path: str | Path,
-                       overwrite: bool = False) -> ProjectInfo:
-    """Write the project of the study area's current analysis as a ``.qgz`` file. The file is written under a
-    temporary name in the target folder and renamed at the end: a failure leaves no partial file.
+                       overwrite: bool = False, zoning_run: int | None = None) -> ProjectInfo:
+    """Write the project of an analysis (``zoning_run``, default the study area's current one) as a ``.qgz``
+    file. The file is written under a temporary name in the target folder and renamed at the end: a failure
+    leaves no partial file.
 
     Raises:
         InputError: (one line) the target is a folder, does not end in ``.qgz``, exists without ``overwrite``,
@@ -596,19 +582,11 @@ def write_project_file(conn: psycopg.Connection, area: StudyArea | str | None, p
     Source: QGIS's ``.qgz`` project archive (see :func:`project_qgz`).
     """
     started = time.perf_counter()
-    target = _check_target(Path(path), overwrite)
+    target = files.check_target(Path(path), overwrite, "export qgis", "project.qgz", suffix=".qgz")
     area = area_of(conn, area)
-    zoning, pattern = current_analysis(conn, area)
+    zoning, pattern = analysis_runs(conn, area, zoning_run)
     qgs, n_layers = _project_xml(conn, area, zoning, pattern)
     content = _qgz(area.name, qgs)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        tmp.write_bytes(content)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError(f"export qgis: cannot write {target}: {exc.strerror or exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    files.write_atomic(target, content, "export qgis")
     return ProjectInfo(area.name, area.name, zoning, pattern, n_layers, len(content),
                        time.perf_counter() - started, str(target))

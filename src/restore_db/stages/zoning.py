@@ -22,11 +22,20 @@ from restore_db.stages import base, runs
 MATCHING_ORDER = ("HH", "LH", "LL", "HL")
 
 
+ZONE_TYPE_FIELDS = ("code", "roman", "name_en", "name_zh", "strategy_name", "strategy", "strategy_name_zh",
+                    "strategy_zh")
+
+
 def zone_types(conn: psycopg.Connection, zone_set: str) -> dict[str, dict]:
+    """The zone types of ``zone_set`` by code (every field of ``ZONE_TYPE_FIELDS``), as the zoning run records them
+    (``core.run.inputs -> 'zone_types'``) for the report's zone rule.
+
+    Raises:
+        InputError: a combination of matching type and resilience class has no zone type in the set.
+    """
     rows = conn.execute(
-        """SELECT code, roman, name_en, name_zh, strategy_name, strategy FROM param.zone_type
-           WHERE zone_set = %s""", (zone_set,)).fetchall()
-    types = {r[0]: dict(zip(("code", "roman", "name_en", "name_zh", "strategy_name", "strategy"), r)) for r in rows}
+        f"""SELECT {', '.join(ZONE_TYPE_FIELDS)} FROM param.zone_type WHERE zone_set = %s""", (zone_set,)).fetchall()
+    types = {r[0]: dict(zip(ZONE_TYPE_FIELDS, r)) for r in rows}
     missing = [f"{m}-{r}" for m in MATCHING_ORDER for r in ("L", "H") if f"{m}-{r}" not in types]
     if missing:
         raise InputError(f"zone set {zone_set!r} lacks zone type(s) {', '.join(missing)} in param.zone_type")

@@ -12,11 +12,8 @@ so a failure leaves no partial file; an existing file is replaced only with ``ov
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +21,9 @@ import psycopg
 
 from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea
+from restore_db.publish import files
+from restore_db.publish.report.i18n import LANGS
 
-LANGS = ("en", "zh")
 
 
 @dataclass
@@ -53,22 +51,20 @@ def default_path(folder: Path, area: StudyArea, zoning_run: int, lang: str) -> P
     return Path(folder) / f"{area.name}-zoning-{zoning_run}.{lang}.html"
 
 
-def check_target(path: Path, overwrite: bool) -> Path:
-    """The absolute target path, after checking it can be written.
+def check_lang(lang: str) -> None:
+    """Refuse a language the report does not speak, or Chinese without a Chinese font for the maps.
 
     Raises:
-        InputError: ``path`` is a folder, exists without ``overwrite``, or its folder is missing or not writable.
+        InputError: ``lang`` is not one of ``LANGS``; ``lang`` is 'zh' and no CJK font is installed.
     """
-    path = Path(path).expanduser().absolute()
-    if path.is_dir():
-        raise InputError(f"report: output {path} is a directory; give a file name such as {path / 'report.html'}")
-    if path.exists() and not overwrite:
-        raise InputError(f"report: output {path} already exists; use --overwrite to replace it")
-    if not path.parent.is_dir():
-        raise InputError(f"report: cannot write {path}: folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise InputError(f"report: cannot write {path}: folder {path.parent} is not writable")
-    return path
+    if lang not in LANGS:
+        raise InputError(f"report: unknown language {lang!r}; use one of {', '.join(LANGS)}")
+    if lang == "zh":
+        from restore_db.publish.report.figures import cjk_font
+
+        if cjk_font() is None:
+            raise InputError("report: no Chinese font for the maps of a report in Chinese: install one "
+                             "(Debian: apt-get install fonts-wqy-microhei; scripts/setup.sh does)")
 
 
 def render(conn: psycopg.Connection, area: StudyArea, zoning_run: int | None = None, lang: str = "en"):
@@ -78,8 +74,7 @@ def render(conn: psycopg.Connection, area: StudyArea, zoning_run: int | None = N
         InputError: ``lang`` is not 'en' or 'zh'; no succeeded zoning run; ``zoning_run`` not a zoning run of
             ``area`` (see :func:`.data.resolve_runs`).
     """
-    if lang not in LANGS:
-        raise InputError(f"report: unknown language {lang!r}; use one of {', '.join(LANGS)}")
+    check_lang(lang)
     from restore_db.publish.report import content, data as data_mod
 
     data = data_mod.read(conn, area, zoning_run)
@@ -96,29 +91,24 @@ def build_report(conn: psycopg.Connection, area: StudyArea, path: str | Path | N
         path: the HTML file; None: :func:`default_path` in ``folder`` (then an existing file of the same run and
             language is replaced: it holds the same analysis).
     Raises:
-        InputError: as :func:`render` and :func:`check_target`; or the file cannot be written.
+        InputError: as :func:`render` and :func:`restore_db.publish.files.check_target`; the reports folder cannot
+            be made; the file cannot be written.
     """
     started = time.perf_counter()
-    if lang not in LANGS:
-        raise InputError(f"report: unknown language {lang!r}; use one of {', '.join(LANGS)}")
+    check_lang(lang)
     if path is None:
         if folder is None:
             raise InputError("report: give an output file (--out) or a folder")
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"report: cannot make the reports folder {folder}: {exc.strerror or exc}") from exc
         from restore_db.publish.report.data import resolve_runs
 
         path, overwrite = default_path(folder, area, resolve_runs(conn, area, zoning_run).zoning, lang), True
-    target = check_target(Path(path), overwrite)
+    target = files.check_target(Path(path), overwrite, "report", "report.html")
     html, data, figures, tables = render(conn, area, zoning_run, lang)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError(f"report: cannot write {target}: {exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    files.write_atomic(target, html.encode("utf-8"), "report")
     return ReportInfo(target, area.name, data.runs.zoning, data.runs.pattern, lang, figures, tables,
                       target.stat().st_size, time.perf_counter() - started)
 

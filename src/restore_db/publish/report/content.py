@@ -14,7 +14,7 @@ import restore_db
 from restore_db.publish.report import figures as fig
 from restore_db.publish.report import rules, tables
 from restore_db.publish.report.data import ReportData
-from restore_db.publish.report.i18n import SERVICES, text
+from restore_db.publish.report.i18n import SERVICES, has, text
 
 TEMPLATE = Path(__file__).with_name("template.html")
 
@@ -106,12 +106,12 @@ def build(data: ReportData, lang: str) -> Page:
     return Page(lang, data, sec, rule, _facts(data, lang))
 
 
-def _runs_text(data: ReportData) -> str:
+def _runs_text(data: ReportData, lang: str) -> str:
     r = data.runs
-    parts = [f"services {r.services}", f"ratios {r.ratios}", f"resilience {r.resilience}", f"zoning {r.zoning}",
-             f"pattern {r.pattern}" if r.pattern is not None else "pattern –"]
+    line = text("runs_line", lang, services=r.services, ratios=r.ratios, resilience=r.resilience, zoning=r.zoning,
+                pattern=r.pattern if r.pattern is not None else "–")
     when = pd.Timestamp(r.finished_at).strftime("%Y-%m-%d %H:%M") if r.finished_at is not None else ""
-    return " · ".join(parts) + (f" (zoning finished {when})" if when else "")
+    return line + (f" ({text('zoning_finished', lang, when=when)})" if when else "")
 
 
 def html(page: Page) -> str:
@@ -131,7 +131,9 @@ def html(page: Page) -> str:
         area_name=data.area.name, area_title=data.area.title or data.area.name,
         generated=now_text(),
         crs_name=f"{crs.name} (SRID {grid.srid})" if crs is not None else f"SRID {grid.srid}",
-        grid_text=f"{grid.width} × {grid.height} cells of {grid.pixel_size:g} m",
-        runs_text=_runs_text(data),
-        sections=page.sections, rules=page.rules, facts=page.facts, warnings=data.warnings,
+        grid_text=text("grid_line", lang, width=grid.width, height=grid.height, size=f"{grid.pixel_size:g}"),
+        runs_text=_runs_text(data, lang),
+        sections=page.sections, rules=page.rules, facts=page.facts,
+        warnings=[(text(f"stage_{stage}", lang) if has(f"stage_{stage}") else stage, run, w)
+                  for stage, run, w in data.warnings],
     )

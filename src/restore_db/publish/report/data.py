@@ -17,7 +17,7 @@ import pandas as pd
 import psycopg
 import shapely
 
-from restore_db.errors import InputError
+from restore_db.publish import analysis
 from restore_db.grid.studyarea import StudyArea, crs_of_srid
 
 
@@ -43,12 +43,11 @@ class ReportData:
     counties: gpd.GeoDataFrame       # bi.county rows of the zoning run + polygon
     provinces: gpd.GeoDataFrame
     cities: gpd.GeoDataFrame
-    ratios: pd.DataFrame             # bi.county_ratio_long of the run
     dimensions: pd.DataFrame         # bi.county_dimension_long of the run
     weights: pd.DataFrame            # bi.indicator_weight of the run
     balance: pd.DataFrame            # bi.balance_class of the run
     zones: pd.DataFrame              # bi.zone_summary of the run
-    zone_types: pd.DataFrame         # param.zone_type of the run's zone set
+    zone_types: pd.DataFrame         # the zone types the zoning run recorded
     pattern: dict[str, gpd.GeoDataFrame | pd.DataFrame] = field(default_factory=dict)
     pattern_summary: dict | None = None
     params: dict[str, dict] = field(default_factory=dict)      # stage -> core.run.params
@@ -72,68 +71,58 @@ def _geo(conn: psycopg.Connection, query: str, args, crs) -> gpd.GeoDataFrame:
 
 
 def resolve_runs(conn: psycopg.Connection, area: StudyArea, zoning_run: int | None = None) -> Runs:
-    """The zoning run to report (``zoning_run`` or the current one of ``bi.current_run``) and the runs it read.
+    """The zoning run to report (``zoning_run`` or the current one of ``bi.current_run``, as
+    :func:`restore_db.publish.analysis.resolve` finds it) and the runs it read.
 
     Raises:
-        InputError: the study area has no succeeded zoning run, or ``zoning_run`` is not one of its zoning runs.
+        InputError: as :func:`restore_db.publish.analysis.resolve`.
     """
-    if zoning_run is None:
-        row = conn.execute("SELECT run_id FROM bi.current_run WHERE study_area_id = %s",
-                           (area.study_area_id,)).fetchone()
-        if row is None or row[0] is None:
-            raise InputError(f"study area {area.name!r} has no succeeded zoning run; run `restore-db compute all "
-                             f"-a {area.name}` first")
-        zoning_run = row[0]
-    row = conn.execute(
-        """SELECT r.run_id, r.status, r.study_area_id, r.stage, r.finished_at, r.label, r.code_version,
-                  (r.inputs -> 'runs' ->> 'ratios')::int, (r.inputs -> 'runs' ->> 'resilience')::int
-           FROM core.run r WHERE r.run_id = %s""", (zoning_run,)).fetchone()
-    if row is None or row[2] != area.study_area_id or row[3] != "zoning" or row[1] != "succeeded":
-        raise InputError(f"run {zoning_run} is not a succeeded zoning run of study area {area.name!r}; "
-                         f"`restore-db status -a {area.name}` lists the runs")
-    _, _, _, _, finished, label, version, ratios_run, resilience_run = row
-    (services_run,) = conn.execute("SELECT (inputs -> 'runs' ->> 'services')::int FROM core.run WHERE run_id = %s",
-                                   (ratios_run,)).fetchone()
-    pattern = conn.execute(
-        """SELECT max(run_id) FROM core.run WHERE stage = 'pattern' AND status = 'succeeded'
-           AND (inputs -> 'runs' ->> 'zoning')::int = %s""", (zoning_run,)).fetchone()[0]
-    return Runs(zoning_run, ratios_run, resilience_run, services_run, pattern, finished, label, version)
+    found = analysis.resolve(conn, area, zoning_run, what="report")
+    finished, label, version, runs = conn.execute(
+        "SELECT finished_at, label, code_version, inputs -> 'runs' FROM core.run WHERE run_id = %s",
+        (found.zoning_run_id,)).fetchone()
+    return Runs(found.zoning_run_id, runs["ratios"], runs["resilience"], runs["services"], found.pattern_run_id,
+                finished, label, version)
 
 
 def read(conn: psycopg.Connection, area: StudyArea, zoning_run: int | None = None) -> ReportData:
     """Read the report's data of ``area`` for ``zoning_run`` (default: the current analysis).
 
+    The counties are those the zoning run used (``core.admin_unit_version``: current or superseded since), every
+    one of them; province and city outlines are the versions that were current when the run finished.
+
     Raises:
-        InputError: as :func:`resolve_runs`; also when the run was never published to ``bi`` (no county rows).
+        InputError: as :func:`resolve_runs`.
     """
     runs = resolve_runs(conn, area, zoning_run)
     srid = area.grid.srid
     crs = crs_of_srid(conn, srid)
     counties = _geo(conn, """
         SELECT c.*, ST_AsBinary(u.geom) AS wkb
-        FROM bi.county c JOIN core.admin_unit u USING (unit_id)
+        FROM bi.county c JOIN core.admin_unit_version u USING (unit_id)
         WHERE c.run_id = %s ORDER BY c.county_code""", (runs.zoning,), crs)
-    if counties.empty:
-        raise InputError(f"zoning run {runs.zoning} of study area {area.name!r} has no rows in bi.county; "
-                         f"`restore-db db refresh-views` publishes it")
     counties = counties.drop(columns=["geom", "geom_geojson_4326"], errors="ignore")
-    units = """SELECT code, name, ST_AsBinary(geom) AS wkb FROM core.admin_unit
-               WHERE study_area_id = %s AND level = %s ORDER BY code"""
+    units = """SELECT code, name, ST_AsBinary(geom) AS wkb FROM core.admin_unit_version
+               WHERE study_area_id = %s AND level = %s AND loaded_at <= %s
+                 AND (superseded_at IS NULL OR superseded_at > %s) ORDER BY code"""
+    when = runs.finished_at
+    zone_types, zone_set = conn.execute(
+        "SELECT inputs -> 'zone_types', coalesce(params -> 'zoning' ->> 'zone_set', 'default') FROM core.run "
+        "WHERE run_id = %s", (runs.zoning,)).fetchone()
+    if not zone_types:   # a run that did not record them: the zone set as it is now
+        zone_types = {r["code"]: r for r in _rows(conn, "SELECT * FROM param.zone_type WHERE zone_set = %s",
+                                                  (zone_set,)).to_dict("records")}
     data = ReportData(
         area=area, crs=crs, runs=runs, counties=counties,
-        provinces=_geo(conn, units, (area.study_area_id, "province"), crs),
-        cities=_geo(conn, units, (area.study_area_id, "city"), crs),
-        ratios=_rows(conn, "SELECT * FROM bi.county_ratio_long WHERE run_id = %s", (runs.zoning,)),
+        provinces=_geo(conn, units, (area.study_area_id, "province", when, when), crs),
+        cities=_geo(conn, units, (area.study_area_id, "city", when, when), crs),
         dimensions=_rows(conn, "SELECT * FROM bi.county_dimension_long WHERE run_id = %s", (runs.zoning,)),
         weights=_rows(conn, "SELECT * FROM bi.indicator_weight WHERE run_id = %s ORDER BY position",
                       (runs.zoning,)),
         balance=_rows(conn, "SELECT * FROM bi.balance_class WHERE run_id = %s ORDER BY level, service, rank",
                       (runs.zoning,)),
         zones=_rows(conn, "SELECT * FROM bi.zone_summary WHERE run_id = %s ORDER BY zone_code", (runs.zoning,)),
-        zone_types=_rows(conn, """
-            SELECT z.* FROM param.zone_type z JOIN core.run r
-              ON z.zone_set = coalesce(r.params -> 'zoning' ->> 'zone_set', 'default')
-            WHERE r.run_id = %s ORDER BY z.roman, z.code""", (runs.zoning,)),
+        zone_types=_zone_types(zone_types),
     )
     data.units = {s: (su, du) for s, su, du in conn.execute(
         "SELECT service, supply_unit, demand_unit FROM result.ratio_service WHERE run_id = %s", (runs.ratios,))}
@@ -148,6 +137,21 @@ def read(conn: psycopg.Connection, area: StudyArea, zoning_run: int | None = Non
         _read_pattern(conn, data, runs.pattern, srid, crs)
     _read_parameters(conn, data, runs.services)
     return data
+
+
+def _zone_types(recorded: dict | None) -> pd.DataFrame:
+    """The zone types the zoning run recorded (``core.run.inputs -> 'zone_types'``), one row per code, with the
+    matching type and resilience class of the code, in the order I-1 ... IV-2."""
+    rows = []
+    for code, z in sorted((recorded or {}).items(), key=lambda kv: (_ROMAN.get(kv[1].get("roman"), 9), kv[0])):
+        rows.append({"code": code, "matching_type": code.split("-")[0], "resilience": code.split("-")[-1],
+                     **{k: z.get(k) for k in ("roman", "name_en", "name_zh", "strategy_name", "strategy",
+                                              "strategy_name_zh", "strategy_zh")}})
+    return pd.DataFrame(rows, columns=["code", "matching_type", "resilience", "roman", "name_en", "name_zh",
+                                       "strategy_name", "strategy", "strategy_name_zh", "strategy_zh"])
+
+
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}
 
 
 # bi relation -> (key column order, has geometry)

@@ -1,10 +1,12 @@
 """Maps and charts of the report, drawn with matplotlib's object API (no pyplot state, no display needed).
 
 Maps are in the study area's grid CRS, with a legend, a scale bar (matplotlib-scalebar, in the CRS's metres), a
-north arrow (grid north) and the county outlines (provinces thicker). Continuous values are classed with
-mapclassify's Fisher–Jenks natural breaks (at most 5 classes); the ESDR classes are split at 0 so that deficit
-and surplus never share a class. Categories take the fixed colours of :mod:`restore_db.publish.palette`. A county
-without a value is drawn hatched grey and listed in the legend as "no value" (the county table says why).
+north arrow (grid north) and the county outlines (provinces thicker). Supply, demand, the resilience index and the
+dimension scores are classed by Fisher–Jenks natural breaks (at most 5 classes; the ratios stage's
+:func:`restore_db.stages.classify.breaks`); ESDR and CESD are drawn in the run's own deficit/surplus classes
+(``bi.balance_class``), so a map agrees with the tables and the exports. Categories take the fixed colours of
+:mod:`restore_db.publish.palette`. A county without a value is drawn hatched grey and listed in the legend as
+"no value" (the county table says why).
 
 Every function returns a :class:`Figure` holding one PNG; :func:`png` renders it (``DPI`` 100, laid out by matplotlib's constrained layout).
 """
@@ -33,13 +35,13 @@ from matplotlib_scalebar.scalebar import ScaleBar
 from restore_db.publish import palette
 from restore_db.stages import classify
 from restore_db.publish.report.data import ReportData
-from restore_db.publish.report.i18n import SERVICES, text
+from restore_db.publish.report.i18n import SERVICES, has, text
+from restore_db.publish.report.names import province_names
 
 DPI = 100
 # Sans-serif families tried in order for each glyph: a CJK font for Chinese text, then matplotlib's own.
 FONTS = ["DejaVu Sans", "WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "SimHei",
          "Microsoft YaHei", "PingFang SC"]
-NO_VALUE = "#BBBBBB"
 _CJK_FILES = re.compile(r"wqy|NotoSansCJK|NotoSerifCJK|SourceHan|simhei|msyh|PingFang", re.IGNORECASE)
 
 
@@ -80,10 +82,10 @@ def _style() -> dict:
 
 
 def png(fig: MplFigure) -> bytes:
-    """The figure as PNG bytes (``DPI`` dots per inch)."""
+    """The figure as PNG bytes (``DPI`` dots per inch, cropped to what is drawn, legends included)."""
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "no bold face" of a CJK font
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)  # legends outside the axes
     return buf.getvalue()
 
 
@@ -99,7 +101,7 @@ def _frame(ax, data: ReportData, title: str | None = None, outlines: bool = True
     if outlines:
         data.counties.boundary.plot(ax=ax, color=palette.OUTLINE, linewidth=0.25)
         if len(data.provinces):
-            data.provinces.boundary.plot(ax=ax, color="#222222", linewidth=0.9)
+            data.provinces.boundary.plot(ax=ax, color=palette.PROVINCE_OUTLINE, linewidth=0.9)
     ax.set_aspect("equal")
     ax.set_axis_off()
     if title:
@@ -133,17 +135,12 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _classes(values: np.ndarray, k: int = 5, split_at_zero: bool = False) -> list[float]:
-    """Upper bounds of the classes of ``values`` (finite): natural breaks of the ratios stage
-    (:func:`restore_db.stages.classify.breaks`); with ``split_at_zero`` 0 is a bound when values lie on both sides."""
+def _classes(values: np.ndarray, k: int = 5) -> list[float]:
+    """Upper bounds of at most ``k`` classes of the finite ``values``: natural breaks, by the ratios stage's
+    :func:`restore_db.stages.classify.breaks`."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return []
-    if split_at_zero and values.min() < 0 < values.max():
-        neg, pos = values[values <= 0], values[values > 0]
-        bn = _breaks(neg, k // 2 + k % 2)
-        bp = _breaks(pos, k // 2)
-        return sorted(set(bn[:-1] + [0.0] + bp))
     return _breaks(values, k)
 
 
@@ -152,24 +149,18 @@ def _breaks(values: np.ndarray, k: int) -> list[float]:
     return [float(b) for b in classify.breaks(values, k, "natural_breaks")] if k > 1 else [float(values.max())]
 
 
-def choropleth(ax, data: ReportData, values: pd.Series, cmap: str, title: str, legend_title: str,
-               diverging: bool = False) -> None:
+def choropleth(ax, data: ReportData, values: pd.Series, cmap: str, title: str, legend_title: str) -> None:
     """Counties classed by ``values`` (aligned with ``data.counties``); NaN = hatched 'no value'."""
     lang = data_lang(ax)
     vals = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    bounds = _classes(vals, split_at_zero=diverging)
+    bounds = _classes(vals)
     cm = matplotlib.colormaps[cmap]
     handles = []
     if bounds:
         finite = vals[np.isfinite(vals)]
         lower = [float(finite.min())] + bounds[:-1]
-        mids = [(lo + hi) / 2 for lo, hi in zip(lower, bounds)]
-        if diverging:
-            span = max(abs(min(lower)), abs(max(bounds))) or 1.0
-            colours = [cm(0.5 + 0.5 * m / span) for m in mids]
-        else:
-            n = len(bounds)
-            colours = [cm(0.15 + 0.8 * (i / max(n - 1, 1))) for i in range(n)]
+        n = len(bounds)
+        colours = [cm(0.15 + 0.8 * (i / max(n - 1, 1))) for i in range(n)]
         idx = np.searchsorted(np.asarray(bounds), vals, side="left")
         idx = np.clip(idx, 0, len(bounds) - 1)
         ok = np.isfinite(vals)
@@ -181,8 +172,8 @@ def choropleth(ax, data: ReportData, values: pd.Series, cmap: str, title: str, l
                                  label=f"{_fmt(lower[i])} – {_fmt(bounds[i])}"))
     missing = ~np.isfinite(vals)
     if missing.any():
-        data.counties[missing].plot(ax=ax, facecolor=NO_VALUE, hatch="////", edgecolor="white", linewidth=0)
-        handles.append(Patch(facecolor=NO_VALUE, hatch="////", edgecolor="white",
+        data.counties[missing].plot(ax=ax, facecolor=palette.NO_VALUE, hatch="////", edgecolor="white", linewidth=0)
+        handles.append(Patch(facecolor=palette.NO_VALUE, hatch="////", edgecolor="white",
                              label=f"{text('no_value', lang)} ({int(missing.sum())})"))
     _frame(ax, data, title)
     ax.legend(handles=handles, title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
@@ -218,22 +209,55 @@ def service_map(data: ReportData, service: str, lang: str) -> Figure:
                    f"{text('supply', lang)} ({supply_unit})")
         choropleth(axes[1], data, data.counties[f"{service}_demand"], "OrRd", text("demand", lang),
                    f"{text('demand', lang)} ({demand_unit})")
-        choropleth(axes[2], data, data.counties[f"{service}_esdr"], "RdBu", text("esdr", lang),
-                   f"{text('esdr', lang)} (< 0 {text('deficit', lang)})", diverging=True)
+        balance_classes(axes[2], data, data.counties[f"{service}_esdr"], service, text("esdr", lang),
+                        text("esdr", lang))
         return Figure(f"map-{service}", text("map_service", lang, service=name), png(fig))
 
 
+def _class_rows(data: ReportData, service: str) -> pd.DataFrame:
+    """The county-level deficit/surplus classes of ``service`` ('combined' = CESD) of the run, by rank."""
+    b = data.balance
+    return b[(b.level == "county") & (b.service == service)].sort_values("rank")
+
+
+def balance_classes(ax, data: ReportData, values: pd.Series, service: str, title: str, legend_title: str) -> None:
+    """Counties coloured by the run's deficit/surplus class of ``values`` (ESDR of ``service``, or CESD): the
+    bounds of ``bi.balance_class`` (class i holds lower < v <= upper, the lowest class its lower bound too), the
+    colours of :func:`restore_db.publish.palette.balance_colours` over every rank of the run."""
+    lang = data_lang(ax)
+    rows = _class_rows(data, service)
+    ranks = [int(r) for r in rows["rank"]]
+    colours = palette.balance_colours(ranks)
+    vals = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    cats = pd.Series([None] * len(vals), index=values.index, dtype=object)
+    if len(rows):
+        uppers = rows.upper_bound.to_numpy(dtype=float)
+        idx = np.clip(np.searchsorted(uppers, vals, side="left"), 0, len(uppers) - 1)
+        ok = np.isfinite(vals)
+        cats[ok] = [str(ranks[i]) for i in idx[ok]]
+    labels = {str(r): f"{balance_label(lab, lang)} ({_fmt(lo)} – {_fmt(hi)})"
+              for r, lab, lo, hi in zip(ranks, rows.label, rows.lower_bound, rows.upper_bound)}
+    categorical(ax, data, cats, {str(r): colours[r] for r in ranks}, labels, title, legend_title)
+
+
+def balance_label(label: str | None, lang: str) -> str:
+    """A deficit/surplus class label of the ratios stage in ``lang`` ("high deficit", "deficit class 2 of 5" ...)."""
+    if label is None or (not isinstance(label, str) and pd.isna(label)):
+        return ""
+    if lang != "zh":
+        return label
+    key = f"class_{label}"
+    if has(key):
+        return text(key, lang)
+    m = re.fullmatch(r"(deficit|surplus) class (\d+) of (\d+)", label)
+    return text("class_generic", lang, side=text(m.group(1), lang), i=m.group(2), k=m.group(3)) if m else label
+
+
 def balance_map(data: ReportData, lang: str) -> Figure:
-    """CESD deficit/surplus classes."""
-    c = data.counties
-    ranks = sorted(int(r) for r in c.balance_rank.dropna().unique())
-    colours = {str(r): col for r, col in palette.balance_colours(ranks).items()}
-    labels = dict(zip(c.balance_rank.dropna().astype(int).astype(str), c.balance_class.dropna()))
-    ordered = {k: colours[k] for k in sorted(colours, key=int)}
-    values = c.balance_rank.map(lambda r: None if pd.isna(r) else str(int(r)))
+    """CESD deficit/surplus classes of the run."""
     with matplotlib.rc_context(_style()):
         fig, axes = _new(lang)
-        categorical(axes[0], data, values, ordered, labels, text("map_cesd", lang), text("cesd", lang))
+        balance_classes(axes[0], data, data.counties.cesd, "combined", text("map_cesd", lang), text("cesd", lang))
         return Figure("map-cesd", text("map_cesd", lang), png(fig))
 
 
@@ -342,8 +366,9 @@ def pattern_map(data: ReportData, lang: str) -> Figure:
         return Figure("map-pattern", text("map_pattern", lang), png(fig))
 
 
-# Tol's muted scheme again for the units: neighbouring units differ, colour-blind safe
-_UNIT_COLOURS = list(palette.ZONE.values())
+# colours of the collaboration units, cycled by unit number (numbers label every unit on the map)
+_UNIT_COLOURS = palette.UNITS
+_LEGEND_UNITS = 30
 
 
 def collaboration_map(data: ReportData, lang: str) -> Figure:
@@ -359,14 +384,19 @@ def collaboration_map(data: ReportData, lang: str) -> Figure:
             pt = u.geometry.representative_point()
             ax.annotate(str(u.unit_no), xy=(pt.x, pt.y), ha="center", va="center", fontsize=8, fontweight="bold",
                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-            handles.append(Patch(facecolor=colour, alpha=0.75,
-                                 label=f"{text('unit', lang)} {u.unit_no}: {u.counties} ({u.provinces})"))
+            handles.append(Patch(facecolor=colour, alpha=0.75, label=text(
+                "unit_legend", lang, no=u.unit_no, n=u.counties, provinces=province_names(data, u.provinces))))
         corridors = data.pattern["corridors"]
         if len(corridors):
-            corridors.plot(ax=ax, color="#333333", linewidth=0.7)
-            handles.append(Line2D([], [], color="#333333", linewidth=0.7, label=text("col_corridors", lang)))
+            corridors.plot(ax=ax, color=palette.LINK, linewidth=0.7)
+        if len(handles) > _LEGEND_UNITS:
+            more = len(handles) - _LEGEND_UNITS
+            handles = handles[:_LEGEND_UNITS] + [Patch(facecolor="none", edgecolor="none",
+                                                       label=text("more_units", lang, n=more))]
+        if len(corridors):
+            handles.append(Line2D([], [], color=palette.LINK, linewidth=0.7, label=text("col_corridors", lang)))
         _frame(ax, data, text("map_collab", lang))
-        ax.legend(handles=handles[:30], loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
                   title=text("map_collab", lang))
         return Figure("map-collab", text("map_collab", lang), png(fig))
 
@@ -416,13 +446,12 @@ def weights_chart(data: ReportData, lang: str) -> Figure:
         fig, axes = _new(lang, width=8.0, height=max(3.0, 0.42 * n + 1.0))
         ax = axes[0]
         series = methods + ["weight"]
-        colours = ["#4477AA", "#66CCEE", "#228833", "#CCBB44", "#BBBBBB", "#AA3377", "#000000"]
         height = 0.8 / max(len(series), 1)
         y = np.arange(n)
         for i, m in enumerate(series):
-            label = text("final_weight", lang) if m == "weight" else m
+            label = text("final_weight", lang) if m == "weight" else text(f"method_{m}", lang)
             ax.barh(y + i * height, pd.to_numeric(w[m], errors="coerce").fillna(0), height=height,
-                    color=colours[i % len(colours)], label=label)
+                    color=palette.WEIGHT_METHOD[m], label=label)
         ax.set_yticks(y + 0.4 - height / 2, labels)
         ax.invert_yaxis()
         ax.set_xlabel(text("weight", lang))
@@ -436,7 +465,7 @@ def balance_chart(data: ReportData, lang: str) -> Figure:
     b = data.balance[data.balance.level == "county"]
     services = [s for s in (*SERVICES, "combined") if s in set(b.service)]
     ranks = sorted(int(r) for r in b["rank"].unique())
-    colours = palette.balance_colours(ranks)
+    colours = palette.balance_colours(ranks)   # the same ranks, hence colours, as the maps
     with matplotlib.rc_context(_style()):
         fig, axes = _new(lang, width=8.0, height=0.5 * len(services) + 1.8)
         ax = axes[0]
@@ -446,7 +475,7 @@ def balance_chart(data: ReportData, lang: str) -> Figure:
             for r in ranks:
                 row = b[(b.service == service) & (b["rank"] == r)]
                 share = float(row.area_share.sum()) / 100 if len(row) else 0.0  # bi area_share is in %
-                label = row.label.iloc[0] if len(row) and r not in seen else None
+                label = balance_label(row.label.iloc[0], lang) if len(row) and r not in seen else None
                 if label:
                     seen.add(r)
                 ax.barh(i, share, left=left, color=colours[r], edgecolor="white", linewidth=0.5, label=label)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from restore_db.errors import InputError
 from restore_db.resources import docs_dir
 from restore_db.stages import settings as settings_mod
 
@@ -25,6 +26,8 @@ MODEL_PAGES = ("conventions", "food", "carbon", "water-yield", "soil-conservatio
                "ratios", "resilience", "landscape-metrics", "zoning", "pattern")
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _LIST_MAX = 24
+# headings of the model pages whose blocks are test material, not rules (reference values, fixtures)
+_FOR_TESTS = re.compile(r"reference test values|fixture|test values", re.IGNORECASE)
 
 
 @dataclass
@@ -62,7 +65,7 @@ def show(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, list):
-        items = [show(v) for v in value[:_LIST_MAX]]
+        items = ["–" if v is None else show(v) for v in value[:_LIST_MAX]]
         more = f", … ({len(value)} values)" if len(value) > _LIST_MAX else ""
         return "[" + ", ".join(items) + more + "]"
     if isinstance(value, dict):
@@ -87,6 +90,8 @@ def settings_table(params: dict[str, dict]) -> list[Setting]:
         for key, value in _flatten(used, stage).items():
             default = defaults.get(key)
             changed = key in defaults and _norm(value) != _norm(default)
+            if changed and default == "auto":     # the run stores what "auto" chose: not a change by the user
+                changed = False
             out.append(Setting(stage, key, show(value), show(default) if key in defaults else "", changed))
     return out
 
@@ -109,18 +114,23 @@ def model_choices(params: dict[str, dict]) -> list[tuple[str, str]]:
 
 
 def formulas(pages: tuple[str, ...] = MODEL_PAGES, folder: Path | None = None) -> list[Formula]:
-    """The fenced blocks (plain or ``text``) of the model pages, each with the heading it stands under.
+    """The fenced blocks (plain or ``text``) of the model pages, each with the heading it stands under; blocks in a
+    section of test material (reference test values, fixtures) are left out.
 
     Raises:
-        FileNotFoundError: the installation has no model pages (``docs/models``).
+        InputError: the installation has no model pages (``docs/models``).
     """
-    folder = folder or docs_dir("models")
+    if folder is None:
+        try:
+            folder = docs_dir("models")
+        except FileNotFoundError as exc:
+            raise InputError(f"report: {exc}; reinstall restore-db") from exc
     out = []
     for name in pages:
         path = folder / f"{name}.md"
         if not path.is_file():
             continue
-        title, heading, block, lang = name, "", None, ""
+        title, section, heading, block, lang = name, "", "", None, ""
         for line in path.read_text(encoding="utf-8").splitlines():
             fence = _FENCE.match(line)
             if block is None and fence:
@@ -128,7 +138,7 @@ def formulas(pages: tuple[str, ...] = MODEL_PAGES, folder: Path | None = None) -
                 continue
             if block is not None:
                 if line.strip() == "```":
-                    if lang in ("", "text") and any(b.strip() for b in block):
+                    if lang in ("", "text") and any(b.strip() for b in block) and not _FOR_TESTS.search(f"{section} {heading}"):
                         out.append(Formula(title, f"docs/models/{name}.md", heading, "\n".join(block)))
                     block = None
                 else:
@@ -136,6 +146,8 @@ def formulas(pages: tuple[str, ...] = MODEL_PAGES, folder: Path | None = None) -
                 continue
             if line.startswith("# "):
                 title = line[2:].strip()
+            elif line.startswith("## "):
+                section = heading = line[3:].strip()
             elif line.startswith("#"):
                 heading = line.lstrip("#").strip()
     return out

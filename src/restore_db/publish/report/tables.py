@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from restore_db.publish.report.data import ReportData
+from restore_db.publish.report.figures import balance_label
+from restore_db.publish.report.names import province_names
 from restore_db.publish.report.i18n import SERVICES, has, text
 from restore_db.publish.report.rules import Setting
 
@@ -29,6 +31,7 @@ class Table:
     columns: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
     note: str = ""
+    sources: list[str] = field(default_factory=list)   # shown as a list under the table
 
 
 def _num(v, digits: int = 3, percent: bool = False) -> Cell:
@@ -37,8 +40,10 @@ def _num(v, digits: int = 3, percent: bool = False) -> Cell:
     x = float(v)
     if percent:
         return Cell(f"{100 * x:.1f} %", x, True)
-    if abs(x) >= 1000:
+    if 1000 <= abs(x) < 1e9:
         return Cell(f"{x:,.0f}", x, True)
+    if abs(x) >= 1e9:
+        return Cell(f"{x:.{max(digits, 3)}g}", x, True)
     return Cell(f"{x:.{digits}g}" if x != 0 else "0", x, True)
 
 
@@ -67,9 +72,12 @@ def county_table(data: ReportData, lang: str) -> Table:
     for r in data.counties.sort_values("county_code").itertuples():
         row = [_txt(r.county_code), _txt(r.county_name), _txt(r.province_code), _num(r.area_km2, 4)]
         row += [_num(getattr(r, f"{s}_esdr")) for s in services]
-        row += [_num(r.cesd), Cell(r.balance_class or "", r.balance_rank if pd.notna(r.balance_rank) else None),
+        adjustment = text(f"adjust_{r.adjustment}", lang) if r.adjustment and has(f"adjust_{r.adjustment}") \
+            else r.adjustment
+        row += [_num(r.cesd), Cell(balance_label(r.balance_class, lang),
+                                   r.balance_rank if pd.notna(r.balance_rank) else None),
                 _txt(r.matching_type), _num(r.resilience_index), _txt(r.resilience_class),
-                _txt(r.display_code or r.zone_code), Cell(_zone_name(r, lang)), _txt(r.adjustment),
+                _txt(r.display_code or r.zone_code), Cell(_zone_name(r, lang)), _txt(adjustment),
                 _txt(r.missing_reason)]
         t.rows.append(row)
     return t
@@ -123,15 +131,21 @@ def unit_table(data: ReportData, lang: str) -> Table:
         if tasks is not None and len(tasks):
             joint = int(sum(1 for tk in tasks.itertuples()
                             if tk.joint and str(u.unit_no) in str(tk.collab_units or "").replace(" ", "").split(",")))
-        t.rows.append([_num(u.unit_no), _num(u.counties), _txt(u.county_names), _txt(u.provinces),
+        t.rows.append([_num(u.unit_no), _num(u.counties), _txt(_spaced(u.county_names)),
+                       _txt(_spaced(province_names(data, u.provinces))),
                        _txt(bool(u.cross_province)), _txt(u.corridor_ids), _num(joint)])
     return t
 
 
+def _spaced(listing: str | None) -> str | None:
+    """A comma-separated list of bi ("a,b,c") with a space after each comma, so a table cell can wrap."""
+    return None if listing is None else ", ".join(x.strip() for x in str(listing).split(","))
+
+
 def task_table(data: ReportData, lang: str) -> Table:
     """Restoration tasks in rank order (gain in LCD per km²)."""
-    t = Table("table-tasks", text("tab_tasks", lang),
-              [text("col_rank", lang), text("col_action", lang), text("col_corridor", lang),
+    t = Table("table-tasks", text("tab_tasks", lang), note=text("tasks_text", lang), columns=[
+              text("col_rank", lang), text("col_action", lang), text("col_corridor", lang),
                text("col_importance", lang), text("col_gain", lang), text("col_gain_share", lang),
                text("col_area_km2", lang), text("col_priority", lang), text("col_lead", lang),
                text("col_units", lang), text("col_joint", lang)])
@@ -146,7 +160,7 @@ def task_table(data: ReportData, lang: str) -> Table:
         t.rows.append([_num(k.rank), _txt(action), _num(k.corridor_id), _txt(importance),
                        Cell(f"{_num(k.gain).show} {unit}".strip(), k.gain, True),
                        _num(k.gain_share, percent=True), _num(k.area_km2), _num(k.priority),
-                       _txt(f"{k.county_code} {k.county_name or ''}".strip()), _txt(k.collab_units),
+                       _txt(" ".join(str(v) for v in (k.county_code, k.county_name) if v)), _txt(k.collab_units),
                        _txt(bool(k.joint))])
     return t
 
@@ -154,15 +168,16 @@ def task_table(data: ReportData, lang: str) -> Table:
 def zone_rule_table(data: ReportData, lang: str) -> Table:
     """The zone types: matching type × resilience class → zone code, name and strategy."""
     t = Table("table-zone-rule", text("sec_zone_rule", lang),
-              [text("col_matching", lang), text("col_resilience", lang), text("col_zone", lang),
-               text("col_zone_name", lang), text("col_strategy", lang)], note=text("rule_text", lang))
+              [text("col_matching", lang), text("col_resilience", lang), text("col_code", lang),
+               text("col_zone", lang), text("col_zone_name", lang), text("col_strategy", lang)],
+              note=text("rule_text", lang))
     strategies = _strategies(data, lang)
     display = dict(zip(data.zones.zone_code, data.zones.display_code))
     for z in data.zone_types.itertuples():
         name = (z.name_zh if lang == "zh" and z.name_zh else z.name_en)
         strategy = strategies.get(z.code, (z.strategy_name, z.strategy))[0]
-        t.rows.append([_txt(z.matching_type), _txt(z.resilience), _txt(display.get(z.code) or z.code),
-                       _txt(name), _txt(strategy)])
+        t.rows.append([_txt(z.matching_type), _txt(z.resilience), _txt(z.code),
+                       _txt(display.get(z.code) or text("zone_absent", lang)), _txt(name), _txt(strategy)])
     return t
 
 
@@ -171,7 +186,7 @@ def settings_table(rows: list[Setting], lang: str) -> Table:
               [text("col_stage", lang), text("col_setting", lang), text("col_value", lang),
                text("col_default", lang), text("col_state", lang)])
     for s in rows:
-        t.rows.append([_txt(s.stage), _txt(s.key), _txt(s.value), _txt(s.default),
+        t.rows.append([_txt(text(f"stage_{s.stage}", lang)), _txt(s.key), _txt(s.value), _txt(s.default),
                        _txt(text("state_changed" if s.changed else "state_default", lang))])
     return t
 
@@ -203,12 +218,11 @@ def coefficient_table(data: ReportData, lang: str) -> Table:
     t = Table("table-coefficients", text("sec_coefficients", lang),
               ["lucode", text("col_class", lang)] + [f"{n} ({units[n]})" for n in names])
     if len(vals):
-        wide = vals.pivot_table(index=["lucode", "class"], columns="coefficient", values="value", aggfunc="first",
-                                dropna=False).reset_index()
-        for r in wide.to_dict("records"):
-            t.rows.append([_num(r["lucode"]), _txt(r["class"])] + [_num(r.get(n), 4) for n in names])
-    sources = "; ".join(f"{r.name}: {r.source}" for r in coef.itertuples() if r.source)
-    t.note = sources
+        classes = vals.groupby("lucode")["class"].first()
+        wide = vals.pivot_table(index="lucode", columns="coefficient", values="value", aggfunc="first")
+        for lucode, r in wide.iterrows():
+            t.rows.append([_num(lucode), _txt(classes.get(lucode))] + [_num(r.get(n), 4) for n in names])
+    t.sources = [f"{r.name}: {r.source}" for r in coef.itertuples() if r.source]
     return t
 
 
@@ -222,7 +236,7 @@ def threshold_table(data: ReportData, lang: str) -> Table:
     b = data.balance[data.balance.level == "county"]
     for r in b.itertuples():
         t.rows.append([_txt(f"{text('cesd' if r.service == 'combined' else 'esdr', lang)} "
-                            f"{text(r.service, lang)}"), _txt(r.label), _num(r.lower_bound, 4),
+                            f"{text(r.service, lang)}"), _txt(balance_label(r.label, lang)), _num(r.lower_bound, 4),
                        _num(r.upper_bound, 4), _num(r.units)])
     method = data.params.get("ratios", {}).get("ratios", {}).get("matching", {}).get("method", "zscore")
     c = data.counties
@@ -244,7 +258,9 @@ def threshold_table(data: ReportData, lang: str) -> Table:
         for cls in sorted(c[column].dropna().unique(), key=str):
             sel = idx[(c[column] == cls) & idx.notna()]
             name = c.loc[c[column] == cls, "resilience_level_name"].dropna()
-            shown = f"{cls} {name.iloc[0]}" if column == "resilience_level" and len(name) else str(cls)
+            level = name.iloc[0] if len(name) else ""
+            level = text(f"level_{level}", lang) if has(f"level_{level}") else level
+            shown = f"{cls} {level}" if column == "resilience_level" else str(cls)
             t.rows.append([_txt(text(label, lang)), _txt(shown), _num(sel.min(), 4), _num(sel.max(), 4),
                            _num(len(sel))])
     return t
