@@ -143,8 +143,11 @@ def all_(
     written after the stages' results are committed, so a report that cannot be written loses no result. The QGIS
     project of the analysis (`export qgis`) is stored in bi.qgis_projects under the study area's name.
     """
-    if report_lang not in ("en", "zh"):
-        raise InputError(f"--report-lang: unknown language {report_lang!r}; use en or zh")
+    from restore_db.publish.report.i18n import LANGS
+
+    report_lang = report_lang.lower()
+    if report_lang not in LANGS:
+        raise InputError(f"--report-lang: unknown language {report_lang!r}; use one of {', '.join(LANGS)}")
     cfg = settings.load(config)
     from restore_db.stages import pipeline
 

@@ -31,7 +31,7 @@ def report(
 
     with db.session(start=False) as conn, conn.transaction():  # never creates nor starts the embedded database
         area = studyarea.get(conn, study_area)
-        info = build_report(conn, area, out, zoning_run=run, lang=lang, overwrite=overwrite,
+        info = build_report(conn, area, out, zoning_run=run, lang=lang.lower(), overwrite=overwrite,
                             folder=None if out is not None else reports_folder())
     err.print(info.summary(), highlight=False, soft_wrap=True)
     print(info.path)
