@@ -133,7 +133,7 @@ def unit_table(data: ReportData, lang: str) -> Table:
                             if tk.joint and str(u.unit_no) in str(tk.collab_units or "").replace(" ", "").split(",")))
         t.rows.append([_num(u.unit_no), _num(u.counties), _txt(_spaced(u.county_names)),
                        _txt(_spaced(province_names(data, u.provinces))),
-                       _txt(bool(u.cross_province)), _txt(u.corridor_ids), _num(joint)])
+                       _txt(bool(u.cross_province)), _txt(_spaced(u.corridor_ids)), _num(joint)])
     return t
 
 
