@@ -83,15 +83,20 @@ def template_url(server_url):
     return url
 
 
-@pytest.fixture
-def db_url(server_url, template_url):
-    """A fresh, migrated database for one test (dropped afterwards)."""
-    name = f"restore_test_{os.getpid()}_{next(_counter)}"
+def _clone(server_url: str, template: str, prefix: str):
+    """URL of a new database copied from ``template``, dropped when the generator is closed."""
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield with_dbname(server_url, name)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(server_url, template_url):
+    """A fresh, migrated database for one test (dropped afterwards)."""
+    yield from _clone(server_url, TEMPLATE, "restore_test")
 
 
 @pytest.fixture
@@ -171,9 +176,4 @@ def computed_demo(server_url, template_url, tmp_path_factory, computed_demo_home
 @pytest.fixture
 def computed_demo_copy(server_url, computed_demo):
     """URL of a private copy of :func:`computed_demo` for a test that writes (dropped afterwards)."""
-    name = f"restore_test_demo_copy_{os.getpid()}_{next(_counter)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{COMPUTED_DEMO}"')
-    yield with_dbname(server_url, name)
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from _clone(server_url, COMPUTED_DEMO, "restore_test_demo_copy")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from restore_db.grid import studyarea
 from restore_db.kernels import wkb
 from restore_db.errors import InputError
 from restore_db.grid.studyarea import StudyArea, crs_of_srid
-from restore_db.publish.files import check_target, size_text
+from restore_db.publish.files import check_target, size_text, temporary_beside
 from restore_db.store.layers import area_of, iter_tiles, layer_dtype, resolve_layer
 
 BLOCK_SIZE = 256
@@ -121,7 +120,7 @@ def export_raster(conn: psycopg.Connection, area: StudyArea | str | None, layer:
     nodata = dtype.type(ref.nodata)
     grid = area.grid
     profile = _profile(area, _rio_crs(conn, grid.srid), dtype, ref.nodata)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = temporary_beside(target)
     tmp_cog = tmp.with_name(tmp.name + ".cog")
     tiles = valid = overviews = 0
     cog_seconds = 0.0

@@ -14,7 +14,7 @@ import restore_db
 from restore_db.publish.report import figures as fig
 from restore_db.publish.report import rules, tables
 from restore_db.publish.report.data import ReportData
-from restore_db.publish.report.i18n import SERVICES, has, text
+from restore_db.publish.report.i18n import SERVICES, text, text_or
 
 TEMPLATE = Path(__file__).with_name("template.html")
 
@@ -134,6 +134,6 @@ def html(page: Page) -> str:
         grid_text=text("grid_line", lang, width=grid.width, height=grid.height, size=f"{grid.pixel_size:g}"),
         runs_text=_runs_text(data, lang),
         sections=page.sections, rules=page.rules, facts=page.facts,
-        warnings=[(text(f"stage_{stage}", lang) if has(f"stage_{stage}") else stage, run, w)
+        warnings=[(text_or(f"stage_{stage}", lang, stage), run, w)
                   for stage, run, w in data.warnings],
     )

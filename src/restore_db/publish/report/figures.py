@@ -246,9 +246,8 @@ def balance_label(label: str | None, lang: str) -> str:
         return ""
     if lang != "zh":
         return label
-    key = f"class_{label}"
-    if has(key):
-        return text(key, lang)
+    if has(f"class_{label}"):
+        return text(f"class_{label}", lang)
     m = re.fullmatch(r"(deficit|surplus) class (\d+) of (\d+)", label)
     return text("class_generic", lang, side=text(m.group(1), lang), i=m.group(2), k=m.group(3)) if m else label
 
@@ -401,23 +400,35 @@ def collaboration_map(data: ReportData, lang: str) -> Figure:
         return Figure("map-collab", text("map_collab", lang), png(fig))
 
 
+def matching_lines(data: ReportData, service: str):
+    """Supply and demand of ``service`` per county (float Series aligned with ``data.counties``), the mask of the
+    counties with both, and the quadrant lines of the run's matching method over those counties: the mean (z-score
+    method, z > 0 ⇔ value > mean) or the median. Lines are None when no county has both.
+    Source: docs/models/ratios.md#matching-types."""
+    method = data.params.get("ratios", {}).get("ratios", {}).get("matching", {}).get("method", "zscore")
+    c = data.counties
+    s = pd.to_numeric(c[f"{service}_supply"], errors="coerce")
+    d = pd.to_numeric(c[f"{service}_demand"], errors="coerce")
+    ok = s.notna() & d.notna()
+    if not ok.any():
+        return s, d, ok, None, None, method
+    if method == "median":
+        return s, d, ok, s[ok].median(), d[ok].median(), method
+    return s, d, ok, s[ok].mean(), d[ok].mean(), method
+
+
 def scatter_chart(data: ReportData, lang: str) -> Figure:
     """Supply against demand per county and service, points coloured by the county's matching type, with the
     quadrant lines of the matching method (mean for z-scores, median for 'median')."""
-    method = data.params.get("ratios", {}).get("ratios", {}).get("matching", {}).get("method", "zscore")
     services = [s for s in SERVICES if f"{s}_supply" in data.counties]
     with matplotlib.rc_context(_style()):
         fig, axes = _new(lang, ncols=3, nrows=2, width=4.2, height=3.8)
         for ax, service in zip(axes, services):
-            c = data.counties
-            s = pd.to_numeric(c[f"{service}_supply"], errors="coerce")
-            d = pd.to_numeric(c[f"{service}_demand"], errors="coerce")
-            ok = s.notna() & d.notna()
+            s, d, ok, xs, ys, _ = matching_lines(data, service)
             for mt, colour in palette.MATCHING.items():
-                sel = ok & (c[f"{service}_matching"] == mt)
+                sel = ok & (data.counties[f"{service}_matching"] == mt)
                 ax.scatter(s[sel], d[sel], s=10, color=colour, label=text(mt, lang), edgecolor="none")
-            if ok.any():
-                xs, ys = (s[ok].median(), d[ok].median()) if method == "median" else (s[ok].mean(), d[ok].mean())
+            if xs is not None:
                 ax.axvline(xs, color="#444444", linewidth=0.8, linestyle="--")
                 ax.axhline(ys, color="#444444", linewidth=0.8, linestyle="--")
             ax.set_title(text(service, lang))

@@ -227,6 +227,12 @@ def text(key: str, lang: str, **fmt) -> str:
     return out.format(**fmt) if fmt else out
 
 
+def text_or(key: str, lang: str, fallback: str | None) -> str | None:
+    """The text ``key`` in ``lang`` when the catalogue holds it, else ``fallback`` (a value from the database that
+    has no translation, shown as it is)."""
+    return text(key, lang) if key in _T else fallback
+
+
 def has(key: str) -> bool:
     """Whether the catalogue holds ``key``."""
     return key in _T

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from restore_db.publish.report.data import ReportData
-from restore_db.publish.report.figures import balance_label
+from restore_db.publish.report.figures import balance_label, matching_lines
 from restore_db.publish.report.names import province_names
-from restore_db.publish.report.i18n import SERVICES, has, text
+from restore_db.publish.report.i18n import SERVICES, text, text_or
 from restore_db.publish.report.rules import Setting
 
 
@@ -72,8 +72,7 @@ def county_table(data: ReportData, lang: str) -> Table:
     for r in data.counties.sort_values("county_code").itertuples():
         row = [_txt(r.county_code), _txt(r.county_name), _txt(r.province_code), _num(r.area_km2, 4)]
         row += [_num(getattr(r, f"{s}_esdr")) for s in services]
-        adjustment = text(f"adjust_{r.adjustment}", lang) if r.adjustment and has(f"adjust_{r.adjustment}") \
-            else r.adjustment
+        adjustment = text_or(f"adjust_{r.adjustment}", lang, r.adjustment) if r.adjustment else r.adjustment
         row += [_num(r.cesd), Cell(balance_label(r.balance_class, lang),
                                    r.balance_rank if pd.notna(r.balance_rank) else None),
                 _txt(r.matching_type), _num(r.resilience_index), _txt(r.resilience_class),
@@ -153,10 +152,9 @@ def task_table(data: ReportData, lang: str) -> Table:
     if tasks is None:
         return t
     for k in tasks.itertuples():
-        action = text(f"task_{k.kind}", lang) if lang == "zh" and has(f"task_{k.kind}") else k.action
-        importance = (text(f"importance_{k.importance_class}", lang)
-                      if has(f"importance_{k.importance_class}") else k.importance_class)
-        unit = text(f"unit_{k.gain_unit}", lang) if has(f"unit_{k.gain_unit}") else (k.gain_unit or "")
+        action = text_or(f"task_{k.kind}", lang, k.action) if lang == "zh" else k.action
+        importance = text_or(f"importance_{k.importance_class}", lang, k.importance_class)
+        unit = text_or(f"unit_{k.gain_unit}", lang, k.gain_unit or "")
         t.rows.append([_num(k.rank), _txt(action), _num(k.corridor_id), _txt(importance),
                        Cell(f"{_num(k.gain).show} {unit}".strip(), k.gain, True),
                        _num(k.gain_share, percent=True), _num(k.area_km2), _num(k.priority),
@@ -186,7 +184,7 @@ def settings_table(rows: list[Setting], lang: str) -> Table:
               [text("col_stage", lang), text("col_setting", lang), text("col_value", lang),
                text("col_default", lang), text("col_state", lang)])
     for s in rows:
-        t.rows.append([_txt(text(f"stage_{s.stage}", lang)), _txt(s.key), _txt(s.value), _txt(s.default),
+        t.rows.append([_txt(text_or(f"stage_{s.stage}", lang, s.stage)), _txt(s.key), _txt(s.value), _txt(s.default),
                        _txt(text("state_changed" if s.changed else "state_default", lang))])
     return t
 
@@ -238,18 +236,14 @@ def threshold_table(data: ReportData, lang: str) -> Table:
         t.rows.append([_txt(f"{text('cesd' if r.service == 'combined' else 'esdr', lang)} "
                             f"{text(r.service, lang)}"), _txt(balance_label(r.label, lang)), _num(r.lower_bound, 4),
                        _num(r.upper_bound, 4), _num(r.units)])
-    method = data.params.get("ratios", {}).get("ratios", {}).get("matching", {}).get("method", "zscore")
     c = data.counties
     for service in SERVICES:
         if f"{service}_supply" not in c:
             continue
-        s = pd.to_numeric(c[f"{service}_supply"], errors="coerce")
-        d = pd.to_numeric(c[f"{service}_demand"], errors="coerce")
-        ok = s.notna() & d.notna()
-        if not ok.any():
+        s, d, ok, xs, ys, method = matching_lines(data, service)
+        if xs is None:
             continue
-        for side, v in (("supply", s[ok]), ("demand", d[ok])):
-            line = v.median() if method == "median" else v.mean()
+        for side, v, line in (("supply", s[ok], xs), ("demand", d[ok], ys)):
             t.rows.append([_txt(f"{text('col_matching', lang)} {text(service, lang)}"),
                            _txt(f"{text(side, lang)} H: > {_num(line, 4).show} ({method})"),
                            _num(line, 4), Cell(""), _num(int((v > line).sum()))])
@@ -259,7 +253,7 @@ def threshold_table(data: ReportData, lang: str) -> Table:
             sel = idx[(c[column] == cls) & idx.notna()]
             name = c.loc[c[column] == cls, "resilience_level_name"].dropna()
             level = name.iloc[0] if len(name) else ""
-            level = text(f"level_{level}", lang) if has(f"level_{level}") else level
+            level = text_or(f"level_{level}", lang, level)
             shown = f"{cls} {level}" if column == "resilience_level" else str(cls)
             t.rows.append([_txt(text(label, lang)), _txt(shown), _num(sel.min(), 4), _num(sel.max(), 4),
                            _num(len(sel))])
