@@ -13,7 +13,14 @@
    for and prints every step: cells, seconds, M cells/s; service totals and
    the grand total. Every run is rolled back once measured, so each one does
    the same work (a committed run would let the next one reuse its flow
-   accumulation) and nothing piles up; commits are not measured;
+   accumulation) and nothing piles up; commits are not measured. Per step it
+   also prints (:mod:`measure`, helpers reading ``/proc``): the cores used
+   (CPU seconds of this client and of the server's processes over the wall
+   time), the peak resident set of the connection's backend and of the
+   client, bytes per cell (the larger peak / cells), and the temporary files
+   the server wrote (logged with ``log_temp_files = 0`` on the throw-away
+   cluster; ``pg_stat_database.temp_files`` / ``temp_bytes`` are compared per
+   run, as a backend publishes them only when idle outside a transaction);
 4. times the numpy floor: each tile kernel of the run called in memory on the
    same input arrays (read once with :func:`restore_db.store.layers.read_array`) and
    the same parameters, on the engine's own blocks (the 256 x 256 tiles where
@@ -59,6 +66,9 @@ from restore_db.stages.services.common import COUNTY_STEP, Context, GridStep, Pl
 from restore_db.stages.services.registry import SERVICES
 from restore_db.grid import counties
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import measure  # noqa: E402 - benchmarks/measure.py, beside this file
+
 ENGINES = ("auto", "server", "client", "both")
 
 
@@ -68,9 +78,10 @@ ENGINES = ("auto", "server", "client", "both")
 
 @contextlib.contextmanager
 def database(url: str | None, fsync: bool, console: Console):
-    """(url, description) of the server to use: ``url``, else a throw-away cluster destroyed afterwards."""
+    """(url, description, server log) of the server to use: ``url``, else a throw-away cluster destroyed afterwards
+    (which logs its temporary files: ``log_temp_files = 0``)."""
     if url:
-        yield url, "server given by --url"
+        yield url, "server given by --url", None
         return
     home = Path(tempfile.mkdtemp(prefix="restore-db-bench-"))
     os.chmod(home, 0o755)                      # the server user (postgres, when we are root) must reach it
@@ -79,9 +90,12 @@ def database(url: str | None, fsync: bool, console: Console):
         t0 = time.perf_counter()
         cluster.start()
         db.ensure_database(cluster.url("postgres"), "restore")
+        with db.connect(cluster.url("postgres"), autocommit=True) as conn:
+            measure.log_temp_files(conn)
         console.print(f"throw-away cluster in {home} ({'fsync on' if fsync else 'fsync off'}), "
                       f"started in {time.perf_counter() - t0:.1f} s")
-        yield cluster.url("restore"), f"throw-away cluster ({'fsync on' if fsync else 'fsync off'})"
+        yield (cluster.url("restore"), f"throw-away cluster ({'fsync on' if fsync else 'fsync off'})",
+               cluster.logfile)
     finally:
         cluster.destroy()
         shutil.rmtree(home, ignore_errors=True)
@@ -127,12 +141,18 @@ def _failed_service(exc: BaseException) -> str | None:
     return found
 
 
-def run_once(conn, area, services: list[str], engine: str, failed: dict, console: Console) -> dict | None:
-    """One compute_services run, left uncommitted; a failing service is dropped (into ``failed``), the run retried."""
+def run_once(conn, area, services: list[str], engine: str, failed: dict, console: Console,
+             meter: measure.Meter | None = None) -> dict | None:
+    """One compute_services run, left uncommitted; a failing service is dropped (into ``failed``), the run retried.
+
+    With ``meter``, every step also gets its ``measure`` (cores, peaks, temp files; :mod:`measure`)."""
     while services:
+        steps = measure.StepMeter(meter) if meter else None
+        if steps:
+            steps.begin()
         t0 = time.perf_counter()
         try:
-            run_id, results = compute_services(conn, area, services, label="bench", engine=engine)
+            run_id, results = compute_services(conn, area, services, label="bench", engine=engine, progress=steps)
         except Exception as exc:   # noqa: BLE001 - reported, and the bench goes on
             conn.rollback()
             culprit = _failed_service(exc)
@@ -146,9 +166,17 @@ def run_once(conn, area, services: list[str], engine: str, failed: dict, console
             failed[culprit] = message
             services.remove(culprit)
             continue
-        return {"run_id": run_id, "wall": time.perf_counter() - t0,
-                "services": {r.service: r.seconds for r in results},
-                "steps": [s.as_dict() | {"seconds": s.seconds} for r in results for s in r.steps]}
+        wall = time.perf_counter() - t0
+        figures = steps.finish(area.grid.cells) if steps else {}
+        out = {"run_id": run_id, "wall": wall, "services": {r.service: r.seconds for r in results},
+               "steps": [s.as_dict() | {"seconds": s.seconds} for r in results for s in r.steps]}
+        for step in out["steps"]:
+            if measure.step_key(step["step"]) in figures:
+                step["measure"] = figures[measure.step_key(step["step"])]
+        if figures:
+            out["after_last_step"] = figures["_tail"]    # the county sums of every service
+            out["measure"] = figures["_run"]
+        return out
     return None
 
 
@@ -228,24 +256,57 @@ def _med(values) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _med_measure(figures: list[dict | None]) -> dict | None:
+    """Median of every figure of :meth:`measure.Meter.between` over runs (None when not measured)."""
+    figures = [f for f in figures if f]
+    if not figures:
+        return None
+    out = {}
+    for key, value in figures[0].items():
+        values = [f[key] for f in figures if isinstance(f.get(key), (int, float)) and not isinstance(f[key], bool)]
+        out[key] = _med(values) if values and not isinstance(value, bool) else value
+    return out
+
+
 def summarise(runs: list[dict]) -> dict:
     """Median over repeated runs: per step (in the first run's order), per service, totals."""
     first = runs[0]
     steps = []
+    same = [r for r in runs if len(r["steps"]) == len(first["steps"])]
     for i, s in enumerate(first["steps"]):
-        secs = [r["steps"][i]["seconds"] for r in runs if len(r["steps"]) == len(first["steps"])]
-        steps.append({**s, "seconds": _med(secs), "all_seconds": secs})
+        secs = [r["steps"][i]["seconds"] for r in same]
+        steps.append({**s, "seconds": _med(secs), "all_seconds": secs,
+                      "measure": _med_measure([r["steps"][i].get("measure") for r in same])})
     return {"steps": steps,
             "services": {n: _med([r["services"][n] for r in runs]) for n in first["services"]},
             "total": _med([sum(r["services"].values()) for r in runs]),
-            "wall": _med([r["wall"] for r in runs])}
+            "wall": _med([r["wall"] for r in runs]),
+            "after_last_step": _med_measure([r.get("after_last_step") for r in runs]),
+            "measure": _med_measure([r.get("measure") for r in runs]),
+            "pg_stat_temp": [r.get("pg_stat_temp") for r in runs]}
+
+
+def _measure_cells(m: dict | None) -> list[str]:
+    """The cells of the measure columns: cores, peak MiB backend / client, B/cell, temp files."""
+    if not m:
+        return ["", "", "", ""]
+    cores = "" if m.get("cores") is None or m["wall"] < 0.01 else f"{m['cores']:.2f}"
+    peaks = f"{measure.mib(m.get('backend_peak')) or '?'} / {measure.mib(m.get('client_peak'))}"
+    per_cell = "" if m.get("bytes_per_cell") is None else f"{m['bytes_per_cell']:,.0f}"
+    if m.get("temp_files") is None:
+        temp = "?"
+    else:
+        temp = "0" if not m["temp_files"] else f"{int(m['temp_files'])}: {m['temp_bytes'] / 2**20:,.0f} MiB"
+    return [cores, peaks, per_cell, temp]
 
 
 def step_table(engine: str, summary: dict, floor: dict, repeat: int) -> Table:
     note = f", median of {repeat}" if repeat > 1 else ""
     table = Table(title=f"compute_services, engine {engine}{note}", title_justify="left")
     for col, just in (("service", "left"), ("step", "left"), ("cells", "right"), ("s", "right"),
-                      ("M cells/s", "right"), ("engine", "left"), ("numpy s", "right"), ("× floor", "right")):
+                      ("M cells/s", "right"), ("engine", "left"), ("numpy s", "right"), ("× floor", "right"),
+                      ("cores", "right"), ("peak MiB srv / cli", "right"), ("B/cell", "right"),
+                      ("temp files", "right")):
         table.add_column(col, justify=just)
     by_service: dict[str, list] = {}
     for s in summary["steps"]:
@@ -258,13 +319,19 @@ def step_table(engine: str, summary: dict, floor: dict, repeat: int) -> Table:
             rate = f"{s['cells'] / s['seconds'] / 1e6:.1f}" if s["cells"] and s["seconds"] >= 0.001 else ""
             table.add_row(service, s["step"], f"{s['cells']:,}" if s["cells"] else "", f"{s['seconds']:.3f}", rate,
                           s["engine"], f"{f_s:.3f}" if f else "",
-                          "" if ratio is None else f"{ratio:.1f}×" if ratio < 10 else f"{ratio:.0f}×")
+                          "" if ratio is None else f"{ratio:.1f}×" if ratio < 10 else f"{ratio:.0f}×",
+                          *_measure_cells(s.get("measure")))
         table.add_row(f"[bold]{service}[/]", "[bold]total[/]", "", f"[bold]{summary['services'][service]:.2f}[/]",
-                      "", "", "", "", end_section=True)
+                      "", "", "", "", "", "", "", "", end_section=True)
     n = len(summary["services"])
+    if summary.get("after_last_step"):
+        tail = summary["after_last_step"]
+        table.add_row("all", "after the last step (county sums)", "", f"{tail['wall']:.2f}", "", "", "", "",
+                      *_measure_cells(tail))
     table.add_row("[bold]all[/]", f"[bold]grand total, {n} service{'s' if n != 1 else ''}[/]", "",
-                  f"[bold]{summary['total']:.2f}[/]", "", "", "", "")
-    table.add_row("", "compute_services call (with planning)", "", f"{summary['wall']:.2f}", "", "", "", "")
+                  f"[bold]{summary['total']:.2f}[/]", "", "", "", "", "", "", "", "")
+    table.add_row("", "compute_services call (with planning)", "", f"{summary['wall']:.2f}", "", "", "", "",
+                  *_measure_cells(summary.get("measure")))
     return table
 
 
@@ -333,11 +400,17 @@ def main(argv=None) -> int:
     name = f"bench{args.pixel_size:g}".replace(".", "_")
     report: dict = {"pixel_size": args.pixel_size, "study_area": name, "engine": args.engine,
                     "services": list(args.services), "repeat": args.repeat, "failed": {}, "engines": {}}
-    with database(args.url, not args.no_fsync, console) as (url, where), \
+    with database(args.url, not args.no_fsync, console) as (url, where, logfile), \
             tempfile.TemporaryDirectory(prefix="restore-db-bench-files-") as files:
         report["database"] = where
         report["demo"] = load_demo(url, name, args.pixel_size, Path(files), console)
-        with db.connect(url) as conn:
+        with db.connect(url) as conn, db.connect(url, autocommit=True) as monitor:
+            meter = measure.Meter(conn, logfile)
+            report["measure"] = {"server_local": meter.server_local, "peak_reset": meter.peak_reset,
+                                 "server_log": str(logfile) if meter.logfile else None}
+            if not meter.server_local:
+                console.print("[yellow]the server's processes are not readable here[/]: cores and peaks are the "
+                              "client's only")
             report["environment"] = environment(conn)
             env = report["environment"]
             console.print(f"{env['cpus']} CPUs, PostgreSQL {env['postgresql'].split()[0]}, PostGIS {env['postgis']}, "
@@ -360,7 +433,8 @@ def main(argv=None) -> int:
                 conn.rollback()
                 runs = []
                 for _ in range(args.repeat):
-                    run = run_once(conn, area, services, engine, report["failed"], console)
+                    stat0 = measure.settled_temp_stats(monitor, wait=0)
+                    run = run_once(conn, area, services, engine, report["failed"], console, meter)
                     if run is None:
                         break
                     runs.append(run)
@@ -373,6 +447,8 @@ def main(argv=None) -> int:
                             console.print(f"[red]numpy floor failed[/]: {type(exc).__name__}: {exc}")
                             report["failed"]["numpy floor"] = f"{type(exc).__name__}: {exc}"
                     conn.rollback()     # every run does the same work (nothing reused) and nothing piles up
+                    stat1 = measure.settled_temp_stats(monitor, stat0)   # published once the backend is idle
+                    run["pg_stat_temp"] = {"temp_files": stat1[0] - stat0[0], "temp_bytes": stat1[1] - stat0[1]}
                 if runs:
                     report["engines"][backend if engine == "auto" else engine] = {"runs": runs,
                                                                                   "summary": summarise(runs)}
@@ -391,6 +467,15 @@ def main(argv=None) -> int:
                   f"{report['database']}\nnumpy floor: kernels alone in memory on the {report['numpy_floor_blocks']}")
     for engine, data in report["engines"].items():
         console.print(step_table(engine, data["summary"], floor, args.repeat))
+        stats = [p for p in data["summary"]["pg_stat_temp"] if p]
+        if stats:
+            console.print("pg_stat_database, temp files of each run (the first one includes the numpy floor's "
+                          "reads): " + ", ".join(f"{p['temp_files']} ({p['temp_bytes'] / 2**20:,.0f} MiB)"
+                                                 for p in stats))
+    console.print("cores: CPU seconds of this client and the server's processes / wall time; peak MiB: VmHWM of "
+                  "the connection's backend (shared buffers it touched included) and of this client"
+                  + ("" if report["measure"]["peak_reset"] else " since they started (the peaks could not be reset)")
+                  + "; B/cell: the larger peak / cells; temp files: those the server logged (log_temp_files = 0)")
     if len(report["engines"]) == 2:
         console.print(compare_table({e: d["summary"] for e, d in report["engines"].items()}))
     for what, message in report["failed"].items():
