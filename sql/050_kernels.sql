@@ -60,21 +60,42 @@ $body$;
 $fn$;
     COMMENT ON FUNCTION calc.kernel_modules() IS 'Load the restore-db kernel modules into this session; returns the server numpy version';
 
-    -- calc.apply_kernel(kernel, params, inputs, kernel_args, halo, tiles_x, outputs, targets):
+    -- calc.server_cores(): the CPU cores of the server, the default number of tile
+    -- workers of a command (restore_db.db.workers).
+    EXECUTE $fn$
+CREATE OR REPLACE FUNCTION calc.server_cores() RETURNS integer
+LANGUAGE plpython3u AS $body$
+import os
+try:
+    return len(os.sched_getaffinity(0))
+except (AttributeError, OSError):
+    return os.cpu_count()
+$body$;
+$fn$;
+    COMMENT ON FUNCTION calc.server_cores() IS 'CPU cores the server may use: the default number of restore-db tile workers';
+
+    -- calc.apply_kernel(kernel, params, inputs, kernel_args, halo, tiles_x, outputs, targets,
+    --                   first_row, end_row):
     -- stream the tiles of the input tables (joined on tile_id, ordered), run catalogue
     -- kernel `kernel` with `params` through restore_db.kernels.tiles.TileRunner, and
     -- insert each output tile into its target table. Inputs and targets are
-    -- 'schema.table' names. Returns {"tiles", "cells", "seconds", "outputs": {name: stats}}.
+    -- 'schema.table' names. With first_row and end_row, only the tiles of tile rows
+    -- first_row <= row < end_row are computed (one band of a parallel run; a focal
+    -- kernel also reads the rows around the band). Returns {"tiles", "cells",
+    -- "seconds", "outputs": {name: stats}}.
+    DROP FUNCTION IF EXISTS calc.apply_kernel(text, jsonb, text[], text[], boolean, integer, text[], text[]);
     EXECUTE $fn$
 CREATE OR REPLACE FUNCTION calc.apply_kernel(kernel text, params jsonb, inputs text[], kernel_args text[], halo boolean,
-                                             tiles_x integer, outputs text[], targets text[])
+                                             tiles_x integer, outputs text[], targets text[],
+                                             first_row integer DEFAULT NULL, end_row integer DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpython3u AS $body$
 import json, sys, time
 plpy.execute("SELECT calc.kernel_modules()")
 tiles_mod = sys.modules["restore_db.kernels.tiles"]
 started = time.perf_counter()
-runner = tiles_mod.TileRunner(kernel, json.loads(params), kernel_args, outputs, halo=halo, tiles_x=tiles_x)
-query = tiles_mod.tiles_query([t.split(".", 1) for t in inputs])
+band = None if first_row is None else (first_row, end_row)
+runner = tiles_mod.TileRunner(kernel, json.loads(params), kernel_args, outputs, halo=halo, tiles_x=tiles_x, rows=band)
+query = tiles_mod.tiles_query([t.split(".", 1) for t in inputs], id_range=runner.id_range())
 plans = {o: plpy.prepare("INSERT INTO %s.%s (tile_id, rast) SELECT i, ST_RastFromWKB(b) FROM unnest($1, $2) AS u(i, b)"
                          % tuple(tiles_mod.quote_ident(p) for p in t.split(".", 1)), ["integer[]", "bytea[]"])
          for o, t in zip(outputs, targets)}
@@ -100,7 +121,7 @@ out["seconds"] = time.perf_counter() - started
 return json.dumps(out)
 $body$;
 $fn$;
-    COMMENT ON FUNCTION calc.apply_kernel(text, jsonb, text[], text[], boolean, integer, text[], text[])
+    COMMENT ON FUNCTION calc.apply_kernel(text, jsonb, text[], text[], boolean, integer, text[], text[], integer, integer)
         IS 'Run a restore-db catalogue kernel over aligned tile tables inside the server (PL/Python + numpy)';
 
     -- calc.zonal_stats(zones, names, tables): valid-pixel count and sum of each value

@@ -22,7 +22,7 @@ LANGUAGE sql AS $$
                                    '32BF'::text, 0::float8, -9999::float8), 1, 1, 1, vals)
 $$;
 
-SELECT (to_regprocedure('calc.apply_kernel(text,jsonb,text[],text[],boolean,integer,text[],text[])') IS NOT NULL
+SELECT (to_regprocedure('calc.apply_kernel(text,jsonb,text[],text[],boolean,integer,text[],text[],integer,integer)') IS NOT NULL
         AND to_regprocedure('calc.zonal_stats(text,text[],text[])') IS NOT NULL) AS have_plpython \gset
 \if :have_plpython
 
@@ -133,7 +133,7 @@ CREATE TABLE calc.t050_kc_again (tile_id integer PRIMARY KEY, rast raster);
 SELECT lives_ok($$SELECT calc.apply_kernel('class_values', '{"tables": {"kc": [null, 0.5]}}', ARRAY['src.t050_lulc'],
                                            ARRAY['lulc'], false, 2, ARRAY['kc'], ARRAY['calc.t050_kc_again'])$$,
                 'and the kernels still run');
-SELECT ok(NOT has_function_privilege('restore_bi', 'calc.apply_kernel(text,jsonb,text[],text[],boolean,integer,text[],text[])',
+SELECT ok(NOT has_function_privilege('restore_bi', 'calc.apply_kernel(text,jsonb,text[],text[],boolean,integer,text[],text[],integer,integer)',
                                      'EXECUTE'), 'the BI role cannot run kernels');
 SELECT ok(NOT has_function_privilege('restore_bi', 'calc.kernel_modules()', 'EXECUTE'),
           'the BI role cannot load kernel modules');

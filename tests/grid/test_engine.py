@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import snapshot
 from helpers import create_area, read_layer, slope_by_hand, write_tif
+from restore_db.db import workers
 from restore_db.kernels import wkb
 from restore_db.grid.engine import Output, choose_backend, run_kernel, server_backend, write_array, zonal_stats
 from restore_db.errors import InputError
@@ -382,7 +385,7 @@ def test_zonal_stats_on_computed_layers(conn, area, inputs):
 # ---------------------------------------------------------------- backend choice
 
 
-APPLY_KERNEL = "calc.apply_kernel(text, jsonb, text[], text[], boolean, integer, text[], text[])"
+APPLY_KERNEL = "calc.apply_kernel(text, jsonb, text[], text[], boolean, integer, text[], text[], integer, integer)"
 
 
 def test_backend_choice_without_apply_kernel(conn, monkeypatch):
@@ -471,3 +474,123 @@ def test_allocation_conserves_county_totals(conn, area, totals, seed, zero_zone)
         assert np.isnan(got[np.isnan(zones) | np.isnan(w32)]).all()
         blobs[backend] = set(stored_blobs(conn, out, run_id).values())
     assert blobs["server"] == blobs["client"]
+
+
+# ---------------------------------------------------------------- tile workers: bands on several connections
+
+def result_tables(conn) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'result'").fetchall()}
+
+
+@pytest.mark.parametrize("backend", ["server", "client"])
+@pytest.mark.parametrize("kernel", list(CASES))
+def test_bands_on_several_connections_equal_the_serial_run_bit_for_bit(conn, area, inputs, kernel, backend):
+    """A kernel run in tile-row bands on 2 or 3 worker connections stores the very tiles and statistics of one
+    serial pass (the focal slope reads the rows around its band for the halo)."""
+    conn.commit()                    # the workers read what is committed
+    case = CASES[kernel]
+    args = dict(inputs={arg: (layer, None) for arg, layer in case["inputs"].items()},
+                outputs=[Output(o, "1", o) for o in case["outputs"]], halo=case.get("halo", False), backend=backend)
+    serial_run = new_run(conn, area)
+    serial = run_kernel(conn, area, serial_run, kernel, case["params"], **args)
+    assert serial.workers == 1
+    for size in (2, 3):
+        parallel_run = new_run(conn, area)
+        with workers.scope(conn, size):
+            parallel = run_kernel(conn, area, parallel_run, kernel, case["params"], **args)
+        assert parallel.workers == size
+        assert (parallel.tiles, parallel.cells) == (serial.tiles, serial.cells)
+        for name in case["outputs"]:
+            assert stored_blobs(conn, name, parallel_run) == stored_blobs(conn, name, serial_run), name
+            assert parallel.outputs[name].as_dict() == serial.outputs[name].as_dict(), name
+            registry = "SELECT valid_cells, min_value, max_value, mean_value FROM core.layer WHERE name = %s AND run_id = %s"
+            assert (conn.execute(registry, (name, parallel_run)).fetchone()
+                    == conn.execute(registry, (name, serial_run)).fetchone())
+            # the workers indexed and constrained the table as the serial pass does
+            schema, table_ = conn.execute("SELECT table_schema, table_name FROM core.layer WHERE name = %s"
+                                          " AND run_id = %s", (name, parallel_run)).fetchone()
+            assert conn.execute("SELECT count(*) FROM raster_columns WHERE r_table_schema = %s AND r_table_name = %s"
+                                " AND srid = 32650 AND scale_x = %s", (schema, table_, PX)).fetchone()[0] == 1
+
+
+def test_write_array_in_bands_equals_the_serial_write(conn, area):
+    rng = np.random.default_rng(3)
+    arr = rng.normal(100.0, 30.0, size=(H, W))
+    arr[rng.random((H, W)) < 0.1] = np.nan
+    arr[:TS, :TS] = np.nan                       # tile 0 holds no value: not stored
+    out = Output("noise", "1", "noise")
+    conn.commit()
+    serial_run, parallel_run = new_run(conn, area), new_run(conn, area)
+    serial = write_array(conn, area, serial_run, out, arr)
+    with workers.scope(conn, 2):
+        parallel = write_array(conn, area, parallel_run, out, arr)
+    assert parallel.as_dict() == serial.as_dict()
+    assert stored_blobs(conn, "noise", parallel_run) == stored_blobs(conn, "noise", serial_run)
+    assert 0 not in stored_blobs(conn, "noise", parallel_run)
+    got = computed(conn, "noise", parallel_run)
+    np.testing.assert_array_equal(got, np.where(np.isnan(arr), np.nan, arr.astype(np.float32)))
+
+
+@pytest.mark.parametrize("backend", ["server", "client"])
+def test_a_failed_parallel_run_leaves_no_table(db_url, conn, area, inputs, backend):
+    """The workers commit their tables at once; when the command fails, its transaction rolls back and the
+    tables the workers made are dropped: the database is as it was."""
+    conn.commit()
+    before_tables, before = result_tables(conn), snapshot(conn)
+    case = CASES["water_yield"]
+    with pytest.raises(Exception) as failure:
+        with workers.scope(conn, 2), conn.transaction():
+            run_id = new_run(conn, area)
+            run_kernel(conn, area, run_id, "carbon_storage", CASES["carbon_storage"]["params"], {"lulc": ("lulc", None)},
+                       [Output("c_storage", "t C", "carbon")], backend=backend)
+            assert len(result_tables(conn) - before_tables) == 1      # committed by a worker, visible to all
+            run_kernel(conn, area, run_id, "water_yield",      # no Kc table: fails in every band
+                       {k: v for k, v in case["params"].items() if k != "kc"},
+                       {k: (k, None) for k in case["inputs"]}, [Output(o, "1", o) for o in case["outputs"]],
+                       backend=backend)
+    assert not isinstance(failure.value, AssertionError)
+    assert result_tables(conn) == before_tables
+    assert snapshot(conn) == before
+
+
+def test_a_transaction_that_wrote_its_inputs_runs_serially(conn, area, inputs):
+    """Workers cannot see what the caller's transaction has not committed: a kernel reading a layer this
+    transaction wrote runs serially, and still right."""
+    conn.commit()
+    run_id = new_run(conn, area)
+    with workers.scope(conn, 2):
+        write_array(conn, area, run_id, Output("lulc_copy", "class", "copy"), inputs["lulc"])   # by the workers
+        conn.execute("UPDATE src.eng__dem SET rast = rast WHERE tile_id = 0")                  # not committed
+        seen = run_kernel(conn, area, run_id, "slope", {"cell_size": PX}, {"dem": ("dem", None)},
+                          [Output("slope", "1", "slope")], halo=True, backend="client")
+        fine = run_kernel(conn, area, run_id, "carbon_storage", CASES["carbon_storage"]["params"],
+                          {"lulc": ("lulc_copy", run_id)}, [Output("c_storage", "t C", "carbon")], backend="client")
+    assert seen.workers == 1 and fine.workers == 2
+    np.testing.assert_allclose(computed(conn, "slope", run_id)[~np.isnan(inputs["dem"])],
+                               slope_by_hand(inputs["dem"], PX)[~np.isnan(inputs["dem"])], rtol=1e-6)
+
+
+def test_tile_query_converts_tiles_above_the_sort(conn, area, inputs):
+    """The tile query sorts tile ids with TOAST pointers and converts each tile to WKB as it is fetched: the
+    sort holds no tile, so the server's memory does not grow with the tiles and no temporary file is written."""
+    from restore_db.kernels import tiles
+
+    query = tiles.tiles_query([("src", "eng__lulc"), ("src", "eng__dem"), ("src", "eng__eto")])
+    plan = conn.execute("EXPLAIN (VERBOSE, FORMAT JSON) " + query).fetchone()[0][0]["Plan"]
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    def converts(node):            # ST_AsBinary(raster) is inlined as st_aswkb
+        return any(re.search(r"st_as(binary|wkb)\(", o.lower()) for o in node.get("Output", []))
+
+    sorts = [n for n in nodes(plan) if n["Node Type"] == "Sort"]
+    assert len(sorts) == 1, "the tile order comes from one sort of the joined ids"
+    assert not converts(sorts[0]), sorts[0]["Output"]
+    assert converts(plan) and plan["Node Type"] != "Sort"
+    got = [r[0] for r in conn.execute(query).fetchall()]
+    assert got == sorted(got)
+    band = tiles.tiles_query([("src", "eng__lulc")], id_range=(TILES_X, 2 * TILES_X))
+    assert [r[0] for r in conn.execute(band).fetchall()] == [4, 5, 7]     # land-use tile 6 is missing

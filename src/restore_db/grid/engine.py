@@ -19,6 +19,12 @@ their run. Everything happens in the caller's transaction.
 Grid-wide steps that are not tile-local (flow accumulation, distance
 transforms, county rasters) read whole layers with :func:`restore_db.store.layers.read_array` and
 store their result with :func:`write_array`.
+
+With a pool of tile workers open on the connection (:func:`restore_db.db.workers.scope`, which every
+computing command opens), a kernel runs in bands of tile rows, one band per worker connection at a time,
+and :func:`write_array` writes its bands the same way; the tiles and their statistics equal those of the
+serial pass bit for bit. The result tables are then made and filled by the workers, committed at once, and
+only registered in the caller's transaction (see :mod:`restore_db.db.workers`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +42,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from restore_db.db import workers
 from restore_db.kernels import wkb
 from restore_db.errors import InputError
 from restore_db.kernels import catalog, formulas, tiles
@@ -64,6 +72,7 @@ class KernelStats:
     seconds: float = 0.0
     backend: str = "client"
     added: int = 0          # pixels that received a value of params["_add"]
+    workers: int = 1        # connections the tiles were computed on
     outputs: dict[str, LayerStats] = field(default_factory=dict)
 
     @property
@@ -107,7 +116,7 @@ def sync_kernel_modules(conn) -> int:
 def server_backend(conn: psycopg.Connection) -> tuple[bool, str]:
     """Whether ``calc.apply_kernel`` can run here, and why not (or the server numpy version)."""
     if conn.execute("SELECT to_regprocedure('calc.apply_kernel(text,jsonb,text[],text[],boolean,integer,"
-                    "text[],text[])')").fetchone()[0] is None:
+                    "text[],text[],integer,integer)')").fetchone()[0] is None:
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'plpython3u'").fetchone():
             return False, "PL/Python is installed but calc.apply_kernel is missing (apply sql/050_kernels.sql)"
         return False, "PL/Python (plpython3u) is not installed in this database"
@@ -144,15 +153,15 @@ def _copy_tiles(conn, target: tuple[str, str], items: list[tuple[int, bytes]]) -
             copy.write_row((tile_id, blob.hex()))
 
 
-def write_array(conn: psycopg.Connection, area: StudyArea, run_id: int, output: Output, array: np.ndarray) -> LayerStats:
-    """Store a whole-grid float array (NaN = nodata) as a computed layer of ``run_id``."""
+def _encode_rows(area: StudyArea, array: np.ndarray, band: tuple[int, int] | None):
+    """(tile id, WKB) of the tiles of ``array`` in tile rows ``band`` (every tile row when None) that hold a
+    valid pixel, and their statistics."""
     grid = area.grid
-    if array.shape != (grid.height, grid.width):
-        raise ValueError(f"array shape {array.shape} is not the grid's {grid.height}x{grid.width}")
-    target = layers.create_result_table(conn, area, output.name, run_id)
     stats = LayerStats()
     items = []
     for t in grid.tiles():
+        if band is not None and not band[0] <= t.tile_id // grid.tiles_x < band[1]:
+            continue
         cut = array[t.row0:t.row0 + t.height, t.col0:t.col0 + t.width]
         valid = np.isfinite(cut)
         if not valid.any():
@@ -160,11 +169,60 @@ def write_array(conn: psycopg.Connection, area: StudyArea, run_id: int, output: 
         tile = np.where(valid, cut, FLOAT_NODATA).astype(np.float32)
         stats.add(tile[valid])
         items.append((t.tile_id, wkb.encode(tile, FLOAT_NODATA, grid.header(t))))
-        if len(items) >= BATCH:
-            _copy_tiles(conn, target, items)
-            items = []
-    _copy_tiles(conn, target, items)
-    layers.register_computed(conn, area, run_id, output, target, stats)
+    return items, stats
+
+
+def _write_band(conn, target, area: StudyArea, array: np.ndarray, band) -> LayerStats:
+    grid = area.grid
+    stats = LayerStats()
+    rows = range(grid.tiles_y) if band is None else range(*band)
+    for row in rows:            # one tile row at a time: the encoded tiles of a row are all that is held
+        items, row_stats = _encode_rows(area, array, (row, row + 1))
+        for k in range(0, len(items), BATCH):
+            _copy_tiles(conn, target, items[k:k + BATCH])
+        stats.merge(row_stats)
+    return stats
+
+
+def write_array(conn: psycopg.Connection, area: StudyArea, run_id: int, output: Output, array: np.ndarray) -> LayerStats:
+    """Store a whole-grid float array (NaN = nodata) as a computed layer of ``run_id``.
+
+    Args:
+        conn: the command's connection (the layer is registered in its transaction).
+        area: the study area; ``array`` has its grid's shape ``(height, width)``, any float dtype.
+        run_id: the run the layer belongs to.
+        output: name, unit and description of the layer.
+        array: the values, NaN where there is none; stored as float32 tiles (nodata = lowest float32).
+    Returns:
+        The statistics of the stored (float32) values.
+    Raises:
+        ValueError: the array does not have the grid's shape.
+    """
+    grid = area.grid
+    if array.shape != (grid.height, grid.width):
+        raise ValueError(f"array shape {array.shape} is not the grid's {grid.height}x{grid.width}")
+    pool = workers.current(conn)
+    if pool is None:
+        target = layers.create_result_table(conn, area, output.name, run_id)
+        stats = _write_band(conn, target, area, array, None)
+        layers.register_computed(conn, area, run_id, output, target, stats)
+        return stats
+    with pool.connection() as side:
+        target = layers.create_result_table(conn, area, output.name, run_id, ddl=side)
+    pool.track(*target)
+
+    def job(band):
+        def write(side):
+            with side.transaction():
+                return _write_band(side, target, area, array, band)
+        return write
+
+    stats = LayerStats()
+    for part in pool.run([job(b) for b in tiles.row_bands(grid.tiles_y, pool.size)]):
+        stats.merge(part)
+    with pool.connection() as side:
+        layers.finish_result_table(side, target, stats)
+    layers.register_computed(conn, area, run_id, output, target, stats, finished=True)
     return stats
 
 
@@ -201,39 +259,116 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
                backend: str = "client", progress: Callable[[int], None] | None = None) -> KernelStats:
     """Apply catalogue kernel ``kernel`` to every tile where all ``inputs`` (arg -> (layer, run)) have data.
 
-    ``backend`` is ``server`` or ``client`` (see :func:`choose_backend`); both
-    give identical tiles. ``progress`` receives the number of tiles done.
+    Args:
+        conn: the command's connection; the output layers are registered in its transaction.
+        area: the study area (every input is on its grid).
+        run_id: the run the outputs belong to.
+        kernel: a name of :data:`restore_db.kernels.catalog.KERNELS`; ``params`` its JSON-able parameters.
+        inputs: kernel argument -> (layer, run or None for a source layer).
+        outputs: the layers the kernel writes (float32 tiles, nodata = lowest float32).
+        halo: a focal kernel (one input; each tile sees a one-pixel border from its neighbours).
+        backend: ``server`` or ``client`` (see :func:`choose_backend`); both give identical tiles.
+        progress: receives the number of tiles done.
+    Returns:
+        The run's :class:`KernelStats` (``workers``: the connections it used).
+    Raises:
+        ValueError: an unknown kernel or parameters that are not JSON-able.
     """
     if kernel not in catalog.KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}")
     json.dumps(params)  # parameters must be JSON-able for the server backend
     sources = {arg: layer_table(conn, area, layer, run) for arg, (layer, run) in inputs.items()}
-    targets = {o.name: layers.create_result_table(conn, area, o.name, run_id) for o in outputs}
     args = list(sources)
     started = time.perf_counter()
+    pool = workers.current(conn)
+    if pool is not None and (any(layers.has_layer(conn, area, o.name, run_id) for o in outputs)
+                             or not _workers_see(conn, pool, list(sources.values()))):
+        pool = None     # serial: the workers could not see what this transaction did
+    if pool is None:
+        targets = {o.name: layers.create_result_table(conn, area, o.name, run_id) for o in outputs}
+        summaries = [_run_band(conn, area, kernel, params, sources, args, outputs, targets, halo, backend, None,
+                               progress)]
+    else:
+        targets = {}
+        with pool.connection() as side:
+            for o in outputs:
+                targets[o.name] = layers.create_result_table(conn, area, o.name, run_id, ddl=side)
+                pool.track(*targets[o.name])
+        bands = tiles.row_bands(area.grid.tiles_y, pool.size)
+        # several bands per worker: a band that ends early does not leave its worker idle
+        if len(bands) > 1:
+            bands = tiles.row_bands(area.grid.tiles_y, 2 * pool.size)
+        lock = threading.Lock()
+
+        def tick(n):
+            if progress:
+                with lock:
+                    progress(n)
+
+        def job(band):
+            def work(side):
+                if backend == "server":
+                    return _run_band(side, area, kernel, params, sources, args, outputs, targets, halo, backend,
+                                     band, tick)
+                with side.transaction():
+                    return _run_band(side, area, kernel, params, sources, args, outputs, targets, halo, backend,
+                                     band, tick)
+            return work
+
+        summaries = pool.run([job(b) for b in bands])
+    merged = {o.name: LayerStats() for o in outputs}
+    for summary in summaries:
+        for name, d in summary["outputs"].items():
+            merged[name].merge(LayerStats.from_dict(d))
+    stats = KernelStats(tiles=sum(s["tiles"] for s in summaries), cells=sum(s["cells"] for s in summaries),
+                        seconds=0.0, backend=backend, added=sum(s.get("added", 0) for s in summaries),
+                        outputs=merged, workers=1 if pool is None else min(pool.size, len(summaries)))
+    if pool is not None:
+        def finish(name):
+            return lambda side: layers.finish_result_table(side, targets[name], merged[name])
+        pool.run([finish(o.name) for o in outputs])
+    for o in outputs:
+        layers.register_computed(conn, area, run_id, o, targets[o.name], merged[o.name], finished=pool is not None)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _workers_see(conn, pool: workers.Pool, tables: list[tuple[str, str]]) -> bool:
+    """Whether worker connections read ``tables`` as the caller's transaction does: each exists for them, and
+    the transaction has not written to any (``pg_stat_xact_all_tables`` counts the rows it changed). Otherwise
+    (e.g. a library caller that loads and computes in one transaction) the kernel runs serially."""
+    names = [f"{sql.Identifier(s).as_string(conn)}.{sql.Identifier(t).as_string(conn)}" for s, t in tables]
+    changed = conn.execute(
+        """SELECT count(*) FROM pg_stat_xact_all_tables
+           WHERE relid = ANY(%s::regclass[]) AND n_tup_ins + n_tup_upd + n_tup_del > 0""", (names,)).fetchone()[0]
+    if changed:
+        return False
+    with pool.connection() as side:
+        return side.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n",
+                            (names,)).fetchone()[0] is not False
+
+
+def _run_band(conn, area, kernel, params, sources, args, outputs, targets, halo, backend, band, progress) -> dict:
+    """The summary of ``kernel`` over tile rows ``band`` (every tile when None) on ``conn``."""
     if backend == "server":
+        first, end = band if band is not None else (None, None)
         (summary,) = conn.execute(
-            "SELECT calc.apply_kernel(%s, %s::jsonb, %s, %s, %s, %s, %s, %s)",
+            "SELECT calc.apply_kernel(%s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)",
             (kernel, json.dumps(params), [f"{s}.{t}" for s, t in sources.values()], args, halo,
-             area.grid.tiles_x, [o.name for o in outputs], [f"{s}.{t}" for s, t in targets.values()]),
+             area.grid.tiles_x, [o.name for o in outputs], [f"{s}.{t}" for s, t in targets.values()], first, end),
         ).fetchone()
         if isinstance(summary, str):
             summary = json.loads(summary)
         if progress:
             progress(summary["tiles"])
-    else:
-        summary = _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress)
-    stats = KernelStats(tiles=summary["tiles"], cells=summary["cells"], seconds=time.perf_counter() - started,
-                        backend=backend, added=summary.get("added", 0),
-                        outputs={n: LayerStats.from_dict(d) for n, d in summary["outputs"].items()})
-    for o in outputs:
-        layers.register_computed(conn, area, run_id, o, targets[o.name], stats.outputs[o.name])
-    return stats
+        return summary
+    return _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress, band)
 
 
-def _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress) -> dict:
-    runner = TileRunner(kernel, params, args, [o.name for o in outputs], halo=halo, tiles_x=area.grid.tiles_x)
-    query = tiles.tiles_query([sources[arg] for arg in args])
+def _run_client(conn, area, kernel, params, sources, args, outputs, targets, halo, progress, band=None) -> dict:
+    runner = TileRunner(kernel, params, args, [o.name for o in outputs], halo=halo, tiles_x=area.grid.tiles_x,
+                        rows=band)
+    query = tiles.tiles_query([sources[arg] for arg in args], id_range=runner.id_range())
 
     def write(items):
         by_output: dict[str, list] = {}

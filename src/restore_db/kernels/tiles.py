@@ -19,6 +19,8 @@ library only: the migrations store it in the database, where PL/Python runs it
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from restore_db.kernels import wkb
@@ -31,35 +33,74 @@ CHUNK_ROWS = 32
 
 
 class LayerStats:
-    """Count, sum, min and max of the valid pixels of a layer, tile by tile."""
+    """Count, sum, min and max of the valid pixels of a layer, tile by tile.
+
+    The sum is exact and does not depend on the order of the tiles: each
+    tile's float64 sum is added to Shewchuk's non-overlapping partials (the
+    algorithm of Python's ``math.fsum``) and :attr:`sum` rounds them once. So
+    the statistics of a layer computed in tile-row bands on several
+    connections and merged (:meth:`merge`) equal those of one serial pass bit
+    for bit.
+    """
 
     def __init__(self):
         self.valid = 0
-        self.sum = 0.0
+        self._partials: list[float] = []
         self.min = None
         self.max = None
+
+    def _add_exact(self, x: float) -> None:
+        partials = self._partials
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                partials[i] = lo
+                i += 1
+            x = hi
+        partials[i:] = [x]
 
     def add(self, values: np.ndarray) -> None:
         """Add the valid values (a 1-D array, already masked)."""
         if values.size == 0:
             return
         self.valid += int(values.size)
-        self.sum += float(values.sum(dtype=np.float64))
+        self._add_exact(float(values.sum(dtype=np.float64)))
         lo, hi = float(values.min()), float(values.max())
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
+
+    def merge(self, other: LayerStats) -> None:
+        """Add the statistics of other tiles (e.g. another band of the same layer)."""
+        self.valid += other.valid
+        for x in other._partials:
+            self._add_exact(x)
+        for attr, pick in (("min", min), ("max", max)):
+            theirs = getattr(other, attr)
+            if theirs is not None:
+                mine = getattr(self, attr)
+                setattr(self, attr, theirs if mine is None else pick(mine, theirs))
+
+    @property
+    def sum(self) -> float:
+        return math.fsum(self._partials)
 
     @property
     def mean(self):
         return self.sum / self.valid if self.valid else None
 
     def as_dict(self) -> dict:
-        return {"valid": self.valid, "sum": self.sum, "min": self.min, "max": self.max}
+        return {"valid": self.valid, "sum": self.sum, "min": self.min, "max": self.max,
+                "partials": list(self._partials)}
 
     @classmethod
     def from_dict(cls, d: dict) -> LayerStats:
         out = cls()
-        out.valid, out.sum, out.min, out.max = d["valid"], d["sum"], d["min"], d["max"]
+        out.valid, out.min, out.max = d["valid"], d["min"], d["max"]
+        out._partials = list(d["partials"]) if "partials" in d else ([d["sum"]] if d["sum"] else [])
         return out
 
 
@@ -75,19 +116,40 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def tiles_query(tables, join: str = "JOIN") -> str:
+def tiles_query(tables, join: str = "JOIN", id_range: tuple[int, int] | None = None) -> str:
     """SQL: ``tile_id`` and the WKB tile of every ``(schema, table)`` as ``b0, b1, …``, the first table
-    joined to the others on ``tile_id`` (``JOIN`` or ``LEFT JOIN``), in tile order.
+    joined to the others on ``tile_id`` (``JOIN`` or ``LEFT JOIN``), in tile order; with ``id_range``
+    ``(first, end)`` only the tiles ``first <= tile_id < end``.
 
     The one tile query of both engines: the client runs it with psycopg, the
-    server's ``calc.apply_kernel`` and ``calc.zonal_stats`` with plpy.
+    server's ``calc.apply_kernel`` and ``calc.zonal_stats`` with plpy. It
+    streams: the inner query joins and sorts the tile ids with the rasters'
+    TOAST pointers only (a few dozen bytes per tile), and ``ST_AsBinary``
+    runs above the sort, one tile at a time as the cursor fetches. The
+    server's memory for it therefore does not grow with the tiles' size,
+    and it writes no temporary files.
     """
     if join not in ("JOIN", "LEFT JOIN"):
         raise ValueError(f"join must be JOIN or LEFT JOIN, not {join!r}")
     names = [quote_ident(s) + "." + quote_ident(t) for s, t in tables]
-    cols = ", ".join("ST_AsBinary(t%d.rast) AS b%d" % (i, i) for i in range(len(names)))
+    inner = ", ".join("t%d.rast AS r%d" % (i, i) for i in range(len(names)))
+    cols = ", ".join("ST_AsBinary(r%d) AS b%d" % (i, i) for i in range(len(names)))
     joins = " ".join("%s %s t%d USING (tile_id)" % (join, n, i) for i, n in enumerate(names) if i > 0)
-    return "SELECT tile_id, %s FROM %s t0 %s ORDER BY tile_id" % (cols, names[0], joins)
+    where = ""
+    if id_range is not None:
+        first, end = (int(v) for v in id_range)
+        where = " WHERE tile_id >= %d AND tile_id < %d" % (first, end)
+    # OFFSET 0 keeps the planner from pulling the subquery up (the conversion would then run below the sort)
+    return "SELECT tile_id, %s FROM (SELECT tile_id, %s FROM %s t0 %s%s ORDER BY tile_id OFFSET 0) s ORDER BY tile_id" % (
+        cols, inner, names[0], joins, where)
+
+
+def row_bands(tile_rows: int, parts: int) -> list[tuple[int, int]]:
+    """Split tile rows ``0 .. tile_rows - 1`` into at most ``parts`` contiguous ``(first, end)`` bands of
+    near-equal size (empty bands are left out)."""
+    parts = max(1, min(int(parts), int(tile_rows)))
+    edges = [tile_rows * k // parts for k in range(parts + 1)]
+    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
 def batches(fetch, size: int = 16):
@@ -116,10 +178,15 @@ class TileRunner:
     with row and col inside the tile; a nodata pixel counts as 0 there. The
     counties smaller than a pixel place their allocated statistics this way
     (restore_db.grid.counties). ``summary()["added"]`` counts the pixels added to.
+
+    ``rows`` ``(first, end)``, when given, restricts the output to the tiles of
+    tile rows ``first <= row < end`` (one band of a parallel run). Feed it the
+    tiles of :meth:`id_range`: a focal kernel also reads the row above and the
+    row below its band for the halo.
     """
 
     def __init__(self, kernel: str, params: dict, args: list, outputs: list, halo: bool = False,
-                 tiles_x: int = 0):
+                 tiles_x: int = 0, rows: tuple[int, int] | None = None):
         if kernel not in catalog.KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}")
         self.fn = catalog.KERNELS[kernel]
@@ -135,11 +202,28 @@ class TileRunner:
         self.cells = 0
         self.additions = params.get("_add") or {}
         self.added = 0
+        self.band = None if rows is None else (int(rows[0]), int(rows[1]))
+        if self.band is not None and tiles_x <= 0:
+            raise ValueError("a band of tile rows needs tiles_x")
         self._rows: dict = {}     # halo mode: tile row -> {tile col: (tile_id, header, array)}
-        self._next_row = 0        # halo mode: first tile row not processed yet
+        self._next_row = 0 if self.band is None else max(0, self.band[0] - 1)   # halo mode: first row not processed
+
+    def id_range(self) -> tuple[int, int] | None:
+        """``(first, end)`` tile ids to feed for this runner's band (None: every tile)."""
+        if self.band is None:
+            return None
+        first, end = self.band
+        if self.halo:
+            first, end = max(0, first - 1), end + 1
+        return first * self.tiles_x, end * self.tiles_x
+
+    def _in_band(self, row: int) -> bool:
+        return self.band is None or self.band[0] <= row < self.band[1]
 
     def feed(self, tile_id: int, blobs) -> list:
         if not self.halo:
+            if self.band is not None and not self._in_band(tile_id // self.tiles_x):
+                return []
             header = None
             arrays = {}
             for arg, blob in zip(self.args, blobs):
@@ -163,8 +247,9 @@ class TileRunner:
 
     def _focal_row(self, k: int) -> list:
         out = []
-        for col, (tile_id, header, _) in sorted(self._rows.get(k, {}).items()):
-            out.extend(self._compute(tile_id, header, {self.args[0]: self._with_halo(k, col)}))
+        if self._in_band(k):
+            for col, (tile_id, header, _) in sorted(self._rows.get(k, {}).items()):
+                out.extend(self._compute(tile_id, header, {self.args[0]: self._with_halo(k, col)}))
         self._rows.pop(k - 1, None)
         self._next_row = k + 1
         return out

@@ -247,33 +247,57 @@ def computed_by_run(conn: psycopg.Connection, area: StudyArea, layer: str, recor
 RESULT_SCHEMA = "result"
 
 
-def create_result_table(conn: psycopg.Connection, area: StudyArea, name: str, run_id: int) -> tuple[str, str]:
+def create_result_table(conn: psycopg.Connection, area: StudyArea, name: str, run_id: int,
+                        ddl: psycopg.Connection | None = None) -> tuple[str, str]:
     """An empty tile table ``result.<area>__<name>__<run>`` for a computed layer (replacing the run's earlier
-    table of that name); returns (schema, table)."""
+    table of that name); returns (schema, table).
+
+    ``ddl``, when given, is a tile worker's connection (:mod:`restore_db.db.workers`) that creates the table
+    and commits it at once, so that the other workers can fill and read it; ``conn`` (the command's
+    transaction) still looks up and drops the run's earlier table.
+
+    Raises:
+        ValueError: ``ddl`` is given and the run already holds a table of that name (the replacement could
+            not be seen by the workers until the command commits).
+    """
     table = f"{area.name}__{name}__{run_id}"
     old = conn.execute(
         "SELECT table_schema, table_name FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id = %s",
         (area.study_area_id, name, run_id)).fetchone()
     if old:
+        if ddl is not None:
+            raise ValueError(f"run {run_id} already holds layer {name!r}")
         drop_layer_table(conn, *old)
         conn.execute("DELETE FROM core.layer WHERE study_area_id = %s AND name = %s AND run_id = %s",
                      (area.study_area_id, name, run_id))
     ident = sql.SQL("{}.{}").format(sql.Identifier(RESULT_SCHEMA), sql.Identifier(table))
-    conn.execute(sql.SQL("CREATE TABLE {} (tile_id integer PRIMARY KEY, rast raster NOT NULL)").format(ident))
-    set_lz4(conn, ident)
+    with (ddl or conn).transaction():
+        (ddl or conn).execute(sql.SQL("CREATE TABLE {} (tile_id integer PRIMARY KEY, rast raster NOT NULL)").format(ident))
+        set_lz4(ddl or conn, ident)
     return RESULT_SCHEMA, table
 
 
-def register_computed(conn: psycopg.Connection, area: StudyArea, run_id: int, output, target: tuple[str, str],
-                      stats) -> None:
-    """Index a result table, add raster constraints and register it in ``core.layer`` as a float32 layer of
-    ``run_id``; ``output`` has ``name``, ``unit`` and ``description``, ``stats`` is a
-    :class:`restore_db.kernels.tiles.LayerStats`."""
+def finish_result_table(conn: psycopg.Connection, target: tuple[str, str], stats) -> None:
+    """Index a filled result table and add its raster constraints (when it holds a tile).
+
+    ``stats`` is the :class:`restore_db.kernels.tiles.LayerStats` of the table.
+    """
     schema, table = target
     ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-    conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (ST_ConvexHull(rast))").format(ident))
-    if stats.valid:
-        conn.execute("SELECT AddRasterConstraints(%s::name, %s::name, 'rast'::name)", (schema, table))
+    with conn.transaction():
+        conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (ST_ConvexHull(rast))").format(ident))
+        if stats.valid:
+            conn.execute("SELECT AddRasterConstraints(%s::name, %s::name, 'rast'::name)", (schema, table))
+
+
+def register_computed(conn: psycopg.Connection, area: StudyArea, run_id: int, output, target: tuple[str, str],
+                      stats, finished: bool = False) -> None:
+    """Register a result table in ``core.layer`` as a float32 layer of ``run_id`` (indexing it and adding its
+    raster constraints first unless ``finished``, see :func:`finish_result_table`); ``output`` has ``name``,
+    ``unit`` and ``description``, ``stats`` is a :class:`restore_db.kernels.tiles.LayerStats`."""
+    schema, table = target
+    if not finished:
+        finish_result_table(conn, target, stats)
     conn.execute(
         """INSERT INTO core.layer (study_area_id, run_id, name, kind, unit, pixel_type, nodata, table_schema,
                table_name, description, valid_cells, nodata_share, min_value, max_value, mean_value)
