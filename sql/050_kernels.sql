@@ -82,7 +82,7 @@ $fn$;
     -- 'schema.table' names. With first_row and end_row, only the tiles of tile rows
     -- first_row <= row < end_row are computed (one band of a parallel run; a focal
     -- kernel also reads the rows around the band). Returns {"tiles", "cells",
-    -- "seconds", "outputs": {name: stats}}.
+    -- "seconds", "cpu_seconds" (of this backend), "outputs": {name: stats}}.
     DROP FUNCTION IF EXISTS calc.apply_kernel(text, jsonb, text[], text[], boolean, integer, text[], text[]);
     EXECUTE $fn$
 CREATE OR REPLACE FUNCTION calc.apply_kernel(kernel text, params jsonb, inputs text[], kernel_args text[], halo boolean,
@@ -93,6 +93,7 @@ import json, sys, time
 plpy.execute("SELECT calc.kernel_modules()")
 tiles_mod = sys.modules["restore_db.kernels.tiles"]
 started = time.perf_counter()
+cpu = time.process_time()
 band = None if first_row is None else (first_row, end_row)
 runner = tiles_mod.TileRunner(kernel, json.loads(params), kernel_args, outputs, halo=halo, tiles_x=tiles_x, rows=band)
 query = tiles_mod.tiles_query([t.split(".", 1) for t in inputs], id_range=runner.id_range())
@@ -118,6 +119,7 @@ for rows in tiles_mod.batches(plpy.cursor(query).fetch):
 write(runner.finish())
 out = runner.summary()
 out["seconds"] = time.perf_counter() - started
+out["cpu_seconds"] = time.process_time() - cpu
 return json.dumps(out)
 $body$;
 $fn$;

@@ -73,6 +73,12 @@ class KernelStats:
     backend: str = "client"
     added: int = 0          # pixels that received a value of params["_add"]
     workers: int = 1        # connections the tiles were computed on
+    cpu_seconds: float = 0.0  # CPU time of this process plus that of the server's kernel functions
+
+    @property
+    def cores(self) -> float:
+        """Cores used: CPU seconds per second of wall time."""
+        return self.cpu_seconds / self.seconds if self.seconds else float("nan")
     outputs: dict[str, LayerStats] = field(default_factory=dict)
 
     @property
@@ -279,7 +285,7 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
     json.dumps(params)  # parameters must be JSON-able for the server backend
     sources = {arg: layer_table(conn, area, layer, run) for arg, (layer, run) in inputs.items()}
     args = list(sources)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     pool = workers.current(conn)
     if pool is not None and (any(layers.has_layer(conn, area, o.name, run_id) for o in outputs)
                              or not _workers_see(conn, pool, list(sources.values()))):
@@ -330,6 +336,7 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
     for o in outputs:
         layers.register_computed(conn, area, run_id, o, targets[o.name], merged[o.name], finished=pool is not None)
     stats.seconds = time.perf_counter() - started
+    stats.cpu_seconds = time.process_time() - cpu + sum(s.get("cpu_seconds", 0.0) for s in summaries)
     return stats
 
 

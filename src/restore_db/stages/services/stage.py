@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 import psycopg
 
 from restore_db.stages import base, runs
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from restore_db.db import workers
 from restore_db.grid.engine import choose_backend, run_kernel
 from restore_db.errors import InputError
 from restore_db.load.common import short_list
@@ -35,14 +38,22 @@ class StepResult:
     cells: int
     seconds: float
     backend: str
+    cpu_seconds: float = 0.0   # this process's CPU time plus the server's kernel functions'
+    workers: int = 1           # connections the step's tiles were computed on
 
     @property
     def cells_per_second(self) -> float:
         return self.cells / self.seconds if self.seconds else float("nan")
 
+    @property
+    def cores(self) -> float:
+        """Cores used: CPU seconds per second of wall time."""
+        return self.cpu_seconds / self.seconds if self.seconds else float("nan")
+
     def as_dict(self) -> dict:
         return {"step": self.label, "service": self.service, "cells": self.cells, "seconds": round(self.seconds, 3),
-                "cells_per_s": round(self.cells_per_second) if self.seconds else None, "engine": self.backend}
+                "cells_per_s": round(self.cells_per_second) if self.seconds else None, "engine": self.backend,
+                "cores": round(self.cores, 2) if self.seconds else None, "workers": self.workers}
 
 
 @dataclass
@@ -202,39 +213,40 @@ def _compute(ctx: Context, plans: dict, services: list[str], backend: str, run_i
         ctx.warnings.append(f"study area {area.name!r} has no counties: per-pixel layers only, no county sums")
     scheduled = schedule({"_county": _county_plan(), **plans} if has_counties else plans)
     ctx.upstream = upstream_layers(scheduled)
-    for item in scheduled:
-        if item.service == "_county":
-            item.service = services[0]
+    made_here = {o for item in scheduled for o in _outputs(item.step)}
+
+    def grid_step(item, clock):
         step = item.step
-        t0 = time.perf_counter()
-        if isinstance(step, GridStep):
-            tick = progress and (lambda n, label=step.name: progress(label, n, 1))
-            reused = step.fn(ctx, run_id) or {}
-            if tick:
-                tick(1)
-            done = StepResult(step.name + (" (reused)" if reused else ""), item.service, area.grid.cells,
-                              time.perf_counter() - t0, "client")
-            produced.update({o: reused.get(o, run_id) for o in step.outputs})
-        else:
-            label_ = "+".join(o.name for o in step.outputs)
-            tick = progress and (lambda n, label=label_: progress(label, n, ntiles))
-            step_params = step.params(ctx, run_id) if callable(step.params) else step.params
-            resolved = {arg: (layer, produced.get(layer)) for arg, layer in step.inputs.items()}
-            stats = run_kernel(conn, area, run_id, step.kernel, step_params, resolved, step.outputs, step.halo,
-                               backend, tick)
-            planned = sum(len(v) for per_tile in step_params.get("_add", {}).values() for v in per_tile.values())
-            if stats.added < planned:
-                ctx.warnings.append(f"{'+'.join(o.name for o in step.outputs)}: {planned - stats.added} pixel(s) "
-                                    "of counties holding no pixel centre lie in tiles without input data; their "
-                                    "share of the statistic is not allocated")
-            done = StepResult(f"{step.kernel} -> {label_}", item.service, stats.cells, stats.seconds, backend)
-            produced.update({o.name: run_id for o in step.outputs})
-        results[item.service].steps.append(done)
-        results[item.service].seconds += done.seconds
+        t0, cpu0 = time.perf_counter(), clock()
+        reused = step.fn(ctx, run_id) or {}
+        if progress:
+            progress(step.name, 1, 1)
+        return reused, StepResult(step.name + (" (reused)" if reused else ""), item.service, area.grid.cells,
+                                  time.perf_counter() - t0, "client", clock() - cpu0,
+                                  workers.size_of(conn) if step.outputs else 1)
+
+    # With tile workers, a whole-grid step that reads source layers only (flow accumulation, proximity) runs
+    # in a thread of its own from the start, while the kernels before the first step that needs it go on.
+    background: dict[int, Future] = {}
+    executor = None
+    if workers.size_of(conn) > 1:
+        for item in scheduled:
+            if (isinstance(item.step, GridStep) and item.step is not COUNTY_STEP
+                    and not set(item.step.inputs) & made_here):
+                executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="grid-step")
+                background[id(item)] = executor.submit(grid_step, item, time.thread_time)
+    try:
+        for item in scheduled:
+            _compute_item(ctx, item, services, backend, run_id, progress, results, produced, ntiles, background,
+                          grid_step)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
     for name, plan in plans.items() if has_counties else ():
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         results[name].counties = county_sums(ctx, run_id, name, plan.aggregates)
-        results[name].steps.append(StepResult("county sums", name, 0, time.perf_counter() - t0, backend))
+        results[name].steps.append(StepResult("county sums", name, 0, time.perf_counter() - t0, backend,
+                                              time.process_time() - cpu0))
         results[name].seconds += time.perf_counter() - t0
     timings = {"engine": backend, "notes": ctx.notes,
                "param_sets": {name: sorted(ctx.used.get(name, ())) for name in services},
@@ -242,6 +254,40 @@ def _compute(ctx: Context, plans: dict, services: list[str], backend: str, run_i
                                 "cells_per_s": round(r.cells_per_second) if r.seconds else None,
                                 "steps": [s.as_dict() for s in r.steps]} for n, r in results.items()}}
     return base.Result(warnings=ctx.warnings, timings=timings, detail=list(results.values()))
+
+
+def _outputs(step) -> list[str]:
+    return [o.name for o in step.outputs] if isinstance(step, Step) else list(step.outputs)
+
+
+def _compute_item(ctx: Context, item: _Scheduled, services, backend, run_id, progress, results, produced, ntiles,
+                  background, grid_step) -> None:
+    """Run (or collect, when it ran in the background) one scheduled step."""
+    conn, area = ctx.conn, ctx.area
+    if item.service == "_county":
+        item.service = services[0]
+    step = item.step
+    if isinstance(step, GridStep):
+        future = background.get(id(item))
+        reused, done = future.result() if future is not None else grid_step(item, time.process_time)
+        produced.update({o: reused.get(o, run_id) for o in step.outputs})
+    else:
+        label_ = "+".join(o.name for o in step.outputs)
+        tick = progress and (lambda n, label=label_: progress(label, n, ntiles))
+        step_params = step.params(ctx, run_id) if callable(step.params) else step.params
+        resolved = {arg: (layer, produced.get(layer)) for arg, layer in step.inputs.items()}
+        stats = run_kernel(conn, area, run_id, step.kernel, step_params, resolved, step.outputs, step.halo,
+                           backend, tick)
+        planned = sum(len(v) for per_tile in step_params.get("_add", {}).values() for v in per_tile.values())
+        if stats.added < planned:
+            ctx.warnings.append(f"{'+'.join(o.name for o in step.outputs)}: {planned - stats.added} pixel(s) "
+                                "of counties holding no pixel centre lie in tiles without input data; their "
+                                "share of the statistic is not allocated")
+        done = StepResult(f"{step.kernel} -> {label_}", item.service, stats.cells, stats.seconds, backend,
+                          stats.cpu_seconds, stats.workers)
+        produced.update({o.name: run_id for o in step.outputs})
+    results[item.service].steps.append(done)
+    results[item.service].seconds += done.seconds
 
 
 def compute_services(conn: psycopg.Connection, area: StudyArea, services: list[str] | None = None,
