@@ -388,8 +388,10 @@ def _write_stats(path: Path, region: Region, grid: Grid, layers: dict, seed: int
 
 
 def run(name: str = "demo", pixel_size: float = 1000.0, seed: int = 20230010, workdir: Path | None = None,
-        replace: bool = False, log: Callable[[str], None] = print, url: str | None = None) -> str:
-    """Generate the region and load it into study area ``name``; returns a one-line summary.
+        replace: bool = False, log: Callable[[str], None] = print, url: str | None = None,
+        tile_size: int = 256) -> str:
+    """Generate the region and load it into study area ``name`` (tiles of ``tile_size`` pixels); returns a
+    one-line summary.
 
     Everything happens in one transaction: with ``replace``, the old study area is deleted and the new one
     loaded in it, so an error or a killed process leaves the old area exactly as it was. Raises InputError
@@ -415,7 +417,8 @@ def run(name: str = "demo", pixel_size: float = 1000.0, seed: int = 20230010, wo
 
                 raise InputError(f"study area {name!r} exists; use --replace to regenerate it")
             studyarea.delete(conn, studyarea.get(conn, name))
-        area = studyarea.create(conn, name, SRID, pixel_size, EXTENT, title="restore-db synthetic demo region")
+        area = studyarea.create(conn, name, SRID, pixel_size, EXTENT, title="restore-db synthetic demo region",
+                                tile_size=tile_size)
         grid = area.grid
         log(f"region: {len(region.counties)} counties, {len(region.cities)} cities, {len(region.provinces)} provinces; "
             f"grid {grid.width} x {grid.height} = {grid.cells:,} cells ({time.perf_counter() - t0:.1f} s)")
