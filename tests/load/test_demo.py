@@ -51,6 +51,31 @@ def test_demo_is_deterministic_per_seed():
     assert not np.allclose(sorted(a.counties.geometry.area), sorted(c.counties.geometry.area))
 
 
+def test_demo_layers_by_blocks_equal_the_whole_grid():
+    """Blocks of any height hold exactly the values of one whole-grid evaluation, and the county sums made
+    block by block (np.add.at) equal np.bincount over the whole grid bit for bit."""
+    from restore_db.grid.reference import Grid
+
+    region = demo.build_region(20230010)
+    grid = Grid.covering(demo.SRID, demo.EXTENT, 5000.0, 32)
+    whole = demo.make_layers(region, grid, 20230010)
+    for rows in (1, 7, 64):
+        parts = list(demo.layer_blocks(region, grid, 20230010, rows=rows))
+        assert [r0 for r0, _ in parts] == list(range(0, grid.height, rows))
+        for key, arr in whole.items():
+            assert np.array_equal(np.concatenate([b[key] for _, b in parts]), arr, equal_nan=True), key
+    stats = demo._CountyStats(region, grid)
+    for r0, block in demo.layer_blocks(region, grid, 20230010, rows=7):
+        stats.add(r0, block)
+    index = stats.index.ravel()
+    n = len(region.counties) + 1
+    assert np.array_equal(stats.pop, np.bincount(index, weights=np.nan_to_num(whole["population"]).ravel(),
+                                                 minlength=n))
+    assert np.array_equal(stats.crop, np.bincount(index, weights=(whole["lulc"] == demo.LULC["cropland"]).ravel(),
+                                                  minlength=n))
+    assert np.array_equal(stats.cells, np.bincount(index, minlength=n))
+
+
 def test_status_json_after_demo(db_url, cli_env, tmp_path):
     demo.run(name="demo", pixel_size=8000, workdir=tmp_path, url=db_url, log=lambda m: None)
     result = CliRunner().invoke(app, ["status", "--json"], env=cli_env)

@@ -21,6 +21,7 @@ them into the database: boundaries, rasters, parameter tables, statistics.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import rasterio.windows
 import shapely
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
@@ -233,20 +235,53 @@ def terrain_and_climate(X: np.ndarray, Y: np.ndarray, fields: dict[str, Field]) 
     return dict(dem=dem, mountain=mountain, plateau=plateau, precipitation=precip, temperature=temp, eto=eto)
 
 
+BLOCK_ROWS = 256   # rows generated and written at a time: the GeoTIFF block height
+
+
 def make_layers(region: Region, grid: Grid, seed: int) -> dict[str, np.ndarray]:
-    """All gridded layers of the region on ``grid`` (NaN or LULC_NODATA outside the land)."""
+    """All gridded layers of the region on ``grid`` (NaN or LULC_NODATA outside the land), whole.
+
+    For tests and small grids; :func:`write_files` generates the same values by blocks of rows
+    (:func:`layer_blocks`)."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for _, block in layer_blocks(region, grid, seed):
+        for key, arr in block.items():
+            parts.setdefault(key, []).append(arr)
+    return {key: np.concatenate(arrs) for key, arrs in parts.items()}
+
+
+def _masks(region: Region, grid: Grid, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Land and river masks of the whole grid (uint8 0/1, one byte per cell)."""
+    land = rasterize([(region.land, 1)], out_shape=(grid.height, grid.width), transform=grid.transform,
+                     fill=0, dtype="uint8")
+    river = rasterize([(r.buffer(max(700.0, 0.8 * grid.pixel_size)), 1) for r in rivers(seed)],
+                      out_shape=(grid.height, grid.width), transform=grid.transform, fill=0, dtype="uint8")
+    return land, river
+
+
+def layer_blocks(region: Region, grid: Grid, seed: int, rows: int = BLOCK_ROWS):
+    """The layers of :func:`make_layers` by blocks of ``rows`` grid rows: yields (first row, {layer: block}).
+
+    Every value is a function of its pixel's coordinates alone (the fields are evaluated per pixel), so
+    the blocks hold exactly the values of the whole-grid evaluation. Memory: the land and river masks of
+    the whole grid (2 bytes per cell) and the temporaries of one block (about 240 bytes per cell of it)."""
     fields = _fields(seed)
     x = grid.origin_x + (np.arange(grid.width) + 0.5) * grid.pixel_size
     y = grid.origin_y - (np.arange(grid.height) + 0.5) * grid.pixel_size
-    X, Y = x[None, :], y[:, None]  # broadcast as a grid; fields evaluate separably
-    land = rasterize([(region.land, 1)], out_shape=(grid.height, grid.width), transform=grid.transform,
-                     fill=0, dtype="uint8").astype(bool)
+    land, river = _masks(region, grid, seed)
+    for r0 in range(0, grid.height, rows):
+        r1 = min(r0 + rows, grid.height)
+        yield r0, _block(region, grid, fields, x[None, :], y[r0:r1, None], land[r0:r1].astype(bool),
+                         river[r0:r1].astype(bool))
+
+
+def _block(region: Region, grid: Grid, fields: dict[str, Field], X: np.ndarray, Y: np.ndarray,
+           land: np.ndarray, river_mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The layers on the pixels of a 1-row ``X`` by 1-column ``Y`` (broadcast; fields evaluate separably)."""
     tc = terrain_and_climate(X, Y, fields)
     dem, mountain, plateau = tc["dem"], tc["mountain"], tc["plateau"]
     precip = tc["precipitation"]
     # rivers and lakes
-    river_mask = rasterize([(r.buffer(max(700.0, 0.8 * grid.pixel_size)), 1) for r in rivers(seed)],
-                           out_shape=dem.shape, transform=grid.transform, fill=0, dtype="uint8").astype(bool)
     lake = (fields["lake"](X, Y) > 2.3) & (dem < 900)
     # urban intensity: gaussian cores around the centres
     urban = np.zeros_like(dem)
@@ -311,18 +346,28 @@ CLIMATE = ("precipitation", "eto", "temperature")
 
 
 def write_files(region: Region, grid: Grid, seed: int, workdir: Path) -> dict[str, Path]:
-    """GeoTIFFs, a 3-layer GeoPackage of boundaries, statistics CSV; returns their paths."""
+    """GeoTIFFs, a 3-layer GeoPackage of boundaries, statistics CSV; returns their paths.
+
+    The gridded layers are generated and written by blocks of :data:`BLOCK_ROWS` rows
+    (:func:`layer_blocks`), the county statistics summed block by block: the peak memory is the
+    whole-grid masks and county raster (6 bytes per cell) plus one block's temporaries."""
     workdir.mkdir(parents=True, exist_ok=True)
-    layers = make_layers(region, grid, seed)
-    paths: dict[str, Path] = {}
-    for name, arr in layers.items():
-        path = workdir / f"{name}.tif"
-        if name == "lulc":
-            _write_tif(path, arr, grid.transform, SRID, LULC_NODATA)
-        else:
-            _write_tif(path, np.where(np.isnan(arr), FLOAT_NODATA, arr).astype(np.float32), grid.transform, SRID,
-                       FLOAT_NODATA)
-        paths[name] = path
+    paths: dict[str, Path] = {name: workdir / f"{name}.tif" for name in LAYERS if name not in CLIMATE}
+    stats = _CountyStats(region, grid)
+    with contextlib.ExitStack() as stack:
+        files = {name: stack.enter_context(_open_tif(path, grid.width, grid.height,
+                                                     "uint8" if name == "lulc" else "float32",
+                                                     grid.transform, SRID,
+                                                     LULC_NODATA if name == "lulc" else FLOAT_NODATA))
+                 for name, path in paths.items()}
+        for r0, block in layer_blocks(region, grid, seed):
+            window = rasterio.windows.Window(0, r0, grid.width, block["lulc"].shape[0])
+            for name, arr in block.items():
+                if name != "lulc":
+                    arr = np.where(np.isnan(arr), FLOAT_NODATA, arr).astype(np.float32)
+                files[name].write(arr, 1, window=window)
+            stats.add(r0, block)
+            del block
     # climate layers: 0.1-degree geographic grids, as WorldClim-like products come
     for name in CLIMATE:
         paths[name] = _write_geographic(workdir / f"{name}_wgs84.tif", seed, name)
@@ -333,14 +378,17 @@ def write_files(region: Region, grid: Grid, seed: int, workdir: Path) -> dict[st
     region.cities.to_file(gpkg, layer="city", engine="pyogrio")
     region.counties.to_file(gpkg, layer="county", engine="pyogrio")
     paths["boundaries"] = gpkg
-    paths["stats"] = _write_stats(workdir / "county_stats_2020.csv", region, grid, layers, seed)
+    paths["stats"] = _write_stats(workdir / "county_stats_2020.csv", region, grid, stats, seed)
     return paths
 
 
+def _open_tif(path: Path, width: int, height: int, dtype, transform, crs, nodata):
+    return rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=1, dtype=dtype, crs=crs,
+                         transform=transform, nodata=nodata, tiled=True, blockxsize=256, blockysize=256)
+
+
 def _write_tif(path: Path, arr: np.ndarray, transform, crs, nodata) -> None:
-    with rasterio.open(path, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=1,
-                       dtype=arr.dtype, crs=crs, transform=transform, nodata=nodata, tiled=True,
-                       blockxsize=256, blockysize=256) as dst:
+    with _open_tif(path, arr.shape[1], arr.shape[0], arr.dtype, transform, crs, nodata) as dst:
         dst.write(arr, 1)
 
 
@@ -362,15 +410,36 @@ def _write_geographic(path: Path, seed: int, name: str) -> Path:
     return path
 
 
-def _write_stats(path: Path, region: Region, grid: Grid, layers: dict, seed: int) -> Path:
+class _CountyStats:
+    """Population, cropland and built-up cells and cells per county, summed block by block.
+
+    The population sum adds the pixels in row-major order into one float64 accumulator per county
+    (``np.add.at``), the very additions and order of ``np.bincount`` over the whole grid, so the
+    totals are bit-identical to a whole-grid pass; the counts are exact integers."""
+
+    def __init__(self, region: Region, grid: Grid):
+        self.index = rasterize([(g, i + 1) for i, g in enumerate(region.counties.geometry)],
+                               out_shape=(grid.height, grid.width), transform=grid.transform, fill=0, dtype="int32")
+        n = len(region.counties) + 1
+        self.pop = np.zeros(n)
+        self.crop = np.zeros(n, dtype=np.int64)
+        self.built = np.zeros(n, dtype=np.int64)
+        self.cells = np.zeros(n, dtype=np.int64)
+
+    def add(self, r0: int, block: dict[str, np.ndarray]) -> None:
+        lulc = block["lulc"]
+        index = self.index[r0:r0 + lulc.shape[0]].ravel()
+        n = self.pop.size
+        np.add.at(self.pop, index, np.nan_to_num(block["population"]).ravel())
+        self.crop += np.bincount(index, weights=(lulc == LULC["cropland"]).ravel(), minlength=n).astype(np.int64)
+        self.built += np.bincount(index, weights=(lulc == LULC["built_up"]).ravel(), minlength=n).astype(np.int64)
+        self.cells += np.bincount(index, minlength=n)
+
+
+def _write_stats(path: Path, region: Region, grid: Grid, stats: _CountyStats, seed: int) -> Path:
     rng = np.random.default_rng(seed + 3)
-    index = rasterize([(g, i + 1) for i, g in enumerate(region.counties.geometry)],
-                      out_shape=(grid.height, grid.width), transform=grid.transform, fill=0, dtype="int32")
-    n = len(region.counties) + 1
-    pop = np.bincount(index.ravel(), weights=np.nan_to_num(layers["population"]).ravel(), minlength=n)[1:]
-    crop = np.bincount(index.ravel(), weights=(layers["lulc"] == LULC["cropland"]).ravel().astype(float), minlength=n)[1:]
-    built = np.bincount(index.ravel(), weights=(layers["lulc"] == LULC["built_up"]).ravel().astype(float), minlength=n)[1:]
-    cells = np.bincount(index.ravel(), minlength=n)[1:].astype(float)
+    pop = stats.pop[1:]
+    crop, built, cells = (a[1:].astype(float) for a in (stats.crop, stats.built, stats.cells))
     ha = grid.pixel_area_m2 / 1e4
     urban_share = np.where(cells > 0, built / np.maximum(cells, 1), 0)
     gdp_pc = 3.5 + 9.0 * urban_share + rng.normal(0, 0.4, len(pop)).clip(-1, 1)  # 1e4 CNY per person
