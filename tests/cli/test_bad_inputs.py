@@ -187,6 +187,18 @@ CASES = [
     ("report-no-zoning", ["report", "--out", "{dir}/bare.html", "-a", "bare"], 1,
      "study area 'bare' has no succeeded zoning run", {"area": "bare"}),
     ("report-lang-compute", ["compute", "all", "--report-lang", "fr"], 1, "--report-lang: unknown language 'fr'"),
+    # cleaning up runs
+    ("runs-list-area-unknown", ["runs", "list", "-a", "nope"], 1, "unknown study area 'nope'"),
+    ("runs-drop-unknown", ["runs", "drop", "99999", "--yes"], 1, "no run 99999"),
+    ("runs-drop-read", ["runs", "drop", "{services}", "--yes"], 1,
+     "cannot drop services run {services}: it is read by run(s)"),
+    ("runs-drop-published", ["runs", "drop", "{zoning}", "--yes"], 1,
+     "cannot drop zoning run {zoning}: it is published in bi"),
+    ("runs-drop-parent", ["runs", "drop", "{pipeline}", "--yes"], 1,
+     "cannot drop pipeline run {pipeline}: it is the parent of run(s)"),
+    ("runs-drop-other-area", ["runs", "drop", "{services}", "-a", "bare", "--yes"], 1,
+     "no run {services} in study area 'bare'", {"area": "bare"}),
+    ("runs-prune-keep", ["runs", "prune", "--keep", "-1", "--yes"], 1, "--keep must be 0 or more"),
     # files of the loaders
     ("load-raster-missing", ["load", "raster", "dem2", "{dir}/missing.tif", "--kind", "continuous", "--unit", "m"], 1,
      "missing.tif"),

@@ -25,6 +25,7 @@ from restore_db.cli import demo as demo_cmd
 from restore_db.cli import export as export_cmd
 from restore_db.cli import load as load_cmd
 from restore_db.cli import report as report_cmd
+from restore_db.cli import runs as runs_cmd
 from restore_db.cli import status as status_cmd
 from restore_db.cli import study_area as study_area_cmd
 from restore_db.cli._common import err
@@ -55,6 +56,7 @@ app.add_typer(study_area_cmd.app, name="study-area")
 app.add_typer(load_cmd.app, name="load")
 app.add_typer(compute_cmd.app, name="compute")
 app.add_typer(export_cmd.app, name="export")
+app.add_typer(runs_cmd.app, name="runs")
 app.command("demo")(demo_cmd.demo)
 app.command("status")(status_cmd.status)
 app.command("report")(report_cmd.report)
