@@ -83,6 +83,14 @@ CREATE TABLE core.layer (
 COMMENT ON TABLE core.layer IS 'Raster layers of a study area: kind, unit, nodata, source file and checksum, statistics';
 COMMENT ON COLUMN core.layer.load_options IS 'Options of the load that changed what was stored and have no column of their own (band, source nodata); NULL for layers loaded before they were recorded, and for computed layers';
 
+CREATE TABLE core.layer_class_count (
+    layer_id  integer NOT NULL REFERENCES core.layer ON DELETE CASCADE,
+    code      integer NOT NULL,
+    cells     bigint NOT NULL CHECK (cells > 0),
+    PRIMARY KEY (layer_id, code)
+);
+COMMENT ON TABLE core.layer_class_count IS 'Cells of each class code of a categorical source layer, nodata excluded (ST_ValueCount of the whole layer), stored by the raster loader as it writes the tiles: the classes a land-use table must cover, known without reading the tiles';
+
 -- Administrative units are versioned: loading boundaries again never deletes a
 -- unit that a run's results refer to. core.admin_unit_version holds every unit
 -- ever loaded; a unit replaced by a later load gets superseded_at and stays,

@@ -2,17 +2,18 @@
 -- layers, versioned administrative units, zones, county statistics): keys,
 -- generated columns and the constraints that reject bad rows.
 BEGIN;
-SELECT plan(64);
+SELECT plan(71);
 
 -- tables, views, keys ---------------------------------------------------------------
 SELECT has_table('core', t, format('table core.%s exists', t))
-FROM unnest(ARRAY['study_area', 'run', 'layer', 'admin_unit_version', 'zone']) AS t;
+FROM unnest(ARRAY['study_area', 'run', 'layer', 'layer_class_count', 'admin_unit_version', 'zone']) AS t;
 SELECT has_table('src', 'county_stat', 'table src.county_stat exists');
 SELECT has_view('core', 'admin_unit', 'core.admin_unit is a view (the current boundaries)');
 
 SELECT col_is_pk('core', 'study_area', 'study_area_id', 'study_area key');
 SELECT col_is_pk('core', 'run', 'run_id', 'run key');
 SELECT col_is_pk('core', 'layer', 'layer_id', 'layer key');
+SELECT col_is_pk('core', 'layer_class_count', ARRAY['layer_id', 'code'], 'layer_class_count key');
 SELECT col_is_pk('core', 'admin_unit_version', 'unit_id', 'admin unit key');
 SELECT col_is_pk('core', 'zone', 'zone_id', 'zone key');
 SELECT col_is_pk('src', 'county_stat', ARRAY['study_area_id', 'code', 'year', 'variable'], 'county_stat key');
@@ -21,6 +22,7 @@ SELECT fk_ok('core', 'run', 'study_area_id', 'core', 'study_area', 'study_area_i
 SELECT fk_ok('core', 'run', 'parent_run_id', 'core', 'run', 'run_id');
 SELECT fk_ok('core', 'layer', 'study_area_id', 'core', 'study_area', 'study_area_id');
 SELECT fk_ok('core', 'layer', 'run_id', 'core', 'run', 'run_id');
+SELECT fk_ok('core', 'layer_class_count', 'layer_id', 'core', 'layer', 'layer_id');
 SELECT fk_ok('core', 'admin_unit_version', 'study_area_id', 'core', 'study_area', 'study_area_id');
 SELECT fk_ok('core', 'zone', 'study_area_id', 'core', 'study_area', 'study_area_id');
 SELECT fk_ok('src', 'county_stat', 'study_area_id', 'core', 'study_area', 'study_area_id');
@@ -104,6 +106,28 @@ SELECT throws_ok($$INSERT INTO core.layer (study_area_id, name, kind, unit, pixe
 DELETE FROM core.run WHERE label = 'child';
 SELECT is((SELECT count(*)::integer FROM core.layer WHERE table_name = 't010_lulc_run'), 0,
           'deleting a run deletes its computed layers');
+
+-- class counts of a categorical layer, gone with the layer
+INSERT INTO core.layer_class_count (layer_id, code, cells)
+SELECT layer_id, code, cells FROM core.layer, (VALUES (1, 120), (-3, 5)) v (code, cells)
+WHERE table_name = 't010_lulc';
+SELECT throws_ok($$INSERT INTO core.layer_class_count (layer_id, code, cells)
+                   SELECT layer_id, 2, 0 FROM core.layer WHERE table_name = 't010_lulc'$$, '23514', NULL,
+                 'a class is counted with at least one cell');
+SELECT throws_ok($$INSERT INTO core.layer_class_count (layer_id, code, cells)
+                   SELECT layer_id, 1, 7 FROM core.layer WHERE table_name = 't010_lulc'$$, '23505', NULL,
+                 'a class is counted once per layer');
+INSERT INTO core.layer (study_area_id, name, kind, unit, pixel_type, nodata, table_schema, table_name)
+SELECT study_area_id, 'lulc_gone', 'categorical', 'class', '16BSI', -32768, 'src', 't010_lulc_gone'
+FROM core.study_area WHERE name = 't010';
+INSERT INTO core.layer_class_count (layer_id, code, cells)
+SELECT layer_id, 4, 9 FROM core.layer WHERE table_name = 't010_lulc_gone';
+DELETE FROM core.layer WHERE table_name = 't010_lulc_gone';
+SELECT is((SELECT count(*)::integer FROM core.layer_class_count c
+           WHERE NOT EXISTS (SELECT 1 FROM core.layer l WHERE l.layer_id = c.layer_id)), 0,
+          'deleting a layer deletes its class counts');
+SELECT is((SELECT sum(cells)::integer FROM core.layer_class_count JOIN core.layer USING (layer_id)
+           WHERE table_name = 't010_lulc'), 125, 'the counts of the other layer stay');
 
 -- administrative units: versioned, core.admin_unit is the current ones ---------------
 -- a 10 km square: area 1e8 m2

@@ -165,3 +165,43 @@ def test_revision_0007_updates_references_but_keeps_a_users_edit(new_db):
                      " VALUES ('g', 32650, 0, 1000, 10, 30, 20, 16)")
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="tile 6 is not on the grid"):
             conn.execute("SELECT core.tile_envelope(core.study_area_id('g'), 6)")
+
+
+def test_revision_0014_counts_the_classes_of_layers_loaded_before(new_db):
+    """Upgrading a database of revision 0013 that holds a categorical layer: its class counts are stored, equal to
+    ST_ValueCount of its tiles; a continuous layer and a computed layer get none, and a registered layer whose
+    tile table is missing does not stop the upgrade."""
+    url = new_db("r0014")
+    cfg = migrate.alembic_config(url)
+    command.upgrade(cfg, "0013")
+    with psycopg.connect(url) as conn:
+        (area_id,) = conn.execute(
+            "INSERT INTO core.study_area (name, srid, origin_x, origin_y, pixel_size, width, height, tile_size)"
+            " VALUES ('m', 32650, 0, 40, 10, 20, 4, 16) RETURNING study_area_id").fetchone()
+        for table, pixel_type in (("m__lulc", "16BSI"), ("m__dem", "32BF")):
+            conn.execute(sql.SQL("CREATE TABLE src.{} (tile_id integer PRIMARY KEY, rast raster NOT NULL)").format(
+                sql.Identifier(table)))
+            # two tiles: 16 x 4 with values in its first 4 columns, and the cut edge tile 4 x 4 (rows of values)
+            for tile_id, x0, width, values in ((0, 0, 16, "ARRAY[[1,1,2,7],[7,7,-32768,2],[1,1,1,1],[2,2,2,2]]"),
+                                               (1, 160, 4, "ARRAY[[7,7],[7,7],[5,5],[-32768,-32768]]")):
+                conn.execute(sql.SQL(
+                    "INSERT INTO src.{} SELECT %s, ST_SetValues(ST_AddBand(ST_MakeEmptyRaster(%s, 4, %s, 40, 10, -10,"
+                    " 0, 0, 32650), %s::text, -32768::double precision, -32768::double precision), 1, 1, 1, "
+                    + values + "::double precision[][])").format(
+                    sql.Identifier(table)), (tile_id, width, x0, pixel_type))
+        conn.execute("INSERT INTO core.run (study_area_id, stage) VALUES (%s, 'services')", (area_id,))
+        conn.execute(
+            """INSERT INTO core.layer (study_area_id, name, kind, unit, pixel_type, nodata, table_schema, table_name,
+                   run_id) VALUES
+               (%(a)s, 'lulc', 'categorical', 'class', '16BSI', -32768, 'src', 'm__lulc', NULL),
+               (%(a)s, 'dem', 'continuous', 'm', '32BF', -32768, 'src', 'm__dem', NULL),
+               (%(a)s, 'gone', 'categorical', 'class', '16BSI', -32768, 'src', 'm__gone', NULL),
+               (%(a)s, 'zones', 'categorical', 'class', '16BSI', -32768, 'src', 'm__lulc_copy',
+                (SELECT max(run_id) FROM core.run))""", {"a": area_id})
+    command.upgrade(cfg, "0014")
+    with psycopg.connect(url) as conn:
+        counts = conn.execute("""SELECT l.name, c.code, c.cells FROM core.layer_class_count c JOIN core.layer l
+                                 USING (layer_id) ORDER BY 1, 2""").fetchall()
+        scanned = conn.execute("""SELECT 'lulc', value::integer, sum(count)::bigint
+                                  FROM src.m__lulc, ST_ValueCount(rast, 1, true) GROUP BY 2 ORDER BY 2""").fetchall()
+    assert counts == scanned == [("lulc", 1, 6), ("lulc", 2, 6), ("lulc", 5, 2), ("lulc", 7, 7)]

@@ -21,7 +21,9 @@ from helpers import alignment, create_area, expect_input_error, layer_row, read_
 from restore_db.grid import studyarea
 from restore_db.cli import app
 from restore_db.errors import InputError
-from restore_db.load.raster import load_raster
+from restore_db.load import raster as raster_loader
+from restore_db.load.params import class_counts, lulc_codes_in_layer
+from restore_db.load.raster import build_overviews, load_raster
 
 SRID = 32650
 OX, OY, PX = 400000.0, 4500000.0, 100.0
@@ -229,8 +231,9 @@ def test_overviews_registered(conn, area16, tmp_path):
     arr = rng.integers(1, 6, size=(H, W)).astype(np.uint8)
     path = write_tif(tmp_path / "lulc.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=255)
     with conn.transaction():
-        load_raster(conn, area16, "lulc", path, "categorical", "class")
+        info = load_raster(conn, area16, "lulc", path, "categorical", "class", overviews=True)
     overviews = overview_rows(conn, "t__lulc")
+    assert info.overviews == [r[2] for r in overviews] == [4]   # 117 tiles: 1/16 would span less than a tile
     assert overviews, "no overview registered in raster_overviews"
     for schema, table, factor in overviews:
         assert schema == "src" and factor > 1
@@ -243,6 +246,36 @@ def test_overviews_registered(conn, area16, tmp_path):
         assert n > 0 and (scale_x, scale_y, srid) == (factor * PX, -factor * PX, SRID)
         assert set(values) <= set(np.unique(arr).tolist())  # nearest neighbour: no invented classes
     assert layer_row(conn, "t", "lulc")["pixel_type"] == "16BSI"
+
+
+def test_overviews_only_on_request(conn, area16, tmp_path):
+    """A load builds no overview (nothing restore-db computes or publishes reads them); loading the same file again
+    with overviews, or build_overviews, adds them to the stored layer without writing its tiles again."""
+    arr = np.random.default_rng(9).random((H, W)).astype(np.float32)
+    path = write_tif(tmp_path / "p.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999.0)
+    with conn.transaction():
+        info = load_raster(conn, area16, "p", path, "continuous", "mm/yr")
+    assert info.overviews == [] and overview_rows(conn, "t__p") == []
+    xmin = conn.execute("SELECT xmin::text FROM src.t__p WHERE tile_id = 0").fetchone()
+    with conn.transaction():
+        again = load_raster(conn, area16, "p", path, "continuous", "mm/yr", overviews=True)
+    assert again.unchanged and again.overviews == [4] and [r[2] for r in overview_rows(conn, "t__p")] == [4]
+    assert conn.execute("SELECT xmin::text FROM src.t__p WHERE tile_id = 0").fetchone() == xmin  # tiles not rewritten
+    (o_table,) = conn.execute("SELECT o_table_name FROM raster_overviews WHERE r_table_name = 't__p'").fetchone()
+    o_cells = conn.execute(sql.SQL("SELECT count(*), min(ST_ScaleX(rast)) FROM src.{}").format(
+        sql.Identifier(o_table))).fetchone()
+    assert o_cells[0] > 0 and o_cells[1] == 4 * PX
+    with conn.transaction():   # asked again: kept as they are
+        assert build_overviews(conn, area16, "p") == [4]
+        assert load_raster(conn, area16, "p", path, "continuous", "mm/yr", overviews=True).overviews == [4]
+    assert len(overview_rows(conn, "t__p")) == 1
+
+    other = write_tif(tmp_path / "q.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999.0)
+    with conn.transaction():
+        load_raster(conn, area16, "q", other, "continuous", "mm/yr")
+        assert build_overviews(conn, area16, "q") == [4]
+    assert [r[2] for r in overview_rows(conn, "t__q")] == [4]
+    expect_input_error(conn, build_overviews, conn, area16, "nope", match=["'nope'", "no source layer"])
 
 
 def test_layer_alignment_detects_a_misplaced_tile(conn, area, tmp_path):
@@ -285,6 +318,161 @@ def test_on_grid_source_with_other_extent(conn, area, tmp_path):
     ids = [r[0] for r in conn.execute("SELECT tile_id FROM src.t__part ORDER BY 1").fetchall()]
     assert ids == [6, 7, 10, 11]  # rows 100-138 and columns 150-202 of the grid
     assert all(a[2] for a in alignment(conn, "t").values())
+
+
+def tile_bytes(conn, table: str) -> dict[int, bytes]:
+    return dict(conn.execute(sql.SQL("SELECT tile_id, ST_AsBinary(rast) FROM src.{}").format(
+        sql.Identifier(table))).fetchall())
+
+
+LOAD_FIGURES = ("pixel_type", "nodata", "valid_cells", "nodata_share", "min_value", "max_value", "mean_value",
+                "resampling")
+
+
+@pytest.mark.parametrize("kind", ["categorical", "continuous"])
+@pytest.mark.parametrize("shape,offset", [((H, W), (0, 0)), ((H + 12, W + 20), (5, 7)), ((50, 90), (-100, -150)),
+                                          ((60, 70), (-30, -40))], ids=["same", "larger", "past-edge", "inside"])
+def test_on_grid_source_read_directly_equals_the_warp(conn, area, tmp_path, monkeypatch, kind, shape, offset):
+    """A source on the grid's lattice is read window by window, without GDAL's warper; its tiles equal, byte for
+    byte, those the warp by nearest neighbour writes (the way such a source was loaded before), whatever part of
+    the grid the file covers. ``offset``: the source cell (row, col) on grid cell (0, 0)."""
+    rng = np.random.default_rng(sum(shape))
+    if kind == "categorical":
+        arr = rng.integers(-3, 40, size=shape).astype(np.int16)
+        nodata, unit = -3, "class"
+    else:
+        arr = rng.normal(300, 100, size=shape).astype(np.float32)
+        arr[rng.random(shape) < 0.05] = -9999.0
+        arr[1, 1] = np.nan
+        nodata, unit = -9999.0, "m"
+    transform = Affine(PX, 0, OX - offset[1] * PX, 0, -PX, OY + offset[0] * PX)
+    path = write_tif(tmp_path / "src.tif", arr, "EPSG:32650", transform, nodata=nodata)
+
+    def no_warp(*args, **kwargs):
+        raise AssertionError("an on-grid source went through the warper")
+
+    with monkeypatch.context() as m, conn.transaction():
+        m.setattr(raster_loader, "WarpedVRT", no_warp)
+        direct = load_raster(conn, area, "direct", path, kind, unit)
+    with monkeypatch.context() as m, conn.transaction():
+        m.setattr(raster_loader, "_same_grid", lambda *args: False)
+        warped = load_raster(conn, area, "warped", path, kind, unit, resampling="nearest")
+    direct_tiles, warped_tiles = tile_bytes(conn, "t__direct"), tile_bytes(conn, "t__warped")
+    assert direct_tiles and direct_tiles == warped_tiles
+    rows = [layer_row(conn, "t", name) for name in ("direct", "warped")]
+    assert [{k: r[k] for k in LOAD_FIGURES} for r in rows][0] == [{k: r[k] for k in LOAD_FIGURES} for r in rows][1]
+    assert direct.class_counts == warped.class_counts
+    r0, c0 = max(0, -offset[0]), max(0, -offset[1])
+    r1, c1 = min(H, shape[0] - offset[0]), min(W, shape[1] - offset[1])
+    stored, stored_nodata, _ = read_layer(conn, "t", "direct")
+    inside = arr[r0 + offset[0]:r1 + offset[0], c0 + offset[1]:c1 + offset[1]]
+    valid = (inside != nodata) & ~np.isnan(inside.astype(np.float64))
+    np.testing.assert_array_equal(stored[r0:r1, c0:c1], np.where(valid, inside, stored_nodata).astype(stored.dtype))
+    assert direct.valid_cells == valid.sum()
+
+
+@pytest.mark.parametrize("kind", ["categorical", "continuous"])
+def test_finer_source_on_a_sub_lattice_gives_the_same_tiles(conn, area, tmp_path, kind):
+    """The same data at half the pixel size (each cell a 2 x 2 block), loaded by mode or average, gives the tiles
+    of the on-grid file, byte for byte: the warped path and the direct read agree where they must."""
+    rng = np.random.default_rng(21)
+    if kind == "categorical":
+        arr = rng.integers(1, 9, size=(H, W)).astype(np.uint8)
+        arr[rng.random((H, W)) < 0.05] = 255
+        nodata, unit = 255, "class"
+    else:
+        arr = rng.normal(300, 100, size=(H, W)).astype(np.float32)
+        arr[rng.random((H, W)) < 0.05] = -9999.0
+        nodata, unit = -9999.0, "m"
+    path = write_tif(tmp_path / "grid.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=nodata)
+    fine = write_tif(tmp_path / "fine.tif", np.repeat(np.repeat(arr, 2, axis=0), 2, axis=1), "EPSG:32650",
+                     Affine(PX / 2, 0, OX, 0, -PX / 2, OY), nodata=nodata)
+    with conn.transaction():
+        on_grid = load_raster(conn, area, "grid", path, kind, unit)
+        finer = load_raster(conn, area, "fine", fine, kind, unit)
+    assert (on_grid.resampling, finer.resampling) == ("nearest", "mode" if kind == "categorical" else "average")
+    assert tile_bytes(conn, "t__grid") == tile_bytes(conn, "t__fine")
+    assert on_grid.class_counts == finer.class_counts
+
+
+def stored_counts(conn, layer: str) -> dict[int, int]:
+    return dict(conn.execute(
+        """SELECT c.code, c.cells FROM core.layer_class_count c JOIN core.layer l USING (layer_id)
+           JOIN core.study_area a USING (study_area_id)
+           WHERE a.name = 't' AND l.name = %s AND l.run_id IS NULL ORDER BY 1""", (layer,)).fetchall())
+
+
+def value_counts(conn, table: str) -> dict[int, int]:
+    """ST_ValueCount of every tile of a layer, summed: what the class checks scanned before the counts were
+    stored."""
+    return dict(conn.execute(sql.SQL(
+        "SELECT value::integer, sum(count)::bigint FROM src.{}, ST_ValueCount(rast, 1, true) GROUP BY 1 ORDER BY 1"
+    ).format(sql.Identifier(table))).fetchall())
+
+
+@pytest.mark.parametrize("dtype,codes", [(np.uint8, [0, 1, 7, 200]), (np.int16, [-500, 0, 12, 32767]),
+                                         (np.int32, [-70000, 1, 5_000_000])])
+def test_class_counts_stored_at_load_equal_st_valuecount(conn, area, tmp_path, dtype, codes):
+    rng = np.random.default_rng(len(codes))
+    arr = rng.choice(np.array(codes, dtype=dtype), size=(H, W))
+    nodata = 254 if dtype == np.uint8 else -1
+    arr[rng.random((H, W)) < 0.1] = nodata
+    arr[64:128, 64:128] = nodata   # a tile without any class: not stored
+    path = write_tif(tmp_path / "lulc.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=nodata)
+    with conn.transaction():
+        info = load_raster(conn, area, "lulc", path, "categorical", "class")
+    expected = {int(c): int((arr == c).sum()) for c in codes if (arr == c).any()}
+    assert info.class_counts == stored_counts(conn, "lulc") == value_counts(conn, "t__lulc") == expected
+    assert sum(expected.values()) == info.valid_cells
+    assert lulc_codes_in_layer(conn, area, "lulc") == sorted(expected)
+
+
+def test_class_counts_of_a_warped_source_and_none_for_a_continuous_layer(conn, area, tmp_path):
+    west, north, ncols, nrows, _, _ = lonlat_source(0.002)
+    rng = np.random.default_rng(4)
+    codes = rng.integers(1, 12, size=(nrows, ncols)).astype(np.uint8)
+    codes[:, :5] = 0
+    path = write_tif(tmp_path / "ll.tif", codes, "EPSG:4326", Affine(0.002, 0, west, 0, -0.002, north), nodata=0)
+    cont = write_tif(tmp_path / "c.tif", np.ones((H, W), np.float32), "EPSG:32650", GRID_TRANSFORM, nodata=-1.0)
+    with conn.transaction():
+        info = load_raster(conn, area, "lulc", path, "categorical", "class")
+        flat = load_raster(conn, area, "c", cont, "continuous", "1")
+    assert info.class_counts == stored_counts(conn, "lulc") == value_counts(conn, "t__lulc")
+    assert sum(info.class_counts.values()) == info.valid_cells
+    assert flat.class_counts is None and stored_counts(conn, "c") == {}
+    expect_input_error(conn, lulc_codes_in_layer, conn, area, "c", match=["'c'", "not categorical"])
+    assert lulc_codes_in_layer(conn, area, "absent") is None
+
+
+def test_class_counts_follow_a_replace_and_are_read_not_scanned(conn, area, tmp_path):
+    """The class checks read the counts stored with the layer: a replace stores the new ones (the old go with the
+    old layer), a change of the tiles behind the loader's back is not seen, and a layer without stored counts is
+    counted once with ST_ValueCount and its counts stored."""
+    base = np.resize(np.array([1, 2, 3], np.uint8), (H, W))
+    first = write_tif(tmp_path / "a.tif", base, "EPSG:32650", GRID_TRANSFORM, nodata=255)
+    second = write_tif(tmp_path / "b.tif", np.where(base == 3, 4, base).astype(np.uint8), "EPSG:32650",
+                       GRID_TRANSFORM, nodata=255)
+    with conn.transaction():
+        load_raster(conn, area, "lulc", first, "categorical", "class")
+    old_id = layer_row(conn, "t", "lulc")["layer_id"]
+    assert lulc_codes_in_layer(conn, area, "lulc") == [1, 2, 3]
+    with conn.transaction():
+        info = load_raster(conn, area, "lulc", second, "categorical", "class", replace=True)
+    assert lulc_codes_in_layer(conn, area, "lulc") == [1, 2, 4]
+    assert info.class_counts == stored_counts(conn, "lulc") == value_counts(conn, "t__lulc")
+    assert conn.execute("SELECT count(*) FROM core.layer_class_count WHERE layer_id = %s", (old_id,)).fetchone() == (0,)
+    with conn.transaction():
+        again = load_raster(conn, area, "lulc", second, "categorical", "class")
+    assert again.unchanged and again.class_counts == info.class_counts
+
+    # read, not scanned: a tile changed by hand (class 9 in cell 0, 0) is not seen ...
+    conn.execute("UPDATE src.t__lulc SET rast = ST_SetValue(rast, 1, 1, 1, 9) WHERE tile_id = 0")
+    assert lulc_codes_in_layer(conn, area, "lulc") == [1, 2, 4]
+    # ... until the counts are gone: then the layer is counted once, and the counts stored
+    conn.execute("DELETE FROM core.layer_class_count")
+    counted = class_counts(conn, area, "lulc")
+    assert 9 in counted and counted == value_counts(conn, "t__lulc") == stored_counts(conn, "lulc")
+    conn.rollback()
 
 
 # ---------------------------------------------------------------- (b) reprojection
@@ -513,7 +701,7 @@ def test_existing_layer_needs_replace(conn, area16, tmp_path):
     first = write_tif(tmp_path / "first.tif", np.ones((H, W), dtype=np.float32), "EPSG:32650", GRID_TRANSFORM,
                       nodata=-9999.0)
     with conn.transaction():
-        load_raster(conn, area, "x", first, "continuous", "m")
+        load_raster(conn, area, "x", first, "continuous", "m", overviews=True)
     ov = conn.execute("SELECT o_table_name FROM raster_overviews WHERE r_table_name = 't__x'").fetchall()
     assert ov, "the first load made overview tables"
     second_arr = np.full((H, W), 7.5, dtype=np.float32)
@@ -531,7 +719,7 @@ def test_existing_layer_needs_replace(conn, area16, tmp_path):
     assert conn.execute("SELECT count(*) FROM raster_overviews WHERE r_table_name = 't__x'").fetchone()[0] == 0
     # and a second replace with overviews works (no left-over table in the way)
     with conn.transaction():
-        load_raster(conn, area, "x", first, "continuous", "m", replace=True)
+        load_raster(conn, area, "x", first, "continuous", "m", replace=True, overviews=True)
     assert conn.execute("SELECT count(*) FROM raster_overviews WHERE r_table_name = 't__x'").fetchone()[0] >= 1
 
 

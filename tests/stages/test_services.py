@@ -686,6 +686,21 @@ def test_soil_b_factor_from_ndvi(syn):
     assert fvc_record["percentiles"] == [5.0, 95.0]
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 101, 20_000])
+def test_ndvi_percentiles_equal_numpy_on_float64(n):
+    """soil.percentiles partitions float32 values in place and interpolates in float64: equal bit for bit to
+    np.percentile (linear) of the same values as float64, repeated values and the bounds included."""
+    from restore_db.stages.services.soil import percentiles
+
+    rng = np.random.default_rng(n)
+    for values in (rng.normal(0.4, 0.3, n).astype(np.float32),
+                   rng.integers(-3, 4, n).astype(np.float32) / np.float32(7)):   # many ties
+        pcts = [0.0, 5.0, 33.3, 50.0, 95.0, 99.99, 100.0]
+        expected = np.percentile(values.astype(np.float64), pcts)
+        got = percentiles(values.copy(), pcts)
+        assert [float(v) for v in expected] == got
+
+
 def test_soil_demand_above_tolerance(syn):
     soil_inputs(syn)
     syn.scalars({"soil_demand_tolerance": 1, "a_tol": 2.0}, name="tolerance")
@@ -705,6 +720,33 @@ def test_missing_class_value_in_coefficient_table(syn):
     syn.lulc_params("gap", table)
     expect_input_error(syn.conn, compute_services, syn.conn, syn.area, ["carbon"], params="gap",
                        match=["'c_soil' has no value for land-use class(es) 3", "gap"])
+
+
+def test_land_use_classes_are_read_from_the_counts_stored_with_the_layer(syn):
+    """The class checks of a run read the class counts the raster loader stored (core.layer_class_count), not the
+    tiles: a replaced land use brings its own counts, and a class recorded there is checked."""
+    lulc = syn.layers["lulc"].copy()
+    lulc[0, 0] = 7   # a class without coefficients
+    path = write_tif(syn.tmp / "lulc7.tif", np.where(np.isnan(lulc), 255, lulc).astype(np.uint8), "EPSG:32650",
+                     TRANSFORM, nodata=255)
+    with syn.conn.transaction():
+        load_raster(syn.conn, syn.area, "lulc", path, "categorical", "class", replace=True)
+    counts = dict(syn.conn.execute("SELECT code, cells FROM core.layer_class_count").fetchall())
+    assert counts == {c: int((lulc == c).sum()) for c in range(1, 8)}
+    expect_input_error(syn.conn, compute_services, syn.conn, syn.area, ["carbon"], sides=("supply",),
+                       match=["has no value for land-use class(es) 7 present in layer 'lulc'"])
+    with syn.conn.transaction():   # replaced again: class 7 is gone
+        load_raster(syn.conn, syn.area, "lulc", syn.tmp / "lulc.tif", "categorical", "class", replace=True)
+    syn.conn.commit()
+    assert syn.conn.execute("SELECT count(*) FROM core.layer_class_count").fetchone() == (6,)
+    run_id, _ = syn.compute(["carbon"], sides=("supply",))
+    assert syn.run_row(run_id)[0] == "succeeded"
+    # a class recorded with the layer is checked although no tile holds it: the counts are what the run reads
+    syn.conn.execute("INSERT INTO core.layer_class_count (layer_id, code, cells) "
+                     "SELECT layer_id, 8, 1 FROM core.layer WHERE name = 'lulc' AND run_id IS NULL")
+    with pytest.raises(InputError, match=r"land-use class\(es\) 8 present in layer 'lulc'"):
+        compute_services(syn.conn, syn.area, ["carbon"], sides=("supply",))
+    syn.conn.rollback()
 
 
 def test_negative_coefficient_rejected_at_load(syn):

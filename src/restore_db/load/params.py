@@ -51,19 +51,41 @@ def _numeric(series: pd.Series, path: Path, column: str, keys) -> pd.Series:
     return values
 
 
-def lulc_codes_in_layer(conn: psycopg.Connection, area: StudyArea, layer: str) -> list[int] | None:
-    """Distinct class codes present in a categorical layer, or None when the layer is absent."""
-    row = layers.source_layer(conn, area, layer)
-    if row is None:
+def class_counts(conn: psycopg.Connection, area: StudyArea, layer: str) -> dict[int, int] | None:
+    """{class code: cells} of the categorical source layer ``layer`` (nodata excluded), or None when the layer is
+    absent.
+
+    Read from ``core.layer_class_count``, where the raster loader stores them: no tile is read. A layer whose
+    counts are not stored (written by other means than the loader) is counted once with ``ST_ValueCount`` and
+    its counts stored. Raises InputError for a continuous layer.
+    """
+    rows = conn.execute(
+        """SELECT l.layer_id, l.table_schema, l.table_name, l.kind, c.code, c.cells
+           FROM core.layer l LEFT JOIN core.layer_class_count c USING (layer_id)
+           WHERE l.study_area_id = %s AND l.name = %s AND l.run_id IS NULL ORDER BY c.code""",
+        (area.study_area_id, layer)).fetchall()
+    if not rows:
         return None
-    schema, table, kind = row
+    layer_id, schema, table, kind = rows[0][:4]
     if kind != "categorical":
         raise InputError(f"layer {layer!r} of study area {area.name!r} is not categorical")
-    rows = conn.execute(
-        sql.SQL("SELECT DISTINCT (ST_ValueCount(rast, 1, true)).value::integer FROM {}.{} ORDER BY 1").format(
-            sql.Identifier(schema), sql.Identifier(table))
-    ).fetchall()
-    return [r[0] for r in rows]
+    if rows[0][4] is not None:
+        return {code: cells for *_, code, cells in rows}
+    counts = dict(conn.execute(
+        sql.SQL("""SELECT value::integer, sum(count)::bigint FROM {}.{}, ST_ValueCount(rast, 1, true)
+                   GROUP BY 1 ORDER BY 1""").format(sql.Identifier(schema), sql.Identifier(table))).fetchall())
+    if counts:
+        from restore_db.load.raster import store_class_counts
+
+        store_class_counts(conn, layer_id, counts)
+    return counts
+
+
+def lulc_codes_in_layer(conn: psycopg.Connection, area: StudyArea, layer: str) -> list[int] | None:
+    """Distinct class codes present in a categorical layer (:func:`class_counts`), or None when the layer is
+    absent."""
+    counts = class_counts(conn, area, layer)
+    return None if counts is None else sorted(counts)
 
 
 def check_classes_cover_layer(conn, area: StudyArea, codes: set[int], what: str, layer: str | None = None) -> None:

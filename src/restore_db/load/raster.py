@@ -4,16 +4,22 @@ The file is warped (GDAL WarpedVRT) to the grid CRS, origin and pixel size,
 one row of tiles at a time, so memory stays bounded by a tile row. Resampling
 defaults follow docs/models/conventions.md#grid-crs-and-alignment: categorical layers use nearest neighbour, or
 mode when the source is finer than the grid; continuous layers use bilinear,
-or average when the source is finer. A source already on the grid is copied
-cell for cell (nearest).
+or average when the source is finer. A source already on the grid (same CRS,
+pixel size and lattice) is not warped: its windows are read directly, cell for
+cell, which gives the values the warp by nearest neighbour gives.
 
 Storage: categorical -> 16-bit signed integers (32-bit when codes need it),
 nodata -32768; continuous -> float32, nodata = float32 lowest (as InVEST).
 Tiles are written with a text COPY of hex WKB; tiles without any valid pixel
-are not stored. Then a GiST index on the tile hulls, the PostGIS raster
-constraints (so ``raster_columns`` answers at once) and overviews (4, 16, 64
-while an overview still spans a full tile) make the table open quickly
-in QGIS.
+are not stored. The cells of each class of a categorical layer are counted as
+the tiles are written and stored in ``core.layer_class_count`` (what
+``ST_ValueCount`` of the whole layer gives), so the checks that every class
+has a coefficient never scan the tiles. Then a GiST index on the tile hulls
+and the PostGIS raster constraints (so ``raster_columns`` answers at once).
+Overviews (4, 16, 64 while an overview still spans a full tile), which only a
+person viewing the source layer in QGIS needs, are built on request
+(``overviews=True``, or :func:`build_overviews` later): no computation,
+``bi`` view or stored QGIS project reads them.
 
 Checks: the file's band (``--band``, required when it has several), CRS
 (``--src-crs`` for a file without one or with a local engineering CRS) and
@@ -25,9 +31,10 @@ reload rule of :mod:`restore_db.load.common`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +79,8 @@ class LayerInfo:
     mean_value: float | None
     resampling: str
     unchanged: bool = False  # the layer was loaded from the same file with the same options: nothing written
+    class_counts: dict[int, int] | None = None  # categorical: cells of each class code (core.layer_class_count)
+    overviews: list[int] = field(default_factory=list)  # the overview factors the layer has
 
 
 # Plausible values of the layers the services read, by (layer name, unit): a layer whose values fall
@@ -121,6 +130,8 @@ def _source_resolution_in_grid_units(src, grid, grid_in_src) -> float:
 
 
 def _same_grid(src, src_crs, dst_crs, grid) -> bool:
+    """Whether the source is on the lattice of the grid: the same CRS and pixel size, an origin a whole number
+    of pixels away (any extent)."""
     if not PyprojCRS.from_user_input(src_crs.to_wkt()).equals(dst_crs):
         return False
     t = src.transform
@@ -129,6 +140,62 @@ def _same_grid(src, src_crs, dst_crs, grid) -> bool:
     dx = (t.c - grid.origin_x) / grid.pixel_size
     dy = (grid.origin_y - t.f) / grid.pixel_size
     return abs(dx - round(dx)) < 1e-6 and abs(dy - round(dy)) < 1e-6
+
+
+def _offset(src, grid) -> tuple[int, int]:
+    """(row, column) of the source cell that lies on grid cell (0, 0), for a source on the grid's lattice."""
+    t = src.transform
+    return round((t.f - grid.origin_y) / grid.pixel_size), round((grid.origin_x - t.c) / grid.pixel_size)
+
+
+@contextlib.contextmanager
+def _stripes(src, band: int, src_crs, dst_crs, grid, method: Resampling, src_nodata: float, on_grid: bool):
+    """A reader ``read(row0, height) -> array`` of the grid rows row0 .. row0 + height - 1 over the grid's width,
+    in the source's type, ``src_nodata`` where the source has no cell.
+
+    A source on the grid's lattice (``on_grid``) is read directly, one window of the file per stripe: the cells
+    the warp by nearest neighbour would copy, without the warper. Any other source goes through a WarpedVRT.
+    """
+    if on_grid:
+        dtype = np.dtype(src.dtypes[band - 1])
+        row_off, col_off = _offset(src, grid)
+        c0, c1 = max(col_off, 0), min(col_off + grid.width, src.width)
+
+        def read(row0: int, height: int) -> np.ndarray:
+            out = np.full((height, grid.width), src_nodata, dtype=dtype)
+            r0, r1 = max(row0 + row_off, 0), min(row0 + height + row_off, src.height)
+            if r1 > r0 and c1 > c0:
+                out[r0 - row_off - row0:r1 - row_off - row0, c0 - col_off:c1 - col_off] = src.read(
+                    band, window=Window(c0, r0, c1 - c0, r1 - r0))
+            return out
+
+        yield read
+        return
+    with WarpedVRT(src, src_crs=src_crs, crs=dst_crs, transform=grid.transform, width=grid.width,
+                   height=grid.height, resampling=method, src_nodata=src_nodata, nodata=src_nodata) as vrt:
+        yield lambda row0, height: vrt.read(band, window=Window(0, row0, grid.width, height))
+
+
+class _ClassCounts:
+    """Cells of each class code of a categorical layer, stripe by stripe (what ``ST_ValueCount`` of the stored
+    tiles gives, nodata excluded)."""
+
+    def __init__(self):
+        self.counts: dict[int, int] = {}
+
+    def add(self, codes: np.ndarray) -> None:
+        if not codes.size:
+            return
+        lo, hi = int(codes.min()), int(codes.max())
+        if hi - lo < 1 << 20:
+            cells = np.bincount((codes.astype(np.int64) - lo).ravel(), minlength=hi - lo + 1)
+            found = np.flatnonzero(cells)
+            pairs = zip((found + lo).tolist(), cells[found].tolist())
+        else:
+            values, cells = np.unique(codes, return_counts=True)
+            pairs = zip(values.tolist(), cells.tolist())
+        for code, n in pairs:
+            self.counts[code] = self.counts.get(code, 0) + n
 
 
 def choose_resampling(kind: str, finer: bool) -> Resampling:
@@ -227,22 +294,24 @@ def _check_values(path: Path, name: str, unit: str, found_min: float, found_max:
 def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str | Path, kind: str,
                 unit: str, nodata: float | None = None, resampling: str | None = None, band: int | None = None,
                 replace: bool = False, description: str | None = None,
-                allow_non_square: bool = False, overviews: bool = True, src_crs: str | None = None) -> LayerInfo:
+                allow_non_square: bool = False, overviews: bool = False, src_crs: str | None = None) -> LayerInfo:
     """Warp ``path`` onto the grid of ``area`` and store it as source layer ``name`` (caller's transaction).
 
     Takes the layer's kind (categorical or continuous) and unit, the nodata value when the file declares
     none (or to use another), the resampling (default by kind and resolution), the band (required when the
     file has several), whether to replace a layer of that name loaded with other content, a description,
-    whether to warp non-square pixels, whether to build overviews, and the CRS of a file that declares none
-    or a local one (``src_crs``, which wins over the file's).
+    whether to warp non-square pixels, whether to build overviews (for viewing the layer in QGIS; nothing
+    restore-db computes or publishes reads them), and the CRS of a file that declares none or a local one
+    (``src_crs``, which wins over the file's).
 
     Follows the reload rule of :mod:`restore_db.load.common`: a layer of that name loaded from the same file
     (checksum) with the same kind, unit, band, nodata, CRS and resampling is left as it is, and the result
-    says so (``unchanged``). Returns a :class:`LayerInfo`. Raises InputError naming the file for an unreadable
-    or corrupt file (with GDAL's message), a missing, invalid or local CRS, a band not in the file or not
-    chosen, a nodata the band's type cannot hold, values outside the plausible bounds of the layer
-    (:data:`LAYER_BOUNDS`), no overlap with the area, and a layer of that name loaded with other content
-    without ``replace``.
+    says so (``unchanged``); with ``overviews`` it gets the overviews it lacks. A categorical layer's class
+    counts are stored in ``core.layer_class_count``. Returns a :class:`LayerInfo`. Raises InputError naming
+    the file for an unreadable or corrupt file (with GDAL's message), a missing, invalid or local CRS, a band
+    not in the file or not chosen, a nodata the band's type cannot hold, values outside the plausible bounds
+    of the layer (:data:`LAYER_BOUNDS`), no overlap with the area, and a layer of that name loaded with other
+    content without ``replace``.
     """
     check_name(name, "layer name", LAYER_NAME_RE)
     if kind not in ("categorical", "continuous"):
@@ -284,7 +353,8 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                 f"({left:.6g}, {bottom:.6g}, {right:.6g}, {top:.6g}) vs area bounds "
                 f"({gx0:.6g}, {gy0:.6g}, {gx1:.6g}, {gy1:.6g}) in the file's CRS"
             )
-        if _same_grid(src, crs, grid_crs, grid):
+        on_grid = _same_grid(src, crs, grid_crs, grid)
+        if on_grid:
             method = Resampling.nearest
         elif resampling:
             if resampling not in RESAMPLING:
@@ -311,23 +381,25 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
         loaded = None if existing is None else f"loaded from {Path(existing['source_path'] or '?').name}"
         if not must_load(area.name, "a layer", name, loaded,
                          existing is not None and existing["identity"] == identity, replace):
+            if overviews:   # asked for now: the layer gets them without being written again
+                _build_overviews(conn, existing["table_schema"], existing["table_name"], kind)
             return _unchanged(conn, existing)
         if existing is not None:
             drop_layer_table(conn, existing["table_schema"], existing["table_name"])
             conn.execute("DELETE FROM core.layer WHERE layer_id = %s", (existing["layer_id"],))
         _create_table(conn, table)
         stats = LayerStats()
+        classes = _ClassCounts() if kind == "categorical" else None
         stored_tiles = 0
         try:
-            with WarpedVRT(src, src_crs=crs, crs=dst_crs, transform=grid.transform, width=grid.width,
-                           height=grid.height, resampling=method, src_nodata=src_nodata, nodata=src_nodata) as vrt:
+            with _stripes(src, band, crs, dst_crs, grid, method, src_nodata, on_grid) as read_stripe:
                 with conn.cursor().copy(
                     sql.SQL("COPY {}.{} (tile_id, rast) FROM STDIN").format(sql.Identifier(SCHEMA), sql.Identifier(table))
                 ) as copy:
                     for trow in range(grid.tiles_y):
                         tiles = grid.tile_row(trow)
                         row0, height = tiles[0].row0, tiles[0].height
-                        stripe = vrt.read(band, window=Window(0, row0, grid.width, height))
+                        stripe = read_stripe(row0, height)
                         valid = wkb.valid_mask(stripe, src_nodata)
                         if kind == "categorical" and valid.any():
                             vals = stripe[valid]
@@ -340,7 +412,10 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
                         if kind == "continuous":
                             valid &= np.isfinite(out)
                         out[~valid] = out_nodata
-                        stats.add(out[valid])
+                        values = out[valid]
+                        stats.add(values)
+                        if classes is not None:
+                            classes.add(values)
                         for tile in tiles:
                             cut = np.s_[:, tile.col0:tile.col0 + tile.width]
                             if not valid[cut].any():
@@ -354,21 +429,37 @@ def load_raster(conn: psycopg.Connection, area: StudyArea, name: str, path: str 
             raise InputError(f"raster {path} has no valid cell inside study area {area.name!r} (all nodata after warping)")
         if kind == "continuous":
             _check_values(path, name, unit, stats.min, stats.max)
-        _finish_table(conn, table, overviews, kind)
+        _finish_table(conn, table)
         info = LayerInfo(name, f"{SCHEMA}.{table}", kind, unit, pixel_type, out_nodata, stored_tiles, stats.valid,
                          1.0 - stats.valid / grid.cells, stats.min, stats.max,
-                         stats.mean, method.name)
-        conn.execute(
+                         stats.mean, method.name,
+                         class_counts=dict(sorted(classes.counts.items())) if classes is not None else None)
+        (layer_id,) = conn.execute(
             """INSERT INTO core.layer (study_area_id, name, kind, unit, pixel_type, nodata, table_schema, table_name,
                    description, source_path, source_sha256, source_crs, resampling, valid_cells, nodata_share,
                    min_value, max_value, mean_value, load_options)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               RETURNING layer_id""",
             (area.study_area_id, name, kind, unit, pixel_type, out_nodata, SCHEMA, table, description,
              str(path.resolve()), checksum, crs.to_string(), method.name, info.valid_cells,
              info.nodata_share, info.min_value, info.max_value, info.mean_value,
              json.dumps({k: identity[k] for k in LOAD_OPTIONS})),
-        )
+        ).fetchone()
+        if info.class_counts is not None:
+            store_class_counts(conn, layer_id, info.class_counts)
+        if overviews:
+            info.overviews = _build_overviews(conn, SCHEMA, table, kind)
         return info
+
+
+def store_class_counts(conn: psycopg.Connection, layer_id: int, counts: dict[int, int]) -> None:
+    """Record the cells of each class of categorical layer ``layer_id`` in ``core.layer_class_count`` (one
+    statement; counts already stored for the layer are kept, as a concurrent first count stored the same)."""
+    conn.execute(
+        """INSERT INTO core.layer_class_count (layer_id, code, cells)
+           SELECT %s, code, cells FROM unnest(%s::integer[], %s::bigint[]) AS c (code, cells)
+           ON CONFLICT DO NOTHING""",
+        (layer_id, list(counts), list(counts.values())))
 
 
 # The options of a load that change what is stored and have no column of their own (core.layer.load_options).
@@ -397,9 +488,14 @@ def _unchanged(conn: psycopg.Connection, row: dict) -> LayerInfo:
     """The LayerInfo of a loaded layer left as it is."""
     (tiles,) = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
         sql.Identifier(row["table_schema"]), sql.Identifier(row["table_name"]))).fetchone()
+    counts = None
+    if row["kind"] == "categorical":
+        counts = dict(conn.execute("SELECT code, cells FROM core.layer_class_count WHERE layer_id = %s ORDER BY code",
+                                   (row["layer_id"],)).fetchall()) or None
     return LayerInfo(row["name"], f"{row['table_schema']}.{row['table_name']}", row["kind"], row["unit"],
                      row["pixel_type"], row["nodata"], tiles, row["valid_cells"], row["nodata_share"],
-                     row["min_value"], row["max_value"], row["mean_value"], row["resampling"], unchanged=True)
+                     row["min_value"], row["max_value"], row["mean_value"], row["resampling"], unchanged=True,
+                     class_counts=counts, overviews=_overview_factors(conn, row["table_schema"], row["table_name"]))
 
 
 def _create_table(conn: psycopg.Connection, table: str) -> None:
@@ -408,17 +504,46 @@ def _create_table(conn: psycopg.Connection, table: str) -> None:
     set_lz4(conn, ident)
 
 
-def _finish_table(conn: psycopg.Connection, table: str, overviews: bool, kind: str) -> None:
+def _finish_table(conn: psycopg.Connection, table: str) -> None:
     ident = sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(table))
     conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (ST_ConvexHull(rast))").format(ident))
     conn.execute("SELECT AddRasterConstraints(%s::name, %s::name, 'rast'::name)", (SCHEMA, table))
     conn.execute(sql.SQL("ANALYZE {}").format(ident))
-    if not overviews:
-        return
+
+
+def _overview_factors(conn: psycopg.Connection, schema: str, table: str) -> list[int]:
+    return [r[0] for r in conn.execute(
+        """SELECT overview_factor FROM raster_overviews WHERE r_table_schema = %s AND r_table_name = %s
+           ORDER BY overview_factor""", (schema, table)).fetchall()]
+
+
+def _build_overviews(conn: psycopg.Connection, schema: str, table: str, kind: str) -> list[int]:
+    """Overviews of a tile table at 1/4, 1/16, 1/64 while an overview still spans a full tile (nearest neighbour for
+    a categorical layer, bilinear otherwise), registered in ``raster_overviews``; a table that has overviews keeps
+    them. Returns the overview factors of the table."""
+    have = _overview_factors(conn, schema, table)
+    if have:
+        return have
     algo = "NearestNeighbor" if kind == "categorical" else "Bilinear"
-    (ntiles,) = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()
+    (ntiles,) = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
+        sql.Identifier(schema), sql.Identifier(table))).fetchone()
     factor = OVERVIEW_STEP
     while factor <= OVERVIEW_MAX and ntiles / (factor * factor) >= 1:
         conn.execute("SELECT ST_CreateOverview(%s::regclass, 'rast', %s, %s)",
-                     (f'{SCHEMA}."{table}"', factor, algo))
+                     (sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table)).as_string(conn),
+                      factor, algo))
+        have.append(factor)
         factor *= OVERVIEW_STEP
+    return have
+
+
+def build_overviews(conn: psycopg.Connection, area: StudyArea, name: str) -> list[int]:
+    """Give the source layer ``name`` of ``area`` its overviews (for viewing it in QGIS), in the caller's
+    transaction; a layer that has them is left as it is. Returns the overview factors (none for a layer of fewer
+    than 16 tiles). Raises InputError when the area has no source layer ``name``."""
+    lock_name(conn, area.study_area_id, "layer", name)
+    row = conn.execute("SELECT table_schema, table_name, kind FROM core.layer WHERE study_area_id = %s AND name = %s"
+                       " AND run_id IS NULL", (area.study_area_id, name)).fetchone()
+    if row is None:
+        raise InputError(f"study area {area.name!r} has no source layer {name!r}")
+    return _build_overviews(conn, *row)
