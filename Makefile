@@ -21,17 +21,23 @@ BENCH_JSON ?=
 BENCH_URL ?=
 BENCH_ARGS ?=
 BENCH_PATTERN_PIXELS ?= 1000 250
+# make bench-invest: pixel size (m) of the BTH inputs, interleaved runs of each tool, median or best, JSON file
+BENCH_INVEST_PIXEL ?= 125
+BENCH_INVEST_REPEAT ?= 1
+BENCH_INVEST_STAT ?= median
+BENCH_INVEST_JSON ?=
 # When set, `make test` writes pytest's own exit status there (used by .ci/run,
 # because make itself only ever exits 0 or 2).
 PYTEST_STATUS_FILE ?=
 
-.PHONY: help setup demo test test-sql bench bench-pattern db-up db-down clean
+.PHONY: help setup demo test test-sql bench bench-pattern bench-invest db-up db-down clean
 
 help: ## Show this help
 	@echo "usage: make <target> [DEMO_ARGS=...] [PYTEST_ARGS=...] [BENCH_PIXEL=250 BENCH_ENGINE=both ...]"
+	@echo "       [BENCH_INVEST_PIXEL=125 BENCH_INVEST_REPEAT=1 BENCH_INVEST_STAT=median|best BENCH_INVEST_JSON=...]"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) \
-		| awk -F':.*## ' '{ printf "  %-8s %s\n", $$1, $$2 }'
+		| awk -F':.*## ' '{ printf "  %-13s %s\n", $$1, $$2 }'
 
 setup: ## Install system packages (apt) and .venv; fast when done already
 	@bash scripts/setup.sh
@@ -62,6 +68,12 @@ bench: setup ## Benchmark the services vs numpy (BENCH_PIXEL=250 BENCH_ENGINE=au
 
 bench-pattern: setup ## Benchmark the pattern stage on Hunan at BENCH_PATTERN_PIXELS (default 1000 250) metres
 	$(BIN)/python benchmarks/bench_pattern.py --pixel-sizes $(BENCH_PATTERN_PIXELS) \
+		$(if $(BENCH_URL),--url "$(BENCH_URL)")
+
+bench-invest: setup ## Build natcap.invest 3.20.2 into .venv-invest (once: ~4 min), then time it against restore-db: water yield and carbon on BTH at BENCH_INVEST_PIXEL=125 m, with per-pixel parity
+	@bash scripts/setup_invest.sh
+	$(BIN)/python benchmarks/bench_invest.py --pixel-size $(BENCH_INVEST_PIXEL) --repeat $(BENCH_INVEST_REPEAT) \
+		--stat $(BENCH_INVEST_STAT) $(if $(BENCH_INVEST_JSON),--json "$(BENCH_INVEST_JSON)") \
 		$(if $(BENCH_URL),--url "$(BENCH_URL)")
 
 db-up: setup ## Start the embedded database (created in .restore-db of the checkout unless RESTORE_DB_HOME is set)
