@@ -356,8 +356,10 @@ def main(argv=None) -> int:
                     console.print(f"run {i + 1}, {service}: InVEST execute {inv['seconds']:.2f} s "
                                   f"({inv['cores']:.2f} cores, peak {measure.mib(inv['peak'])} MiB)")
                     rdb, ours, grid = run_restore_db(url, logfile, folder, service, f"invest_{service}_{tag}_{i}")
+                    steps = ", ".join(f"{s['step']} {s['seconds']:.2f} s" for s in rdb["steps"])
                     console.print(f"run {i + 1}, {service}: restore-db load {rdb['load_seconds']:.2f} s, "
-                                  f"compute {rdb['compute_seconds']:.2f} s (commit {rdb['commit_seconds']:.2f} s)")
+                                  f"compute {rdb['compute_seconds']:.2f} s ({steps}; commit "
+                                  f"{rdb['commit_seconds']:.2f} s)")
                     par = parity(ours, grid, inv["output"])
                     del ours
                     shutil.rmtree(workspace, ignore_errors=True)
