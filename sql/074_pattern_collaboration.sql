@@ -144,7 +144,7 @@ BEGIN
            CASE WHEN c.length > 0 THEN least(coalesce(p.length_m, 0) / c.length, 1)
                 WHEN ca.area > 0 THEN least(coalesce(a.area_m2, 0) / ca.area, 1) ELSE 0 END,
            p.first_at
-    FROM (SELECT corridor_id, unit_id, sum(length_m) AS length_m, least(min(at), 1) AS first_at
+    FROM (SELECT corridor_id, unit_id, sum(length_m ORDER BY at, length_m) AS length_m, least(min(at), 1) AS first_at
           FROM pattern_pieces GROUP BY corridor_id, unit_id) p
     FULL JOIN (SELECT ca.corridor_id, u.unit_id, ST_Area(ST_Intersection(ca.geom, u.geom)) AS area_m2
                FROM result.pattern_corridor_area ca JOIN pattern_units u ON ST_Intersects(ca.geom, u.geom)
@@ -176,7 +176,7 @@ BEGIN
                                             sources, shared_source_m2, complementary, services_compared)
     WITH adjacent AS (
         SELECT a.unit_id AS unit_a, b.unit_id AS unit_b,
-               (SELECT coalesce(sum(greatest(ST_Length(d.geom) - 2 * p_tolerance, 0)), 0)
+               (SELECT coalesce(sum(greatest(ST_Length(d.geom) - 2 * p_tolerance, 0) ORDER BY d.path), 0)
                 FROM ST_Dump(ST_LineMerge(ST_CollectionExtract(ST_Intersection(a.outline, b.grown), 2))) d) AS boundary_m
         FROM pattern_units a JOIN pattern_units b ON a.unit_id < b.unit_id AND ST_DWithin(a.geom, b.geom, p_tolerance)
     ), steps AS (
@@ -189,12 +189,12 @@ BEGIN
         GROUP BY 1, 2
     ), crossed_g AS (
         SELECT x.unit_a, x.unit_b, x.corridors,
-               coalesce(sum(c.gravity) FILTER (WHERE c.gravity < 'infinity'::float8), 0) AS gravity
+               coalesce(sum(c.gravity ORDER BY c.corridor_id) FILTER (WHERE c.gravity < 'infinity'::float8), 0) AS gravity
         FROM crossed x JOIN result.pattern_corridor c ON c.run_id = p_run AND c.corridor_id = ANY (x.corridors)
         GROUP BY x.unit_a, x.unit_b, x.corridors
     ), shared AS (
         SELECT a.unit_id AS unit_a, b.unit_id AS unit_b,
-               array_agg(a.element_id ORDER BY a.element_id) AS sources, sum(least(a.area_m2, b.area_m2)) AS area_m2
+               array_agg(a.element_id ORDER BY a.element_id) AS sources, sum(least(a.area_m2, b.area_m2) ORDER BY a.element_id) AS area_m2
         FROM result.pattern_crossing a
         JOIN result.pattern_crossing b ON b.run_id = a.run_id AND b.element = 'source'
                                        AND b.element_id = a.element_id AND a.unit_id < b.unit_id
@@ -254,7 +254,7 @@ BEGIN
                             FILTER (WHERE u.parent_code IS NOT NULL), '{}') AS cities,
                coalesce(array_agg(DISTINCT m.zone_code ORDER BY m.zone_code)
                             FILTER (WHERE m.zone_code IS NOT NULL), '{}') AS zone_codes,
-               sum(u.area_m2) AS area_m2,
+               sum(u.area_m2 ORDER BY u.unit_id) AS area_m2,
                (SELECT coalesce(array_agg(e.element_id ORDER BY e.element_id), '{}') FROM (
                     SELECT x.element_id FROM result.pattern_crossing x
                     JOIN result.pattern_collab_member mm ON mm.run_id = x.run_id AND mm.unit_id = x.unit_id
@@ -273,7 +273,7 @@ BEGIN
     WHERE cu.run_id = p_run AND cu.unit_no = d.unit_no;
     UPDATE result.pattern_collab_unit cu
     SET corridor_length_m = coalesce((
-            SELECT sum(x.length_m) FROM result.pattern_crossing x
+            SELECT sum(x.length_m ORDER BY x.element_id, x.unit_id) FROM result.pattern_crossing x
             JOIN result.pattern_collab_member m ON m.run_id = x.run_id AND m.unit_id = x.unit_id
             WHERE x.run_id = p_run AND x.element = 'corridor' AND m.unit_no = cu.unit_no
               AND x.element_id = ANY (cu.corridors)), 0),

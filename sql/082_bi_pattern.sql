@@ -556,7 +556,7 @@ SELECT min(p.id) * 2 + g.lvl AS id, p.run_id, p.study_area_id,
        (SELECT string_agg(c::text, ',' ORDER BY c) FROM (
             SELECT DISTINCT x::integer AS c FROM unnest(string_to_array(string_agg(p.corridor_ids, ','), ',')) x) s)
            AS corridor_ids,
-       (SELECT coalesce(sum(c.gravity), 0) FROM result.pattern_corridor c      -- each corridor once
+       (SELECT coalesce(sum(c.gravity ORDER BY c.corridor_id), 0) FROM result.pattern_corridor c  -- each corridor once
         WHERE c.run_id = p.run_id
           AND c.corridor_id = ANY (string_to_array(string_agg(p.corridor_ids, ','), ',')::integer[]))
            AS corridor_gravity,
