@@ -148,11 +148,11 @@ def run_once(conn, area, services: list[str], engine: str, failed: dict, console
     With ``meter``, every step also gets its ``measure`` (cores, peaks, temp files; :mod:`measure`)."""
     while services:
         steps = measure.StepMeter(meter) if meter else None
-        if steps:
-            steps.begin()
         t0 = time.perf_counter()
         try:
-            run_id, results = compute_services(conn, area, services, label="bench", engine=engine, progress=steps)
+            with steps.watch(area.grid.cells) if steps else contextlib.nullcontext():
+                run_id, results = compute_services(conn, area, services, label="bench", engine=engine,
+                                                   progress=steps)
         except Exception as exc:   # noqa: BLE001 - reported, and the bench goes on
             conn.rollback()
             culprit = _failed_service(exc)
@@ -167,14 +167,12 @@ def run_once(conn, area, services: list[str], engine: str, failed: dict, console
             services.remove(culprit)
             continue
         wall = time.perf_counter() - t0
-        figures = steps.finish(area.grid.cells) if steps else {}
+        figures = steps.figures if steps else {}
         out = {"run_id": run_id, "wall": wall, "services": {r.service: r.seconds for r in results},
                "steps": [s.as_dict() | {"seconds": s.seconds} for r in results for s in r.steps]}
         for step in out["steps"]:
-            if measure.step_key(step["step"]) in figures:
-                step["measure"] = figures[measure.step_key(step["step"])]
+            step["measure"] = figures.get(measure.step_key(step["step"], step["service"]))
         if figures:
-            out["after_last_step"] = figures["_tail"]    # the county sums of every service
             out["measure"] = figures["_run"]
         return out
     return None
@@ -281,7 +279,6 @@ def summarise(runs: list[dict]) -> dict:
             "services": {n: _med([r["services"][n] for r in runs]) for n in first["services"]},
             "total": _med([sum(r["services"].values()) for r in runs]),
             "wall": _med([r["wall"] for r in runs]),
-            "after_last_step": _med_measure([r.get("after_last_step") for r in runs]),
             "measure": _med_measure([r.get("measure") for r in runs]),
             "pg_stat_temp": [r.get("pg_stat_temp") for r in runs]}
 
@@ -324,10 +321,6 @@ def step_table(engine: str, summary: dict, floor: dict, repeat: int) -> Table:
         table.add_row(f"[bold]{service}[/]", "[bold]total[/]", "", f"[bold]{summary['services'][service]:.2f}[/]",
                       "", "", "", "", "", "", "", "", end_section=True)
     n = len(summary["services"])
-    if summary.get("after_last_step"):
-        tail = summary["after_last_step"]
-        table.add_row("all", "after the last step (county sums)", "", f"{tail['wall']:.2f}", "", "", "", "",
-                      *_measure_cells(tail))
     table.add_row("[bold]all[/]", f"[bold]grand total, {n} service{'s' if n != 1 else ''}[/]", "",
                   f"[bold]{summary['total']:.2f}[/]", "", "", "", "", "", "", "", "")
     table.add_row("", "compute_services call (with planning)", "", f"{summary['wall']:.2f}", "", "", "", "",

@@ -26,6 +26,8 @@ server's OS user); otherwise they are ``None`` and the client's are still given.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import resource
@@ -237,48 +239,74 @@ class Meter:
 
 
 class StepMeter:
-    """A ``progress`` callback for compute_services that cuts the run into its steps.
+    """Cuts a compute_services run into its steps: a ``progress`` callback, and :meth:`watch` around the call.
 
-    Every step ends with a progress tick of its own label (a kernel step: the names of its outputs;
-    a grid step: its name); the last tick of a label ends that step and the next step begins
-    there. What follows the last tick (the county sums) is the ``tail``."""
+    :meth:`watch` wraps the services stage's ``run_kernel`` and ``county_sums`` for the duration of the
+    call (nothing else sees the wrappers), so a kernel step or the county sums of a service are measured
+    from their start to their end, whatever they do after their last progress tick (registering the
+    layer). A whole-grid step (county raster, flow accumulation, proximity) reports its name once when
+    done; it is measured from the end of the previous step (the first one from the start of the call, so
+    with the planning). Keys: the progress label of a step (the
+    names of a kernel's outputs, or the grid step's name), ``county sums|<service>``, ``_run``."""
 
     def __init__(self, meter: Meter):
         self.meter = meter
         self.start: Sample | None = None
-        self.segments: list[tuple[str, Sample, list[Sample]]] = []   # label, last sample, every sample
+        self.last: Sample | None = None
+        self.figures: dict[str, dict] = {}
+        self.cells: int | None = None
+        self._inside = 0
 
-    def begin(self) -> None:
-        self.start = self.meter.sample()
-        self.segments = []
+    @contextlib.contextmanager
+    def watch(self, cells: int):
+        from restore_db.stages.services import stage
+
+        self.cells, self.figures, self._inside = cells, {}, 0
+        originals = {name: getattr(stage, name) for name in ("run_kernel", "county_sums") if hasattr(stage, name)}
+
+        def timed(name, fn):
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                if name == "run_kernel":
+                    outputs = kwargs.get("outputs", args[6] if len(args) > 6 else ())
+                    key = "+".join(getattr(o, "name", str(o)) for o in outputs)
+                else:
+                    key = f"county sums|{kwargs.get('service', args[2] if len(args) > 2 else '')}"
+                begin = self.meter.sample()
+                self._inside += 1
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    self._inside -= 1
+                    end = self.meter.sample()
+                    self.figures[key] = self.meter.between(begin, end, [end], self.cells)
+                    self.last = end
+            return wrapper
+
+        for name, fn in originals.items():
+            setattr(stage, name, timed(name, fn))
+        self.start = self.last = self.meter.sample()
+        try:
+            yield self
+        finally:
+            for name, fn in originals.items():
+                setattr(stage, name, fn)
+            end = self.meter.sample()
+            self.figures["_run"] = self.meter.between(self.start, end, [end], self.cells)
 
     def __call__(self, label: str, done: int, total: int) -> None:
-        s = self.meter.sample()
-        if self.segments and self.segments[-1][0] == label:
-            _, _, samples = self.segments[-1]
-            samples.append(s)
-            self.segments[-1] = (label, s, samples)
-        else:
-            self.segments.append((label, s, [s]))
-
-    def finish(self, cells: int) -> dict:
-        """{label: figures} of every step, plus ``_tail`` (after the last step) and ``_run`` (the whole call)."""
-        end = self.meter.sample()
-        out: dict[str, dict] = {}
-        prev = self.start
-        all_samples: list[Sample] = []
-        for label, last, samples in self.segments:
-            out[label] = self.meter.between(prev, last, samples, cells)
-            all_samples += samples
-            prev = last
-        out["_tail"] = self.meter.between(prev, end, [end], cells)
-        out["_run"] = self.meter.between(self.start, end, all_samples + [end], cells)
-        return out
+        if self._inside or label in self.figures or self.last is None:
+            return                                  # a kernel's own ticks, or the stage's tick at its end
+        now = self.meter.sample()
+        self.figures[label] = self.meter.between(self.last, now, [now], self.cells)
+        self.last = now
 
 
-def step_key(step_label: str) -> str:
-    """The progress label of a step of compute_services' results ("kernel -> a+b" -> "a+b")."""
+def step_key(step_label: str, service: str = "") -> str:
+    """The key of :class:`StepMeter` of a step of compute_services' results ("kernel -> a+b" -> "a+b")."""
     label = step_label.removesuffix(" (reused)")
+    if label == "county sums":
+        return f"county sums|{service}"
     return label.split(" -> ", 1)[1] if " -> " in label else label
 
 
