@@ -361,6 +361,10 @@ def main(argv=None) -> int:
                                   f"compute {rdb['compute_seconds']:.2f} s ({steps}; commit "
                                   f"{rdb['commit_seconds']:.2f} s)")
                     par = parity(ours, grid, inv["output"])
+                    console.print(f"run {i + 1}, {service}: parity of {par['compared']:,} pixels: max |d| "
+                                  f"{par['max_abs']:.3g}, max relative {par['max_rel']:.3g}, "
+                                  f"{par['outside_tolerance']} outside tolerance, valid in one only "
+                                  f"{par['only_restore_db']} / {par['only_invest']}")
                     del ours
                     shutil.rmtree(workspace, ignore_errors=True)
                     run[service] = {"invest": inv, "restore_db": rdb, "parity": par}
