@@ -134,12 +134,15 @@ def pixel_shares(geom, area: StudyArea) -> list[tuple[int, int, float]]:
 
 
 def store_shares(conn: psycopg.Connection, run_id: int, shares: list[Share]) -> None:
-    """Record the shares of a services run in ``result.county_share``."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            """INSERT INTO result.county_share (run_id, unit_id, px_row, px_col, share, centre_unit_id)
-               VALUES (%s, %s, %s, %s, %s, %s)""",
-            [(run_id, s.unit_id, s.row, s.col, s.share, s.centre) for s in shares])
+    """Record the shares of a services run in ``result.county_share`` (one statement: one array per column)."""
+    if not shares:
+        return
+    conn.execute(
+        """INSERT INTO result.county_share (run_id, unit_id, px_row, px_col, share, centre_unit_id)
+           SELECT %s::integer, * FROM unnest(%s::integer[], %s::integer[], %s::integer[], %s::double precision[],
+                                    %s::integer[])""",
+        (run_id, [s.unit_id for s in shares], [s.row for s in shares], [s.col for s in shares],
+         [float(s.share) for s in shares], [s.centre for s in shares]))
 
 
 def load_shares(conn: psycopg.Connection, run_id: int) -> list[Share]:

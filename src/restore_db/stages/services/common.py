@@ -297,9 +297,11 @@ def county_raster(ctx: Context, run_id: int) -> None:
     membership = counties.rasterize(ctx.conn, ctx.area)
     if not membership.centres:
         raise InputError(f"study area {ctx.area.name!r} has no counties; load boundaries first")
-    arr = membership.ids.astype(np.float64)
+    # float32, the stored type (int32 ids round to float32 as they would through float64): 4 bytes per cell
+    arr = membership.ids.astype(np.float32)
     arr[membership.ids == 0] = np.nan
     write_array(ctx.conn, ctx.area, run_id, COUNTY, arr)
+    del arr
     counties.store_shares(ctx.conn, run_id, membership.shares)
     ctx.membership = membership
     small = sorted({s.unit_id for s in membership.shares})
@@ -481,6 +483,7 @@ def county_sums(ctx: Context, run_id: int, service: str, aggregates: list[Aggreg
     centres = ctx.membership.centres
     small = {s.unit_id for s in shares}
     out = {}
+    stored = []
     for agg in aggregates:
         rows, empty = [], {}
         # counties without a statistic the layer derives from: a county holding no pixel centre would
@@ -505,10 +508,26 @@ def county_sums(ctx: Context, run_id: int, service: str, aggregates: list[Aggreg
         for reason, uids in empty.items():
             ctx.warnings.append(f"{service} {agg.side}: county(ies) {short_list(ctx.codes(uids))} have no value "
                                 f"(NULL): {reason}")
-        with ctx.conn.cursor() as cur:
-            cur.executemany(
-                """INSERT INTO result.county_service (run_id, unit_id, service, side, layer, total, unit, mean,
-                       density_km2, valid_cells, null_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                rows)
+        stored += rows
         out[agg.side] = len(rows) - sum(len(u) for u in empty.values())
+    insert_county_service(ctx.conn, stored)
     return out
+
+
+def insert_county_service(conn: psycopg.Connection, rows: list[tuple]) -> None:
+    """Store rows of ``result.county_service`` (run_id, unit_id, service, side, layer, total, unit, mean,
+    density_km2, valid_cells, null_reason) in one statement: one array per column, unnested."""
+    if not rows:
+        return
+    run, unit_id, service, side, layer, total, unit, mean, density, cells, reason = map(list, zip(*rows))
+
+    def real(values: list) -> list:
+        return [None if v is None else float(v) for v in values]
+
+    conn.execute(
+        """INSERT INTO result.county_service (run_id, unit_id, service, side, layer, total, unit, mean, density_km2,
+               valid_cells, null_reason)
+           SELECT * FROM unnest(%s::integer[], %s::integer[], %s::text[], %s::text[], %s::text[],
+                                %s::double precision[], %s::text[], %s::double precision[], %s::double precision[],
+                                %s::double precision[], %s::text[])""",
+        (run, unit_id, service, side, layer, real(total), unit, real(mean), real(density), real(cells), reason))
