@@ -151,6 +151,11 @@ def make_inputs(reference: Path, pixel: float, folder: Path, console: Console) -
         doc = json.loads((reference / f"{model}_datastack.json").read_text())
         doc["args"]["n_workers"] = -1
         (folder / f"{model}_datastack.json").write_text(json.dumps(doc, indent=2))
+    if (left / pixel) % 1 or (top / pixel) % 1:
+        # restore-db's study grid starts at multiples of its pixel size (Grid.covering): on another origin it
+        # resamples the inputs half a pixel away from InVEST's grid, and per-pixel parity is lost
+        console.print(f"[yellow]the grid's origin ({left:g}, {top:g}) is not a multiple of {pixel:g} m[/]: restore-db "
+                      "shifts its grid to one, so the per-pixel parity with InVEST does not hold at this size")
     seconds = time.perf_counter() - t0
     size = sum(f.stat().st_size for f in inputs.iterdir())
     console.print(f"inputs at {pixel:g} m: {width} x {height} = {width * height:,} cells ({valid:,} valid land-use "
@@ -378,7 +383,9 @@ def main(argv=None) -> int:
     inp = report["inputs"]
     console.print(f"\nBTH at {args.pixel_size:g} m: {inp['width']} x {inp['height']} = {cells:,} cells "
                   f"({inp['valid_cells']:,} valid), {report['database']}, "
-                  f"natcap.invest {report['environment'].get('natcap.invest')} (n_workers = -1)")
+                  f"natcap.invest {report['environment'].get('natcap.invest')} (n_workers = -1), restore-db engine "
+                  + "/".join(sorted({st.get("engine", "?") for r in report["runs"] for v in r.values()
+                                     for st in v["restore_db"]["steps"] if " -> " in st["step"]})))
     console.print(main_table(stats, args.stat, args.repeat, cells))
     console.print("InVEST has no load step: it reads the GeoTIFFs inside execute, so its load + compute is its "
                   "execute time. restore-db load = import_datastack + the counties; compute = compute_services "
