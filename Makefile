@@ -70,7 +70,7 @@ bench-pattern: setup ## Benchmark the pattern stage on Hunan at BENCH_PATTERN_PI
 	$(BIN)/python benchmarks/bench_pattern.py --pixel-sizes $(BENCH_PATTERN_PIXELS) \
 		$(if $(BENCH_URL),--url "$(BENCH_URL)")
 
-bench-invest: setup ## Build natcap.invest 3.20.2 into .venv-invest (once: ~4 min), then time it against restore-db: water yield and carbon on BTH at BENCH_INVEST_PIXEL=125 m, with per-pixel parity
+bench-invest: setup ## Build natcap.invest 3.20.2 into .venv-invest (once: 10-20 min), then time it against restore-db: water yield and carbon on BTH at BENCH_INVEST_PIXEL=125 m, with per-pixel parity
 	@bash scripts/setup_invest.sh
 	$(BIN)/python benchmarks/bench_invest.py --pixel-size $(BENCH_INVEST_PIXEL) --repeat $(BENCH_INVEST_REPEAT) \
 		--stat $(BENCH_INVEST_STAT) $(if $(BENCH_INVEST_JSON),--json "$(BENCH_INVEST_JSON)") \
