@@ -374,6 +374,9 @@ def main(argv=None) -> int:
                     shutil.rmtree(workspace, ignore_errors=True)
                     run[service] = {"invest": inv, "restore_db": rdb, "parity": par}
                 report["runs"].append(run)
+                if args.json:       # the runs so far, should a long run be interrupted
+                    args.json.parent.mkdir(parents=True, exist_ok=True)
+                    args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
