@@ -686,6 +686,21 @@ def test_soil_b_factor_from_ndvi(syn):
     assert fvc_record["percentiles"] == [5.0, 95.0]
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 101, 20_000])
+def test_ndvi_percentiles_equal_numpy_on_float64(n):
+    """soil.percentiles partitions float32 values in place and interpolates in float64: equal bit for bit to
+    np.percentile (linear) of the same values as float64, repeated values and the bounds included."""
+    from restore_db.stages.services.soil import percentiles
+
+    rng = np.random.default_rng(n)
+    for values in (rng.normal(0.4, 0.3, n).astype(np.float32),
+                   rng.integers(-3, 4, n).astype(np.float32) / np.float32(7)):   # many ties
+        pcts = [0.0, 5.0, 33.3, 50.0, 95.0, 99.99, 100.0]
+        expected = np.percentile(values.astype(np.float64), pcts)
+        got = percentiles(values.copy(), pcts)
+        assert [float(v) for v in expected] == got
+
+
 def test_soil_demand_above_tolerance(syn):
     soil_inputs(syn)
     syn.scalars({"soil_demand_tolerance": 1, "a_tol": 2.0}, name="tolerance")

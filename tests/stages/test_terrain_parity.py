@@ -457,3 +457,29 @@ def test_rough_terrain_conserves_mass_for_every_variant():
                terrain.flow_accumulation(dem, 30.0, method="d8")):
         assert fa.min() >= 1.0
         assert fa[frame].sum() == pytest.approx(dem.size, rel=1e-9)
+
+
+def test_pyflwdir_d8_equals_pyflwdir_upstream_area_and_float32_output_rounds_once():
+    """The d8_pyflwdir accumulation orders the cells by a counting sort on pyflwdir's ranks (4 bytes per cell)
+    instead of FlwdirRaster.upstream_area's argsort: the counts are integers, so they are equal; the float32
+    output equals the float64 one rounded to float32 (the stored layer's values)."""
+    import pyflwdir
+    from affine import Affine
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[:181, :233]
+    dem = (np.sin(x / 7.0) * 20 + np.cos(y / 5.0) * 15 + y * 0.3 + rng.normal(0, 2, x.shape)).astype(np.float32)
+    dem[rng.random(dem.shape) < 0.03] = np.nan
+    dem[:5, :9] = np.nan
+    ours = terrain.flow_accumulation(dem, 30.0, method="d8_pyflwdir")
+    flw = pyflwdir.from_dem(np.where(np.isnan(dem), -9999.0, dem).astype(np.float32), nodata=-9999.0,
+                            transform=Affine(30, 0, 0, 0, -30, 0), latlon=False)
+    theirs = flw.upstream_area(unit="cell").astype(np.float64)
+    theirs[np.isnan(dem) | (theirs <= 0)] = np.nan
+    assert ours.dtype == np.float64 and np.array_equal(ours, theirs, equal_nan=True)
+    single = terrain.flow_accumulation(dem, 30.0, method="d8_pyflwdir", dtype=np.float32)
+    assert single.dtype == np.float32 and np.array_equal(single, ours.astype(np.float32), equal_nan=True)
+    for method in ("mfd", "d8"):
+        a = terrain.flow_accumulation(dem, 30.0, method=method)
+        b = terrain.flow_accumulation(dem, 30.0, method=method, dtype=np.float32)
+        assert np.array_equal(b, a.astype(np.float32), equal_nan=True)

@@ -34,6 +34,7 @@ from restore_db.kernels import tiles, wkb
 from restore_db.load.common import short_list
 
 BATCH = 16
+COMPACT = "compact"   # read_array's dtype: float32 when it holds the stored values exactly, else float64
 _cursor_ids = itertools.count()
 
 
@@ -208,13 +209,61 @@ def has_layer(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int
         (area.study_area_id, layer, run_id)).fetchone() is not None
 
 
-def read_array(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None) -> np.ndarray:
-    """A whole layer on the study grid as float64 with NaN for nodata and missing tiles.
+def _float_dtype(conn: psycopg.Connection, ref: LayerRef, dtype) -> np.dtype:
+    """The float dtype a read returns: ``dtype``, or for :data:`COMPACT` float32 when it holds the stored
+    values exactly, else float64. ValueError when ``dtype`` is not a float type that holds them exactly."""
+    stored = layer_dtype(conn, ref)
+    if isinstance(dtype, str) and dtype == COMPACT:
+        dtype = np.float32 if np.can_cast(stored, np.float32, "safe") else np.float64
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ValueError(f"layers are read as floats, not {dtype}")
+    if not np.can_cast(stored, dtype, "safe"):
+        raise ValueError(f"layer {ref.label} is stored as {stored}, which {dtype} does not hold exactly")
+    return dtype
 
-    Read with :func:`read_layer_array` (tile placement checked).
+
+def read_array(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None,
+               dtype=np.float64) -> np.ndarray:
+    """A whole layer on the study grid as floats (``dtype``, float64 by default) with NaN for nodata and
+    missing tiles.
+
+    The tiles are decoded one batch at a time into the output array, so the memory is the output
+    (8 bytes per cell, 4 with ``dtype=np.float32``) and one batch of tiles. ``np.float32`` holds every
+    value of a layer stored as float32 or as 8/16-bit integers exactly; a stored type it cannot hold
+    exactly (32-bit integers, float64) is a ValueError; ``dtype=COMPACT`` picks float32 when it is
+    exact, else float64. Tile placement is checked (:func:`iter_tiles`);
+    the layer is resolved as by :func:`resolve_layer`.
     """
-    arr, nodata = read_layer_array(conn, area, layer, run_id)
-    return tiles.as_float(arr, nodata)
+    area = area_of(conn, area)
+    ref = resolve_layer(conn, area, layer, run_id)
+    dtype = _float_dtype(conn, ref, dtype)
+    grid = area.grid
+    out = np.full((grid.height, grid.width), np.nan, dtype=dtype)
+    for tile, arr in iter_tiles(conn, area, ref):
+        window = out[tile.row0:tile.row0 + tile.height, tile.col0:tile.col0 + tile.width]
+        window[...] = arr
+        window[~wkb.valid_mask(arr, ref.nodata)] = np.nan
+    return out
+
+
+def valid_values(conn: psycopg.Connection, area: StudyArea, layer: str, run_id: int | None = None,
+                 dtype=COMPACT) -> np.ndarray:
+    """The valid pixel values of a layer (not nodata, not NaN) as a 1-D array of ``dtype``, in tile order.
+
+    For order-free statistics (percentiles, histograms): ``dtype`` bytes per valid cell, filled tile by
+    tile, and one batch of tiles. The same exactness rule as :func:`read_array`.
+    """
+    area = area_of(conn, area)
+    ref = resolve_layer(conn, area, layer, run_id)
+    dtype = _float_dtype(conn, ref, dtype)
+    out = np.empty(area.grid.cells, dtype=dtype)
+    n = 0
+    for _, arr in iter_tiles(conn, area, ref):
+        values = arr[wkb.valid_mask(arr, ref.nodata)]
+        out[n:n + values.size] = values
+        n += values.size
+    return out[:n]
 
 
 def computed_by_run(conn: psycopg.Connection, area: StudyArea, layer: str, record: dict[str, str]) -> int | None:

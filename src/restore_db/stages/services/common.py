@@ -297,9 +297,11 @@ def county_raster(ctx: Context, run_id: int) -> None:
     membership = counties.rasterize(ctx.conn, ctx.area)
     if not membership.centres:
         raise InputError(f"study area {ctx.area.name!r} has no counties; load boundaries first")
-    arr = membership.ids.astype(np.float64)
+    # float32, the stored type (int32 ids round to float32 as they would through float64): 4 bytes per cell
+    arr = membership.ids.astype(np.float32)
     arr[membership.ids == 0] = np.nan
     write_array(ctx.conn, ctx.area, run_id, COUNTY, arr)
+    del arr
     counties.store_shares(ctx.conn, run_id, membership.shares)
     ctx.membership = membership
     small = sorted({s.unit_id for s in membership.shares})

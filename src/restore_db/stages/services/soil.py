@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from restore_db.grid.engine import Output, write_array
-from restore_db.store.layers import read_array
+from restore_db.store.layers import COMPACT, read_array
 from restore_db.errors import InputError
 from restore_db.load.common import short_list
 from restore_db.load.params import lulc_codes_in_layer
@@ -61,12 +61,49 @@ def flow_accumulation_step(method: str, dem_key: str):
             return {"flow_acc": held}
         from restore_db.stages.services.terrain import flow_accumulation
 
-        dem = read_array(ctx.conn, ctx.area, "dem")
-        acc = flow_accumulation(dem, ctx.area.grid.pixel_size, method=method)
+        # float32 throughout: the DEM is stored as float32 (and the routing rounds heights to float32 anyway),
+        # the accumulation is stored as float32; see flow_accumulation for the bytes per cell of each method
+        dem = read_array(ctx.conn, ctx.area, "dem", dtype=COMPACT)
+        acc = flow_accumulation(dem, ctx.area.grid.pixel_size, method=method, dtype=np.float32)
+        del dem
         write_array(ctx.conn, ctx.area, run_id,
                     Output("flow_acc", "cells", f"flow accumulation ({method}), the cell included"), acc)
         return None
     return run
+
+
+def percentiles(values: np.ndarray, pcts) -> list[float]:
+    """``np.percentile(values.astype(np.float64), pcts)`` (method "linear") without the float64 copy.
+
+    ``values``: a 1-D float array without NaN, partitioned in place (its order is lost). The two order
+    statistics around each virtual index ``(n - 1) q / 100`` are found with ``np.partition`` in the
+    array's own dtype (float32 -> float64 is exact and keeps the order, so they are the float64 ones),
+    then interpolated in float64 with numpy's own formula (``numpy.lib._function_base_impl._lerp``):
+    ``a + (b - a) g``, or ``b - (b - a)(1 - g)`` when ``g >= 0.5``. The results equal numpy's bit for
+    bit. Memory: none besides ``values`` (4 bytes per valid cell for float32).
+    """
+    n = values.size
+    if n == 0:
+        raise ValueError("percentiles of no value")
+    picks = []
+    for pct in pcts:
+        virtual = (n - 1) * (float(pct) / 100.0)
+        if virtual >= n - 1:
+            lo = hi = n - 1
+        elif virtual < 0:
+            lo = hi = 0
+        else:
+            lo = int(np.floor(virtual))
+            hi = lo + 1
+        picks.append((virtual, lo, hi))
+    values.partition(sorted({i for _, lo, hi in picks for i in (lo, hi)}))
+    out = []
+    for virtual, lo, hi in picks:
+        a, b = float(values[lo]), float(values[hi])
+        gamma = virtual - (lo if 0 <= virtual < n - 1 else (-1 if virtual >= n - 1 else 0))
+        diff = b - a
+        out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+    return out
 
 
 def plan(ctx: Context) -> Plan:
@@ -109,9 +146,9 @@ def plan(ctx: Context) -> Plan:
         inputs["ndvi"] = "ndvi"
         lo_pct, _ = ctx.scalar("fvc_ndvi_soil_pct")
         hi_pct, _ = ctx.scalar("fvc_ndvi_veg_pct")
-        ndvi = read_array(ctx.conn, ctx.area, "ndvi")
-        ndvi = ndvi[~np.isnan(ndvi)]
-        params["ndvi_soil"], params["ndvi_veg"] = (float(v) for v in np.percentile(ndvi, [lo_pct, hi_pct]))
+        ndvi = layers.valid_values(ctx.conn, ctx.area, "ndvi")   # float32 (stored so), 4 bytes per valid cell
+        params["ndvi_soil"], params["ndvi_veg"] = percentiles(ndvi, [lo_pct, hi_pct])
+        del ndvi
         record["fvc"] = {"ndvi_soil": params["ndvi_soil"], "ndvi_veg": params["ndvi_veg"],
                          "percentiles": [lo_pct, hi_pct]}
     params["l_max"], _ = ctx.scalar("l_max")

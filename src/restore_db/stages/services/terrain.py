@@ -174,34 +174,41 @@ def _proportions(filled: np.ndarray, cell_size: float, method: str):
     topological sort keys (filled height, distance to the flat's drain)."""
     valid = ~np.isnan(filled)
     shape = filled.shape
-    slope = np.zeros((8,) + shape)
+    # one (8, rows, cols) float64 array holds the slopes, then the weights, then the proportions (in place)
+    weight = np.zeros((8,) + shape)
     same = np.zeros((8,) + shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         for k in range(8):
             drop = filled - _neighbour(filled, k, np.nan)
-            slope[k] = np.where(drop > 0, drop / (cell_size * _STEP[k]), 0.0)
+            np.divide(drop, cell_size * _STEP[k], out=weight[k], where=drop > 0)
             same[k] = drop == 0
-    has_lower = (slope > 0).any(axis=0)
+            del drop
+    has_lower = (weight > 0).any(axis=0)
     flat = valid & ~has_lower
+    del has_lower
     dist = _flat_distances(filled, flat, same)
 
-    # flat cells: gain = decrease of the distance to the drain, per cell of length
-    gain = np.zeros((8,) + shape)
+    # flat cells (all their slopes are 0): gain = decrease of the distance to the drain, per cell of length
     with np.errstate(invalid="ignore"):
         for k in range(8):
-            nearer = flat & same[k] & (_neighbour(dist, k, np.inf) < dist)
-            gain[k] = np.where(nearer, 1.0 / _STEP[k] if method == "mfd"
-                               else (dist - _neighbour(dist, k, np.inf)) / _STEP[k], 0.0)
-    weight = np.where(flat[None], gain, slope)
-    del slope, gain, same
+            neighbour = _neighbour(dist, k, np.inf)
+            nearer = flat & same[k] & (neighbour < dist)
+            weight[k][nearer] = (1.0 / _STEP[k] if method == "mfd"
+                                 else ((dist - neighbour) / _STEP[k])[nearer])
+            del neighbour, nearer
+    del same
     if method == "mfd":
         total = weight.sum(axis=0)
-        props = np.divide(weight, total, out=np.zeros_like(weight), where=total > 0)
+        props = np.divide(weight, total, out=weight, where=total > 0)   # total 0: every weight is 0 already
+        del total
     else:
-        props = np.zeros_like(weight)
         best = weight.argmax(axis=0)
+        none = ~(weight > 0).any(axis=0)
+        props = weight
+        props[...] = 0.0
         np.put_along_axis(props, best[None], 1.0, axis=0)
-        props[:, ~(weight > 0).any(axis=0)] = 0.0
+        props[:, none] = 0.0
+        del best, none
     props[:, ~valid] = 0.0
     return props, (filled, np.where(np.isfinite(dist), dist, 0.0))
 
@@ -213,7 +220,7 @@ def _quantize_invest(props: np.ndarray) -> np.ndarray:
     return np.divide(q, total, out=np.zeros_like(q), where=total > 0)
 
 
-def _accumulate(props: np.ndarray, valid: np.ndarray, keys) -> np.ndarray:
+def _accumulate(props: np.ndarray, valid: np.ndarray, keys, dtype=np.float64) -> np.ndarray:
     """Solve ``FA = 1 + P^T FA`` over the valid cells (NaN elsewhere).
 
     ``keys`` (arrays of the raster shape, most significant first) sort the cells
@@ -238,12 +245,13 @@ def _accumulate(props: np.ndarray, valid: np.ndarray, keys) -> np.ndarray:
         raise RuntimeError("flow graph is not in topological order (internal error)")
     system = sparse.csr_matrix((-share, (dst, src)), shape=(order.size, order.size))
     fa = sparse_linalg.spsolve_triangular(system, np.ones(order.size), lower=True, unit_diagonal=True)
-    out = np.full(n, np.nan)
+    out = np.full(n, np.nan, dtype=dtype)
     out[order] = fa
     return out.reshape(valid.shape)
 
 
-def flow_accumulation(dem, cell_size: float, method: str = "mfd", *, invest_compat: bool = False) -> np.ndarray:
+def flow_accumulation(dem, cell_size: float, method: str = "mfd", *, invest_compat: bool = False,
+                      dtype=np.float64) -> np.ndarray:
     """Flow accumulation in cells, the cell itself included, after filling depressions.
 
     ``method="mfd"``: multiple flow direction, proportional to ``tan(beta)``
@@ -255,8 +263,19 @@ def flow_accumulation(dem, cell_size: float, method: str = "mfd", *, invest_comp
     pygeoprocessing's 4-bit integers (no effect on D8), reproducing InVEST SDR's
     ``flow_accumulation.tif``; use it only for cross-checks.
 
+    ``dtype``: of the output (float64 by default; float32 gives the values a
+    float32 layer stores, every intermediate is computed as with float64).
+
+    Memory (client peak, bytes per cell of the grid; the step is global by
+    nature: every cell may drain into any other): ``"d8_pyflwdir"`` about 30
+    (pyflwdir's int32 downstream indices, ranks, cell order and counts, its
+    float32 copy of the DEM and filled DEM while filling, the output); ``"mfd"`` and ``"d8"`` about 200 (one (8, rows, cols) float64
+    array for the slopes, weights and proportions in turn, the flat-distance
+    graph, then the sparse triangular system: 24 bytes per flow link, about
+    3 links per cell under MFD).
+
     Units: ``dem`` in m (float, NaN = nodata), ``cell_size`` in m (square
-    pixels).  Output: float64 cells, >= 1 on valid cells.
+    pixels).  Output: ``dtype`` cells, >= 1 on valid cells.
     Nodata: NaN/inf -> NaN; nodata never receives or passes flow.
     Source: docs/models/soil-conservation.md#slope-length-and-steepness-ls, docs/models/soil-conservation.md#cross-check-with-invest-sdr; module docstring for the algorithm and its
     difference from pygeoprocessing.
@@ -267,28 +286,76 @@ def flow_accumulation(dem, cell_size: float, method: str = "mfd", *, invest_comp
     if not np.isfinite(cell_size) or cell_size <= 0:
         raise ValueError(f"cell_size must be a positive number of metres, got {cell_size!r}")
     if method == "d8_pyflwdir":
-        return _pyflwdir_d8(dem, cell_size)
+        return _pyflwdir_d8(dem, cell_size, dtype)
     filled = fill_depressions(dem)
     valid = ~np.isnan(filled)
     if not valid.any():
-        return filled
+        return filled.astype(dtype, copy=False)
     props, keys = _proportions(filled, cell_size, method)
     if invest_compat:
         props = _quantize_invest(props)
-    return _accumulate(props, valid, keys)
+    return _accumulate(props, valid, keys, dtype)
 
 
-def _pyflwdir_d8(dem, cell_size: float) -> np.ndarray:
-    """D8 accumulation (cells, the cell included) entirely by pyflwdir (``from_dem`` + ``upstream_area``)."""
+def _pyflwdir_d8(dem, cell_size: float, dtype=np.float64) -> np.ndarray:
+    """D8 accumulation (cells, the cell included) entirely by pyflwdir (``from_dem`` + ``upstream_area``).
+
+    The DEM is handed to pyflwdir as float32 (its own precision) with a sentinel for nodata; the counts
+    (int32 from pyflwdir) become ``dtype`` with NaN off the data."""
     from affine import Affine
 
-    z = _as_dem(dem)
-    valid = ~np.isnan(z)
-    if not valid.any():
-        return z
-    nodata = -9999.0 if not (z[valid] == -9999.0).any() else float(np.nanmin(z)) - 1.0
-    flw = pyflwdir.from_dem(np.where(valid, z, nodata).astype(np.float32), nodata=nodata,
-                            transform=Affine(cell_size, 0, 0, 0, -cell_size, 0), latlon=False)
-    acc = flw.upstream_area(unit="cell").astype(np.float64)
-    acc[~valid | (acc <= 0)] = np.nan
+    z = np.array(dem, dtype=np.float32)          # a copy: the sentinel is written into it
+    if z.ndim != 2:
+        raise ValueError(f"dem must be a 2-D array, got shape {z.shape}")
+    invalid = ~np.isfinite(z)
+    if invalid.all():
+        return np.full(z.shape, np.nan, dtype=dtype)
+    nodata = -9999.0 if not (z == np.float32(-9999.0)).any() else float(np.nanmin(np.where(invalid, np.inf, z))) - 1.0
+    z[invalid] = nodata
+    flw = pyflwdir.from_dem(z, nodata=nodata, transform=Affine(cell_size, 0, 0, 0, -cell_size, 0), latlon=False)
+    del z
+    # flw.upstream_area(unit="cell"), with the down- to upstream order made by a counting sort on the ranks
+    # (int32, 4 bytes per cell) instead of FlwdirRaster.order_cells' argsort (int64 plus its buffers):
+    # the counts are integers, so any order that visits a cell before the cell it drains into gives them
+    idxs_ds = flw.idxs_ds
+    del flw
+    ranks, _ = pyflwdir.core.rank(idxs_ds, mv=pyflwdir.core._mv)
+    seq = np.empty(np.count_nonzero(ranks >= 0), dtype=idxs_ds.dtype)
+    _rank_order()(ranks, seq)
+    del ranks
+    counts = pyflwdir.streams.accuflux(idxs_ds=idxs_ds, seq=seq, data=np.ones(idxs_ds.size, dtype=np.int32),
+                                       nodata=-9999)
+    del seq
+    acc = counts.astype(dtype).reshape(invalid.shape)
+    acc[invalid | (idxs_ds == pyflwdir.core._mv).reshape(invalid.shape) | (counts <= 0).reshape(invalid.shape)] = np.nan
     return acc
+
+
+_RANK_ORDER = []
+
+
+def _rank_order():
+    """A compiled counting sort ``(ranks, out)``: fills ``out`` with the cells of rank >= 0 by ascending rank
+    (cell order within a rank); ``out`` has one slot per such cell, of pyflwdir's index type."""
+    if not _RANK_ORDER:
+        import numba
+
+        @numba.njit(cache=False)
+        def order(ranks, out):
+            top = 0
+            for r in ranks:
+                top = max(top, r)
+            start = np.zeros(top + 2, dtype=np.int64)
+            for r in ranks:
+                if r >= 0:
+                    start[r + 1] += 1
+            for r in range(1, top + 2):
+                start[r] += start[r - 1]
+            for i in range(ranks.size):
+                r = ranks[i]
+                if r >= 0:
+                    out[start[r]] = i
+                    start[r] += 1
+
+        _RANK_ORDER.append(order)
+    return _RANK_ORDER[0]
