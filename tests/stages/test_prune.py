@@ -99,8 +99,12 @@ def test_prune_keeps_published_runs_their_lineage_and_the_newest(computed_demo_c
     _force(url, "all", "--no-report")                        # a second analysis, published
     with psycopg.connect(url) as conn:
         area = studyarea.get(conn, "demo")
-        conn.execute("INSERT INTO core.run (study_area_id, stage, status, error) VALUES (%s, 'services', 'failed', "
-                     "'boom')", (area.study_area_id,))
+        (failed,) = conn.execute("INSERT INTO core.run (study_area_id, stage, status, error) VALUES (%s, 'services', "
+                                 "'failed', 'boom') RETURNING run_id", (area.study_area_id,)).fetchone()
+        # a tile table the failed run's worker committed, never registered; and a stray table of no run
+        for table in (f"demo__carbon_storage__{failed}", "demo__stray__999999"):
+            conn.execute(sql.SQL("CREATE TABLE result.{} (tile_id integer PRIMARY KEY, rast raster NOT NULL)").format(
+                sql.Identifier(table)))
         conn.commit()
         runs = {r.run_id: r for r in prune.list_runs(conn, area)}
         published = {i for i, r in runs.items() if r.published}
@@ -125,11 +129,11 @@ def test_prune_keeps_published_runs_their_lineage_and_the_newest(computed_demo_c
         assert set(plan.kept) == expected_kept
         dropped = {r.run_id for r in plan.dropped}
         assert dropped == set(runs) - expected_kept
-        failed = max(runs)
         assert failed in dropped and runs[failed].state == "failed"
+        assert runs[failed].orphans == [f"demo__carbon_storage__{failed}"] and runs[failed].bytes > 0
         # the three forced services runs but the newest, and the ratios run that read none of the analyses' runs
         assert set(services[:-1]) - lineage <= dropped and len(set(services) - lineage - {services[-1]}) >= 2
-        assert plan.bytes > 0 and plan.orphans == []
+        assert plan.bytes > 0 and [name for name, _ in plan.orphans] == ["demo__stray__999999"]
 
         doomed = _tables(conn, sorted(dropped))
         assert doomed
@@ -140,6 +144,8 @@ def test_prune_keeps_published_runs_their_lineage_and_the_newest(computed_demo_c
         remaining = {r[0] for r in conn.execute("SELECT run_id FROM core.run").fetchall()}
         assert remaining == expected_kept
         assert not set(doomed) & _result_tables(conn)
+        assert f"demo__carbon_storage__{failed}" not in _result_tables(conn)      # went with its run
+        assert "demo__stray__999999" in _result_tables(conn)                      # listed, left alone
         assert _bi_rows(conn) == bi_before                   # every bi relation as it was
         size_after = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         assert size_after < size_before
