@@ -10,6 +10,7 @@ with status 3. Anything else is an internal error (status 4).
 from __future__ import annotations
 
 import re
+import sys
 
 INPUT_EXIT_CODE = 1
 DATABASE_EXIT_CODE = 3
@@ -97,8 +98,9 @@ def database_cause(exc: BaseException) -> BaseException | None:
     Returns:
         The psycopg error, or None when ``exc`` does not come from the database.
     """
-    import psycopg
-
+    psycopg = sys.modules.get("psycopg")   # not imported (yet): exc cannot come from it; do not load it for this
+    if psycopg is None:
+        return None
     for candidate in (exc, getattr(exc, "orig", None)):
         if isinstance(candidate, psycopg.Error):
             return candidate

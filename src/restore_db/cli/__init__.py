@@ -1,7 +1,13 @@
 """The ``restore-db`` command line: a thin layer over the library.
 
-One command group per module: db, study-area, load, compute, export, demo, status, report.
+One command group per module: db, study-area, load, compute, export, runs, demo, status, report.
 Human messages and progress go to stderr; ``--json`` output goes to stdout.
+
+Start-up is quick: the command modules import typer, rich and light parts of restore-db only, and each command
+imports what it needs (psycopg, numpy, pandas, the stages ...) when it runs; ``tests/cli/test_startup.py`` holds
+this. A group whose module must import heavy packages at start (``runs``: its option defaults come from
+:mod:`restore_db.stages.prune`) is registered by name in :data:`LAZY_GROUPS`: ``restore-db --help`` lists it with
+the help line given there, and its module is imported only when the group is run or its help is asked for.
 
 Every error ends in one line on stderr and an exit status: 1 for bad input,
 2 for a usage error (typer's own message), 3 for a database error (the
@@ -11,12 +17,14 @@ server's message and SQLSTATE), 4 for an internal error. ``--debug`` (or
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from restore_db.errors import DATABASE_EXIT_CODE, INPUT_EXIT_CODE, INTERNAL_EXIT_CODE, RestoreDbError, database_cause, database_message, one_line
 from restore_db.cli import compute as compute_cmd
@@ -25,7 +33,6 @@ from restore_db.cli import demo as demo_cmd
 from restore_db.cli import export as export_cmd
 from restore_db.cli import load as load_cmd
 from restore_db.cli import report as report_cmd
-from restore_db.cli import runs as runs_cmd
 from restore_db.cli import status as status_cmd
 from restore_db.cli import study_area as study_area_cmd
 from restore_db.cli._common import err
@@ -33,12 +40,48 @@ from restore_db.cli._common import err
 DEBUG_ENV = "RESTORE_DB_DEBUG"
 _options = {"debug": False}
 
+#: Command groups imported when they run: name -> (module with a typer ``app``, its help line). The help line is
+#: the group's own (``typer.Typer(help=...)`` of the module); tests/cli/test_startup.py holds the two equal.
+LAZY_GROUPS: dict[str, tuple[str, str]] = {
+    "runs": ("restore_db.cli.runs", "List, drop and prune runs (each keeps its result layers)."),
+}
+
+
+class _RootGroup(TyperGroup):
+    """The ``restore-db`` group: a group of :data:`LAZY_GROUPS` stands in the command list as a placeholder that
+    only carries its name and help line, and is replaced by the module's group when the command line names it."""
+
+    def resolve_command(self, ctx, args):
+        if args and getattr(self.commands.get(args[0]), "lazy_placeholder", False):
+            self.commands[args[0]] = load_group(args[0])
+        return super().resolve_command(ctx, args)
+
+
+class _Placeholder(TyperGroup):
+    """What ``restore-db --help`` shows of a lazy group before its module is imported."""
+
+    lazy_placeholder = True
+
+
+def _add_lazy_group(name: str) -> None:
+    app.add_typer(typer.Typer(cls=_Placeholder), name=name, help=LAZY_GROUPS[name][1])
+
+
+def load_group(name: str) -> TyperGroup:
+    """The click group of the lazy command group ``name``: its module is imported now."""
+    module = importlib.import_module(LAZY_GROUPS[name][0])
+    group = typer.main.get_group(module.app)
+    group.name = name
+    return group
+
+
 app = typer.Typer(
     name="restore-db",
     help="Ecosystem-service supply and demand, resilience and restoration zoning in PostGIS.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=_RootGroup,
 )
 
 
@@ -56,7 +99,7 @@ app.add_typer(study_area_cmd.app, name="study-area")
 app.add_typer(load_cmd.app, name="load")
 app.add_typer(compute_cmd.app, name="compute")
 app.add_typer(export_cmd.app, name="export")
-app.add_typer(runs_cmd.app, name="runs")
+_add_lazy_group("runs")
 app.command("demo")(demo_cmd.demo)
 app.command("status")(status_cmd.status)
 app.command("report")(report_cmd.report)

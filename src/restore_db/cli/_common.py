@@ -1,4 +1,9 @@
-"""Shared CLI pieces: stderr console, database session, study-area option."""
+"""Shared CLI pieces: stderr console, database session, study-area option.
+
+Like every module of :mod:`restore_db.cli`, this one imports only typer, rich and light parts of restore-db at
+start: psycopg, numpy, pandas, the stages and the publishing modules are imported by the commands that use them
+(``tests/cli/test_startup.py`` holds this), so that ``restore-db --help`` and quick commands start at once.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,13 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import psycopg
 import typer
 from rich.console import Console
 
-from restore_db import db
-from restore_db.stages import runs
+if TYPE_CHECKING:
+    import psycopg
 
 
 def _console() -> Console:
@@ -35,5 +40,8 @@ def session(start: bool = True) -> Iterator[psycopg.Connection]:
     """A connection to the prepared database; the runs started through it are recorded as failed when the
     command fails (:func:`restore_db.stages.runs.recording`). ``start``: start a stopped embedded cluster (read-only
     commands pass False); no command but ``db up`` creates one."""
+    from restore_db import db
+    from restore_db.stages import runs
+
     with db.session(start=start) as conn, runs.recording(conn):
         yield conn

@@ -1,17 +1,14 @@
 """``restore-db compute``: ecosystem services, ratios, resilience, zoning, or all of them.
 
-The computation modules are imported by the commands that run them, so that other commands (and errors in
-the settings) do not wait for numpy, scipy and pandas to load.
+The computation modules (and the study areas, which need pyproj and numpy) are imported by the commands that
+run them, so that other commands (and errors in the settings) do not wait for numpy, scipy and pandas to load.
 """
 
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from restore_db.errors import InputError
-from restore_db.grid import studyarea
 from restore_db.stages import settings
 from restore_db.cli._common import StudyAreaOption, err, session
 
@@ -45,6 +42,7 @@ def services(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Supply and demand of the ecosystem services per pixel and per county."""
+    from restore_db.grid import studyarea
     from restore_db.stages.services.stage import compute_services
 
     with session() as conn, conn.transaction():
@@ -72,6 +70,8 @@ class _progress:
     """A rich progress display; the object is the ``progress(name, n, total)`` callback."""
 
     def __enter__(self):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.bar = Progress(TextColumn("{task.description:28}"), BarColumn(),
                             TextColumn("{task.completed}/{task.total}"),
                             TimeElapsedColumn(), console=err, transient=True)
@@ -111,6 +111,8 @@ def _report(conn, outcomes) -> None:
 
 
 def _zone_table(conn, zoning_run: int) -> None:
+    from rich.table import Table
+
     rows = conn.execute("""SELECT display_code, zone_code, name_en, counties, area_share FROM result.zone
                            WHERE run_id = %s ORDER BY display_code""", (zoning_run,)).fetchall()
     table = Table(title=f"Restoration zones (run {zoning_run})")
@@ -149,6 +151,7 @@ def all_(
     if report_lang not in LANGS:
         raise InputError(f"--report-lang: unknown language {report_lang!r}; use one of {', '.join(LANGS)}")
     cfg = settings.load(config)
+    from restore_db.grid import studyarea
     from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
@@ -173,6 +176,7 @@ def _publish(area_name: str, zoning_run: int, report: bool, lang: str) -> None:
     """The last steps of `compute all`, after the results are committed: the QGIS project of the analysis in
     bi.qgis_projects (a project saved there from QGIS is kept: a warning says so), then the report."""
     from restore_db.errors import RestoreDbError
+    from restore_db.grid import studyarea
     from restore_db.publish import qgis_project
 
     with session(start=False) as conn, conn.transaction():
@@ -210,6 +214,7 @@ def ratios(
 ) -> None:
     """ESDR per service, CESD, deficit/surplus classes and matching types per county (and per pixel)."""
     cfg = settings.load(config)
+    from restore_db.grid import studyarea
     from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
@@ -235,6 +240,7 @@ def resilience(
 ) -> None:
     """Resilience indicators, weights and index per county."""
     cfg = settings.load(config)
+    from restore_db.grid import studyarea
     from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
@@ -259,6 +265,7 @@ def zoning(
 ) -> None:
     """Restoration zones: combined matching type x resilience class, with names and strategies."""
     cfg = settings.load(config)
+    from restore_db.grid import studyarea
     from restore_db.stages import pipeline
 
     with session() as conn, conn.transaction():
@@ -315,6 +322,7 @@ def pattern(
     """Ecological security pattern: sources, resistance, least-cost corridors, nodes, network measures, and the
     collaboration of the counties of a zoning run."""
     cfg = settings.load(config)
+    from restore_db.grid import studyarea
     from restore_db.stages import base, registry
 
     with session() as conn, conn.transaction():
@@ -330,6 +338,7 @@ def stages() -> None:
     """List the stages `compute all` runs, in order: the runs each reads, its inputs, outputs (with units) and
     settings."""
     from rich.markup import escape
+    from rich.table import Table
 
     from restore_db.stages import registry
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import secrets
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from restore_db.publish import bi
-from restore_db import config, db
-from restore_db.db import migrate
-from restore_db.db.cluster import Cluster
+from restore_db import config
 from restore_db.cli._common import err, session
+
+if TYPE_CHECKING:
+    from restore_db.db.cluster import Cluster
 
 WHERE = (
     "The embedded database lives in RESTORE_DB_HOME when set, else in the nearest .restore-db folder of the "
@@ -22,6 +24,8 @@ app = typer.Typer(help="Start, stop and migrate the database. " + WHERE, no_args
 
 
 def _embedded() -> tuple[config.Home, Cluster]:
+    from restore_db.db.cluster import Cluster
+
     home = config.locate()
     return home, Cluster(home.path)
 
@@ -36,6 +40,9 @@ def up() -> None:
 
     With RESTORE_DB_URL set, only migrates that database.
     """
+    from restore_db import db
+    from restore_db.db import migrate
+
     external = config.external_url()
     if external:
         db.prepare(external)
@@ -72,6 +79,8 @@ def down() -> None:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout.")) -> None:
     """Which database is in use and why, is it up, and at which schema version. Never starts or creates one."""
+    from restore_db.db import migrate
+
     external = config.external_url()
     info: dict = {}
     url_ = None
@@ -121,6 +130,8 @@ def url(
 
     Keep it out of shared files and screenshots; --no-password leaves it out. Never starts or creates a database.
     """
+    from restore_db import db
+
     url_ = config.external_url() or db.database_url(start=False)
     typer.echo(config.without_password(url_) if no_password else url_)
 
@@ -128,6 +139,9 @@ def url(
 @app.command("migrate")
 def migrate_cmd() -> None:
     """Apply pending schema migrations."""
+    from restore_db import db
+    from restore_db.db import migrate
+
     url_ = db.database_url()
     db.prepare(url_)
     err.print(f"schema at {migrate.current(url_)}")
@@ -166,6 +180,8 @@ def bi_user(
     The role is a member of restore_bi; its defaults are search_path bi, public
     and read-only transactions. It logs in with its password.
     """
+    from restore_db.publish import bi
+
     generated = password is None
     if generated:
         password = secrets.token_urlsafe(18)
@@ -180,6 +196,8 @@ def bi_user(
 @app.command("refresh-views")
 def refresh_views() -> None:
     """Bring the bi relations up to date: county shapes, zoning runs not yet published, the current analysis."""
+    from restore_db.publish import bi
+
     with session() as conn:
         for relation, rows, concurrent in bi.refresh(conn):
             err.print(f"{relation}: {rows} rows{' (refreshed concurrently)' if concurrent else ''}")

@@ -6,10 +6,6 @@ from pathlib import Path
 
 import typer
 
-from restore_db import db
-from restore_db.grid import studyarea
-from restore_db.publish.export import export_raster
-from restore_db.publish.export_tables import export_csv, export_gpkg
 from restore_db.cli._common import StudyAreaOption, err
 
 app = typer.Typer(help="Export layers to files (read-only).", no_args_is_help=True)
@@ -26,6 +22,10 @@ def raster(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Write a layer as a GeoTIFF on the study-area grid (exact values, stored pixel type and nodata)."""
+    from restore_db import db
+    from restore_db.grid import studyarea
+    from restore_db.publish.export import export_raster
+
     with db.session(start=False) as conn, conn.transaction():  # never creates nor starts the embedded database
         area = studyarea.get(conn, study_area)
         info = export_raster(conn, area, layer, file, run_id=run, overwrite=overwrite, cog=cog)
@@ -45,6 +45,10 @@ def gpkg(
 ) -> None:
     """Write every vector result of an analysis to one GeoPackage: counties, zones, sources, corridors, corridor
     areas, nodes, pinch and barrier areas, collaboration units, county links, restoration tasks (EPSG:4326)."""
+    from restore_db import db
+    from restore_db.grid import studyarea
+    from restore_db.publish.export_tables import export_gpkg
+
     with db.session(start=False) as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         info = export_gpkg(conn, area, file, run_id=run, overwrite=overwrite)
@@ -59,6 +63,10 @@ def csv(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Write the county tables of an analysis as CSV files (UTF-8 with BOM, for Excel), one per bi relation."""
+    from restore_db import db
+    from restore_db.grid import studyarea
+    from restore_db.publish.export_tables import export_csv
+
     with db.session(start=False) as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         info = export_csv(conn, area, folder, run_id=run, overwrite=overwrite)
@@ -78,7 +86,9 @@ def qgis(
 ) -> None:
     """Write a QGIS project of an analysis (default the current one): every bi layer filtered to it and styled, in
     groups by stage (counties, resilience, zoning, pattern, collaboration); no user or password is stored."""
+    from restore_db import db
     from restore_db.errors import InputError
+    from restore_db.grid import studyarea
     from restore_db.publish.qgis_project import store_project, write_project_file
 
     if to_db == (file is not None):

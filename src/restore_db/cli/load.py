@@ -1,6 +1,7 @@
 """``restore-db load``: rasters, boundaries, parameter tables, statistics, InVEST datastacks.
 
-Every load runs in one transaction: on any error nothing is written.
+Every load runs in one transaction: on any error nothing is written. The loaders (GDAL, geopandas, pandas) are
+imported by the commands that use them.
 """
 
 from __future__ import annotations
@@ -10,14 +11,8 @@ from pathlib import Path
 
 import typer
 
-from restore_db.grid import studyarea
 from restore_db.errors import InputError
-from restore_db.load import boundaries as boundaries_mod
-from restore_db.load import invest as invest_mod
-from restore_db.load import params as params_mod
 from restore_db.resources import package_data
-from restore_db.load import raster as raster_mod
-from restore_db.load import stats as stats_mod
 from restore_db.cli._common import StudyAreaOption, err, session
 
 app = typer.Typer(help="Load data into a study area (transactional).", no_args_is_help=True)
@@ -42,6 +37,9 @@ def raster(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Warp a raster onto the study-area grid and store it as tiles."""
+    from restore_db.grid import studyarea
+    from restore_db.load import raster as raster_mod
+
     started = time.perf_counter()
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
@@ -73,6 +71,9 @@ def boundaries(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Load administrative units of one level."""
+    from restore_db.grid import studyarea
+    from restore_db.load import boundaries as boundaries_mod
+
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         info = boundaries_mod.load_boundaries(conn, area, file, level, layer, code_field, name_field, parent_field,
@@ -106,6 +107,9 @@ def params(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Load a parameter table."""
+    from restore_db.grid import studyarea
+    from restore_db.load import params as params_mod
+
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         shipped = package_data("params", f"{file}.csv")
@@ -162,6 +166,9 @@ def stats(
     Values of the file's variables and years already stored: the same values again change nothing; other
     values need --replace or --merge. Missing values (empty, NA, N/A, NaN, NULL, -, --, —) are reported per
     column."""
+    from restore_db.grid import studyarea
+    from restore_db.load import stats as stats_mod
+
     mapping = None
     if column:
         mapping = {}
@@ -205,6 +212,8 @@ def invest(
                                  "none (e.g. GB18030)."),
 ) -> None:
     """Import an InVEST model's inputs unchanged."""
+    from restore_db.load import invest as invest_mod
+
     with session() as conn, conn.transaction():
         info = invest_mod.import_datastack(conn, datastack, study_area, replace=replace, encoding=encoding)
     err.print(f"InVEST {info.model} -> study area {info.study_area}{' (created)' if info.created_area else ''}: "

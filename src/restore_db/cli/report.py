@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from restore_db import config, db
-from restore_db.grid import studyarea
+from restore_db import config
 from restore_db.cli._common import StudyAreaOption, err
 
 LangOption = typer.Option("en", "--lang", help="Language of the report: en or zh.")
@@ -27,6 +26,8 @@ def report(
     study_area: str = StudyAreaOption,
 ) -> None:
     """Write one self-contained HTML file: maps, charts, tables and the decision rules of an analysis."""
+    from restore_db import db
+    from restore_db.grid import studyarea
     from restore_db.publish.report import build_report
 
     with db.session(start=False) as conn, conn.transaction():  # never creates nor starts the embedded database

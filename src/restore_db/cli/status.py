@@ -6,13 +6,14 @@ import json
 
 import typer
 
-from restore_db import db
-from restore_db.publish import status as status_mod
 from restore_db.cli._common import err
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout.")) -> None:
     """Study areas, grids, layers (nodata share, alignment), boundaries, parameter sets and runs."""
+    from restore_db import db
+    from restore_db.publish import status as status_mod
+
     with db.session(start=False) as conn:  # read-only: never creates nor starts the embedded database
         info = status_mod.collect(conn)
     if as_json:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from restore_db.grid import studyarea
 from restore_db.errors import InputError
 from restore_db.cli._common import err, session
 
@@ -28,6 +27,8 @@ def create(
     title: str = typer.Option(None, "--title"),
 ) -> None:
     """Create a study area and its reference grid."""
+    from restore_db.grid import studyarea
+
     if (from_boundaries is None) == (bbox is None):
         raise InputError("give exactly one of --from-boundaries FILE or --bbox xmin,ymin,xmax,ymax")
     target = studyarea.parse_crs(int(crs) if crs.isdigit() else crs, "--srid")
@@ -65,6 +66,8 @@ def list_() -> None:
 @app.command()
 def delete(name: str, yes: bool = typer.Option(False, "--yes")) -> None:
     """Delete a study area with all its layers, boundaries, parameters and runs."""
+    from restore_db.grid import studyarea
+
     if not yes:
         typer.confirm(f"Delete study area {name} and everything in it?", abort=True)
     with session() as conn, conn.transaction():

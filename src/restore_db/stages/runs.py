@@ -26,13 +26,16 @@ import json
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
 from restore_db import __version__
 from restore_db.errors import InputError, database_cause, database_message, one_line
-from restore_db.grid.studyarea import StudyArea
+
+if TYPE_CHECKING:   # (pyproj and numpy, which grid.studyarea imports, are not needed to record runs or to read them)
+    from restore_db.grid.studyarea import StudyArea
 
 # advisory lock held by a live run: pg_advisory_lock(RUN_LOCK_CLASS, run_id) (the two-integer key form)
 RUN_LOCK_CLASS = 0x52554E
@@ -247,7 +250,7 @@ def problems(conn: psycopg.Connection, area: StudyArea | int, limit: int = 10) -
         Newest first, dicts with run_id, stage, label, state ('failed' or 'interrupted'), error (the
         message of a failed run; None for an interrupted one), started_at and finished_at.
     """
-    area_id = area.study_area_id if isinstance(area, StudyArea) else area
+    area_id = area if isinstance(area, int) else area.study_area_id
     rows = conn.execute(
         f"""SELECT * FROM (SELECT r.run_id, r.stage, r.label, {STATE_SQL} AS state, r.error, r.started_at,
                                   r.finished_at
