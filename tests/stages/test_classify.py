@@ -131,6 +131,72 @@ def test_natural_breaks_bad_sample():
         C.breaks(np.arange(10.0), 3, sample=1)
 
 
+def _spread(i: int) -> float:
+    """Value i of SPREAD: 400 distinct values from a formula, the same on every machine (no random generator)."""
+    return ((i * 7919) % 1009) ** 1.5 / 100
+
+
+SPREAD = np.array([_spread(i) for i in range(1, 401)])
+# Fisher-Jenks breaks of SPREAD by mapclassify 2.10 with numba 0.68 (compiled, not cached), recorded once: they are
+# the values _spread(i) of these i (k=5: 48.366988742323, 109.46376432409038, 176.93129711840132,
+# 247.37826278798224, 319.07808072633253).
+SPREAD_BREAKS = {2: (194, 277), 4: (222, 194, 186, 277), 5: (163, 221, 200, 311, 277)}
+
+_BREAKS_IN_A_PROCESS = """
+import json, sys
+import numpy as np
+from restore_db.stages import classify
+v = np.array(json.loads(sys.argv[1]))
+breaks = {k: classify.breaks(v, int(k)).tolist() for k in json.loads(sys.argv[2])}
+import mapclassify
+stats = mapclassify.classifiers._fisher_jenks_means.stats
+print(json.dumps({"breaks": breaks, "hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values())}))
+"""
+
+
+def test_natural_breaks_known_values():
+    for k, at in SPREAD_BREAKS.items():
+        np.testing.assert_array_equal(C.breaks(SPREAD, k), [_spread(i) for i in at])
+
+
+def test_natural_breaks_are_the_same_from_numbas_cache(tmp_path):
+    """The first process compiles mapclassify's Fisher-Jenks into the cache folder, the second reads it from there:
+    both give the recorded breaks."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import matplotlib
+
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    env.update(XDG_CACHE_HOME=str(tmp_path), MPLCONFIGDIR=matplotlib.get_cachedir())
+    outs = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", _BREAKS_IN_A_PROCESS, json.dumps(SPREAD.tolist()),
+                               json.dumps(list(SPREAD_BREAKS))], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(json.loads(proc.stdout))
+    expected = {str(k): [_spread(i) for i in at] for k, at in SPREAD_BREAKS.items()}
+    assert outs[0]["breaks"] == outs[1]["breaks"] == expected
+    assert outs[0]["hits"] == 0 and outs[0]["misses"] >= 1      # compiled, and written to the cache
+    assert outs[1]["hits"] >= 1 and outs[1]["misses"] == 0      # read from the cache
+    assert list((tmp_path / "restore-db" / "numba").rglob("*.nbi"))
+
+
+def test_numba_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert C.numba_cache_dir() == tmp_path / "restore-db" / "numba"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert C.numba_cache_dir() == tmp_path / "home" / ".cache" / "restore-db" / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert C.numba_cache_dir() == tmp_path / "mine"
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    assert C._writable_folder(tmp_path / "numba") and not C._writable_folder(tmp_path / "file" / "numba")
+
+
 # --- assign -----------------------------------------------------------------
 
 

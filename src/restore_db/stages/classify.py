@@ -17,14 +17,24 @@ Conventions:
   seeded generator.
 * Problems with what the user configured (method, k, thresholds, eps) raise
   :class:`~restore_db.errors.InputError` naming the offending item.
+* mapclassify compiles its Fisher–Jenks function with numba when it is imported
+  (about 4 s, in every process that classifies); :func:`import_mapclassify` has
+  numba keep the compiled code in :func:`numba_cache_dir`, so only the first
+  process on a machine (and the first after mapclassify or numba change)
+  compiles it. The compiled code is the same, cached or not.
 
 Citations point to the model pages of ``docs/models/``;
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -66,6 +76,66 @@ BALANCE_LABELS: dict[int, str] = {
 
 #: Names of the five reporting levels 1..5 of :func:`five_levels` (docs/models/resilience.md#index-and-classes).
 LEVEL_NAMES = ("low", "relatively low", "medium", "relatively high", "high")
+
+
+# ---------------------------------------------------------------------------
+# mapclassify, its numba code compiled once per machine
+# ---------------------------------------------------------------------------
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps the compiled code of mapclassify: ``$XDG_CACHE_HOME/restore-db/numba`` (by default
+    ``~/.cache/restore-db/numba``), unless ``NUMBA_CACHE_DIR`` names another folder. Deleting it is harmless: the
+    next classification compiles again."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "restore-db" / "numba"
+
+
+def _writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def import_mapclassify() -> ModuleType:
+    """``import mapclassify``, with its numba functions compiled once and then read from :func:`numba_cache_dir`.
+
+    mapclassify declares its Fisher–Jenks function with an explicit signature and no ``cache=True``, so numba
+    compiles it while mapclassify is imported, in every process. While mapclassify is imported here, ``numba.njit``
+    adds ``cache=True`` and numba's cache folder is :func:`numba_cache_dir`; both are restored afterwards, so the
+    numba functions of other libraries (pyflwdir, pyguidos ...) keep their own settings. numba checks that a cached function matches the
+    source file (its time stamp and size) and the machine before it uses it, and compiles again otherwise. Without
+    numba, or when the folder cannot be written, mapclassify is imported as it is.
+    """
+    if "mapclassify" in sys.modules:
+        return sys.modules["mapclassify"]
+    try:
+        import numba
+        from numba.core import config as numba_config
+    except ImportError:        # mapclassify then runs its pure-Python Fisher–Jenks
+        numba = None
+    folder = numba_cache_dir()
+    if numba is None or not _writable_folder(folder):
+        import mapclassify
+
+        return mapclassify
+    njit, cache_dir = numba.njit, numba_config.CACHE_DIR
+
+    def cached_njit(*args, **kwargs):
+        kwargs.setdefault("cache", True)
+        return njit(*args, **kwargs)
+
+    numba.njit, numba_config.CACHE_DIR = cached_njit, str(folder)
+    try:
+        import mapclassify
+    finally:
+        numba.njit, numba_config.CACHE_DIR = njit, cache_dir
+    return mapclassify
 
 
 # ---------------------------------------------------------------------------
@@ -167,7 +237,7 @@ def breaks(
     uniq = np.unique(v)
     if uniq.size == 1 or (method == "natural_breaks" and uniq.size <= k):
         return uniq.astype(np.float64)
-    import mapclassify  # deferred: pulls in pandas/scikit-learn, slow to import
+    mapclassify = import_mapclassify()  # deferred: pulls in scipy, scikit-learn and matplotlib, slow to import
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
