@@ -193,7 +193,7 @@ CASES = [
     ("runs-drop-read", ["runs", "drop", "{services}", "--yes"], 1,
      "cannot drop services run {services}: it is read by run(s)"),
     ("runs-drop-published", ["runs", "drop", "{zoning}", "--yes"], 1,
-     "cannot drop zoning run {zoning}: it is published in bi"),
+     "cannot drop zoning run {zoning}: it is the current analysis in bi"),
     ("runs-drop-parent", ["runs", "drop", "{pipeline}", "--yes"], 1,
      "cannot drop pipeline run {pipeline}: it is the parent of run(s)"),
     ("runs-drop-other-area", ["runs", "drop", "{services}", "-a", "bare", "--yes"], 1,

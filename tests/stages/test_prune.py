@@ -1,6 +1,7 @@
 """Cleaning up runs (stages/prune.py) on the computed demo: a published run, a run another run read and a
 pipeline run are refused with one line naming why and change nothing; a leaf run goes with its tables; a prune
-keeps the published runs, their lineage and the newest runs of each stage, leaves every bi relation as it was and
+keeps the published runs (the current analysis), their lineage and the newest runs of each stage, leaves the current
+analysis in every bi relation as it was and
 frees the layers of the rest."""
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from restore_db.publish import bi
 from restore_db.stages import prune
 
 
-def _bi_rows(conn: psycopg.Connection) -> dict[str, list]:
-    """Every row of every public bi relation, in key order."""
+def _bi_rows(conn: psycopg.Connection, run_ids: set[int] | None = None) -> dict[str, list]:
+    """Every row of every public bi relation, in key order; with ``run_ids``, of a relation with a run_id column
+    only the rows of those runs."""
     conn.rollback()
-    out = {rel: conn.execute(sql.SQL("SELECT * FROM bi.{} ORDER BY 1").format(sql.Identifier(rel))).fetchall()
-           for rel in bi.VIEWS + bi.PROJECTS}
+    out = {}
+    for rel in bi.VIEWS + bi.PROJECTS:
+        has_run = conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = 'bi' AND table_name = %s"
+                               " AND column_name = 'run_id'", (rel,)).fetchone()
+        query = sql.SQL("SELECT * FROM bi.{} {} ORDER BY 1").format(
+            sql.Identifier(rel), sql.SQL("WHERE run_id = ANY(%(runs)s)" if has_run and run_ids is not None else ""))
+        out[rel] = conn.execute(query, {"runs": sorted(run_ids or ())}).fetchall()
     conn.rollback()
     return out
 
@@ -62,8 +69,8 @@ def test_drop_refuses_what_is_needed_and_drops_a_leaf_run(computed_demo_copy):
 
         for run_id, match in [(ids["services"], ["services run", "read by run(s)", f"{ids['ratios']} (ratios)",
                                                  f"{ids['pattern']} (pattern)", "drop those first"]),
-                              (ids["zoning"], ["zoning run", "published in bi"]),
-                              (ids["pattern"], ["pattern run", "published in bi"]),
+                              (ids["zoning"], ["zoning run", "the current analysis in bi"]),
+                              (ids["pattern"], ["pattern run", "the current analysis in bi"]),
                               (ids["pipeline"], ["pipeline run", "the parent of run(s)", f"{ids['zoning']} (zoning)"]),
                               (999999, ["no run 999999"])]:
             before = db_fingerprint(conn)
@@ -108,13 +115,15 @@ def test_prune_keeps_published_runs_their_lineage_and_the_newest(computed_demo_c
         conn.commit()
         runs = {r.run_id: r for r in prune.list_runs(conn, area)}
         published = {i for i, r in runs.items() if r.published}
-        assert {runs[i].stage for i in published} == {"zoning", "pattern"} and len(published) == 4
+        current = set(conn.execute("SELECT run_id, pattern_run_id FROM bi.current_run").fetchone())
+        assert published == current and {runs[i].stage for i in published} == {"zoning", "pattern"}
+        older = {max(i for i in runs if runs[i].stage == s and i not in current) for s in ("zoning", "pattern")}
         lineage = set()
         for run_id in published:
             lineage |= prune._lineage_closure(conn, [run_id])
         services = sorted(i for i, r in runs.items() if r.stage == "services" and r.state == "succeeded")
         newest_services = services[-1:]
-        bi_before = _bi_rows(conn)
+        bi_before = _bi_rows(conn, current)
         size_before = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
         # --dry-run: the plan, nothing changed
@@ -146,7 +155,9 @@ def test_prune_keeps_published_runs_their_lineage_and_the_newest(computed_demo_c
         assert not set(doomed) & _result_tables(conn)
         assert f"demo__carbon_storage__{failed}" not in _result_tables(conn)      # went with its run
         assert "demo__stray__999999" in _result_tables(conn)                      # listed, left alone
-        assert _bi_rows(conn) == bi_before                   # every bi relation as it was
+        assert _bi_rows(conn, current) == bi_before          # the current analysis as it was in every bi relation
+        assert older <= dropped                              # the first analysis is older than the newest one
+        assert not _bi_rows(conn, older)["county"]           # ... and its bi rows went with it
         size_after = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         assert size_after < size_before
         # nothing left to prune: a second prune drops nothing

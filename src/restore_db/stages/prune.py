@@ -4,11 +4,11 @@ runs nothing needs.
 Every run keeps its result layers (``result.<area>__<layer>__<run>``), so each forced run adds its layers' size. A
 run is **needed** when dropping it would change what ``bi`` shows or break another run:
 
-- it is **published**: a succeeded run of a stage that ``restore_db.publish.PUBLISHERS`` publishes (zoning and
-  pattern). Every such run has its rows in the ``bi`` relations (``bi.county``, ``bi.zone_map``, the long views,
-  ``bi.current_run``; ``bi.pattern_run`` and the ``bi.pattern_*`` tables): ``bi.publish`` writes them when the run is
-  made and ``bi.refresh`` writes any that are missing. A run named by a QGIS project stored in ``bi.qgis_projects``
-  counts as published too;
+- it is **published**: it is the current analysis of the study area in ``bi`` (``bi.current_run``: the newest
+  succeeded zoning run and the newest pattern run that read it), which BI tools and QGIS show, or it is named by a
+  QGIS project stored in ``bi.qgis_projects``. Older analyses keep their rows in the per-run ``bi`` relations
+  only as long as their runs exist: a prune that drops them removes those rows with them (by the foreign keys),
+  and leaves every row of the current analysis as it was;
 - it is **depended on**: another run read it (``core.run_input``) or belongs to it (a pipeline run is the parent of
   its stages' runs, ``core.run.parent_run_id``). Deleting it would delete that lineage with it;
 - it is **running** (its process is alive).
@@ -83,10 +83,11 @@ class PrunePlan:
         return sum(r.bytes for r in self.dropped)
 
 
-def _published_stages() -> tuple[str, ...]:
-    from restore_db.publish import PUBLISHERS
-
-    return tuple(sorted(PUBLISHERS))
+def _current_runs(conn: psycopg.Connection, area: StudyArea) -> set[int]:
+    """The zoning and pattern runs of the current analysis of ``area`` (``bi.current_run``)."""
+    row = conn.execute("SELECT run_id, pattern_run_id FROM bi.current_run WHERE study_area_id = %s",
+                       (area.study_area_id,)).fetchone()
+    return {r for r in (row or ()) if r is not None}
 
 
 def _project_runs(conn: psycopg.Connection) -> dict[int, str]:
@@ -104,7 +105,7 @@ def _project_runs(conn: psycopg.Connection) -> dict[int, str]:
 def list_runs(conn: psycopg.Connection, area: StudyArea, stage: str | None = None) -> list[RunInfo]:
     """Every run of ``area`` (of ``stage`` when given), oldest first, with its size, whether it is published and
     the runs that depend on it."""
-    published_stages = _published_stages()
+    current = _current_runs(conn, area)
     projects = _project_runs(conn)
     rows = conn.execute(
         f"""SELECT r.run_id, r.stage, {STATE_SQL}, r.label, r.started_at, r.finished_at,
@@ -133,8 +134,8 @@ def list_runs(conn: psycopg.Connection, area: StudyArea, stage: str | None = Non
         orphans = by_run.get(run_id, [])
         size = int(size) + sum(b for _, b in orphans)
         published = None
-        if state == "succeeded" and stage_ in published_stages:
-            published = "published in bi"
+        if run_id in current:
+            published = "the current analysis in bi"
         elif run_id in projects:
             published = f"shown by QGIS project {projects[run_id]!r}"
         out.append(RunInfo(run_id, stage_, state, label, started, finished, nlayers, int(size), published,
