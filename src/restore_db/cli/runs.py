@@ -83,8 +83,9 @@ def prune(
 ) -> None:
     """Drop the runs nothing needs with their layers, in one transaction.
 
-    Kept: the published runs (zoning and pattern runs, shown in bi), the newest --keep succeeded runs of each
-    stage, running runs, and every run these read or belong to. Dropped: the rest, failed and interrupted runs too.
+    Kept: the published runs (the current analysis in bi, runs of stored QGIS projects), the newest --keep
+    succeeded runs of each stage, running runs, and every run these read or belong to. Dropped: the rest (older
+    analyses with their bi rows, failed and interrupted runs too).
     """
     from restore_db.grid import studyarea
 
