@@ -35,13 +35,25 @@ err = _console()
 StudyAreaOption = typer.Option(None, "--study-area", "-a", help="Study area name (default: the only one).")
 
 
+WorkersOption = typer.Option(None, "--workers", min=1, envvar="RESTORE_DB_WORKERS",
+                             help="Connections that compute tiles at once (default: the server's cores).")
+
+
 @contextlib.contextmanager
-def session(start: bool = True) -> Iterator[psycopg.Connection]:
+def session(start: bool = True, workers: int | bool | None = False) -> Iterator[psycopg.Connection]:
     """A connection to the prepared database; the runs started through it are recorded as failed when the
     command fails (:func:`restore_db.stages.runs.recording`). ``start``: start a stopped embedded cluster (read-only
-    commands pass False); no command but ``db up`` creates one."""
+    commands pass False); no command but ``db up`` creates one. ``workers``: computing commands pass their
+    ``--workers`` (None: the server's cores) to open a pool of tile workers (:func:`restore_db.db.workers.scope`);
+    the tables those workers made are dropped when the command fails."""
     from restore_db import db
     from restore_db.stages import runs
 
-    with db.session(start=start) as conn, runs.recording(conn):
+    if workers is False:
+        with db.session(start=start) as conn, runs.recording(conn):
+            yield conn
+        return
+    from restore_db.db import workers as tile_workers
+
+    with db.session(start=start) as conn, tile_workers.scope(conn, workers), runs.recording(conn):
         yield conn

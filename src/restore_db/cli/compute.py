@@ -10,7 +10,7 @@ import typer
 
 from restore_db.errors import InputError
 from restore_db.stages import settings
-from restore_db.cli._common import StudyAreaOption, err, session
+from restore_db.cli._common import StudyAreaOption, WorkersOption, err, session
 
 ConfigOption = typer.Option(None, "--config", help="TOML file of analysis settings (only the keys that change; "
                             "see `restore-db compute settings`).")
@@ -37,6 +37,7 @@ def services(
     scalars: str = ScalarsOption,
     year: int = YearOption,
     engine: str = EngineOption,
+    workers: int = WorkersOption,
     side: list[str] = typer.Option(None, "--side", help="supply and/or demand (repeatable; default both)."),
     steps: bool = typer.Option(False, "--steps", help="Also print the time of every step."),
     study_area: str = StudyAreaOption,
@@ -45,7 +46,7 @@ def services(
     from restore_db.grid import studyarea
     from restore_db.stages.services.stage import compute_services
 
-    with session() as conn, conn.transaction():
+    with session(workers=workers) as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         with _progress() as progress:
             run_id, results = compute_services(conn, area, service or None, run_label, params or None, scalars,
@@ -59,11 +60,18 @@ def services(
                   f"{r.cells_per_second / 1e6:7.1f} M cells/s  (counties: {counties})")
         if steps:
             for s in r.steps:
-                rate = f"{s.cells_per_second / 1e6:7.1f} M cells/s" if s.cells else ""
-                err.print(f"    {s.label:44} {s.seconds:7.2f} s {rate}")
+                _step_line(s)
     for w in warnings[0] or []:
         err.print(f"[yellow]warning:[/] {w}")
     err.print(f"run {run_id} succeeded ({warnings[1]} engine)")
+
+
+def _step_line(s) -> None:
+    """One step of a services run: time, speed, cores used (CPU seconds of this process and of the server's kernel
+    functions per wall second) and the connections its tiles were computed on."""
+    rate = f"{s.cells_per_second / 1e6:7.1f} M cells/s" if s.cells else " " * 17
+    err.print(f"    {s.label:44} {s.seconds:7.2f} s {rate}  {s.cores:4.2f} cores  {s.workers} worker(s)",
+              highlight=False)
 
 
 class _progress:
@@ -130,12 +138,15 @@ def all_(
     force: bool = ForceOption,
     run_label: str = LabelOption,
     engine: str = EngineOption,
+    workers: int = WorkersOption,
     params: list[str] = ParamsOption,
     scalars: str = ScalarsOption,
     year: int = YearOption,
     report: bool = typer.Option(True, "--report/--no-report", help="End with the HTML report of the analysis "
                                 "(<home>/reports/<area>-zoning-<run>.<lang>.html; `restore-db report` for more)."),
     report_lang: str = typer.Option("en", "--report-lang", help="Language of the report: en or zh."),
+    steps: bool = typer.Option(False, "--steps", help="Also print every step of the services run: time, speed, "
+                               "cores used and workers."),
     study_area: str = StudyAreaOption,
 ) -> None:
     """Services -> ratios -> resilience -> zoning -> pattern -> QGIS project -> report; a stage whose inputs and
@@ -154,7 +165,7 @@ def all_(
     from restore_db.grid import studyarea
     from restore_db.stages import pipeline
 
-    with session() as conn, conn.transaction():
+    with session(workers=workers) as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         with _progress() as progress:
             outcomes = pipeline.run_all(conn, area, cfg, force=force, label=run_label, engine=engine,
@@ -163,6 +174,11 @@ def all_(
                                                           "stats_year": year})
         _param_sets(conn, outcomes[0].run_id)
         _report(conn, outcomes)
+        if steps:
+            for r in outcomes[0].detail or []:
+                err.print(f"  {r.service}", highlight=False)
+                for step in r.steps:
+                    _step_line(step)
         for name, why in outcomes.skipped.items():
             err.print(f"{name:11} left out: {why}", highlight=False)
         zoning_run = next(o.run_id for o in outcomes if o.stage == "zoning")
@@ -210,6 +226,7 @@ def ratios(
     force: bool = ForceOption,
     run_label: str = LabelOption,
     engine: str = EngineOption,
+    workers: int = WorkersOption,
     study_area: str = StudyAreaOption,
 ) -> None:
     """ESDR per service, CESD, deficit/surplus classes and matching types per county (and per pixel)."""
@@ -217,7 +234,7 @@ def ratios(
     from restore_db.grid import studyarea
     from restore_db.stages import pipeline
 
-    with session() as conn, conn.transaction():
+    with session(workers=workers) as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         with _progress() as progress:
             out = pipeline.run_ratios(conn, area, cfg, services_run, force=force, label=run_label, engine=engine,
@@ -235,6 +252,7 @@ def resilience(
     force: bool = ForceOption,
     run_label: str = LabelOption,
     engine: str = EngineOption,
+    workers: int = WorkersOption,
     params: list[str] = ParamsOption,
     study_area: str = StudyAreaOption,
 ) -> None:
@@ -243,7 +261,7 @@ def resilience(
     from restore_db.grid import studyarea
     from restore_db.stages import pipeline
 
-    with session() as conn, conn.transaction():
+    with session(workers=workers) as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         out = pipeline.run_resilience(conn, area, cfg, services_run, force=force, label=run_label, engine=engine,
                                       params=params or None)
@@ -317,6 +335,7 @@ def pattern(
     force: bool = ForceOption,
     run_label: str = LabelOption,
     params: list[str] = ParamsOption,
+    workers: int = WorkersOption,
     study_area: str = StudyAreaOption,
 ) -> None:
     """Ecological security pattern: sources, resistance, least-cost corridors, nodes, network measures, and the
@@ -325,7 +344,7 @@ def pattern(
     from restore_db.grid import studyarea
     from restore_db.stages import base, registry
 
-    with session() as conn, conn.transaction():
+    with session(workers=workers) as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         ctx = base.Context(conn, area, cfg, {"params": params or None}, label=run_label, force=force)
         out = base.run(registry.get("pattern"), ctx, {"zoning": zoning_run, "services": services_run})
