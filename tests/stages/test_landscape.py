@@ -454,3 +454,21 @@ def test_property_single_zone_equals_landscape(arr, zone_id):
         assert res == {}
     else:
         assert res[zone_id] == pytest.approx(landscape_metrics(arr, 30.0), nan_ok=True)
+
+
+def test_zone_metrics_of_float32_layers_equal_those_of_float64():
+    """Resilience reads land use and the county raster as float32 (exact for them): the same metrics, bit for bit;
+    _dense's int32 blocks give the codes of the intp version."""
+    rng = np.random.default_rng(11)
+    lulc = rng.integers(1, 7, (120, 150)).astype(np.float64)
+    lulc[rng.random(lulc.shape) < 0.05] = np.nan
+    county = np.repeat(np.arange(1, 7), 20)[:, None] * 1000.0 + np.repeat(np.arange(5), 30)[None, :]
+    county[:4, :] = np.nan
+    metrics = list(METRICS)
+    wide = zone_metrics(lulc, county, 250.0, metrics)
+    narrow = zone_metrics(lulc.astype(np.float32), county.astype(np.float32), 250.0, metrics)
+    assert list(narrow) == list(wide)
+    for zone, values in wide.items():
+        assert narrow[zone].keys() == values.keys()
+        for name, v in values.items():
+            assert narrow[zone][name] == v or (np.isnan(v) and np.isnan(narrow[zone][name])), (zone, name)

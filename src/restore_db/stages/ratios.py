@@ -20,7 +20,6 @@ import pandas as pd
 import psycopg
 
 from restore_db.grid.engine import Output, choose_backend, run_kernel
-from restore_db.store.layers import read_array
 from restore_db.grid.counties import of_run
 from restore_db.errors import InputError
 from restore_db.kernels import formulas
@@ -270,7 +269,12 @@ def _text(x):
 
 def pixel_maps(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioInputs, summary: pd.DataFrame,
                run_id: int, backend: str, progress=None) -> dict:
-    """ESDR per service and CESD per pixel, and the pixel area shares of the CESD classes."""
+    """ESDR per service and CESD per pixel, and the pixel area shares of the CESD classes.
+
+    The maps are a tile kernel. The classes are global (their bounds need every value): client memory is
+    the valid CESD values as float32 (4 bytes per cell) and ``classify.balance_classes``' float64 copies
+    of them, about 30 bytes per cell at 250 m (39 when the whole grid was read as float64).
+    """
     px_km2 = area.grid.pixel_area_m2 / 1e6
     services, inputs = [], {}
     for s in summary.itertuples():
@@ -295,10 +299,14 @@ def pixel_maps(conn: psycopg.Connection, area: StudyArea, cfg: dict, inp: RatioI
     tick = progress and (lambda n: progress("esdr + cesd per pixel", n, area.grid.tiles_x * area.grid.tiles_y))
     stats = run_kernel(conn, area, run_id, "esdr", {"services": services, "weights": cesd_weights(cfg)}, inputs,
                        outputs, False, backend, tick)
-    cesd = read_array(conn, area, "cesd", run_id).ravel()
+    # the classes of the valid pixels only, read as float32 (the stored type) in tile order: the bounds
+    # (sorted values, samples, quantiles) and each value's class do not depend on the order, and the NaN
+    # pixels are in no class; the pixel area is a broadcast view, its selections sum as a full array's
+    cesd = layers.valid_values(conn, area, "cesd", run_id)
     ranks, info = _classes(cesd, cfg)
+    del cesd
     k = cfg["ratios"]["classes"]["k"]
-    rows = _class_rows("pixel", COMBINED, ranks, info, np.full(ranks.shape, px_km2), k)
+    rows = _class_rows("pixel", COMBINED, ranks, info, np.broadcast_to(np.float64(px_km2), ranks.shape), k)
     return {"class_rows": rows, "pixel_cells": stats.cells,
             "pixel_seconds": round(stats.seconds, 3)}
 

@@ -113,15 +113,27 @@ def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if values.size == 0:
         return values[:0], np.zeros(0, dtype=np.intp)
-    if values.dtype.kind in "iu" or (values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0)):
+    if values.dtype.kind in "iu" or (values.dtype.kind == "f" and _integral(values)):
         vmin, vmax = values.min(), values.max()
         if vmax - vmin < 2**22:
-            off = (values - vmin).astype(np.intp)
+            # int32 offsets and indices (< 2**22), made by blocks: 4 bytes per value besides the input
+            off = np.empty(values.shape, dtype=np.int32)
+            for i in range(0, values.size, _BLOCK):
+                off[i:i + _BLOCK] = values[i:i + _BLOCK] - vmin
             present = np.bincount(off) > 0
-            lut = np.cumsum(present) - 1
+            lut = (np.cumsum(present) - 1).astype(np.int32)
             uniq = np.flatnonzero(present) + vmin
-            return uniq.astype(values.dtype), lut[off]
+            np.take(lut, off, out=off)
+            return uniq.astype(values.dtype), off
     return np.unique(values, return_inverse=True)
+
+
+_BLOCK = 1 << 20   # values per block of the element-wise passes of _dense
+
+
+def _integral(values: np.ndarray) -> bool:
+    """True when every value is a whole number (by blocks: no full-size temporary)."""
+    return all(bool(np.all(np.mod(values[i:i + _BLOCK], 1) == 0)) for i in range(0, values.size, _BLOCK))
 
 
 def _encode(classes: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, int]:

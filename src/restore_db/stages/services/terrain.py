@@ -340,7 +340,7 @@ def _rank_order():
     if not _RANK_ORDER:
         import numba
 
-        @numba.njit(cache=False)
+        @numba.njit(cache=True)   # compiled once per installation (numba's cache), as pyflwdir's own functions
         def order(ranks, out):
             top = 0
             for r in ranks:
