@@ -794,6 +794,21 @@ def test_cli_load_raster(cli_env, conn, area, tmp_path):
     assert conn.execute("SELECT count(*) FROM raster_overviews").fetchone()[0] == 0
 
 
+def test_cli_load_raster_overviews_on_request(cli_env, conn, area16, tmp_path):
+    """No overviews by default; --overviews adds them, to a layer already loaded without writing it again."""
+    rng = np.random.default_rng(6)
+    arr = rng.uniform(0.0, 100.0, size=(H, W)).astype(np.float32)
+    path = write_tif(tmp_path / "p.tif", arr, "EPSG:32650", GRID_TRANSFORM, nodata=-9999)
+    args = ["load", "raster", "p", str(path), "--kind", "continuous", "--unit", "mm", "-a", "t"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert overview_rows(conn, "t__p") == []
+    result = CliRunner().invoke(app, [*args, "--overviews"])
+    assert result.exit_code == 0, result.output
+    assert "unchanged" in result.output and "overviews 1/4" in result.output
+    assert [r[2] for r in overview_rows(conn, "t__p")] == [4]
+
+
 def test_cli_error_exit_code_and_message(cli_env, conn, area, tmp_path):
     path = small_source(tmp_path)
     before = snapshot(conn)

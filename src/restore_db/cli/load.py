@@ -32,7 +32,8 @@ def raster(
     replace: bool = typer.Option(False, "--replace", help="Replace a layer of that name loaded with other "
                                  "content (the same file and options again change nothing)."),
     allow_non_square: bool = typer.Option(False, "--allow-non-square", help="Warp files with non-square pixels."),
-    no_overviews: bool = typer.Option(False, "--no-overviews", help="Skip overview tables."),
+    overviews: bool = typer.Option(False, "--overviews/--no-overviews", help="Build overview tables, for viewing "
+                                   "the layer in QGIS (a layer loaded already gets them without being written again)."),
     description: str = typer.Option(None, "--description"),
     study_area: str = StudyAreaOption,
 ) -> None:
@@ -44,14 +45,15 @@ def raster(
     with session() as conn, conn.transaction():
         area = studyarea.get(conn, study_area)
         info = raster_mod.load_raster(conn, area, name, file, kind, unit, nodata, resampling, band, replace,
-                                      description, allow_non_square, not no_overviews, src_crs)
+                                      description, allow_non_square, overviews, src_crs)
+    built = f"; overviews 1/{', 1/'.join(map(str, info.overviews))}" if overviews and info.overviews else ""
     if info.unchanged:
         err.print(f"layer {name}: unchanged (already loaded from the same file with the same options); "
-                  "nothing written", markup=False, highlight=False)
+                  f"nothing written{built}", markup=False, highlight=False)
         return
     seconds = time.perf_counter() - started
     err.print(f"layer {name}: {info.tiles} tiles, {info.valid_cells} valid cells "
-              f"({info.nodata_share:.1%} nodata), {info.resampling}, {seconds:.2f} s")
+              f"({info.nodata_share:.1%} nodata), {info.resampling}{built}, {seconds:.2f} s")
 
 
 @app.command()
