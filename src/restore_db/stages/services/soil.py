@@ -53,6 +53,10 @@ def flow_accumulation_step(method: str, dem_key: str):
 
         Reused from an earlier succeeded run computed from the same DEM with the
         same method (it depends on nothing else); returns {"flow_acc": that run}.
+
+        Global by nature. Client memory, bytes per cell: the DEM as float32 (4) and
+        :func:`terrain.flow_accumulation`'s peak (about 20 for the default D8 by pyflwdir,
+        whose result is float32): about 24 (60 when both were float64).
         """
         held = layers.computed_by_run(ctx.conn, ctx.area, "flow_acc",
                                       {"params.soil.flow_accumulation": method, "inputs.layers.dem": dem_key})

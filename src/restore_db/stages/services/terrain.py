@@ -266,13 +266,17 @@ def flow_accumulation(dem, cell_size: float, method: str = "mfd", *, invest_comp
     ``dtype``: of the output (float64 by default; float32 gives the values a
     float32 layer stores, every intermediate is computed as with float64).
 
-    Memory (client peak, bytes per cell of the grid; the step is global by
-    nature: every cell may drain into any other): ``"d8_pyflwdir"`` about 30
-    (pyflwdir's int32 downstream indices, ranks, cell order and counts, its
-    float32 copy of the DEM and filled DEM while filling, the output); ``"mfd"`` and ``"d8"`` about 200 (one (8, rows, cols) float64
-    array for the slopes, weights and proportions in turn, the flat-distance
-    graph, then the sparse triangular system: 24 bytes per flow link, about
-    3 links per cell under MFD).
+    Memory (client peak, bytes per cell of the grid, measured; the step is
+    global by nature: every cell may drain into any other):
+    ``"d8_pyflwdir"`` about 20 (pyflwdir's int32 downstream indices, ranks,
+    cell order and counts, its float32 copies of the DEM while filling, the
+    output); ``"mfd"`` about 540 and ``"d8"`` about 280 on a 1 M cell test
+    DEM with 4 MFD links per cell: one (8, rows, cols) float64 array serves
+    the slopes, weights and proportions in turn (270 at that point, with the
+    flat-distance graph), then the sparse triangular system of
+    ``_accumulate`` (links as int64 + float64 triplets, their CSR copy and
+    scipy's solver) adds about 400.  Those two are for cross-checks with
+    InVEST on small grids; use the default on large ones.
 
     Units: ``dem`` in m (float, NaN = nodata), ``cell_size`` in m (square
     pixels).  Output: ``dtype`` cells, >= 1 on valid cells.
