@@ -151,6 +151,9 @@ def plan(ctx: Context) -> Plan:
         lo_pct, _ = ctx.scalar("fvc_ndvi_soil_pct")
         hi_pct, _ = ctx.scalar("fvc_ndvi_veg_pct")
         ndvi = layers.valid_values(ctx.conn, ctx.area, "ndvi")   # float32 (stored so), 4 bytes per valid cell
+        if ndvi.size == 0:
+            raise InputError(f"study area {ctx.area.name!r}: layer 'ndvi' has no valid pixel, so the 5 %/95 % "
+                             "NDVI percentiles of the vegetation cover cannot be taken")
         params["ndvi_soil"], params["ndvi_veg"] = percentiles(ndvi, [lo_pct, hi_pct])
         del ndvi
         record["fvc"] = {"ndvi_soil": params["ndvi_soil"], "ndvi_veg": params["ndvi_veg"],
