@@ -228,22 +228,33 @@ def _accumulate(props: np.ndarray, valid: np.ndarray, keys, dtype=np.float64) ->
     system lower triangular.
     """
     n = valid.size
-    index = np.arange(n).reshape(valid.shape)
-    cells = index[valid]
+    cols = valid.shape[1]
+    cells = np.flatnonzero(valid)
     order = cells[np.lexsort(tuple(-k.ravel()[cells] for k in reversed(keys)))]
+    del cells
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(order.size)
-    src, dst, share = [], [], []
+    # the links (source, target, minus the share) in direction order, written into arrays of their final
+    # size (no per-direction lists and concatenated copies): the same entries in the same order as before
+    links = sum(int(np.count_nonzero(props[k] > 0)) for k in range(8))
+    src = np.empty(links, dtype=np.int64)
+    dst = np.empty(links, dtype=np.int64)
+    share = np.empty(links)
+    at = 0
     for k in range(8):
         r, c = np.nonzero(props[k] > 0)
         dr, dc = _OFFSETS[k]
-        src.append(position[index[r, c]])
-        dst.append(position[index[r + dr, c + dc]])
-        share.append(props[k][r, c])
-    src, dst, share = np.concatenate(src), np.concatenate(dst), np.concatenate(share)
+        end = at + r.size
+        src[at:end] = position[r * cols + c]
+        dst[at:end] = position[(r + dr) * cols + (c + dc)]
+        np.negative(props[k][r, c], out=share[at:end])
+        at = end
+        del r, c
+    del position
     if not (src < dst).all():  # cannot happen: flow goes down, or along a flat towards its drain
         raise RuntimeError("flow graph is not in topological order (internal error)")
-    system = sparse.csr_matrix((-share, (dst, src)), shape=(order.size, order.size))
+    system = sparse.csr_matrix((share, (dst, src)), shape=(order.size, order.size))
+    del src, dst, share
     fa = sparse_linalg.spsolve_triangular(system, np.ones(order.size), lower=True, unit_diagonal=True)
     out = np.full(n, np.nan, dtype=dtype)
     out[order] = fa
@@ -270,12 +281,13 @@ def flow_accumulation(dem, cell_size: float, method: str = "mfd", *, invest_comp
     global by nature: every cell may drain into any other):
     ``"d8_pyflwdir"`` about 20 (pyflwdir's int32 downstream indices, ranks,
     cell order and counts, its float32 copies of the DEM while filling, the
-    output); ``"mfd"`` about 540 and ``"d8"`` about 280 on a 1 M cell test
-    DEM with 4 MFD links per cell: one (8, rows, cols) float64 array serves
-    the slopes, weights and proportions in turn (270 at that point, with the
-    flat-distance graph), then the sparse triangular system of
-    ``_accumulate`` (links as int64 + float64 triplets, their CSR copy and
-    scipy's solver) adds about 400.  Those two are for cross-checks with
+    output); ``"mfd"`` about 410 and ``"d8"`` about 280 on a 1 M cell test
+    DEM with 4 MFD links per cell (540 and 280 before the links were written
+    into arrays of their final size): one (8, rows, cols) float64 array
+    serves the slopes, weights and proportions in turn (270 at that point,
+    with the flat-distance graph), then the sparse triangular system of
+    ``_accumulate`` (24 bytes per link as int64 + float64 triplets, their
+    CSR copy and scipy's solver).  Those two are for cross-checks with
     InVEST on small grids; use the default on large ones.
 
     Units: ``dem`` in m (float, NaN = nodata), ``cell_size`` in m (square
