@@ -1,6 +1,8 @@
 """`compute all` as a user runs it, at several pixel sizes: time per cell, cores used, peak memory, temp files.
 
-``python benchmarks/bench_compute_all.py --pixel-sizes 1000 250 125`` (``make bench-scale``):
+``python benchmarks/bench_compute_all.py --pixel-sizes 1000 250 125 --config 250=benchmarks/pattern_1km_at_250m.toml
+125=benchmarks/pattern_1km_at_125m.toml`` (``make bench-scale``; the configurations keep the pattern on a 1 km
+corridor grid, as a planner would for a fine grid):
 
 1. starts a throw-away cluster (as ``bench.py`` does, with ``log_temp_files = 0``), or uses ``--url``;
 2. per pixel size, generates and loads the demo region (timed, with the generator's peak memory), then runs
@@ -131,6 +133,9 @@ def main() -> None:
     ap.add_argument("--prune", type=int, default=0, help="forced runs before a prune, at the last pixel size")
     ap.add_argument("--json", default=None)
     ap.add_argument("--steps", action="store_true", help="print compute all's --steps output")
+    ap.add_argument("--once", action="store_true", help="one run per pixel size (numba's cache already warm)")
+    ap.add_argument("--config", nargs="*", default=[], metavar="PIXEL=FILE",
+                    help="--config of compute all at a pixel size, e.g. 125=pattern_1km.toml")
     opts = ap.parse_args()
     console = Console(width=200)
     figures = []
@@ -157,13 +162,17 @@ def main() -> None:
                                      (name,)).fetchone()[0]
             console.print(f"[bold]{pixel:g} m[/]: {cells:,} cells; demo generated and loaded in {load_seconds:.1f} s")
             runs = []
-            for force in ([], ["--force"]):
-                r = run_cli(url, home, ["compute", "all", "-a", name, "--no-report", "--steps", *workers, *force],
-                            postmaster, logfile)
+            configs = dict(item.split("=", 1) for item in opts.config)
+            config = configs.get(f"{pixel:g}")
+            extra = ["--config", config] if config else []
+            for force in ([[]] if opts.once else [[], ["--force"]]):
+                r = run_cli(url, home, ["compute", "all", "-a", name, "--no-report", "--steps", *workers, *extra,
+                                        *force], postmaster, logfile)
+                r["config"] = config
                 r.update(pixel=pixel, cells=cells, force=bool(force))
                 runs.append(r)
                 console.print(
-                    f"  compute all{' --force' if force else '        '}: {r['seconds']:7.1f} s  "
+                    f"  compute all{' --force' if force else '        '}{' --config ' + config if config else ''}: {r['seconds']:7.1f} s  "
                     f"{r['seconds'] / cells * 1e6:5.2f} µs/cell  {r['cores']:.2f} cores  "
                     f"client peak {mib(r['client_peak'])} ({r['client_peak'] / cells:.0f} B/cell)  "
                     f"backend peak {mib(r['backend_peak_anon'])} private  "
