@@ -135,8 +135,7 @@ def iter_tiles(conn: psycopg.Connection, area: StudyArea, ref: LayerRef,
     """
     grid = area.grid
     ntiles = grid.tiles_x * grid.tiles_y
-    query = sql.SQL("SELECT tile_id, ST_AsBinary(rast) FROM {}.{} ORDER BY tile_id").format(
-        sql.Identifier(ref.table_schema), sql.Identifier(ref.table_name))
+    query = tiles.tiles_query([(ref.table_schema, ref.table_name)])     # streams: converts above the sort
     # a server-side cursor needs a transaction: open one when the connection is in autocommit mode
     outer = conn.transaction() if conn.autocommit else contextlib.nullcontext()
     with outer, conn.cursor(name=f"export_tiles_{os.getpid()}_{next(_cursor_ids)}", binary=True) as cur:
