@@ -21,6 +21,7 @@ BENCH_JSON ?=
 BENCH_URL ?=
 BENCH_ARGS ?=
 BENCH_PATTERN_PIXELS ?= 1000 250
+BENCH_SCALE_PIXELS ?= 1000 250 125
 # make bench-invest: pixel size (m) of the BTH inputs, interleaved runs of each tool, median or best, JSON file
 BENCH_INVEST_PIXEL ?= 125
 BENCH_INVEST_REPEAT ?= 1
@@ -30,7 +31,7 @@ BENCH_INVEST_JSON ?=
 # because make itself only ever exits 0 or 2).
 PYTEST_STATUS_FILE ?=
 
-.PHONY: help setup demo test test-sql bench bench-pattern bench-invest db-up db-down clean
+.PHONY: help setup demo test test-sql bench bench-pattern bench-scale bench-invest db-up db-down clean
 
 help: ## Show this help
 	@echo "usage: make <target> [DEMO_ARGS=...] [PYTEST_ARGS=...] [BENCH_PIXEL=250 BENCH_ENGINE=both ...]"
@@ -68,6 +69,11 @@ bench: setup ## Benchmark the services vs numpy (BENCH_PIXEL=250 BENCH_ENGINE=au
 
 bench-pattern: setup ## Benchmark the pattern stage on Hunan at BENCH_PATTERN_PIXELS (default 1000 250) metres
 	$(BIN)/python benchmarks/bench_pattern.py --pixel-sizes $(BENCH_PATTERN_PIXELS) \
+		$(if $(BENCH_URL),--url "$(BENCH_URL)")
+
+bench-scale: setup ## compute all at BENCH_SCALE_PIXELS (default 1000 250 125 m): time per cell, cores, peak memory, temp files
+	$(BIN)/python benchmarks/bench_compute_all.py --pixel-sizes $(BENCH_SCALE_PIXELS) \
+		--config 250=benchmarks/pattern_1km_at_250m.toml 125=benchmarks/pattern_1km_at_125m.toml \
 		$(if $(BENCH_URL),--url "$(BENCH_URL)")
 
 bench-invest: setup ## Build natcap.invest 3.20.2 into .venv-invest (once: 10-20 min), then time it against restore-db: water yield and carbon on BTH at BENCH_INVEST_PIXEL=125 m, with per-pixel parity

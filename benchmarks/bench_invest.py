@@ -65,6 +65,7 @@ from restore_db import __version__, db  # noqa: E402
 from restore_db.grid import studyarea  # noqa: E402
 from restore_db.load.boundaries import load_boundaries  # noqa: E402
 from restore_db.load.invest import import_datastack  # noqa: E402
+from restore_db.db import workers  # noqa: E402
 from restore_db.stages.services.stage import compute_services  # noqa: E402
 from restore_db.store.layers import read_array  # noqa: E402
 
@@ -190,6 +191,9 @@ def run_invest(python: Path, folder: Path, service: str, workspace: Path) -> dic
     return result
 
 
+WORKERS: list[int | None] = [None]      # --workers
+
+
 def run_restore_db(url: str, logfile, folder: Path, service: str, name: str) -> tuple[dict, np.ndarray, object]:
     """Load (datastack + counties) and compute ``service`` in study area ``name``; (figures, output, grid)."""
     spec = SERVICES[service]
@@ -202,8 +206,9 @@ def run_restore_db(url: str, logfile, folder: Path, service: str, name: str) -> 
                         name_field="district_name")
         conn.commit()
         s1 = meter.sample()
-        run_id, results = compute_services(conn, area, [service], label="bench-invest", sides=("supply",),
-                                           **spec["compute"])
+        with workers.scope(conn, WORKERS[0]):     # tile workers, as the CLI opens them (default: the cores)
+            run_id, results = compute_services(conn, area, [service], label="bench-invest", sides=("supply",),
+                                               **spec["compute"])
         t_commit = time.perf_counter()
         conn.commit()
         s2 = meter.sample()
@@ -321,6 +326,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="Python of the natcap.invest venv (default .venv-invest/bin/python; scripts/setup_invest.sh)")
     p.add_argument("--reference", type=Path, default=REFERENCE, help="the BTH 1 km reference run (its inputs/)")
     p.add_argument("--url", help="restore-db on this server instead of a throw-away cluster")
+    p.add_argument("--workers", type=int, default=None,
+                   help="restore-db's tile workers (default: the server's cores, as the CLI; 1: serial)")
     p.add_argument("--json", type=Path, help="write every figure to this file")
     p.add_argument("--keep", type=Path, help="make the inputs in this folder and keep them (default: a temporary one)")
     args = p.parse_args(argv)
@@ -335,6 +342,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    WORKERS[0] = args.workers
     console = Console() if sys.stdout.isatty() else Console(width=150)
     report: dict = {"pixel_size": args.pixel_size, "repeat": args.repeat, "stat": args.stat,
                     "order": "per repeat: InVEST water yield, restore-db water, InVEST carbon, restore-db carbon",
