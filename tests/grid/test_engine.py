@@ -553,6 +553,29 @@ def test_a_failed_parallel_run_leaves_no_table(db_url, conn, area, inputs, backe
     assert snapshot(conn) == before
 
 
+def test_a_failure_keeps_the_tables_an_earlier_transaction_registered(conn, area, inputs):
+    """One pool over two transactions: the second fails, and only its tables are dropped; the first one's,
+    committed and registered, stay."""
+    before = result_tables(conn)
+    conn.commit()                      # each transaction block below commits on its own
+    with pytest.raises(RuntimeError):
+        with workers.scope(conn, 2):
+            with conn.transaction():
+                kept = new_run(conn, area)
+                first = run_kernel(conn, area, kept, "carbon_storage", CASES["carbon_storage"]["params"],
+                                   {"lulc": ("lulc", None)}, [Output("c_storage", "t C", "carbon")],
+                                   backend="client")
+                assert first.workers == 2          # its table was made by the workers
+            with conn.transaction():
+                lost = new_run(conn, area)
+                run_kernel(conn, area, lost, "carbon_storage", CASES["carbon_storage"]["params"],
+                           {"lulc": ("lulc", None)}, [Output("c_storage", "t C", "carbon")], backend="client")
+                raise RuntimeError("the second transaction fails")
+    added = result_tables(conn) - before
+    assert added == {f"{area.name}__c_storage__{kept}"}
+    assert stored_blobs(conn, "c_storage", kept)
+
+
 def test_a_transaction_that_wrote_its_inputs_runs_serially(conn, area, inputs):
     """Workers cannot see what the caller's transaction has not committed: a kernel reading a layer this
     transaction wrote runs serially, and still right."""
@@ -568,6 +591,20 @@ def test_a_transaction_that_wrote_its_inputs_runs_serially(conn, area, inputs):
     assert seen.workers == 1 and fine.workers == 2
     np.testing.assert_allclose(computed(conn, "slope", run_id)[~np.isnan(inputs["dem"])],
                                slope_by_hand(inputs["dem"], PX)[~np.isnan(inputs["dem"])], rtol=1e-6)
+
+
+def test_a_transaction_that_truncated_its_input_runs_serially(conn, area, inputs):
+    """TRUNCATE changes no row count of pg_stat_xact_all_tables but holds an ACCESS EXCLUSIVE lock: workers
+    reading the table would wait on it while this transaction waits on them. The kernel runs serially and
+    sees the table empty, as this transaction does."""
+    conn.commit()
+    run_id = new_run(conn, area)
+    with workers.scope(conn, 2):
+        conn.execute("TRUNCATE src.eng__lulc")
+        seen = run_kernel(conn, area, run_id, "carbon_storage", CASES["carbon_storage"]["params"],
+                          {"lulc": ("lulc", None)}, [Output("c_storage", "t C", "carbon")], backend="client")
+    assert seen.workers == 1 and seen.tiles == 0
+    conn.rollback()
 
 
 def test_tile_query_converts_tiles_above_the_sort(conn, area, inputs):

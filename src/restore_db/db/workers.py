@@ -145,7 +145,8 @@ class Pool:
         """Run each job with a side connection of its own, at most ``size`` at once; their results in order.
 
         Raises:
-            the first exception of a job, once the running jobs have ended (jobs not started are cancelled).
+            the first exception of a job, once the running jobs have ended (jobs not started are cancelled, the
+            queries of those running are cancelled); likewise an interrupt (Ctrl-C) while waiting for them.
         """
         if len(jobs) == 1 or self.size == 1:
             out = []
@@ -154,20 +155,44 @@ class Pool:
                     out.append(job(side))
             return out
 
+        running: set[psycopg.Connection] = set()     # the connections of this call's jobs (not another thread's)
+        lock = threading.Lock()
+
         def call(job):
             with self.connection() as side:
-                return job(side)
+                with lock:
+                    running.add(side)
+                try:
+                    return job(side)
+                finally:
+                    with lock:
+                        running.discard(side)
 
-        with ThreadPoolExecutor(max_workers=min(self.size, len(jobs)), thread_name_prefix="tile-worker") as ex:
-            futures = [ex.submit(call, job) for job in jobs]
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:
+        def stop(futures):
+            for f in futures:
                 f.cancel()
+            with lock:
+                sides = list(running)
+            for side in sides:
+                with contextlib.suppress(psycopg.Error):
+                    side.cancel()
+
+        ex = ThreadPoolExecutor(max_workers=min(self.size, len(jobs)), thread_name_prefix="tile-worker")
+        futures = []
+        try:
+            futures = [ex.submit(call, job) for job in jobs]
+            wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
             if failed:
+                stop(futures)
                 wait([f for f in futures if not f.cancelled()])
                 raise failed[0].exception()
             return [f.result() for f in futures]
+        except BaseException:
+            stop(futures)
+            raise
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
 
     def track(self, schema: str, table: str) -> None:
         """Remember a table the workers made, to drop it when the command fails."""
@@ -175,7 +200,8 @@ class Pool:
             self.created.append((schema, table))
 
     def discard(self) -> None:
-        """Cancel what the workers still run and drop every table they made (the command failed)."""
+        """Cancel what the workers still run and drop every table they made (the command failed), but those a
+        committed ``core.layer`` row names (registered by an earlier transaction of the same block)."""
         with self._lock:
             busy = list(self._busy)
         for side in busy:
@@ -187,8 +213,10 @@ class Pool:
             side.execute("SET lock_timeout = '10s'")
             for schema, table in reversed(self.created):
                 with contextlib.suppress(psycopg.Error):
-                    side.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema),
-                                                                               sql.Identifier(table)))
+                    if side.execute("SELECT 1 FROM core.layer WHERE table_schema = %s AND table_name = %s",
+                                    (schema, table)).fetchone() is None:
+                        side.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema),
+                                                                                   sql.Identifier(table)))
         self.created.clear()
 
     def close(self) -> None:

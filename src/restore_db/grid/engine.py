@@ -208,6 +208,8 @@ def write_array(conn: psycopg.Connection, area: StudyArea, run_id: int, output: 
     if array.shape != (grid.height, grid.width):
         raise ValueError(f"array shape {array.shape} is not the grid's {grid.height}x{grid.width}")
     pool = workers.current(conn)
+    if pool is not None and layers.has_layer(conn, area, output.name, run_id):
+        pool = None     # serial: the replaced table is dropped in this transaction, as run_kernel does
     if pool is None:
         target = layers.create_result_table(conn, area, output.name, run_id)
         stats = _write_band(conn, target, area, array, None)
@@ -341,18 +343,23 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
 
 
 def _workers_see(conn, pool: workers.Pool, tables: list[tuple[str, str]]) -> bool:
-    """Whether worker connections read ``tables`` as the caller's transaction does: each exists for them, and
-    the transaction has not written to any (``pg_stat_xact_all_tables`` counts the rows it changed). Otherwise
+    """Whether worker connections read ``tables`` as the caller's transaction does: each exists for them (the
+    same relation, by oid), and the transaction has not written to any. A transaction that inserted, updated
+    or deleted rows of a table holds a ROW EXCLUSIVE lock on it until it ends, DDL and TRUNCATE a stronger one
+    (on which the workers would wait); ``pg_locks`` shows them. (``pg_stat_xact_all_tables`` cannot tell: its
+    counts include earlier transactions of the session whose statistics were not flushed yet.) Otherwise
     (e.g. a library caller that loads and computes in one transaction) the kernel runs serially."""
     names = [f"{sql.Identifier(s).as_string(conn)}.{sql.Identifier(t).as_string(conn)}" for s, t in tables]
-    changed = conn.execute(
-        """SELECT count(*) FROM pg_stat_xact_all_tables
-           WHERE relid = ANY(%s::regclass[]) AND n_tup_ins + n_tup_upd + n_tup_del > 0""", (names,)).fetchone()[0]
-    if changed:
+    oids = [r[0] for r in conn.execute("SELECT unnest(%s::regclass[])::oid", (names,)).fetchall()]
+    written = conn.execute(
+        """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation'
+                          AND relation = ANY(%s::oid[]) AND mode NOT IN ('AccessShareLock', 'RowShareLock'))""",
+        (oids,)).fetchone()[0]
+    if written:
         return False
-    with pool.connection() as side:
-        return side.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) n",
-                            (names,)).fetchone()[0] is not False
+    with pool.connection() as side:     # the very tables (by oid: not one of the same name this transaction made)
+        seen = side.execute("SELECT count(*) FROM pg_class WHERE oid = ANY(%s::oid[])", (oids,)).fetchone()[0]
+    return seen == len(set(oids))
 
 
 def _run_band(conn, area, kernel, params, sources, args, outputs, targets, halo, backend, band, progress) -> dict:

@@ -241,7 +241,7 @@ def _compute(ctx: Context, plans: dict, services: list[str], backend: str, run_i
                           grid_step)
     finally:
         if executor is not None:
-            executor.shutdown(wait=True)
+            executor.shutdown(wait=True, cancel_futures=True)   # a failure: do not start the next
     for name, plan in plans.items() if has_counties else ():
         t0, cpu0 = time.perf_counter(), time.process_time()
         results[name].counties = county_sums(ctx, run_id, name, plan.aggregates)
