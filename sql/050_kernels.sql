@@ -60,16 +60,23 @@ $body$;
 $fn$;
     COMMENT ON FUNCTION calc.kernel_modules() IS 'Load the restore-db kernel modules into this session; returns the server numpy version';
 
-    -- calc.server_cores(): the CPU cores of the server, the default number of tile
-    -- workers of a command (restore_db.db.workers).
+    -- calc.server_cores(): the CPU cores the server may use (its affinity, within a
+    -- cgroup CPU quota), the default number of tile workers of a command (restore_db.db.workers).
     EXECUTE $fn$
 CREATE OR REPLACE FUNCTION calc.server_cores() RETURNS integer
 LANGUAGE plpython3u AS $body$
 import os
 try:
-    return len(os.sched_getaffinity(0))
+    n = len(os.sched_getaffinity(0))
 except (AttributeError, OSError):
-    return os.cpu_count()
+    n = os.cpu_count() or 1
+try:
+    quota, period = open("/sys/fs/cgroup/cpu.max", encoding="ascii").read().split()[:2]
+    if quota != "max":
+        n = min(n, max(1, -(-int(quota) // int(period))))
+except (OSError, ValueError):
+    pass
+return n
 $body$;
 $fn$;
     COMMENT ON FUNCTION calc.server_cores() IS 'CPU cores the server may use: the default number of restore-db tile workers';

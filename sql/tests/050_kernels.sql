@@ -3,7 +3,7 @@
 -- calc.zonal_stats run on small tiles whose results are worked out by hand.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(31);
+SELECT plan(35);
 
 SELECT has_table('calc', 'kernel_module', 'table calc.kernel_module exists');
 SELECT col_is_pk('calc', 'kernel_module', 'name', 'kernel_module key: the module name');
@@ -30,8 +30,10 @@ SELECT has_extension('plpython3u', 'PL/Python is installed');
 SELECT function_lang_is('calc', 'kernel_modules', ARRAY[]::text[], 'plpython3u', 'calc.kernel_modules is PL/Python');
 SELECT function_returns('calc', 'kernel_modules', ARRAY[]::text[], 'text', 'calc.kernel_modules returns text');
 SELECT function_returns('calc', 'apply_kernel',
-                        ARRAY['text', 'jsonb', 'text[]', 'text[]', 'boolean', 'integer', 'text[]', 'text[]'], 'jsonb',
-                        'calc.apply_kernel(kernel, params, inputs, kernel_args, halo, tiles_x, outputs, targets) returns jsonb');
+                        ARRAY['text', 'jsonb', 'text[]', 'text[]', 'boolean', 'integer', 'text[]', 'text[]', 'integer',
+                              'integer'], 'jsonb',
+                        'calc.apply_kernel(kernel, params, inputs, kernel_args, halo, tiles_x, outputs, targets, first_row, end_row) returns jsonb');
+SELECT cmp_ok(calc.server_cores(), '>=', 1, 'calc.server_cores() gives the cores the server may use');
 SELECT function_returns('calc', 'zonal_stats', ARRAY['text', 'text[]', 'text[]'], 'jsonb',
                         'calc.zonal_stats(zones, names, tables) returns jsonb');
 SELECT matches(calc.kernel_modules(), '^[0-9]+\.[0-9]+', 'calc.kernel_modules loads the modules and returns the numpy version');
@@ -44,9 +46,17 @@ INSERT INTO src.t050_lulc VALUES (0, pg_temp.t050_tile(0, ARRAY[[1, 2], [3, -999
 CREATE TABLE calc.t050_kc (tile_id integer PRIMARY KEY, rast raster);
 SELECT calc.apply_kernel('class_values', '{"tables": {"kc": [null, 0.5, 0.25, null]}}', ARRAY['src.t050_lulc'],
                          ARRAY['lulc'], false, 2, ARRAY['kc'], ARRAY['calc.t050_kc']) AS summary \gset
-SELECT is(:'summary'::jsonb - 'seconds',
+SELECT is(:'summary'::jsonb - 'seconds' - 'cpu_seconds' #- '{outputs,kc,partials}',
           '{"tiles": 2, "cells": 8, "added": 0, "outputs": {"kc": {"valid": 2, "sum": 0.75, "min": 0.25, "max": 0.5}}}'::jsonb,
           'apply_kernel returns tiles, cells and the count, sum, min and max of each output');
+SELECT cmp_ok((:'summary'::jsonb ->> 'cpu_seconds')::double precision, '>=', 0::double precision,
+              'and the CPU seconds of its backend');
+-- one band of tile rows: tiles_x = 1 puts the two tiles in rows 0 and 1; rows 1..1 compute tile 1 only
+CREATE TABLE calc.t050_kc_band (tile_id integer PRIMARY KEY, rast raster);
+SELECT is((calc.apply_kernel('class_values', '{"tables": {"kc": [null, 0.5, 0.25, 0.75]}}', ARRAY['src.t050_lulc'],
+                             ARRAY['lulc'], false, 1, ARRAY['kc'], ARRAY['calc.t050_kc_band'], 1, 2) ->> 'tiles')::integer,
+          1, 'a band of tile rows computes the tiles of those rows only');
+SELECT results_eq('SELECT tile_id FROM calc.t050_kc_band', ARRAY[1], 'and writes only them');
 SELECT cmp_ok((:'summary'::jsonb ->> 'seconds')::double precision, '>=', 0::double precision, 'and the seconds it took');
 SELECT results_eq($$SELECT tile_id FROM calc.t050_kc$$, ARRAY[0], 'a tile without a valid pixel is not written');
 SELECT results_eq($$SELECT ST_Value(rast, 1, 1, 1), ST_Value(rast, 1, 2, 1), ST_Value(rast, 1, 1, 2), ST_Value(rast, 1, 2, 2)
@@ -65,7 +75,7 @@ CREATE TABLE calc.t050_kc_add (tile_id integer PRIMARY KEY, rast raster);
 SELECT is(calc.apply_kernel('class_values', '{"tables": {"kc": [null, 0.5, 0.25, null]},
                                               "_add": {"kc": {"0": [[1, 1, 2.0]], "1": [[0, 0, 1.5]]}}}',
                             ARRAY['src.t050_lulc'], ARRAY['lulc'], false, 2, ARRAY['kc'], ARRAY['calc.t050_kc_add'])
-          - 'seconds' - 'tiles' - 'cells',
+          - 'seconds' - 'cpu_seconds' - 'tiles' - 'cells' #- '{outputs,kc,partials}',
           '{"added": 2, "outputs": {"kc": {"valid": 4, "sum": 4.25, "min": 0.25, "max": 2.0}}}'::jsonb,
           'apply_kernel with _add: pixels added to are counted');
 SELECT results_eq($$SELECT tile_id, ST_Value(rast, 1, 2, 2), ST_Value(rast, 1, 1, 1) FROM calc.t050_kc_add ORDER BY tile_id$$,

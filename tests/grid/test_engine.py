@@ -478,6 +478,11 @@ def test_allocation_conserves_county_totals(conn, area, totals, seed, zero_zone)
 
 # ---------------------------------------------------------------- tile workers: bands on several connections
 
+def figures(stats) -> tuple:
+    """Count, sum, min and max of a LayerStats (its partials are one of several exact representations)."""
+    return stats.valid, stats.sum, stats.min, stats.max
+
+
 def result_tables(conn) -> set[str]:
     return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'result'").fetchall()}
 
@@ -502,7 +507,7 @@ def test_bands_on_several_connections_equal_the_serial_run_bit_for_bit(conn, are
         assert (parallel.tiles, parallel.cells) == (serial.tiles, serial.cells)
         for name in case["outputs"]:
             assert stored_blobs(conn, name, parallel_run) == stored_blobs(conn, name, serial_run), name
-            assert parallel.outputs[name].as_dict() == serial.outputs[name].as_dict(), name
+            assert figures(parallel.outputs[name]) == figures(serial.outputs[name]), name
             registry = "SELECT valid_cells, min_value, max_value, mean_value FROM core.layer WHERE name = %s AND run_id = %s"
             assert (conn.execute(registry, (name, parallel_run)).fetchone()
                     == conn.execute(registry, (name, serial_run)).fetchone())
@@ -524,7 +529,7 @@ def test_write_array_in_bands_equals_the_serial_write(conn, area):
     serial = write_array(conn, area, serial_run, out, arr)
     with workers.scope(conn, 2):
         parallel = write_array(conn, area, parallel_run, out, arr)
-    assert parallel.as_dict() == serial.as_dict()
+    assert figures(parallel) == figures(serial)
     assert stored_blobs(conn, "noise", parallel_run) == stored_blobs(conn, "noise", serial_run)
     assert 0 not in stored_blobs(conn, "noise", parallel_run)
     got = computed(conn, "noise", parallel_run)

@@ -61,8 +61,23 @@ def server_cores(conn: psycopg.Connection) -> int | None:
         pass
     host = conn.info.host or ""
     if host.startswith("/") or host in ("localhost", "127.0.0.1", "::1"):
-        return os.cpu_count()
+        return usable_cores()
     return None
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity, within the cgroup's CPU quota (a container's limit)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max", encoding="ascii").read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return n
 
 
 def free_connections(conn: psycopg.Connection) -> int:
@@ -88,7 +103,8 @@ def resolve_size(conn: psycopg.Connection, requested: int | None = None) -> int:
     elif requested < 1:
         raise InputError(f"--workers {requested} is not a whole number of at least 1")
     size = requested if requested is not None else (server_cores(conn) or 1)
-    return max(1, min(size, MAX_WORKERS, free_connections(conn)))
+    # at most half the free connections: a background whole-grid step may use the pool beside the kernels
+    return max(1, min(size, MAX_WORKERS, free_connections(conn) // 2))
 
 
 class Pool:

@@ -17,6 +17,7 @@ gives on the grid (:func:`iter_tiles`, :func:`read_layer_array`, :func:`read_arr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -333,7 +334,11 @@ def finish_result_table(conn: psycopg.Connection, target: tuple[str, str], stats
     schema, table = target
     ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
     with conn.transaction():
-        conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (ST_ConvexHull(rast))").format(ident))
+        # an explicit name: PostgreSQL's own truncates long table names, and two tables finished at once by two
+        # connections could then both pick the same one
+        index = f"{table[:40]}_{hashlib.md5(f'{schema}.{table}'.encode()).hexdigest()[:8]}_hull"
+        conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gist (ST_ConvexHull(rast))").format(
+            sql.Identifier(index), ident))
         if stats.valid:
             conn.execute("SELECT AddRasterConstraints(%s::name, %s::name, 'rast'::name)", (schema, table))
 

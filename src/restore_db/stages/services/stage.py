@@ -239,9 +239,18 @@ def _compute(ctx: Context, plans: dict, services: list[str], backend: str, run_i
         for item in scheduled:
             _compute_item(ctx, item, services, backend, run_id, progress, results, produced, ntiles, background,
                           grid_step)
-    finally:
+    except Exception as exc:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)   # a failure: do not start the next
+            # a background step that failed first (its SQL aborted the shared transaction) is the cause to report
+            first = next((f.exception() for f in background.values()
+                          if f.done() and not f.cancelled() and f.exception() is not None), None)
+            if first is not None and first is not exc:
+                raise first from exc
+        raise
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
     for name, plan in plans.items() if has_counties else ():
         t0, cpu0 = time.perf_counter(), time.process_time()
         results[name].counties = county_sums(ctx, run_id, name, plan.aggregates)
