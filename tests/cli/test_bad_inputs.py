@@ -199,6 +199,9 @@ CASES = [
     ("runs-drop-other-area", ["runs", "drop", "{services}", "-a", "bare", "--yes"], 1,
      "no run {services} in study area 'bare'", {"area": "bare"}),
     ("runs-prune-keep", ["runs", "prune", "--keep", "-1", "--yes"], 1, "--keep must be 0 or more"),
+    # tile workers: a bad RESTORE_DB_WORKERS is refused before anything is computed (never a stage left out)
+    ("workers-env", ["compute", "all", "--force", "--no-report"], 1,
+     "RESTORE_DB_WORKERS='abc' is not a whole number of at least 1", {"env": {"RESTORE_DB_WORKERS": "abc"}}),
     # files of the loaders
     ("load-raster-missing", ["load", "raster", "dem2", "{dir}/missing.tif", "--kind", "continuous", "--unit", "m"], 1,
      "missing.tif"),

@@ -35,8 +35,9 @@ err = _console()
 StudyAreaOption = typer.Option(None, "--study-area", "-a", help="Study area name (default: the only one).")
 
 
-WorkersOption = typer.Option(None, "--workers", min=1, envvar="RESTORE_DB_WORKERS",
-                             help="Connections that compute tiles at once (default: the server's cores).")
+WorkersOption = typer.Option(None, "--workers", min=1,
+                             help="Connections that compute tiles at once, and processes of the pattern's searches "
+                                  "(default: RESTORE_DB_WORKERS, else the server's cores).")
 
 
 @contextlib.contextmanager

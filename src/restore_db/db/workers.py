@@ -36,7 +36,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from restore_db.errors import InputError
+from restore_db.errors import InputError, SettingsError
 
 WORKERS_ENV = "RESTORE_DB_WORKERS"
 APPLICATION = "restore-db tile worker"
@@ -88,6 +88,33 @@ def free_connections(conn: psycopg.Connection) -> int:
     return max(0, int(row[0]))
 
 
+def env_size() -> int | None:
+    """``$RESTORE_DB_WORKERS`` as a number, or None when it is not set.
+
+    Raises:
+        InputError: it is not a whole number of at least 1.
+    """
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"{WORKERS_ENV}={text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def processes(conn: psycopg.Connection | None = None) -> int:
+    """How many processes a client-side step of ``conn``'s command may use (the pattern's cost searches): the size
+    of its pool of tile workers when it has one, else ``$RESTORE_DB_WORKERS``, else the cores of this machine.
+
+    Raises:
+        InputError: ``$RESTORE_DB_WORKERS`` is not a whole number of at least 1.
+    """
+    pool = _pools.get(conn) if conn is not None else None
+    if pool is not None:
+        return pool.requested or usable_cores()
+    return env_size() or usable_cores()
+
+
 def resolve_size(conn: psycopg.Connection, requested: int | None = None) -> int:
     """How many tile workers a command uses: ``requested``, else ``$RESTORE_DB_WORKERS``, else the server's cores.
 
@@ -95,11 +122,7 @@ def resolve_size(conn: psycopg.Connection, requested: int | None = None) -> int:
         InputError: ``requested`` or the environment variable is not a whole number of at least 1.
     """
     if requested is None:
-        text = os.environ.get(WORKERS_ENV, "").strip()
-        if text:
-            if not text.isdigit() or int(text) < 1:
-                raise InputError(f"{WORKERS_ENV}={text!r} is not a whole number of at least 1")
-            requested = int(text)
+        requested = env_size()
     elif requested < 1:
         raise InputError(f"--workers {requested} is not a whole number of at least 1")
     size = requested if requested is not None else (server_cores(conn) or 1)
@@ -276,7 +299,7 @@ def scope(conn: psycopg.Connection, size: int | None = None) -> Iterator[Pool]:
     if conn in _pools:                # nested: the outer block owns the pool
         yield _pools[conn]
         return
-    pool = Pool(conn, size)
+    pool = Pool(conn, size if size is not None else env_size())     # a bad variable is refused before any work
     _pools[conn] = pool
     try:
         yield pool

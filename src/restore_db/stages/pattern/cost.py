@@ -137,22 +137,15 @@ def _attach(blocks: dict, shape: tuple[int, int]) -> None:
 
 
 def workers() -> int:
-    """The processes the pattern's searches may use: ``RESTORE_DB_WORKERS`` when set, else the CPUs this process
-    may run on.
+    """The processes the pattern's searches may use without a command's pool of tile workers
+    (:func:`restore_db.db.workers.processes`): ``RESTORE_DB_WORKERS`` when set, else the CPUs this process may use.
 
     Raises:
         InputError: ``RESTORE_DB_WORKERS`` is not a whole number >= 1.
     """
-    import os
+    from restore_db.db import workers as tile_workers
 
-    from restore_db.errors import InputError
-
-    given = os.environ.get("RESTORE_DB_WORKERS", "").strip()
-    if given:
-        if not given.isdigit() or int(given) < 1:
-            raise InputError(f"RESTORE_DB_WORKERS must be a whole number >= 1, not {given!r}")
-        return int(given)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return tile_workers.processes(None)
 
 
 def bounded_searches(graph: CostGraph, labels: np.ndarray, limits: dict[int, float], order: list[int],

@@ -20,7 +20,8 @@ from restore_db.errors import InputError, SettingsError
 from restore_db.grid.engine import Output, write_array
 from restore_db.load.common import short_list
 from restore_db.stages import base, runs
-from restore_db.stages.pattern import collaboration, cost
+from restore_db.db import workers as tile_workers
+from restore_db.stages.pattern import collaboration
 from restore_db.stages.pattern import compose as pattern_compose
 from restore_db.stages.pattern import resistance as resist
 from restore_db.stages.pattern import sources as src
@@ -308,7 +309,7 @@ def _prepare(conn: psycopg.Connection, area, cfg: dict, services_run: int, param
         edge_width_m=cfg["edge_width_m"], min_source_area_m2=cfg["min_source_area_m2"],
         corridor_width=cfg["corridor_width"], barrier_resistance=cfg["barrier_resistance"],
         d50=cfg["d50"] or None, max_lcd=cfg["max_lcd"] or None, important_method=cfg["important_method"],
-        important_gravity=cfg["important_gravity"], core_method=cfg["mspa"], processes=cost.workers(),
+        important_gravity=cfg["important_gravity"], core_method=cfg["mspa"], processes=tile_workers.processes(conn),
         min_dpc=cfg["min_dpc"], max_sources=int(cfg["max_sources"]), source_rule=cfg["source_rule"],
         top_classes=int(cfg["top_classes"]), circuit=_circuit_step(cfg) if cfg["circuit"] else None)
     return _Inputs(r, importance, foreground, settings, warnings, extra)
