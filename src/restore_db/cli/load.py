@@ -47,6 +47,8 @@ def raster(
         info = raster_mod.load_raster(conn, area, name, file, kind, unit, nodata, resampling, band, replace,
                                       description, allow_non_square, overviews, src_crs)
     built = f"; overviews 1/{', 1/'.join(map(str, info.overviews))}" if overviews and info.overviews else ""
+    if overviews and not info.overviews:     # a level must still cover a whole tile
+        built = "; no overview: the layer has too few tiles for a coarser level to cover one"
     if info.unchanged:
         err.print(f"layer {name}: unchanged (already loaded from the same file with the same options); "
                   f"nothing written{built}", markup=False, highlight=False)
