@@ -159,34 +159,24 @@ def _copy_tiles(conn, target: tuple[str, str], items: list[tuple[int, bytes]]) -
             copy.write_row((tile_id, blob.hex()))
 
 
-def _encode_rows(area: StudyArea, array: np.ndarray, band: tuple[int, int] | None):
-    """(tile id, WKB) of the tiles of ``array`` in tile rows ``band`` (every tile row when None) that hold a
-    valid pixel, and their statistics."""
-    grid = area.grid
-    stats = LayerStats()
-    items = []
-    for t in grid.tiles():
-        if band is not None and not band[0] <= t.tile_id // grid.tiles_x < band[1]:
-            continue
-        cut = array[t.row0:t.row0 + t.height, t.col0:t.col0 + t.width]
-        valid = np.isfinite(cut)
-        if not valid.any():
-            continue
-        tile = np.where(valid, cut, FLOAT_NODATA).astype(np.float32)
-        stats.add(tile[valid])
-        items.append((t.tile_id, wkb.encode(tile, FLOAT_NODATA, grid.header(t))))
-    return items, stats
-
-
 def _write_band(conn, target, area: StudyArea, array: np.ndarray, band) -> LayerStats:
+    """Write the tiles of ``array`` in tile rows ``band`` (every row when None) that hold a valid pixel, one tile
+    row at a time (the encoded tiles of a row are all that is held); their statistics."""
     grid = area.grid
     stats = LayerStats()
-    rows = range(grid.tiles_y) if band is None else range(*band)
-    for row in rows:            # one tile row at a time: the encoded tiles of a row are all that is held
-        items, row_stats = _encode_rows(area, array, (row, row + 1))
+    for row in range(grid.tiles_y) if band is None else range(*band):
+        items = []
+        for tile_id in range(row * grid.tiles_x, (row + 1) * grid.tiles_x):
+            t = grid.tile(tile_id)
+            cut = array[t.row0:t.row0 + t.height, t.col0:t.col0 + t.width]
+            valid = np.isfinite(cut)
+            if not valid.any():
+                continue
+            tile = np.where(valid, cut, FLOAT_NODATA).astype(np.float32)
+            stats.add(tile[valid])
+            items.append((tile_id, wkb.encode(tile, FLOAT_NODATA, grid.header(t))))
         for k in range(0, len(items), BATCH):
             _copy_tiles(conn, target, items[k:k + BATCH])
-        stats.merge(row_stats)
     return stats
 
 
@@ -302,10 +292,8 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
             for o in outputs:
                 targets[o.name] = layers.create_result_table(conn, area, o.name, run_id, ddl=side)
                 pool.track(*targets[o.name])
-        bands = tiles.row_bands(area.grid.tiles_y, pool.size)
-        # several bands per worker: a band that ends early does not leave its worker idle
-        if len(bands) > 1:
-            bands = tiles.row_bands(area.grid.tiles_y, 2 * pool.size)
+        # two bands per worker: a band that ends early does not leave its worker idle
+        bands = tiles.row_bands(area.grid.tiles_y, 2 * pool.size)
         lock = threading.Lock()
 
         def tick(n):
@@ -315,10 +303,7 @@ def run_kernel(conn: psycopg.Connection, area: StudyArea, run_id: int, kernel: s
 
         def job(band):
             def work(side):
-                if backend == "server":
-                    return _run_band(side, area, kernel, params, sources, args, outputs, targets, halo, backend,
-                                     band, tick)
-                with side.transaction():
+                with side.transaction():        # one commit per band (the client's cursor needs a transaction)
                     return _run_band(side, area, kernel, params, sources, args, outputs, targets, halo, backend,
                                      band, tick)
             return work

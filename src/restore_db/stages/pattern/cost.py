@@ -136,18 +136,6 @@ def _attach(blocks: dict, shape: tuple[int, int]) -> None:
     _SHARED.update(graph=graph, labels=arrays["labels"].reshape(shape))
 
 
-def workers() -> int:
-    """The processes the pattern's searches may use without a command's pool of tile workers
-    (:func:`restore_db.db.workers.processes`): ``RESTORE_DB_WORKERS`` when set, else the CPUs this process may use.
-
-    Raises:
-        InputError: ``RESTORE_DB_WORKERS`` is not a whole number >= 1.
-    """
-    from restore_db.db import workers as tile_workers
-
-    return tile_workers.processes(None)
-
-
 def bounded_searches(graph: CostGraph, labels: np.ndarray, limits: dict[int, float], order: list[int],
                      processes: int = 1, ahead: int = 2):
     """The MCR of each source ``k`` of ``order``, searched up to ``limits[k]``, in that order.
