@@ -100,6 +100,36 @@ def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
             assert len(lines) == 1, err
 
 
+_LOGGING_CLI = """
+import logging, sys
+from restore_db.cli import compute as compute_cli, main
+def broken(path):
+    logging.getLogger("psycopg").warning("error ignored in rollback of <psycopg.Transaction>: connection lost")
+    raise ZeroDivisionError("float division by zero")
+compute_cli.settings.load = broken
+sys.argv = ["restore-db", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_library_log_record_reaches_stderr_only_when_debugging(tmp_path):
+    """psycopg logs "error ignored in rollback" when the server ends a connection inside a transaction; without
+    --debug it must not add a line before the error (logging's last-resort handler would print it)."""
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != "RESTORE_DB_DEBUG"}
+    for flags, debug in (([], False), (["--debug"], True)):
+        proc = subprocess.run([sys.executable, "-c", _LOGGING_CLI, *flags, "compute", "all"], env=env,
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 4, proc.stderr
+        lines = _lines(proc.stderr)
+        assert lines[-1].startswith("error: internal error: ZeroDivisionError"), proc.stderr
+        if debug:
+            assert "psycopg: WARNING: error ignored in rollback" in proc.stderr, proc.stderr
+        else:
+            assert len(lines) == 1, proc.stderr
+
+
 def test_usage_errors_keep_typers_message_and_status_2(cli_env):
     proc = run_cli(cli_env, "compute", "all", "--no-such-option")
     assert proc.returncode == 2 and "No such option" in proc.stderr and "Traceback" not in proc.stderr

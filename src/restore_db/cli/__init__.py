@@ -18,6 +18,7 @@ server's message and SQLSTATE), 4 for an internal error. ``--debug`` (or
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -137,9 +138,30 @@ def describe(exc: BaseException) -> tuple[str, int]:
             "(run with --debug for the traceback)"), INTERNAL_EXIT_CODE
 
 
+class _DebugOnlyHandler(logging.StreamHandler):
+    """Prints a log record to stderr only when --debug (or RESTORE_DB_DEBUG) is in force; the flag is read when
+    the record comes, after the command line has been parsed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _debugging():
+            super().emit(record)
+
+
+def _route_library_logs() -> None:
+    """Log records of the libraries (psycopg's "error ignored in rollback" when the server ends a connection,
+    for one) would reach stderr through logging's last-resort handler and break the one-line rule: they are
+    printed only under --debug; otherwise the error that ends the command says what happened."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = _DebugOnlyHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+        root.addHandler(handler)
+
+
 def main() -> None:
     """Entry point of ``restore-db``: run the command; turn any error into one line and an exit status."""
     try:
+        _route_library_logs()
         app()
     except Exception as exc:
         message, code = describe(exc)
