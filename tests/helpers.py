@@ -202,6 +202,32 @@ def run_cli(env: dict, *args, cwd: Path | None = None, input: str | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_on_terminal(env: dict, answer: str, *args, timeout: float = 120) -> tuple[int, str]:
+    """Run ``restore-db ARGS`` with a terminal (a pseudo-terminal) on stdin, where ``answer`` is typed and then
+    end of input; returns (exit status, stdout and stderr together). A command still running after ``timeout``
+    is killed and the test fails."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = None
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", "from restore_db.cli import main; main()", *map(str, args)],
+                                env={**os.environ, **env}, stdin=slave, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        os.write(master, answer.encode() + b"\x04")
+        output, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, output
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        os.close(slave)
+        os.close(master)
+
+
 def check_bad_input(conn: psycopg.Connection, env: dict, *args, exit_code: int = 1, match: str | list[str] = (),
                     cwd: Path | None = None, unchanged: bool = True) -> str:
     """A bad input through the CLI: it must end with exactly one line on stderr (no traceback) that contains

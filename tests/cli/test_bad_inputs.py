@@ -106,6 +106,8 @@ CASES = [
     ("area-extent-twice", [*CREATE, "--srid", "32650"], 1, "give exactly one of --from-boundaries"),
     ("area-from-missing", [*CREATE, "--srid", "32650", "--from-boundaries", "{dir}/missing.gpkg"], 1, "missing.gpkg"),
     ("area-delete-unknown", ["study-area", "delete", "nope", "--yes"], 1, "unknown study area 'nope'"),
+    ("area-delete-not-asked", ["study-area", "delete", "demo"], 1,
+     "study-area delete asks before it deletes, and standard input is not a terminal: give --yes to go on"),
     # settings files
     ("settings-latin1", ["compute", "all", "--config", "{dir}/latin1.toml"], 1, "not UTF-8"),
     ("settings-missing", ["compute", "all", "--config", "{dir}/missing.toml"], 1, "settings file not found"),

@@ -125,6 +125,7 @@ def test_a_library_log_record_reaches_stderr_only_when_debugging(tmp_path):
         lines = _lines(proc.stderr)
         assert lines[-1].startswith("error: internal error: ZeroDivisionError"), proc.stderr
         if debug:
+            assert proc.stderr.count("error ignored in rollback") == 1, proc.stderr
             assert "psycopg: WARNING: error ignored in rollback" in proc.stderr, proc.stderr
         else:
             assert len(lines) == 1, proc.stderr

@@ -6,7 +6,7 @@ import json
 
 import psycopg
 
-from helpers import check_bad_input, db_fingerprint, run_cli
+from helpers import check_bad_input, db_fingerprint, run_cli, run_on_terminal
 
 
 def test_runs_list_drop_and_prune(computed_demo_copy):
@@ -34,10 +34,17 @@ def test_runs_list_drop_and_prune(computed_demo_copy):
         check_bad_input(conn, env, "runs", "drop", str(ids["services"]), "--yes", exit_code=1,
                         match=[f"cannot drop services run {ids['services']}: it is read by run(s)",
                                f"{ids['ratios']} (ratios)"])
-        # without --yes and without a terminal to answer, nothing is dropped
+        # without --yes and without a terminal to answer, nothing is dropped, and the line says to give --yes
+        for args in (["drop", str(leaf)], ["prune", "--keep", "0"]):
+            check_bad_input(conn, env, "runs", *args, exit_code=1,
+                            match=f"runs {args[0]} asks before it deletes, and standard input is not a terminal: "
+                                  "give --yes to go on")
+        # on a terminal: the question on stderr; "no", or end of input, drops nothing
         before = db_fingerprint(conn)
-        proc = run_cli(env, "runs", "drop", str(leaf))
-        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        for answer in ("n\n", ""):
+            code, output = run_on_terminal(env, answer, "runs", "drop", str(leaf))
+            assert code == 1 and "Traceback" not in output, output
+            assert f"Drop services run {leaf} and its" in output and "not confirmed: nothing dropped" in output, output
         assert db_fingerprint(conn) == before
         tables = [r[0] for r in conn.execute("SELECT table_name FROM core.layer WHERE run_id = %s",
                                              (leaf,)).fetchall()]

@@ -24,6 +24,7 @@ import pytest
 
 from helpers import check_bad_input, run_cli
 from restore_db.db.cluster import Cluster
+from restore_db.errors import InputError
 
 HOSTILE = "a q'b \"c\" $(touch x) `touch y`"
 """A folder name with a space, both quotes and two command substitutions."""
@@ -420,6 +421,12 @@ def test_destroy_deletes_only_what_restore_db_made(tmp_path):
         (home / "my-data" / "region.gpkg").write_text("mine too")
         (home / "demo-data" / "demo-1000m-1").mkdir(parents=True)
         (home / "demo-data" / "demo-1000m-1" / "lulc.tif").write_text("generated")
+        # without --yes and without a terminal to answer: refused, nothing deleted
+        result = cli(env, work, "db", "destroy")
+        assert isinstance(result.exception, InputError), result.output
+        assert str(result.exception) == ("db destroy asks before it deletes, and standard input is not a terminal: "
+                                         "give --yes to go on")
+        assert cl.running() and (home / "demo-data" / "demo-1000m-1" / "lulc.tif").exists()
         result = cli(env, work, "db", "destroy", "--yes")
         assert result.exit_code == 0, result.output
         assert not cl.running()

@@ -149,13 +149,16 @@ class _DebugOnlyHandler(logging.StreamHandler):
 
 def _route_library_logs() -> None:
     """Log records of the libraries (psycopg's "error ignored in rollback" when the server ends a connection,
-    for one) would reach stderr through logging's last-resort handler and break the one-line rule: they are
-    printed only under --debug; otherwise the error that ends the command says what happened."""
+    for one) and Python warnings (a numpy RuntimeWarning, for one) would reach stderr through logging's last-resort
+    handler or the warnings module and break the one-line rule: they are printed only under --debug; otherwise
+    the error that ends the command says what happened, and what a run could not compute is in its warnings.
+    Processes the command starts (the pattern's search processes) report through their results, not stderr."""
     root = logging.getLogger()
     if not root.handlers:
         handler = _DebugOnlyHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
         root.addHandler(handler)
+        logging.captureWarnings(True)
 
 
 def main() -> None:

@@ -40,6 +40,40 @@ WorkersOption = typer.Option(None, "--workers", min=1,
                                   "(default: RESTORE_DB_WORKERS, else the server's cores).")
 
 
+def can_ask(command: str) -> None:
+    """Refuse ``command`` (which would ask before deleting) when nobody can answer: no terminal on stdin (a script,
+    CI, a pipe, a closed stdin). A command calls it before it opens the database, so a refusal changes nothing.
+
+    Raises:
+        InputError: stdin is not a terminal (one line naming ``--yes``; exit status 1).
+    """
+    from restore_db.errors import InputError
+
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise InputError(f"{command} asks before it deletes, and standard input is not a terminal: "
+                         "give --yes to go on")
+
+
+def confirm(command: str, question: str, declined: str) -> None:
+    """Ask ``question`` on stderr before ``command`` deletes something; return when the user says yes.
+
+    A "no" (or end of input, or Ctrl-C, at the question) prints ``not confirmed: <declined>`` and ends the command
+    with status 1.
+
+    Raises:
+        InputError: stdin is not a terminal (:func:`can_ask`).
+        typer.Exit: the user did not confirm.
+    """
+    can_ask(command)
+    try:
+        answer = typer.confirm(question, err=True)
+    except typer.Abort:
+        answer = False
+    if not answer:
+        err.print(f"not confirmed: {declined}", highlight=False)
+        raise typer.Exit(1)
+
+
 @contextlib.contextmanager
 def session(start: bool = True, workers: int | bool | None = False) -> Iterator[psycopg.Connection]:
     """A connection to the prepared database; the runs started through it are recorded as failed when the

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from restore_db import config
-from restore_db.cli._common import err, session
+from restore_db.cli._common import confirm, err, session
 
 if TYPE_CHECKING:
     from restore_db.db.cluster import Cluster
@@ -162,7 +162,7 @@ def destroy(yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> Non
                   highlight=False, soft_wrap=True, markup=False)
         return
     if not yes:
-        typer.confirm(f"Delete the embedded database in {home.path} and all its data?", abort=True)
+        confirm("db destroy", f"Delete the embedded database in {home.path} and all its data?", "nothing deleted")
     deleted = cluster.destroy()
     names = ", ".join(p.name if p.parent in (home.path, cluster.data_root) else str(p) for p in deleted)
     err.print(f"embedded database in {home.path} deleted ({names or 'nothing left'}); other files there are kept",

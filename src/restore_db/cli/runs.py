@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from restore_db.cli._common import StudyAreaOption, err, session
+from restore_db.cli._common import StudyAreaOption, can_ask, confirm, err, session
 from restore_db.stages import prune as prune_mod
 
 app = typer.Typer(help="List, drop and prune runs (each keeps its result layers).", no_args_is_help=True)
@@ -60,13 +60,15 @@ def drop(
     """
     from restore_db.grid import studyarea
 
+    if not yes:
+        can_ask("runs drop")                                         # before the database is opened
     with session() as conn:
         area = studyarea.get(conn, study_area) if study_area else None
         with conn.transaction():
             _, info = prune_mod.check_drop(conn, area, run_id)      # refused before asking
         if not yes:
-            typer.confirm(f"Drop {info.stage} run {run_id} and its {info.layers} layer(s) "
-                          f"({prune_mod.size_text(info.bytes)})?", abort=True)
+            confirm("runs drop", f"Drop {info.stage} run {run_id} and its {info.layers} layer(s) "
+                                 f"({prune_mod.size_text(info.bytes)})?", "nothing dropped")
         with conn.transaction():
             info = prune_mod.drop(conn, area, run_id)
     err.print(f"dropped {info.stage} run {run_id} ({info.state}) and its {info.layers} layer(s): "
@@ -89,13 +91,15 @@ def prune(
     """
     from restore_db.grid import studyarea
 
+    if not yes and not dry_run:
+        can_ask("runs prune")                                        # before the database is opened
     with session() as conn:
         area = studyarea.get(conn, study_area)
         with conn.transaction():
             plan = prune_mod.plan_prune(conn, area, keep)
         if plan.dropped and not dry_run and not yes:
-            typer.confirm(f"Drop {len(plan.dropped)} run(s) of study area {area.name} "
-                          f"({prune_mod.size_text(plan.bytes)} of layers)?", abort=True)
+            confirm("runs prune", f"Drop {len(plan.dropped)} run(s) of study area {area.name} "
+                                  f"({prune_mod.size_text(plan.bytes)} of layers)?", "nothing dropped")
         if not dry_run and plan.dropped:
             with conn.transaction():
                 plan = prune_mod.prune(conn, area, keep)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from restore_db.errors import InputError
-from restore_db.cli._common import err, session
+from restore_db.cli._common import confirm, err, session
 
 app = typer.Typer(help="Create and list study areas (reference grids).", no_args_is_help=True)
 
@@ -64,12 +64,12 @@ def list_() -> None:
 
 
 @app.command()
-def delete(name: str, yes: bool = typer.Option(False, "--yes")) -> None:
+def delete(name: str, yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
     """Delete a study area with all its layers, boundaries, parameters and runs."""
     from restore_db.grid import studyarea
 
     if not yes:
-        typer.confirm(f"Delete study area {name} and everything in it?", abort=True)
+        confirm("study-area delete", f"Delete study area {name} and everything in it?", "nothing deleted")
     with session() as conn, conn.transaction():
         studyarea.delete(conn, studyarea.get(conn, name))
     err.print(f"study area {name} deleted")
