@@ -239,7 +239,7 @@ def orphan_tables(conn: psycopg.Connection) -> list[tuple[str, int]]:
     """Tile tables (columns tile_id and rast) in schema ``result`` that no ``core.layer`` row registers and that are
     not overviews of a registered table: (table, bytes)."""
     return [(name, int(size)) for name, size in conn.execute(
-        f"""SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
+        """SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = %s AND c.relkind = 'r'
               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'rast'
