@@ -51,7 +51,8 @@ $$;
 -- core.layer_alignment(study_area_id): one row per layer (run_id NULL for a
 -- source layer, else the run that computed it); aligned = every tile sits where
 -- its tile_id says on the study-area grid, with the grid's pixel size and SRID.
--- misplaced = number of tiles that do not.
+-- misplaced = number of tiles that do not. Each tile's header is read once
+-- (ST_MetaData; OFFSET 0 keeps it from being evaluated once per field).
 DROP FUNCTION IF EXISTS core.layer_alignment(integer);
 CREATE FUNCTION core.layer_alignment(p_area integer)
 RETURNS TABLE (layer text, tiles bigint, misplaced bigint, aligned boolean, run_id integer)
@@ -63,13 +64,14 @@ BEGIN
         RETURN QUERY EXECUTE format($q$
             SELECT %L::text, n, bad, bad = 0, %L::integer FROM (SELECT count(*) AS n,
                    count(*) FILTER (WHERE NOT (
-                       ST_UpperLeftX(t.rast) = a.origin_x + (t.tile_id %% a.tiles_x) * a.tile_size * a.pixel_size
-                   AND ST_UpperLeftY(t.rast) = a.origin_y - (t.tile_id / a.tiles_x) * a.tile_size * a.pixel_size
-                   AND ST_ScaleX(t.rast) = a.pixel_size AND ST_ScaleY(t.rast) = -a.pixel_size
-                   AND ST_SRID(t.rast) = a.srid
-                   AND ST_Width(t.rast) = LEAST(a.tile_size, a.width - (t.tile_id %% a.tiles_x) * a.tile_size)
-                   AND ST_Height(t.rast) = LEAST(a.tile_size, a.height - (t.tile_id / a.tiles_x) * a.tile_size))) AS bad
-            FROM %I.%I t, core.study_area a WHERE a.study_area_id = %s) s$q$,
+                       (t.m).upperleftx = a.origin_x + (t.tile_id %% a.tiles_x) * a.tile_size * a.pixel_size
+                   AND (t.m).upperlefty = a.origin_y - (t.tile_id / a.tiles_x) * a.tile_size * a.pixel_size
+                   AND (t.m).scalex = a.pixel_size AND (t.m).scaley = -a.pixel_size
+                   AND (t.m).srid = a.srid
+                   AND (t.m).width = LEAST(a.tile_size, a.width - (t.tile_id %% a.tiles_x) * a.tile_size)
+                   AND (t.m).height = LEAST(a.tile_size, a.height - (t.tile_id / a.tiles_x) * a.tile_size))) AS bad
+            FROM (SELECT tile_id, ST_MetaData(rast) AS m FROM %I.%I OFFSET 0) t, core.study_area a
+            WHERE a.study_area_id = %s) s$q$,
             l.name, l.run_id, l.table_schema, l.table_name, p_area);
     END LOOP;
 END $$;

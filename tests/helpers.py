@@ -230,11 +230,11 @@ def run_on_terminal(env: dict, answer: str, *args, timeout: float = 120) -> tupl
 
 def check_bad_input(conn: psycopg.Connection, env: dict, *args, exit_code: int = 1, match: str | list[str] = (),
                     cwd: Path | None = None, unchanged: bool = True) -> str:
-    """A bad input through the CLI: it must end with exactly one line on stderr (no traceback) that contains
+    """A bad input through the CLI: stderr must be exactly one line (no traceback, no empty line) that contains
     every ``match``, exit with ``exit_code``, and leave the database byte for byte as it was. Returns the line."""
     before = db_fingerprint(conn) if unchanged else None
     proc = run_cli(env, *args, cwd=cwd)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    lines = proc.stderr.splitlines()
     case = {"args": [str(a) for a in args], "exit": proc.returncode, "lines": len(lines),
             "traceback": "Traceback" in proc.stderr}
     after = db_fingerprint(conn) if unchanged else None

@@ -208,6 +208,8 @@ CASES = [
     ("load-raster-missing", ["load", "raster", "dem2", "{dir}/missing.tif", "--kind", "continuous", "--unit", "m"], 1,
      "missing.tif"),
     ("load-raster-kind", ["load", "raster", "dem2", "{dir}/dem.tif", "--kind", "fuzzy", "--unit", "m"], 1, "fuzzy"),
+    ("load-raster-not-a-raster", ["load", "raster", "dem2", "{dir}/invalid.toml", "--kind", "continuous", "--unit", "m"],
+     1, "cannot read raster {dir}/invalid.toml: '{dir}/invalid.toml' not recognized as being in a supported file format"),
     ("load-raster-name", ["load", "raster", "Dem-2", "{dir}/dem.tif", "--kind", "continuous", "--unit", "m"], 1,
      "Dem-2"),
     ("load-raster-src-crs", ["load", "raster", "dem2", "{dir}/nocrs.tif", "--kind", "continuous", "--unit", "m",

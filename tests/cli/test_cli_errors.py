@@ -73,6 +73,38 @@ def test_a_connection_lost_while_computing_ends_in_one_line_and_a_failed_run(db_
     assert status == "failed" and error and error in line, (status, error, line)
 
 
+def test_ctrl_c_while_computing_ends_in_one_line_with_status_130(db_url, conn, cli_env, tmp_path):
+    """SIGINT (Ctrl-C) while a run computes: one line on stderr, status 130, the run recorded as failed and none of
+    its results kept."""
+    import os
+    import signal
+    import subprocess
+
+    demo.run(name="demo", pixel_size=2000, workdir=tmp_path, url=db_url, log=lambda m: None)
+    conn.rollback()
+    layers = conn.execute("SELECT count(*) FROM core.layer").fetchone()[0]
+    conn.rollback()
+    proc = subprocess.Popen([sys.executable, "-c", "from restore_db.cli import main; main()", "compute", "services",
+                             "-a", "demo"], env={**os.environ, **cli_env}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = None
+    with psycopg.connect(db_url, autocommit=True) as watcher:
+        deadline = time.monotonic() + 120
+        while seen is None and proc.poll() is None and time.monotonic() < deadline:
+            row = watcher.execute("SELECT run_id FROM core.run WHERE status = 'running'").fetchone()
+            if row:
+                seen = row[0]
+            else:
+                time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        assert seen is not None, "the run was not seen running"
+        assert proc.returncode == 130, (proc.returncode, stderr)
+        assert stderr.splitlines() == ["error: interrupted: the command's transaction was rolled back"], stderr
+        assert watcher.execute("SELECT status FROM core.run WHERE run_id = %s", (seen,)).fetchone()[0] == "failed"
+        assert watcher.execute("SELECT count(*) FROM core.layer").fetchone()[0] == layers
+
+
 def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
     from restore_db.cli import compute as compute_cli
     from restore_db.cli import main
@@ -131,9 +163,27 @@ def test_a_library_log_record_reaches_stderr_only_when_debugging(tmp_path):
             assert len(lines) == 1, proc.stderr
 
 
-def test_usage_errors_keep_typers_message_and_status_2(cli_env):
-    proc = run_cli(cli_env, "compute", "all", "--no-such-option")
-    assert proc.returncode == 2 and "No such option" in proc.stderr and "Traceback" not in proc.stderr
+@pytest.mark.parametrize("args, line", [
+    (["compute", "all", "--no-such-option"],
+     "error: usage: No such option: --no-such-option (see 'restore-db compute all --help')"),
+    (["compute", "services", "--workers", "0"],
+     "error: usage: Invalid value for '--workers': Input should be greater than or equal to 1 "
+     "(see 'restore-db compute services --help')"),
+    (["runs", "drop", "abc"], "error: usage: Invalid value for 'run_id'"),
+    (["no-such-command"], "error: usage: No such command 'no-such-command'. (see 'restore-db --help')"),
+])
+def test_usage_errors_are_one_line_with_status_2(cli_env, args, line):
+    """A usage error (click's message) ends in one line naming the option and the command's --help, status 2."""
+    proc = run_cli(cli_env, *args)
+    lines = _lines(proc.stderr)
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(line), proc.stderr
+    assert proc.stdout == "", proc.stdout
+
+
+def test_a_group_without_its_command_prints_its_help_with_status_2(cli_env):
+    proc = run_cli(cli_env, "compute")
+    assert proc.returncode == 2 and "restore-db compute [OPTIONS] COMMAND" in proc.stdout + proc.stderr, proc.stderr
+    assert "error" not in proc.stderr.lower(), proc.stderr
 
 
 def test_messages_are_not_wrapped_when_stderr_is_not_a_terminal(conn, cli_env, monkeypatch):

@@ -9,9 +9,9 @@ this. A group whose module must import heavy packages at start (``runs``: its op
 :mod:`restore_db.stages.prune`) is registered by name in :data:`LAZY_GROUPS`: ``restore-db --help`` lists it with
 the help line given there, and its module is imported only when the group is run or its help is asked for.
 
-Every error ends in one line on stderr and an exit status: 1 for bad input,
-2 for a usage error (typer's own message), 3 for a database error (the
-server's message and SQLSTATE), 4 for an internal error. ``--debug`` (or
+Every error ends in one line on stderr and an exit status: 1 for bad input, 2 for a usage error (an unknown
+command or option, a bad option value: click's message, the option and the command's --help), 3 for a database
+error (the server's message and SQLSTATE), 4 for an internal error, 130 when interrupted (Ctrl-C). ``--debug`` (or
 ``RESTORE_DB_DEBUG=1``) prints the traceback before that line.
 """
 
@@ -39,6 +39,8 @@ from restore_db.cli import study_area as study_area_cmd
 from restore_db.cli._common import err
 
 DEBUG_ENV = "RESTORE_DB_DEBUG"
+USAGE_EXIT_CODE = 2
+INTERRUPTED_EXIT_CODE = 130
 _options = {"debug": False}
 
 #: Command groups imported when they run: name -> (module with a typer ``app``, its help line). The help line is
@@ -161,14 +163,39 @@ def _route_library_logs() -> None:
         logging.captureWarnings(True)
 
 
+def _click_error(exc: typer.TyperException) -> str:
+    """The one line of an error of the command line itself: a usage error (unknown command or option, a bad
+    option value) names the option and the command's --help; another (an unreadable file argument) says what."""
+    message = one_line(exc.format_message())
+    ctx = getattr(exc, "ctx", None)
+    if exc.exit_code == USAGE_EXIT_CODE and ctx is not None:
+        return f"usage: {message} (see '{ctx.command_path} --help')"
+    return message
+
+
 def main() -> None:
     """Entry point of ``restore-db``: run the command; turn any error into one line and an exit status."""
     try:
         _route_library_logs()
-        app()
+        code = app(prog_name="restore-db", standalone_mode=False)
+    except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":      # a group without its command: the help, exit status 2
+            if exc.format_message().strip():
+                typer.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
+        if _debugging():
+            traceback.print_exc(file=sys.stderr)
+        err.print(f"[bold red]error:[/] {escape(_click_error(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("[bold red]error:[/] aborted", highlight=False)
+        sys.exit(INPUT_EXIT_CODE)
     except Exception as exc:
         message, code = describe(exc)
         if _debugging():
             traceback.print_exc(file=sys.stderr)
         err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
         sys.exit(code)
+    if code == INTERRUPTED_EXIT_CODE:             # Ctrl-C: typer ends the command with 130 (128 + SIGINT)
+        err.print("[bold red]error:[/] interrupted: the command's transaction was rolled back", highlight=False)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -75,25 +75,28 @@ def _step_line(s) -> None:
 
 
 class _progress:
-    """A rich progress display; the object is the ``progress(name, n, total)`` callback."""
+    """A rich progress display; the object is the ``progress(name, n, total)`` callback. The display starts with
+    the first step that reports, so a command that fails before computing prints nothing but its error line."""
 
     def __enter__(self):
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("{task.description:28}"), BarColumn(),
-                            TextColumn("{task.completed}/{task.total}"),
-                            TimeElapsedColumn(), console=err, transient=True)
-        self.bar.__enter__()
+        self.bar = None
         self.tasks = {}
         return self
 
     def __call__(self, name, n, total):
+        if self.bar is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description:28}"), BarColumn(),
+                                TextColumn("{task.completed}/{task.total}"),
+                                TimeElapsedColumn(), console=err, transient=True)
+            self.bar.__enter__()
         if name not in self.tasks:
             self.tasks[name] = self.bar.add_task(name[:28], total=total)
         self.bar.advance(self.tasks[name], n)
 
     def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
+        return self.bar.__exit__(*exc) if self.bar is not None else None
 
 
 def _param_sets(conn, services_run: int) -> None:

@@ -213,8 +213,8 @@ def gdal_message(exc: BaseException) -> str:
         if text and "previous exception" not in text.lower():
             messages.append(text)
         exc = exc.__cause__ or exc.__context__
-    kept = [m for i, m in enumerate(messages) if not any(m in other for j, other in enumerate(messages) if j != i)
-            and m not in messages[:i]]
+    unique = list(dict.fromkeys(messages))                       # the same text chained twice is said once
+    kept = [m for m in unique if not any(m != other and m in other for other in unique)]
     return "; ".join(reversed(kept)) or "unknown GDAL error"
 
 
