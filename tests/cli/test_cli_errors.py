@@ -100,7 +100,7 @@ def test_ctrl_c_while_computing_ends_in_one_line_with_status_130(db_url, conn, c
         _, stderr = proc.communicate(timeout=120)
         assert seen is not None, "the run was not seen running"
         assert proc.returncode == 130, (proc.returncode, stderr)
-        assert stderr.splitlines() == ["error: interrupted: the command's transaction was rolled back"], stderr
+        assert stderr.splitlines() == ["error: interrupted: what the command had not committed was rolled back"], stderr
         assert watcher.execute("SELECT status FROM core.run WHERE run_id = %s", (seen,)).fetchone()[0] == "failed"
         assert watcher.execute("SELECT count(*) FROM core.layer").fetchone()[0] == layers
 

@@ -197,5 +197,6 @@ def main() -> None:
         err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
         sys.exit(code)
     if code == INTERRUPTED_EXIT_CODE:             # Ctrl-C: typer ends the command with 130 (128 + SIGINT)
-        err.print("[bold red]error:[/] interrupted: the command's transaction was rolled back", highlight=False)
+        err.print("[bold red]error:[/] interrupted: what the command had not committed was rolled back",
+                  highlight=False)
     sys.exit(code if isinstance(code, int) else 0)

@@ -75,28 +75,41 @@ def _step_line(s) -> None:
 
 
 class _progress:
-    """A rich progress display; the object is the ``progress(name, n, total)`` callback. The display starts with
-    the first step that reports, so a command that fails before computing prints nothing but its error line."""
+    """A rich progress display on a terminal; the object is the ``progress(name, n, total)`` callback, which tile
+    workers and the background grid step call from their threads. The display starts with the first step that
+    reports, so a command that fails before computing prints nothing but its error line; when stderr is not a
+    terminal there is no display (it would leave an empty line)."""
 
     def __enter__(self):
+        import threading
+
         self.bar = None
+        self.closed = False
         self.tasks = {}
+        self.lock = threading.Lock()
         return self
 
     def __call__(self, name, n, total):
-        if self.bar is None:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        if not err.is_terminal:
+            return
+        with self.lock:
+            if self.closed:
+                return
+            if self.bar is None:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("{task.description:28}"), BarColumn(),
-                                TextColumn("{task.completed}/{task.total}"),
-                                TimeElapsedColumn(), console=err, transient=True)
-            self.bar.__enter__()
-        if name not in self.tasks:
-            self.tasks[name] = self.bar.add_task(name[:28], total=total)
-        self.bar.advance(self.tasks[name], n)
+                self.bar = Progress(TextColumn("{task.description:28}"), BarColumn(),
+                                    TextColumn("{task.completed}/{task.total}"),
+                                    TimeElapsedColumn(), console=err, transient=True)
+                self.bar.__enter__()
+            if name not in self.tasks:
+                self.tasks[name] = self.bar.add_task(name[:28], total=total)
+            self.bar.advance(self.tasks[name], n)
 
     def __exit__(self, *exc):
-        return self.bar.__exit__(*exc) if self.bar is not None else None
+        with self.lock:
+            self.closed = True
+            return self.bar.__exit__(*exc) if self.bar is not None else None
 
 
 def _param_sets(conn, services_run: int) -> None:

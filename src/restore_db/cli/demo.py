@@ -14,7 +14,8 @@ def demo(
     pixel_size: float = typer.Option(1000.0, "--pixel-size", help="Grid pixel size in metres (250 for ~6 M cells)."),
     name: str = typer.Option("demo", "--name", help="Study-area name."),
     seed: int = typer.Option(20230010, "--seed", help="Random seed (the region is deterministic per seed)."),
-    workdir: Path = typer.Option(None, "--workdir", help="Where the generated files go (default .restore-db/demo-data)."),
+    workdir: Path = typer.Option(None, "--workdir", help="Where the generated files go (default: demo-data in the "
+                                 "restore-db home folder, where `db up` puts the database)."),
     replace: bool = typer.Option(False, "--replace", help="Delete an existing study area of that name first."),
 ) -> None:
     """Generate a synthetic region (~200 counties, 3 provinces) and load it with the public loaders."""

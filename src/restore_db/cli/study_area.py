@@ -10,7 +10,7 @@ import typer
 from restore_db.errors import InputError
 from restore_db.cli._common import confirm, err, session
 
-app = typer.Typer(help="Create and list study areas (reference grids).", no_args_is_help=True)
+app = typer.Typer(help="Create, list and delete study areas (reference grids).", no_args_is_help=True)
 
 
 @app.command()

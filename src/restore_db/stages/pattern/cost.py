@@ -118,8 +118,12 @@ def _bounded(k: int, limit: float) -> tuple[int, tuple[int, int, int, int], np.n
 
 
 def _attach(blocks: dict, shape: tuple[int, int]) -> None:
-    """In a worker: the graph and labels from the parent's shared memory, without a copy."""
+    """In a worker: the graph and labels from the parent's shared memory, without a copy. Ctrl-C on a terminal
+    reaches the workers too: they ignore it, and the command (which shuts the pool down) reports it."""
+    import signal
     from multiprocessing import shared_memory
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     from scipy.sparse import csr_matrix
 
