@@ -189,17 +189,22 @@ def db_fingerprint(conn: psycopg.Connection) -> dict[str, str]:
     return out
 
 
+def cli_argv(*args) -> list[str]:
+    """The command line of ``restore-db ARGS`` as a user runs it: the real entry point in a new interpreter."""
+    import sys
+
+    return [sys.executable, "-c", "from restore_db.cli import main; main()", *map(str, args)]
+
+
 def run_cli(env: dict, *args, cwd: Path | None = None, input: str | None = None, timeout: float = 300):
     """Run ``restore-db ARGS`` as a user does: a separate process with the real entry point, stdin closed
     unless ``input``; returns the CompletedProcess (text)."""
     import os
     import subprocess
-    import sys
 
-    full_env = {**os.environ, **env}
-    return subprocess.run([sys.executable, "-c", "from restore_db.cli import main; main()", *map(str, args)],
-                          env=full_env, cwd=cwd, input=input, stdin=None if input is not None else subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cli_argv(*args), env={**os.environ, **env}, cwd=cwd, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def run_on_terminal(env: dict, answer: str, *args, timeout: float = 120) -> tuple[int, str]:
@@ -209,13 +214,11 @@ def run_on_terminal(env: dict, answer: str, *args, timeout: float = 120) -> tupl
     import os
     import pty
     import subprocess
-    import sys
 
     master, slave = pty.openpty()
     proc = None
     try:
-        proc = subprocess.Popen([sys.executable, "-c", "from restore_db.cli import main; main()", *map(str, args)],
-                                env={**os.environ, **env}, stdin=slave, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cli_argv(*args), env={**os.environ, **env}, stdin=slave, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         os.write(master, answer.encode() + b"\x04")
         output, _ = proc.communicate(timeout=timeout)

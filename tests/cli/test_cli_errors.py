@@ -12,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from helpers import check_bad_input, run_cli
+from helpers import check_bad_input, cli_argv, run_cli
 from restore_db.load import demo
 from restore_db.stages import runs
 
@@ -84,8 +84,8 @@ def test_ctrl_c_while_computing_ends_in_one_line_with_status_130(db_url, conn, c
     conn.rollback()
     layers = conn.execute("SELECT count(*) FROM core.layer").fetchone()[0]
     conn.rollback()
-    proc = subprocess.Popen([sys.executable, "-c", "from restore_db.cli import main; main()", "compute", "services",
-                             "-a", "demo"], env={**os.environ, **cli_env}, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(cli_argv("compute", "services", "-a", "demo"), env={**os.environ, **cli_env},
+                            stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = None
     with psycopg.connect(db_url, autocommit=True) as watcher:

@@ -149,15 +149,13 @@ def test_demo_replace_killed_half_way_leaves_the_old_region(db_url, conn, cli_en
     import os
     import signal
     import subprocess
-    import sys
     import time
 
-    from helpers import db_fingerprint
+    from helpers import cli_argv, db_fingerprint
 
     demo.run(name="demo", pixel_size=2000, workdir=tmp_path, url=db_url, log=lambda m: None)
     before = db_fingerprint(conn)
-    proc = subprocess.Popen([sys.executable, "-c", "from restore_db.cli import main; main()", "demo", "--replace",
-                             "--pixel-size", "2000", "--workdir", str(tmp_path / "again")],
+    proc = subprocess.Popen(cli_argv("demo", "--replace", "--pixel-size", "2000", "--workdir", tmp_path / "again"),
                             env={**os.environ, **cli_env}, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     for line in proc.stderr:
         if "generated files" in line:    # the old area is deleted in the transaction; loading starts

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,7 +16,7 @@ from pyproj import CRS
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from conftest import shared_data, snapshot
-from helpers import expect_input_error
+from helpers import cli_argv, expect_input_error
 from restore_db.grid import studyarea
 from restore_db.load.boundaries import load_boundaries, load_zones
 
@@ -449,8 +448,7 @@ def test_cli_gbk_shapefile_without_cpg(cli_env, conn, syn, tmp_path):
     before = snapshot(conn)
     env = dict(os.environ, RESTORE_DB_URL=cli_env["RESTORE_DB_URL"], COLUMNS="500")
     proc = subprocess.run(
-        [sys.executable, "-c", "from restore_db.cli import main; main()", "load", "boundaries", str(path),
-         "--level", "county"],
+        cli_argv("load", "boundaries", path, "--level", "county"),
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1, proc.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from pyproj import Transformer
 from typer.testing import CliRunner
 
 from conftest import shared_data, snapshot
-from helpers import alignment, create_area, expect_input_error, layer_row, read_layer, write_tif
+from helpers import alignment, cli_argv, create_area, expect_input_error, layer_row, read_layer, write_tif
 from restore_db.grid import studyarea
 from restore_db.cli import app
 from restore_db.errors import InputError
@@ -814,8 +813,7 @@ def test_cli_error_exit_code_and_message(cli_env, conn, area, tmp_path):
     before = snapshot(conn)
     env = dict(os.environ, RESTORE_DB_URL=cli_env["RESTORE_DB_URL"], COLUMNS="500")
     proc = subprocess.run(
-        [sys.executable, "-c", "from restore_db.cli import main; main()", "load", "raster", "lulc", str(path),
-         "--kind", "categorical", "--unit", "class"],
+        cli_argv("load", "raster", "lulc", path, "--kind", "categorical", "--unit", "class"),
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1, proc.stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import numpy as np
 import psycopg
@@ -20,7 +19,7 @@ from pyproj import CRS
 from typer.testing import CliRunner
 
 from conftest import snapshot
-from helpers import create_area, expect_input_error, read_layer, write_tif
+from helpers import cli_argv, create_area, expect_input_error, read_layer, write_tif
 from restore_db.publish import export
 from restore_db.grid import studyarea
 from restore_db.kernels import wkb
@@ -385,8 +384,7 @@ def test_cli_error_exit_code(cli_env, conn, area, tmp_path):
     before = snapshot(conn)
     env = dict(os.environ, RESTORE_DB_URL=cli_env["RESTORE_DB_URL"], COLUMNS="500")
     proc = subprocess.run(
-        [sys.executable, "-c", "from restore_db.cli import main; main()", "export", "raster", "lulcc",
-         str(tmp_path / "o.tif")],
+        cli_argv("export", "raster", "lulcc", tmp_path / "o.tif"),
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1, proc.stderr

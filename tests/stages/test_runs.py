@@ -9,13 +9,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import psycopg
 import pytest
 
-from helpers import run_cli
+from helpers import cli_argv, run_cli
 from restore_db.stages.services import stage as compute
 from restore_db.load import demo
 from restore_db.stages import runs
@@ -123,8 +122,7 @@ def test_a_killed_run_is_reported_interrupted(db_url, conn, cli_env, tmp_path):
     demo.run(name="demo", pixel_size=2000, workdir=tmp_path, url=db_url, log=lambda m: None)
     conn.rollback()
     env = {**os.environ, **cli_env}
-    proc = subprocess.Popen([sys.executable, "-c", "from restore_db.cli import main; main()",
-                             "compute", "services", "-a", "demo"], env=env, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(cli_argv("compute", "services", "-a", "demo"), env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     watcher = psycopg.connect(db_url, autocommit=True)
     try:
